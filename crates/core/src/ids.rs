@@ -1,0 +1,100 @@
+//! Public identifiers. They are not secrets (they travel in URLs and logs) but they are random,
+//! so they reveal nothing about how many objects exist. Each kind has its own prefix, so a
+//! human can tell an account ID from a client ID at a glance.
+
+use crate::ValidationError;
+use rand::{distributions::Alphanumeric, CryptoRng, Rng, RngCore};
+use serde::Serialize;
+use std::fmt;
+
+/// `count` characters drawn uniformly from the 62 letters and digits.
+pub(crate) fn base62<R: RngCore + CryptoRng>(rng: &mut R, count: usize) -> String {
+    rng.sample_iter(&Alphanumeric)
+        .take(count)
+        .map(char::from)
+        .collect()
+}
+
+macro_rules! random_id {
+    ($(#[$doc:meta])* $name:ident, $prefix:literal, $len:literal, $kind:literal) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+        #[serde(transparent)]
+        pub struct $name(String);
+
+        impl $name {
+            /// The fixed prefix of every identifier of this kind.
+            pub const PREFIX: &'static str = $prefix;
+
+            /// A fresh random identifier.
+            pub fn generate<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+                Self(format!("{}{}", $prefix, base62(rng, $len)))
+            }
+
+            /// Accepts `raw` if it has this kind's shape: the prefix, then letters and digits.
+            pub fn parse(raw: &str) -> Result<Self, ValidationError> {
+                let body = raw.strip_prefix($prefix).unwrap_or("");
+                if body.len() == $len && body.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                    Ok(Self(raw.to_owned()))
+                } else {
+                    Err(ValidationError::InvalidId { kind: $kind, value: raw.to_owned() })
+                }
+            }
+
+            /// The identifier as text.
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+random_id!(
+    /// An account's public ID, the user part of HTTP Basic credentials (so it never holds `:`).
+    AccountId, "acct_", 20, "account ID"
+);
+random_id!(
+    /// Identifies one secret key of an account, so it can be listed and revoked.
+    KeyId, "key_", 16, "key ID"
+);
+random_id!(
+    /// A user's ID, the `sub` of tokens the user granted.
+    UserId, "user_", 16, "user ID"
+);
+random_id!(
+    /// An application's OAuth `client_id` (HP's "API Key").
+    ClientId, "app_", 24, "client ID"
+);
+random_id!(
+    /// Identifies one client secret of an application.
+    ClientSecretId, "cs_", 16, "client secret ID"
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::rngs::OsRng;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let id = ClientId::generate(&mut OsRng);
+        assert_eq!(ClientId::parse(id.as_str()), Ok(id));
+        let id = AccountId::generate(&mut OsRng);
+        assert!(id.as_str().starts_with("acct_"));
+        assert!(!id.as_str().contains(':'));
+    }
+
+    #[test]
+    fn refuses_other_shapes() {
+        assert!(ClientId::parse("app_short").is_err());
+        assert!(ClientId::parse("acct_aaaaaaaaaaaaaaaaaaaaaaaa").is_err());
+        assert!(AccountId::parse("acct_aaaaaaaaaaaaaaaaaaa!").is_err());
+        assert!(AccountId::parse("").is_err());
+    }
+}

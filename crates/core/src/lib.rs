@@ -1,0 +1,21 @@
+//! Gatehouse's domain core: the concepts of PRODUCT.md as validated types, and the rules and
+//! decisions over them. Nothing here performs I/O: time and randomness are passed in, so every
+//! rule can be tested without a server or a database.
+#![warn(missing_docs)]
+
+pub mod account;
+pub mod application;
+pub mod audit;
+pub mod client_secret;
+pub mod error;
+pub mod ids;
+pub mod name;
+pub mod password;
+pub mod region;
+pub mod scope;
+pub mod secret;
+pub mod time;
+pub mod user;
+
+pub use error::{CredentialError, TransitionError, ValidationError};
+pub use time::Timestamp;

@@ -1,0 +1,71 @@
+//! Time as the domain sees it: whole seconds since the Unix epoch, in UTC. The core never
+//! reads a clock; callers pass `now` in.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+
+/// A point in time, in whole seconds since 1970-01-01T00:00:00Z.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Timestamp(i64);
+
+impl Timestamp {
+    /// The timestamp `secs` seconds after the Unix epoch.
+    pub const fn from_unix(secs: i64) -> Self {
+        Self(secs)
+    }
+
+    /// Seconds since the Unix epoch.
+    pub const fn unix(self) -> i64 {
+        self.0
+    }
+
+    /// This time plus `secs` seconds, saturating instead of overflowing.
+    pub const fn plus_secs(self, secs: i64) -> Self {
+        Self(self.0.saturating_add(secs))
+    }
+
+    /// Whole days from `self` until `later`, rounded down; negative when `later` is past.
+    pub const fn days_until(self, later: Timestamp) -> i64 {
+        (later.0 - self.0).div_euclid(86_400)
+    }
+
+    /// RFC 3339 in UTC, the format of every time in Gatehouse's JSON output.
+    pub fn to_rfc3339(self) -> String {
+        match chrono::DateTime::from_timestamp(self.0, 0) {
+            Some(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            None => self.0.to_string(),
+        }
+    }
+}
+
+impl fmt::Display for Timestamp {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.to_rfc3339())
+    }
+}
+
+impl Serialize for Timestamp {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_rfc3339())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_rfc3339_utc() {
+        assert_eq!(
+            Timestamp::from_unix(1_700_000_000).to_rfc3339(),
+            "2023-11-14T22:13:20Z"
+        );
+    }
+
+    #[test]
+    fn counts_whole_days() {
+        let t = Timestamp::from_unix(0);
+        assert_eq!(t.days_until(t.plus_secs(86_400 * 3 - 1)), 2);
+        assert_eq!(t.days_until(t.plus_secs(-1)), -1);
+    }
+}
