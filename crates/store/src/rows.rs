@@ -1,0 +1,203 @@
+//! Rows as both backends return them (TEXT, BIGINT/INTEGER and BYTEA/BLOB map to the same Rust
+//! types), and their conversion into domain types. Stored data is re-validated on the way out:
+//! a row that no longer parses is reported as an internal error, never trusted.
+
+use crate::StoreError;
+use gatehouse_core::account::{Account, SecretKey};
+use gatehouse_core::application::{AppStatus, Application, ClientType, RedirectUri, UniqueName};
+use gatehouse_core::audit::AuditEvent;
+use gatehouse_core::client_secret::ClientSecret;
+use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
+use gatehouse_core::name::Name;
+use gatehouse_core::password::PasswordHash;
+use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::user::{Email, Role, User};
+use gatehouse_core::Timestamp;
+
+fn ts(secs: i64) -> Timestamp {
+    Timestamp::from_unix(secs)
+}
+
+fn field<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
+    r.map_err(|e| StoreError::corrupt(format!("stored value fails validation: {e}")))
+}
+
+fn digest(bytes: &[u8]) -> Result<SecretDigest, StoreError> {
+    SecretDigest::from_slice(bytes)
+        .ok_or_else(|| StoreError::corrupt("stored digest is not 32 bytes"))
+}
+
+/// Redirect URIs are stored space separated: a valid one never contains whitespace.
+pub(crate) fn join_redirect_uris(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccountRow {
+    account_id: String,
+    name: String,
+    scopes: String,
+    created_at: i64,
+}
+
+impl TryFrom<AccountRow> for Account {
+    type Error = StoreError;
+    fn try_from(r: AccountRow) -> Result<Self, StoreError> {
+        Ok(Account {
+            account_id: field(AccountId::parse(&r.account_id))?,
+            name: field(Name::parse("name", &r.name))?,
+            scopes: field(ScopeSet::parse_space_separated(&r.scopes))?,
+            created_at: ts(r.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SecretKeyRow {
+    key_id: String,
+    account_id: String,
+    secret_digest: Vec<u8>,
+    created_at: i64,
+    last_used_at: Option<i64>,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<SecretKeyRow> for SecretKey {
+    type Error = StoreError;
+    fn try_from(r: SecretKeyRow) -> Result<Self, StoreError> {
+        Ok(SecretKey {
+            key_id: field(KeyId::parse(&r.key_id))?,
+            account_id: field(AccountId::parse(&r.account_id))?,
+            digest: digest(&r.secret_digest)?,
+            created_at: ts(r.created_at),
+            last_used_at: r.last_used_at.map(ts),
+            revoked_at: r.revoked_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct UserRow {
+    user_id: String,
+    email: String,
+    password_hash: String,
+    role: String,
+    account_id: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<UserRow> for User {
+    type Error = StoreError;
+    fn try_from(r: UserRow) -> Result<Self, StoreError> {
+        Ok(User {
+            user_id: field(UserId::parse(&r.user_id))?,
+            email: field(Email::parse(&r.email))?,
+            password_hash: PasswordHash::from_phc(r.password_hash),
+            role: Role::parse(&r.role).ok_or_else(|| StoreError::corrupt("unknown role"))?,
+            account_id: r
+                .account_id
+                .as_deref()
+                .map(AccountId::parse)
+                .transpose()
+                .map_err(|e| StoreError::corrupt(e.to_string()))?,
+            created_at: ts(r.created_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ApplicationRow {
+    client_id: String,
+    owner_id: String,
+    name: String,
+    unique_name: String,
+    scopes: String,
+    redirect_uris: String,
+    client_type: String,
+    status: String,
+    status_reason: Option<String>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<ApplicationRow> for Application {
+    type Error = StoreError;
+    fn try_from(r: ApplicationRow) -> Result<Self, StoreError> {
+        Ok(Application {
+            client_id: field(ClientId::parse(&r.client_id))?,
+            owner_id: field(UserId::parse(&r.owner_id))?,
+            name: field(Name::parse("name", &r.name))?,
+            unique_name: UniqueName::from_stored(r.unique_name),
+            scopes: field(ScopeSet::parse_space_separated(&r.scopes))?,
+            redirect_uris: r
+                .redirect_uris
+                .split(' ')
+                .map(|u| field(RedirectUri::parse(u)))
+                .collect::<Result<_, _>>()?,
+            client_type: ClientType::parse(&r.client_type)
+                .ok_or_else(|| StoreError::corrupt("unknown client type"))?,
+            status: AppStatus::parse(&r.status)
+                .ok_or_else(|| StoreError::corrupt("unknown application status"))?,
+            status_reason: r.status_reason,
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct ClientSecretRow {
+    secret_id: String,
+    client_id: String,
+    secret_digest: Vec<u8>,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<ClientSecretRow> for ClientSecret {
+    type Error = StoreError;
+    fn try_from(r: ClientSecretRow) -> Result<Self, StoreError> {
+        Ok(ClientSecret {
+            secret_id: field(ClientSecretId::parse(&r.secret_id))?,
+            client_id: field(ClientId::parse(&r.client_id))?,
+            digest: digest(&r.secret_digest)?,
+            created_at: ts(r.created_at),
+            expires_at: ts(r.expires_at),
+            revoked_at: r.revoked_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuditEventRow {
+    at: i64,
+    actor: String,
+    action: String,
+    target: String,
+    detail: String,
+}
+
+impl From<AuditEventRow> for AuditEvent {
+    fn from(r: AuditEventRow) -> Self {
+        AuditEvent {
+            at: ts(r.at),
+            actor: r.actor,
+            action: r.action,
+            target: r.target,
+            detail: r.detail,
+        }
+    }
+}
+
+/// Converts every row, failing on the first corrupt one.
+pub(crate) fn convert_all<R, T>(rows: Vec<R>) -> Result<Vec<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    rows.into_iter().map(T::try_from).collect()
+}

@@ -1,0 +1,132 @@
+//! Test support (feature `testing`): a fresh, migrated database per test on either backend,
+//! removed when the guard drops. SQLite lives in a temporary folder; PostgreSQL gets a database
+//! `gh_test_<random>` on the server named by `GATEHOUSE_TEST_POSTGRES_URL`. Without that
+//! variable a PostgreSQL test fails, never skips.
+#![allow(clippy::expect_used, clippy::panic)]
+
+use crate::{connect, ConnectOptions, Store};
+use rand::distributions::{Alphanumeric, DistString};
+use std::sync::Arc;
+
+/// The variable naming the PostgreSQL server for tests (a URL whose database is an admin one,
+/// such as `postgres`; the role needs CREATEDB).
+pub const POSTGRES_URL_VAR: &str = "GATEHOUSE_TEST_POSTGRES_URL";
+
+/// Which backend a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// A SQLite file.
+    Sqlite,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+/// A fresh database that is deleted when this guard drops.
+pub struct TestDb {
+    url: String,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    Sqlite(#[allow(dead_code)] tempfile::TempDir),
+    Postgres { admin_url: String, database: String },
+}
+
+impl TestDb {
+    /// Creates an empty database (not yet migrated).
+    pub async fn fresh(backend: Backend) -> Self {
+        match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                let url = format!("sqlite://{}", dir.path().join("gatehouse.db").display());
+                Self {
+                    url,
+                    cleanup: Cleanup::Sqlite(dir),
+                }
+            }
+            Backend::Postgres => {
+                let admin_url = postgres_admin_url();
+                let database = format!(
+                    "gh_test_{}",
+                    Alphanumeric
+                        .sample_string(&mut rand::thread_rng(), 16)
+                        .to_lowercase()
+                );
+                run_admin(&admin_url, &format!("CREATE DATABASE {database}")).await;
+                let url = database_url(&admin_url, &database);
+                Self {
+                    url,
+                    cleanup: Cleanup::Postgres {
+                        admin_url,
+                        database,
+                    },
+                }
+            }
+        }
+    }
+
+    /// The database URL, for a server or a command under test.
+    pub fn url(&self) -> &str {
+        &self.url
+    }
+
+    /// Opens the database with a small pool and applies the migrations.
+    pub async fn migrated_store(&self) -> Arc<dyn Store> {
+        let options = ConnectOptions {
+            max_connections: 4,
+            ..ConnectOptions::default()
+        };
+        let store = connect(&self.url, options)
+            .await
+            .expect("open test database");
+        store.migrate().await.expect("migrate test database");
+        store
+    }
+}
+
+/// The admin URL of the test PostgreSQL server; panics with a hint when it is not set.
+pub fn postgres_admin_url() -> String {
+    std::env::var(POSTGRES_URL_VAR).unwrap_or_else(|_| {
+        panic!("{POSTGRES_URL_VAR} is not set; run ./scripts/test, which starts PostgreSQL")
+    })
+}
+
+fn database_url(admin_url: &str, name: &str) -> String {
+    let (server, _) = admin_url
+        .rsplit_once('/')
+        .expect("URL with a database path");
+    format!("{server}/{name}")
+}
+
+async fn run_admin(admin_url: &str, sql: &str) {
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(admin_url)
+        .await
+        .unwrap_or_else(|e| panic!("cannot connect to {POSTGRES_URL_VAR}: {e}"));
+    sqlx::query(sql).execute(&mut conn).await.expect(sql);
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        if let Cleanup::Postgres {
+            admin_url,
+            database,
+        } = &self.cleanup
+        {
+            let admin_url = admin_url.clone();
+            let sql = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
+            // Drop may run inside a test's runtime, which cannot block on itself.
+            let dropped = std::thread::spawn(move || {
+                tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("runtime")
+                    .block_on(run_admin(&admin_url, &sql));
+            })
+            .join();
+            if dropped.is_err() {
+                eprintln!("could not drop test database {database}");
+            }
+        }
+    }
+}

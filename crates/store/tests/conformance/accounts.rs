@@ -1,0 +1,109 @@
+use crate::fixtures::{account, key, T0};
+use gatehouse_core::ids::{AccountId, KeyId};
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_store::{Revocation, Store, StoreError};
+use rand::rngs::OsRng;
+
+pub async fn account_and_first_key_are_stored_together(store: &dyn Store) {
+    let account = account();
+    let (first, _) = key(&account, T0);
+    store.insert_account(&account, &first).await.unwrap();
+
+    let found = store
+        .find_account(&account.account_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.account_id, account.account_id);
+    assert_eq!(found.name, account.name);
+    assert_eq!(found.scopes, account.scopes);
+    assert_eq!(found.created_at, T0);
+    let keys = store.list_secret_keys(&account.account_id).await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].key_id, first.key_id);
+    assert!(keys[0].digest == first.digest);
+    assert!(keys[0].is_live());
+    assert!(store
+        .find_account(&AccountId::generate(&mut OsRng))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn key_is_found_by_its_digest_only(store: &dyn Store) {
+    let account = account();
+    let (first, plain) = key(&account, T0);
+    store.insert_account(&account, &first).await.unwrap();
+
+    let (found, owner) = store
+        .find_secret_key_by_digest(&plain.digest())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.key_id, first.key_id);
+    assert_eq!(owner.account_id, account.account_id);
+    let other = SecretDigest::of("ghsk_us_not-the-key");
+    assert!(store
+        .find_secret_key_by_digest(&other)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn key_for_unknown_account_is_not_found(store: &dyn Store) {
+    let ghost = account();
+    let (orphan, plain) = key(&ghost, T0);
+    let err = store.insert_secret_key(&orphan).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("account")), "{err:?}");
+    assert!(store
+        .find_secret_key_by_digest(&plain.digest())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn revoking_a_key_is_idempotent_and_scoped_to_its_account(store: &dyn Store) {
+    let (a, b) = (account(), account());
+    let (a_key, _) = key(&a, T0);
+    let (b_key, _) = key(&b, T0);
+    store.insert_account(&a, &a_key).await.unwrap();
+    store.insert_account(&b, &b_key).await.unwrap();
+    let (second, _) = key(&a, T0.plus_secs(10));
+    store.insert_secret_key(&second).await.unwrap();
+
+    let later = T0.plus_secs(60);
+    let err = store
+        .revoke_secret_key(&b.account_id, &a_key.key_id, later)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("secret key")), "{err:?}");
+    let unknown = KeyId::generate(&mut OsRng);
+    assert!(store
+        .revoke_secret_key(&a.account_id, &unknown, later)
+        .await
+        .is_err());
+
+    assert_eq!(
+        store
+            .revoke_secret_key(&a.account_id, &a_key.key_id, later)
+            .await
+            .unwrap(),
+        Revocation::Revoked
+    );
+    assert_eq!(
+        store
+            .revoke_secret_key(&a.account_id, &a_key.key_id, later.plus_secs(5))
+            .await
+            .unwrap(),
+        Revocation::AlreadyRevoked
+    );
+    let keys = store.list_secret_keys(&a.account_id).await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(
+        keys[0].revoked_at,
+        Some(later),
+        "first revocation time is kept"
+    );
+    assert!(keys[1].is_live());
+    assert!(store.list_secret_keys(&b.account_id).await.unwrap()[0].is_live());
+}
