@@ -1,1 +1,48 @@
-//! placeholder
+//! Gatehouse's HTTP server. [`Server::bind`] binds first and serves later, so callers (the
+//! binary and the tests) learn the real port before any request arrives.
+
+mod error;
+mod routes;
+mod state;
+
+pub use state::AppState;
+
+use axum::Router;
+use gatehouse_service::Gatehouse;
+use std::future::Future;
+use std::net::SocketAddr;
+use tokio::net::TcpListener;
+
+/// A bound, not yet running, HTTP server.
+pub struct Server {
+    listener: TcpListener,
+    router: Router,
+}
+
+impl Server {
+    /// Binds the configured listen address (port 0 picks a free port).
+    pub async fn bind(gatehouse: Gatehouse) -> std::io::Result<Server> {
+        let listener = TcpListener::bind(gatehouse.settings().listen).await?;
+        let issuer = gatehouse.settings().issuer(listener.local_addr()?);
+        let state = AppState::new(gatehouse, issuer);
+        Ok(Server {
+            listener,
+            router: routes::router(state),
+        })
+    }
+
+    /// The address actually bound.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    pub async fn run(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        axum::serve(self.listener, self.router)
+            .with_graceful_shutdown(shutdown)
+            .await
+    }
+}

@@ -1,1 +1,47 @@
-//! placeholder
+//! Gatehouse's use cases: what the command line and the HTTP server do, written once, with no
+//! HTTP in sight. Each function validates input into core types, lets the core decide, and
+//! writes through the store.
+
+pub mod accounts;
+pub mod apps;
+pub mod audit;
+pub mod clock;
+pub mod error;
+pub mod settings;
+pub mod users;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use error::ServiceError;
+pub use settings::Settings;
+
+use gatehouse_store::Store;
+use std::sync::Arc;
+
+/// Everything a use case needs: the store, the settings and a clock. Cheap to clone.
+#[derive(Clone)]
+pub struct Gatehouse {
+    store: Arc<dyn Store>,
+    settings: Arc<Settings>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Gatehouse {
+    /// Wires the use cases to their dependencies.
+    pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+        Self {
+            store,
+            settings,
+            clock,
+        }
+    }
+
+    /// The store, for operations on the database itself (migrate, ping).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The effective settings.
+    pub fn settings(&self) -> &Settings {
+        &self.settings
+    }
+}

@@ -92,6 +92,11 @@ pub trait AppStore: Send + Sync {
         &self,
         client_id: &ClientId,
     ) -> Result<Option<Application>, StoreError>;
+    /// Every application of one owner, oldest first.
+    async fn list_applications_by_owner(
+        &self,
+        owner_id: &UserId,
+    ) -> Result<Vec<Application>, StoreError>;
     /// Moves the app from `expected` to `next` (with `reason`) only if it is still in
     /// `expected`: a compare-and-set, so two operators cannot both decide. Returns whether the
     /// change was made.

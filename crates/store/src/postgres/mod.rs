@@ -282,6 +282,20 @@ impl AppStore for PostgresStore {
         row.map(Application::try_from).transpose()
     }
 
+    async fn list_applications_by_owner(
+        &self,
+        owner_id: &UserId,
+    ) -> Result<Vec<Application>, StoreError> {
+        let sql = format!(
+            "SELECT {APP_COLUMNS} FROM applications WHERE owner_id = $1 ORDER BY created_at, client_id"
+        );
+        let rows: Vec<ApplicationRow> = sqlx::query_as(&sql)
+            .bind(owner_id.as_str())
+            .fetch_all(&self.pool)
+            .await?;
+        convert_all(rows)
+    }
+
     async fn update_application_status(
         &self,
         client_id: &ClientId,

@@ -35,6 +35,12 @@ pub async fn application_and_first_secret_are_stored_together(store: &dyn Store)
     assert_eq!(by_digest.client_id, app.client_id);
     assert_eq!(by_digest.expires_at, secret.expires_at);
     assert!(by_digest.is_live(T0));
+    let listed = store
+        .list_applications_by_owner(&owner.user_id)
+        .await
+        .unwrap();
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].client_id, app.client_id);
 }
 
 pub async fn taken_unique_name_is_a_conflict_and_stores_nothing(store: &dyn Store) {

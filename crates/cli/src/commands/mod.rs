@@ -1,0 +1,55 @@
+//! One module per command group; each calls the service functions the HTTP server uses.
+
+mod account;
+mod app;
+mod serve;
+mod user;
+
+use crate::cli::{Cli, Command};
+use anyhow::Context;
+use gatehouse_service::settings::Overrides;
+use gatehouse_service::{Gatehouse, Settings, SystemClock};
+use gatehouse_store::{connect, ConnectOptions};
+use std::sync::Arc;
+
+/// Who the audit log names for actions taken on the command line.
+pub const CLI_ACTOR: &str = "cli";
+
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let overrides = Overrides {
+        database_url: cli.database_url,
+    };
+    let settings = Settings::load(
+        cli.config.as_deref(),
+        |var| std::env::var(var).ok(),
+        &overrides,
+    )?;
+    let gatehouse = open(settings).await?;
+    match cli.command {
+        Command::Serve => serve::run(gatehouse).await,
+        Command::Migrate => {
+            println!("database is up to date ({})", gatehouse.store().backend());
+            Ok(())
+        }
+        Command::User(cmd) => user::run(&gatehouse, cmd).await,
+        Command::Account(cmd) => account::run(&gatehouse, cmd).await,
+        Command::App(cmd) => app::run(&gatehouse, cmd).await,
+    }
+}
+
+/// Connects to the configured database and applies pending migrations, so every command works
+/// on a fresh database.
+async fn open(settings: Settings) -> anyhow::Result<Gatehouse> {
+    let store = connect(&settings.database_url, ConnectOptions::default())
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(Gatehouse::new(
+        store,
+        Arc::new(settings),
+        Arc::new(SystemClock),
+    ))
+}

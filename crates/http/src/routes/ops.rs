@@ -1,0 +1,43 @@
+//! Operational endpoints: liveness and readiness.
+
+use crate::error::ApiError;
+use crate::AppState;
+use axum::extract::State;
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+/// Path of the liveness probe.
+pub const HEALTHZ: &str = "/healthz";
+/// Path of the readiness probe.
+pub const READYZ: &str = "/readyz";
+/// Readiness waits at most this long for the database.
+const READY_TIMEOUT: Duration = Duration::from_secs(2);
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route(HEALTHZ, get(healthz_get))
+        .route(READYZ, get(readyz_get))
+}
+
+/// Alive: the process serves HTTP. Touches nothing else, so it is also the benchmark ceiling.
+async fn healthz_get() -> Json<Value> {
+    Json(json!({ "status": "ok" }))
+}
+
+/// Ready: the database answers within [`READY_TIMEOUT`]; 503 otherwise.
+async fn readyz_get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    let ping = tokio::time::timeout(READY_TIMEOUT, state.gatehouse.store().ping()).await;
+    match ping {
+        Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            Err(ApiError::Unavailable)
+        }
+        Err(_) => {
+            tracing::warn!("readiness check timed out");
+            Err(ApiError::Unavailable)
+        }
+    }
+}

@@ -1,0 +1,60 @@
+//! Errors of the use cases: the domain's, plus what storage reported, with messages fit for
+//! the person who made the request.
+
+use gatehouse_core::{TransitionError, ValidationError};
+use gatehouse_store::{BoxError, StoreError};
+use thiserror::Error;
+
+/// Why a use case did not complete. Nothing was changed in any of these cases.
+#[derive(Debug, Error)]
+pub enum ServiceError {
+    /// The input breaks a rule.
+    #[error(transparent)]
+    Invalid(#[from] ValidationError),
+    /// The object's state does not allow the action.
+    #[error(transparent)]
+    Transition(#[from] TransitionError),
+    /// A referenced object does not exist.
+    #[error("{what} '{id}' does not exist")]
+    NotFound {
+        /// What kind of object.
+        what: &'static str,
+        /// The identifier as given.
+        id: String,
+    },
+    /// The object would collide with an existing one.
+    #[error("{0}")]
+    Conflict(String),
+    /// The action does not apply to this object (for example a secret reset of a public app).
+    #[error("{0}")]
+    NotApplicable(String),
+    /// The database cannot be reached.
+    #[error("the database is unavailable")]
+    Unavailable(#[source] BoxError),
+    /// An unexpected failure; the details are for the log only.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl ServiceError {
+    /// A `NotFound` for `what` with identifier `id`.
+    pub fn not_found(what: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            what,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<StoreError> for ServiceError {
+    /// Storage errors that a use case did not interpret itself.
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(source) => Self::Unavailable(source),
+            StoreError::NotFound(what) => Self::not_found(what, "?"),
+            StoreError::Conflict(what) => Self::Conflict(format!("{what} already exists")),
+            StoreError::BadUrl(msg) => Self::Internal(msg.into()),
+            StoreError::Internal(source) => Self::Internal(source),
+        }
+    }
+}

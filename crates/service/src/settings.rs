@@ -1,0 +1,615 @@
+//! Configuration: defaults in code, then the TOML file, then `GATEHOUSE_*` environment
+//! variables, then command-line flags, each overriding the last. Unknown keys and bad values
+//! are errors naming the key; all problems are reported at once.
+
+use gatehouse_core::region::Region;
+use gatehouse_core::scope::ScopeCatalogue;
+use serde::Deserialize;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use url::Url;
+
+/// Where `/auth/check` sends a path that no route matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DefaultPolicy {
+    /// Any valid credential passes.
+    Authenticated,
+    /// Nothing passes.
+    Deny,
+}
+
+/// Lifetimes in seconds (`[lifetimes]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// Access tokens (default one hour).
+    pub access_token: i64,
+    /// Authorization codes (default 60 s).
+    pub authorization_code: i64,
+    /// Refresh tokens (default 30 days).
+    pub refresh_token: i64,
+    /// Embed tokens (default 15 minutes).
+    pub embed_token: i64,
+    /// Client secrets (default 365 days).
+    pub client_secret: i64,
+    /// How long a replaced client secret keeps working (default 0).
+    pub client_secret_grace: i64,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Self {
+            access_token: 3600,
+            authorization_code: 60,
+            refresh_token: 30 * 86_400,
+            embed_token: 900,
+            client_secret: 365 * 86_400,
+            client_secret_grace: 0,
+        }
+    }
+}
+
+/// One `[[route]]`: a path prefix, an optional upstream, and the scope each method needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// The prefix matched against the request path; first match wins.
+    pub path_prefix: String,
+    /// Where matching requests are proxied; `None` makes the route a policy for
+    /// `/auth/check` only.
+    pub upstream: Option<Url>,
+    /// Required scope per HTTP method; `*` covers the methods not listed.
+    pub scopes: BTreeMap<String, String>,
+}
+
+/// The effective configuration of one Gatehouse deployment.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address the HTTP server binds.
+    pub listen: SocketAddr,
+    /// The issuer URL; `None` means derived from the bound address.
+    pub public_url: Option<Url>,
+    /// The region written into every secret.
+    pub region: Region,
+    /// `sqlite://…` or `postgres://…`.
+    pub database_url: String,
+    /// The scope catalogue.
+    pub scopes: ScopeCatalogue,
+    /// SMTP server for mail; `None` writes mail to the log and `outbox_dir`.
+    pub smtp_url: Option<Url>,
+    /// Folder for mail when there is no SMTP server.
+    pub outbox_dir: PathBuf,
+    /// Decision for paths no route matches.
+    pub default_policy: DefaultPolicy,
+    /// Lifetimes of secrets and tokens.
+    pub lifetimes: Lifetimes,
+    /// Gateway and `/auth/check` routes, in order.
+    pub routes: Vec<Route>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: None,
+            region: Region::default(),
+            database_url: "sqlite://gatehouse.db".to_owned(),
+            scopes: ScopeCatalogue::default(),
+            smtp_url: None,
+            outbox_dir: PathBuf::from("outbox"),
+            default_policy: DefaultPolicy::Authenticated,
+            lifetimes: Lifetimes::default(),
+            routes: Vec::new(),
+        }
+    }
+}
+
+/// The configuration could not be loaded; every problem found is listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError(pub Vec<String>);
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("invalid configuration:")?;
+        for problem in &self.0 {
+            write!(f, "\n  - {problem}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// Values given on the command line, which override everything else.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--database-url`.
+    pub database_url: Option<String>,
+}
+
+/// The environment variables Gatehouse reads, each naming one setting.
+pub const ENV_VARS: [(&str, &str); 4] = [
+    ("GATEHOUSE_DATABASE_URL", "database_url"),
+    ("GATEHOUSE_LISTEN", "listen"),
+    ("GATEHOUSE_PUBLIC_URL", "public_url"),
+    ("GATEHOUSE_REGION", "region"),
+];
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileSettings {
+    listen: Option<String>,
+    public_url: Option<String>,
+    region: Option<String>,
+    database_url: Option<String>,
+    scopes: Option<Vec<String>>,
+    smtp_url: Option<String>,
+    outbox_dir: Option<PathBuf>,
+    default_policy: Option<String>,
+    lifetimes: Option<FileLifetimes>,
+    route: Option<Vec<FileRoute>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLifetimes {
+    access_token: Option<i64>,
+    authorization_code: Option<i64>,
+    refresh_token: Option<i64>,
+    embed_token: Option<i64>,
+    client_secret: Option<i64>,
+    client_secret_grace: Option<i64>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRoute {
+    path_prefix: String,
+    upstream: Option<String>,
+    #[serde(default)]
+    scopes: BTreeMap<String, String>,
+}
+
+/// First path segments Gatehouse serves itself; a route may not start inside one of them.
+pub const RESERVED_PATHS: [&str; 12] = [
+    "oauth",
+    ".well-known",
+    "auth",
+    "healthz",
+    "readyz",
+    "metrics",
+    "login",
+    "logout",
+    "portal",
+    "admin",
+    "static",
+    "setup",
+];
+const METHODS: [&str; 8] = [
+    "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
+];
+/// Ten years: an upper bound that keeps every `now + lifetime` far from overflow.
+const MAX_LIFETIME: i64 = 10 * 365 * 86_400;
+
+impl Settings {
+    /// Loads settings from an optional TOML file, the environment (read through `env`, so
+    /// tests need not touch the process environment) and flags.
+    pub fn load(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+        overrides: &Overrides,
+    ) -> Result<Settings, ConfigError> {
+        let mut raw = match file {
+            Some(path) => {
+                let text = std::fs::read_to_string(path).map_err(|e| {
+                    ConfigError(vec![format!(
+                        "cannot read config file {}: {e}",
+                        path.display()
+                    )])
+                })?;
+                toml::from_str::<FileSettings>(&text).map_err(|e| {
+                    ConfigError(vec![format!(
+                        "{}: {}",
+                        path.display(),
+                        e.to_string().trim_end()
+                    )])
+                })?
+            }
+            None => FileSettings::default(),
+        };
+        let mut origin: BTreeMap<&str, String> = BTreeMap::new();
+        for (var, key) in ENV_VARS {
+            if let Some(value) = env(var) {
+                origin.insert(key, var.to_owned());
+                let slot = match key {
+                    "database_url" => &mut raw.database_url,
+                    "listen" => &mut raw.listen,
+                    "public_url" => &mut raw.public_url,
+                    _ => &mut raw.region,
+                };
+                *slot = Some(value);
+            }
+        }
+        if let Some(url) = &overrides.database_url {
+            origin.insert("database_url", "--database-url".to_owned());
+            raw.database_url = Some(url.clone());
+        }
+        let label = |key: &'static str| origin.get(key).cloned().unwrap_or_else(|| key.to_owned());
+        validate(raw, label)
+    }
+
+    /// The issuer URL: `public_url` if set, otherwise `http://` and the address actually
+    /// bound (loopback when bound to every interface).
+    pub fn issuer(&self, bound: SocketAddr) -> String {
+        match &self.public_url {
+            Some(url) => url.as_str().trim_end_matches('/').to_owned(),
+            None => {
+                let mut addr = bound;
+                if addr.ip().is_unspecified() {
+                    addr.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+                }
+                format!("http://{addr}")
+            }
+        }
+    }
+}
+
+fn validate(
+    raw: FileSettings,
+    label: impl Fn(&'static str) -> String,
+) -> Result<Settings, ConfigError> {
+    let mut problems = Vec::new();
+    let mut settings = Settings::default();
+    let mut check = |result: Result<(), String>| {
+        if let Err(p) = result {
+            problems.push(p);
+        }
+    };
+
+    if let Some(listen) = raw.listen {
+        check(listen.parse().map(|a| settings.listen = a).map_err(|_| {
+            format!(
+                "{}: '{listen}' is not an IP address and port such as 127.0.0.1:8080",
+                label("listen")
+            )
+        }));
+    }
+    if let Some(url) = raw.public_url {
+        check(
+            parse_public_url(&url)
+                .map(|u| settings.public_url = Some(u))
+                .map_err(|why| format!("{}: {why}", label("public_url"))),
+        );
+    }
+    if let Some(region) = raw.region {
+        check(
+            Region::parse(&region)
+                .map(|r| settings.region = r)
+                .map_err(|e| format!("{}: {e}", label("region"))),
+        );
+    }
+    if let Some(url) = raw.database_url {
+        check(
+            parse_database_url(&url)
+                .map(|u| settings.database_url = u)
+                .map_err(|why| format!("{}: {why}", label("database_url"))),
+        );
+    }
+    if let Some(scopes) = raw.scopes {
+        check(
+            ScopeCatalogue::parse(scopes.iter().map(String::as_str))
+                .map(|c| settings.scopes = c)
+                .map_err(|e| format!("scopes: {e}")),
+        );
+    }
+    if let Some(url) = raw.smtp_url {
+        check(match Url::parse(&url) {
+            Ok(u) if matches!(u.scheme(), "smtp" | "smtps") && u.host().is_some() => {
+                settings.smtp_url = Some(u);
+                Ok(())
+            }
+            _ => Err(format!(
+                "smtp_url: '{url}' is not an smtp:// or smtps:// URL with a host"
+            )),
+        });
+    }
+    if let Some(dir) = raw.outbox_dir {
+        check(if dir.as_os_str().is_empty() {
+            Err("outbox_dir: must not be empty".to_owned())
+        } else {
+            settings.outbox_dir = dir;
+            Ok(())
+        });
+    }
+    if let Some(policy) = raw.default_policy {
+        let parsed = match policy.as_str() {
+            "authenticated" => Ok(DefaultPolicy::Authenticated),
+            "deny" => Ok(DefaultPolicy::Deny),
+            other => Err(format!(
+                "default_policy: '{other}' must be \"authenticated\" or \"deny\""
+            )),
+        };
+        check(parsed.map(|p| settings.default_policy = p));
+    }
+    if let Some(l) = raw.lifetimes {
+        let d = &mut settings.lifetimes;
+        for (key, value, slot, min) in [
+            ("access_token", l.access_token, &mut d.access_token, 1),
+            (
+                "authorization_code",
+                l.authorization_code,
+                &mut d.authorization_code,
+                1,
+            ),
+            ("refresh_token", l.refresh_token, &mut d.refresh_token, 1),
+            ("embed_token", l.embed_token, &mut d.embed_token, 1),
+            ("client_secret", l.client_secret, &mut d.client_secret, 1),
+            (
+                "client_secret_grace",
+                l.client_secret_grace,
+                &mut d.client_secret_grace,
+                0,
+            ),
+        ] {
+            if let Some(v) = value {
+                check(if (min..=MAX_LIFETIME).contains(&v) {
+                    *slot = v;
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "lifetimes.{key}: {v} must be between {min} and {MAX_LIFETIME} seconds"
+                    ))
+                });
+            }
+        }
+    }
+    for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
+        match parse_route(route, &settings.scopes) {
+            Ok(r) => settings.routes.push(r),
+            Err(errs) => problems.extend(errs.into_iter().map(|e| format!("route[{i}] {e}"))),
+        }
+    }
+    if problems.is_empty() {
+        Ok(settings)
+    } else {
+        Err(ConfigError(problems))
+    }
+}
+
+fn parse_public_url(raw: &str) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|_| format!("'{raw}' is not an absolute URL"))?;
+    if !matches!(url.scheme(), "http" | "https") || url.host().is_none() {
+        return Err(format!(
+            "'{raw}' must be an http:// or https:// URL with a host"
+        ));
+    }
+    if url.path() != "/"
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || !url.username().is_empty()
+    {
+        return Err(format!(
+            "'{raw}' must be an origin such as https://eu.api.example.com (no path, query or user)"
+        ));
+    }
+    Ok(url)
+}
+
+fn parse_database_url(raw: &str) -> Result<String, String> {
+    let ok = raw.starts_with("sqlite:")
+        || raw.starts_with("postgres://")
+        || raw.starts_with("postgresql://");
+    if ok {
+        Ok(raw.to_owned())
+    } else {
+        Err("must start with sqlite:// or postgres://".to_owned())
+    }
+}
+
+fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Vec<String>> {
+    let prefix = route.path_prefix;
+    let mut problems = Vec::new();
+    let first_segment = prefix
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or("");
+    if !prefix.starts_with('/') || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        problems.push(format!(
+            "(path_prefix \"{prefix}\"): path_prefix must start with / and contain no spaces"
+        ));
+    } else if RESERVED_PATHS.contains(&first_segment) {
+        problems.push(format!(
+            "(path_prefix \"{prefix}\"): shadows Gatehouse's own /{first_segment} paths"
+        ));
+    }
+    let upstream = match route.upstream.as_deref().map(Url::parse) {
+        None => None,
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        Some(_) => {
+            problems.push(format!("(path_prefix \"{prefix}\"): upstream must be an http:// or https:// URL with a host"));
+            None
+        }
+    };
+    for (method, scope) in &route.scopes {
+        if !METHODS.contains(&method.as_str()) {
+            problems.push(format!("(path_prefix \"{prefix}\"): scopes key '{method}' is not an HTTP method in capitals or \"*\""));
+        }
+        if !catalogue.all().contains(scope) {
+            problems.push(format!("(path_prefix \"{prefix}\"): scope '{scope}' for {method} is not in the scope catalogue"));
+        }
+    }
+    if problems.is_empty() {
+        Ok(Route {
+            path_prefix: prefix,
+            upstream,
+            scopes: route.scopes,
+        })
+    } else {
+        Err(problems)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write;
+
+    fn no_env(_: &str) -> Option<String> {
+        None
+    }
+
+    fn load_toml(text: &str) -> Result<Settings, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Settings::load(Some(file.path()), no_env, &Overrides::default())
+    }
+
+    #[test]
+    fn defaults_need_no_file() {
+        let s = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(s.database_url, "sqlite://gatehouse.db");
+        assert_eq!(s.region.as_str(), "us");
+        assert_eq!(s.scopes.all().to_string(), "read views write");
+        assert_eq!(s.lifetimes, Lifetimes::default());
+        assert_eq!(s.issuer(s.listen), "http://127.0.0.1:8080");
+    }
+
+    #[test]
+    fn accepts_every_key_of_the_spec_example() {
+        let s = load_toml(
+            r#"
+listen = "127.0.0.1:9090"
+public_url = "https://eu.api.example.com"
+region = "eu"
+database_url = "postgres://gh@db.example.com/gatehouse"
+scopes = ["read", "write", "views"]
+smtp_url = "smtp://mail.example.com:587"
+outbox_dir = "mail"
+default_policy = "deny"
+
+[lifetimes]
+access_token = 600
+authorization_code = 30
+refresh_token = 86400
+embed_token = 300
+client_secret = 1000
+client_secret_grace = 60
+
+[[route]]
+path_prefix = "/v1/"
+upstream = "http://127.0.0.1:9000"
+scopes = { GET = "read", POST = "write", "*" = "write" }
+"#,
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9090);
+        assert_eq!(s.issuer(s.listen), "https://eu.api.example.com");
+        assert_eq!(s.region.as_str(), "eu");
+        assert_eq!(s.default_policy, DefaultPolicy::Deny);
+        assert_eq!(s.lifetimes.client_secret_grace, 60);
+        assert_eq!(s.routes.len(), 1);
+        assert_eq!(s.routes[0].scopes["*"], "write");
+        assert_eq!(s.outbox_dir, PathBuf::from("mail"));
+    }
+
+    #[test]
+    fn unknown_keys_are_named() {
+        let err = load_toml("listen = \"127.0.0.1:1\"\nlisten_port = 3\n").unwrap_err();
+        assert!(err.to_string().contains("listen_port"), "{err}");
+        let err = load_toml("[lifetimes]\naccess_tokens = 3\n").unwrap_err();
+        assert!(err.to_string().contains("access_tokens"), "{err}");
+    }
+
+    #[test]
+    fn every_bad_value_is_reported_at_once() {
+        let err = load_toml(
+            r#"
+listen = "localhost"
+public_url = "https://example.com/path"
+region = "EU"
+database_url = "mysql://x"
+scopes = []
+default_policy = "allow"
+[lifetimes]
+access_token = 0
+[[route]]
+path_prefix = "/oauth/"
+scopes = { GET = "admin", get = "read" }
+"#,
+        )
+        .unwrap_err();
+        let text = err.to_string();
+        for key in [
+            "listen:",
+            "public_url:",
+            "region:",
+            "database_url:",
+            "scopes:",
+            "default_policy:",
+            "lifetimes.access_token:",
+            "route[0] (path_prefix \"/oauth/\"): shadows",
+            "scope 'admin' for GET",
+            "scopes key 'get'",
+        ] {
+            assert!(text.contains(key), "missing {key} in {text}");
+        }
+    }
+
+    #[test]
+    fn environment_overrides_file_and_flag_overrides_both() {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "region = \"eu\"\ndatabase_url = \"sqlite://file.db\"").unwrap();
+        let env = |var: &str| match var {
+            "GATEHOUSE_REGION" => Some("ap".to_owned()),
+            "GATEHOUSE_DATABASE_URL" => Some("sqlite://env.db".to_owned()),
+            _ => None,
+        };
+        let flags = Overrides {
+            database_url: Some("sqlite://flag.db".into()),
+        };
+        let s = Settings::load(Some(file.path()), env, &flags).unwrap();
+        assert_eq!(s.region.as_str(), "ap");
+        assert_eq!(s.database_url, "sqlite://flag.db");
+        let s = Settings::load(Some(file.path()), env, &Overrides::default()).unwrap();
+        assert_eq!(s.database_url, "sqlite://env.db");
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let env = |var: &str| (var == "GATEHOUSE_LISTEN").then(|| "nope".to_owned());
+        let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string().contains("GATEHOUSE_LISTEN: 'nope'"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn missing_or_malformed_file_is_an_error() {
+        let err = Settings::load(
+            Some(Path::new("/nonexistent/gh.toml")),
+            no_env,
+            &Overrides::default(),
+        );
+        assert!(err
+            .unwrap_err()
+            .to_string()
+            .contains("cannot read config file"));
+        assert!(load_toml("listen = [").is_err());
+        assert!(load_toml("listen = 8080")
+            .unwrap_err()
+            .to_string()
+            .contains("listen"));
+    }
+
+    #[test]
+    fn issuer_of_unspecified_address_is_loopback() {
+        let s = Settings::default();
+        assert_eq!(
+            s.issuer("0.0.0.0:4000".parse().unwrap()),
+            "http://127.0.0.1:4000"
+        );
+    }
+}
