@@ -1,0 +1,57 @@
+//! Liveness, readiness and the JSON fallback.
+
+use crate::helpers::{on_both_backends, spawn_app, spawn_with, test_settings};
+use gatehouse_store::testing::Backend;
+use gatehouse_store::{connect, ConnectOptions};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+on_both_backends!(
+    healthz_answers_ok,
+    readyz_answers_ready_when_the_database_responds,
+    unknown_path_is_a_json_404,
+);
+
+async fn healthz_answers_ok(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "status": "ok" }));
+}
+
+async fn readyz_answers_ready_when_the_database_responds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "status": "ready" }));
+}
+
+async fn unknown_path_is_a_json_404(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let res = app.http.get(app.url("/v1/nothing-here")).send().await.unwrap();
+    assert_eq!(res.status(), 404);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "message": "Not Found" }));
+}
+
+/// A port on loopback where nothing listens: bind one, note it, close it.
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+#[tokio::test]
+async fn readyz_is_503_while_the_database_is_unreachable() {
+    let url = format!("postgres://nobody:nothing@127.0.0.1:{}/gatehouse", closed_port());
+    let options = ConnectOptions { max_connections: 2, acquire_timeout: Duration::from_secs(1) };
+    let store = connect(&url, options).await.unwrap();
+    let app = spawn_with(store, test_settings(&url), None).await;
+
+    let started = Instant::now();
+    let res = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(res.status(), 503);
+    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "message": "Service Unavailable" }));
+    assert!(started.elapsed() < Duration::from_secs(5), "answered within its timeout");
+
+    let live = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(live.status(), 200, "liveness does not depend on the database");
+}
