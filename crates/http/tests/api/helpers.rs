@@ -58,7 +58,14 @@ pub async fn spawn_with(store: Arc<dyn Store>, settings: Settings, db: Option<Te
         .timeout(std::time::Duration::from_secs(10))
         .build()
         .unwrap();
-    TestApp { base, http, clock, store, _db: db, _stop: stop }
+    TestApp {
+        base,
+        http,
+        clock,
+        store,
+        _db: db,
+        _stop: stop,
+    }
 }
 
 macro_rules! on_both_backends {

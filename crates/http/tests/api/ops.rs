@@ -16,21 +16,35 @@ async fn healthz_answers_ok(backend: Backend) {
     let app = spawn_app(backend).await;
     let res = app.http.get(app.url("/healthz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "status": "ok" }));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({ "status": "ok" })
+    );
 }
 
 async fn readyz_answers_ready_when_the_database_responds(backend: Backend) {
     let app = spawn_app(backend).await;
     let res = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 200);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "status": "ready" }));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({ "status": "ready" })
+    );
 }
 
 async fn unknown_path_is_a_json_404(backend: Backend) {
     let app = spawn_app(backend).await;
-    let res = app.http.get(app.url("/v1/nothing-here")).send().await.unwrap();
+    let res = app
+        .http
+        .get(app.url("/v1/nothing-here"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.status(), 404);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "message": "Not Found" }));
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({ "message": "Not Found" })
+    );
 }
 
 /// A port on loopback where nothing listens: bind one, note it, close it.
@@ -41,17 +55,33 @@ fn closed_port() -> u16 {
 
 #[tokio::test]
 async fn readyz_is_503_while_the_database_is_unreachable() {
-    let url = format!("postgres://nobody:nothing@127.0.0.1:{}/gatehouse", closed_port());
-    let options = ConnectOptions { max_connections: 2, acquire_timeout: Duration::from_secs(1) };
+    let url = format!(
+        "postgres://nobody:nothing@127.0.0.1:{}/gatehouse",
+        closed_port()
+    );
+    let options = ConnectOptions {
+        max_connections: 2,
+        acquire_timeout: Duration::from_secs(1),
+    };
     let store = connect(&url, options).await.unwrap();
     let app = spawn_with(store, test_settings(&url), None).await;
 
     let started = Instant::now();
     let res = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(res.status(), 503);
-    assert_eq!(res.json::<Value>().await.unwrap(), json!({ "message": "Service Unavailable" }));
-    assert!(started.elapsed() < Duration::from_secs(5), "answered within its timeout");
+    assert_eq!(
+        res.json::<Value>().await.unwrap(),
+        json!({ "message": "Service Unavailable" })
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered within its timeout"
+    );
 
     let live = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(live.status(), 200, "liveness does not depend on the database");
+    assert_eq!(
+        live.status(),
+        200,
+        "liveness does not depend on the database"
+    );
 }

@@ -47,8 +47,26 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
+        // Each connection to `:memory:` is its own empty database: an in-memory store must
+        // keep exactly one connection, forever.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let pool = SqlitePoolOptions::new()
-            .max_connections(options.max_connections)
+            .max_connections(if in_memory {
+                1
+            } else {
+                options.max_connections
+            })
+            .min_connections(u32::from(in_memory))
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(1800))
+            })
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect)
             .await?;

@@ -57,3 +57,17 @@ fn both_backends_have_the_same_migration_history() {
     assert!(!sqlite.is_empty());
     assert_eq!(sqlite, postgres);
 }
+
+#[tokio::test]
+async fn in_memory_sqlite_keeps_one_database() {
+    let store = gatehouse_store::connect(
+        "sqlite::memory:",
+        gatehouse_store::ConnectOptions::default(),
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    for _ in 0..3 {
+        accounts::account_and_first_key_are_stored_together(&*store).await;
+    }
+}
