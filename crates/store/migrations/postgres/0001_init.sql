@@ -1,15 +1,18 @@
 -- Gatehouse schema, PostgreSQL dialect. Times are UTC seconds since the Unix epoch; secrets are
--- stored only as SHA-256 digests (*_digest). Keep in step with migrations/sqlite.
+-- stored only as SHA-256 digests (*_digest). `seq` orders rows by insertion, which
+-- timestamps in whole seconds cannot. Keep in step with migrations/sqlite.
 
 CREATE TABLE accounts (
-    account_id TEXT PRIMARY KEY,
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- insertion order
+    account_id TEXT NOT NULL UNIQUE,
     name       TEXT NOT NULL,
     scopes     TEXT NOT NULL,            -- space separated
     created_at BIGINT NOT NULL
 );
 
 CREATE TABLE secret_keys (
-    key_id        TEXT PRIMARY KEY,
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- insertion order
+    key_id        TEXT NOT NULL UNIQUE,
     account_id    TEXT NOT NULL REFERENCES accounts (account_id) ON DELETE CASCADE,
     secret_digest BYTEA NOT NULL UNIQUE,
     created_at    BIGINT NOT NULL,
@@ -19,7 +22,8 @@ CREATE TABLE secret_keys (
 CREATE INDEX secret_keys_account_id ON secret_keys (account_id);
 
 CREATE TABLE users (
-    user_id       TEXT PRIMARY KEY,
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- insertion order
+    user_id       TEXT NOT NULL UNIQUE,
     email         TEXT NOT NULL UNIQUE,  -- lowercased
     password_hash TEXT NOT NULL,         -- Argon2id PHC string
     role          TEXT NOT NULL CHECK (role IN ('admin', 'developer')),
@@ -28,7 +32,8 @@ CREATE TABLE users (
 );
 
 CREATE TABLE applications (
-    client_id     TEXT PRIMARY KEY,
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- insertion order
+    client_id     TEXT NOT NULL UNIQUE,
     owner_id      TEXT NOT NULL REFERENCES users (user_id),
     name          TEXT NOT NULL,
     unique_name   TEXT NOT NULL UNIQUE,
@@ -44,7 +49,8 @@ CREATE INDEX applications_owner_id ON applications (owner_id);
 CREATE INDEX applications_status ON applications (status);
 
 CREATE TABLE client_secrets (
-    secret_id     TEXT PRIMARY KEY,
+    seq           BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,  -- insertion order
+    secret_id     TEXT NOT NULL UNIQUE,
     client_id     TEXT NOT NULL REFERENCES applications (client_id) ON DELETE CASCADE,
     secret_digest BYTEA NOT NULL UNIQUE,
     created_at    BIGINT NOT NULL,

@@ -1,15 +1,18 @@
 -- Gatehouse schema, SQLite dialect. Times are UTC seconds since the Unix epoch; secrets are
--- stored only as SHA-256 digests (*_digest). Keep in step with migrations/postgres.
+-- stored only as SHA-256 digests (*_digest). `seq` orders rows by insertion, which
+-- timestamps in whole seconds cannot. Keep in step with migrations/postgres.
 
 CREATE TABLE accounts (
-    account_id TEXT PRIMARY KEY,
+    seq           INTEGER PRIMARY KEY,      -- insertion order (alias of rowid)
+    account_id TEXT NOT NULL UNIQUE,
     name       TEXT NOT NULL,
     scopes     TEXT NOT NULL,            -- space separated
     created_at INTEGER NOT NULL
 );
 
 CREATE TABLE secret_keys (
-    key_id        TEXT PRIMARY KEY,
+    seq           INTEGER PRIMARY KEY,      -- insertion order (alias of rowid)
+    key_id        TEXT NOT NULL UNIQUE,
     account_id    TEXT NOT NULL REFERENCES accounts (account_id) ON DELETE CASCADE,
     secret_digest BLOB NOT NULL UNIQUE,
     created_at    INTEGER NOT NULL,
@@ -19,7 +22,8 @@ CREATE TABLE secret_keys (
 CREATE INDEX secret_keys_account_id ON secret_keys (account_id);
 
 CREATE TABLE users (
-    user_id       TEXT PRIMARY KEY,
+    seq           INTEGER PRIMARY KEY,      -- insertion order (alias of rowid)
+    user_id       TEXT NOT NULL UNIQUE,
     email         TEXT NOT NULL UNIQUE,  -- lowercased
     password_hash TEXT NOT NULL,         -- Argon2id PHC string
     role          TEXT NOT NULL CHECK (role IN ('admin', 'developer')),
@@ -28,7 +32,8 @@ CREATE TABLE users (
 );
 
 CREATE TABLE applications (
-    client_id     TEXT PRIMARY KEY,
+    seq           INTEGER PRIMARY KEY,      -- insertion order (alias of rowid)
+    client_id     TEXT NOT NULL UNIQUE,
     owner_id      TEXT NOT NULL REFERENCES users (user_id),
     name          TEXT NOT NULL,
     unique_name   TEXT NOT NULL UNIQUE,
@@ -44,7 +49,8 @@ CREATE INDEX applications_owner_id ON applications (owner_id);
 CREATE INDEX applications_status ON applications (status);
 
 CREATE TABLE client_secrets (
-    secret_id     TEXT PRIMARY KEY,
+    seq           INTEGER PRIMARY KEY,      -- insertion order (alias of rowid)
+    secret_id     TEXT NOT NULL UNIQUE,
     client_id     TEXT NOT NULL REFERENCES applications (client_id) ON DELETE CASCADE,
     secret_digest BLOB NOT NULL UNIQUE,
     created_at    INTEGER NOT NULL,

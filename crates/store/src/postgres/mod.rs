@@ -135,9 +135,8 @@ impl AccountStore for PostgresStore {
     }
 
     async fn list_secret_keys(&self, account_id: &AccountId) -> Result<Vec<SecretKey>, StoreError> {
-        let sql = format!(
-            "SELECT {KEY_COLUMNS} FROM secret_keys WHERE account_id = $1 ORDER BY created_at, key_id"
-        );
+        let sql =
+            format!("SELECT {KEY_COLUMNS} FROM secret_keys WHERE account_id = $1 ORDER BY seq");
         let rows: Vec<SecretKeyRow> = sqlx::query_as(&sql)
             .bind(account_id.as_str())
             .fetch_all(&self.pool)
@@ -286,9 +285,8 @@ impl AppStore for PostgresStore {
         &self,
         owner_id: &UserId,
     ) -> Result<Vec<Application>, StoreError> {
-        let sql = format!(
-            "SELECT {APP_COLUMNS} FROM applications WHERE owner_id = $1 ORDER BY created_at, client_id"
-        );
+        let sql =
+            format!("SELECT {APP_COLUMNS} FROM applications WHERE owner_id = $1 ORDER BY seq");
         let rows: Vec<ApplicationRow> = sqlx::query_as(&sql)
             .bind(owner_id.as_str())
             .fetch_all(&self.pool)
@@ -324,7 +322,7 @@ impl AppStore for PostgresStore {
     ) -> Result<Vec<ClientSecret>, StoreError> {
         let sql = format!(
             "SELECT {SECRET_COLUMNS} FROM client_secrets WHERE client_id = $1 \
-             ORDER BY created_at DESC, secret_id DESC"
+             ORDER BY seq DESC"
         );
         let rows: Vec<ClientSecretRow> = sqlx::query_as(&sql)
             .bind(client_id.as_str())
@@ -353,7 +351,7 @@ impl AppStore for PostgresStore {
         let newest_live: Option<(String,)> = sqlx::query_as(
             "SELECT secret_id FROM client_secrets \
              WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
-             ORDER BY created_at DESC, secret_id DESC LIMIT 1",
+             ORDER BY seq DESC LIMIT 1",
         )
         .bind(new.client_id.as_str())
         .bind(now.unix())

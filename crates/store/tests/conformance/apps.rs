@@ -185,3 +185,41 @@ pub async fn reset_of_unknown_application_stores_nothing(store: &dyn Store) {
         .unwrap()
         .is_none());
 }
+
+/// Two resets within one second (timestamps are whole seconds): the secret issued by the
+/// first reset is the one in grace, never the original.
+pub async fn resets_in_the_same_second_retire_secrets_in_issue_order(store: &dyn Store) {
+    let owner = owner(store).await;
+    let app = app(&owner, "fleet-dashboard");
+    let first = client_secret(&app, T0);
+    store.insert_application(&app, Some(&first)).await.unwrap();
+
+    let grace_end = T0.plus_secs(600);
+    let second = client_secret(&app, T0);
+    store
+        .reset_client_secret(&second, grace_end, T0)
+        .await
+        .unwrap();
+    let third = client_secret(&app, T0);
+    store
+        .reset_client_secret(&third, grace_end, T0)
+        .await
+        .unwrap();
+
+    let secrets = store.list_client_secrets(&app.client_id).await.unwrap();
+    let order: Vec<_> = secrets.iter().map(|s| s.secret_id.clone()).collect();
+    assert_eq!(
+        order,
+        vec![
+            third.secret_id.clone(),
+            second.secret_id.clone(),
+            first.secret_id.clone()
+        ]
+    );
+    let live: Vec<_> = secrets
+        .iter()
+        .filter(|s| s.is_live(T0))
+        .map(|s| s.secret_id.clone())
+        .collect();
+    assert_eq!(live, vec![third.secret_id, second.secret_id]);
+}

@@ -47,6 +47,7 @@ on_both_backends!(
     apps::reset_without_grace_ends_the_old_secret_at_once,
     apps::reset_with_grace_keeps_at_most_two_live_secrets,
     apps::reset_of_unknown_application_stores_nothing,
+    apps::resets_in_the_same_second_retire_secrets_in_issue_order,
     audit::events_are_listed_newest_first_up_to_the_limit,
     audit::migrating_twice_is_harmless,
 );
