@@ -10,11 +10,13 @@ pub mod client_secret;
 pub mod error;
 pub mod ids;
 pub mod name;
+pub mod oauth;
 pub mod password;
 pub mod region;
 pub mod scope;
 pub mod secret;
 pub mod time;
+pub mod token;
 pub mod user;
 
 pub use error::{CredentialError, TransitionError, ValidationError};

@@ -3,7 +3,7 @@
 //! ```text
 //! gh<kind>_<region>_<body><check>
 //!   kind    two letters: sk secret key, cs client secret, ac authorization code,
-//!           at access token, rt refresh token, et embed token
+//!           at access token, rt refresh token, et embed token, se browser session
 //!   region  the issuing deployment's region code (2-8 of [a-z0-9])
 //!   body    43 characters of [A-Za-z0-9] from the OS random source: 43 * log2(62) = 256.03 bits
 //!   check   CRC-32 of everything before it, as 6 base62 digits, so a secret scanner can tell a
@@ -43,6 +43,8 @@ pub enum SecretKind {
     RefreshToken,
     /// A read-only token bound to one embedded view.
     EmbedToken,
+    /// A browser session cookie.
+    Session,
 }
 
 impl SecretKind {
@@ -55,6 +57,7 @@ impl SecretKind {
             Self::AccessToken => "at",
             Self::RefreshToken => "rt",
             Self::EmbedToken => "et",
+            Self::Session => "se",
         }
     }
 
@@ -66,6 +69,7 @@ impl SecretKind {
             Self::AccessToken,
             Self::RefreshToken,
             Self::EmbedToken,
+            Self::Session,
         ]
         .into_iter()
         .find(|k| k.tag() == tag)

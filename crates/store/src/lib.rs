@@ -21,6 +21,9 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::token::{
+    AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
+};
 use gatehouse_core::user::{Email, User};
 use gatehouse_core::Timestamp;
 use std::sync::Arc;
@@ -129,6 +132,108 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Option<ClientSecret>, StoreError>;
 }
 
+/// What redeeming an authorization code did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Redemption {
+    /// The code was unused: it is now spent and the family and its tokens are stored.
+    Issued,
+    /// The code had been redeemed before: its family is now revoked (RFC 6749 §4.1.2).
+    Replayed,
+}
+
+/// What presenting a refresh token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rotation {
+    /// The token was live: it is now spent, the family's previous access token is revoked
+    /// and the new pair is stored.
+    Rotated,
+    /// The token had been rotated before: the whole family is now revoked.
+    Reused,
+    /// The token is unknown, expired or revoked; nothing changed.
+    Invalid,
+}
+
+/// Authorization codes, token families, access and refresh tokens.
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// Stores a new authorization code.
+    async fn insert_authorization_code(&self, code: &AuthorizationCode) -> Result<(), StoreError>;
+    /// The code stored under `digest`, if any.
+    async fn find_authorization_code(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<AuthorizationCode>, StoreError>;
+    /// Atomically spends the code and stores `family` with its first token pair; if the code
+    /// was spent before, revokes the family it produced instead. `NotFound("code")` if unknown.
+    async fn redeem_code(
+        &self,
+        code: &SecretDigest,
+        family: &TokenFamily,
+        access: &AccessToken,
+        refresh: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<Redemption, StoreError>;
+    /// Stores a new family with its only access token (client credentials, account tokens).
+    async fn insert_family_with_token(
+        &self,
+        family: &TokenFamily,
+        access: &AccessToken,
+    ) -> Result<(), StoreError>;
+    /// The access token stored under `digest` with its family, if any.
+    async fn find_access_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<TokenView>, StoreError>;
+    /// The refresh token stored under `digest` with its family, if any.
+    async fn find_refresh_token(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError>;
+    /// Atomically spends the live refresh token `presented` of `access.family_id`, revokes the
+    /// family's previous access tokens and stores the new pair; a spent token revokes the
+    /// family instead.
+    async fn rotate_refresh_token(
+        &self,
+        presented: &SecretDigest,
+        access: &AccessToken,
+        refresh: &RefreshToken,
+        now: Timestamp,
+    ) -> Result<Rotation, StoreError>;
+    /// Revokes one access token; returns whether it was live.
+    async fn revoke_access_token(
+        &self,
+        digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Revokes a whole family; returns whether it was live.
+    async fn revoke_family(&self, family_id: &FamilyId, now: Timestamp)
+        -> Result<bool, StoreError>;
+}
+
+/// Consent given by users to apps.
+#[async_trait]
+pub trait GrantStore: Send + Sync {
+    /// The user's grant to the app, if any.
+    async fn find_grant(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+    ) -> Result<Option<Grant>, StoreError>;
+    /// Stores the grant, replacing the scopes and update time of an existing one.
+    async fn upsert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+}
+
+/// Browser sessions.
+#[async_trait]
+pub trait SessionStore: Send + Sync {
+    /// Stores a new session.
+    async fn insert_session(&self, session: &Session) -> Result<(), StoreError>;
+    /// The session stored under `digest`, if any (expired ones included).
+    async fn find_session(&self, digest: &SecretDigest) -> Result<Option<Session>, StoreError>;
+    /// Removes a session (logout, or replaced at login).
+    async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError>;
+}
+
 /// The audit log.
 #[async_trait]
 pub trait AuditStore: Send + Sync {
@@ -140,7 +245,9 @@ pub trait AuditStore: Send + Sync {
 
 /// Everything Gatehouse stores, plus the operations on the database itself.
 #[async_trait]
-pub trait Store: AccountStore + UserStore + AppStore + AuditStore {
+pub trait Store:
+    AccountStore + UserStore + AppStore + AuditStore + TokenStore + GrantStore + SessionStore
+{
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;
     /// Answers whether the database responds right now (behind `/readyz`).

@@ -9,9 +9,14 @@ use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
 use gatehouse_core::name::Name;
+use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::password::PasswordHash;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::token::{
+    AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, Grant, RefreshToken, Session,
+    TokenFamily, TokenView,
+};
 use gatehouse_core::user::{Email, Role, User};
 use gatehouse_core::Timestamp;
 
@@ -200,4 +205,179 @@ where
     T: TryFrom<R, Error = StoreError>,
 {
     rows.into_iter().map(T::try_from).collect()
+}
+
+fn scopes(raw: &str) -> Result<gatehouse_core::scope::ScopeSet, StoreError> {
+    field(ScopeSet::parse_space_separated(raw))
+}
+
+fn opt_id<T, E: std::fmt::Display>(
+    raw: Option<&str>,
+    parse: impl Fn(&str) -> Result<T, E>,
+) -> Result<Option<T>, StoreError> {
+    raw.map(|r| field(parse(r))).transpose()
+}
+
+/// A token family's columns, prefixed `f_` where they are joined to a token's.
+#[derive(sqlx::FromRow)]
+pub(crate) struct FamilyRow {
+    f_family_id: String,
+    f_origin: String,
+    f_client_id: Option<String>,
+    f_user_id: Option<String>,
+    f_account_id: Option<String>,
+    f_scopes: String,
+    f_created_at: i64,
+    f_revoked_at: Option<i64>,
+}
+
+impl TryFrom<FamilyRow> for TokenFamily {
+    type Error = StoreError;
+    fn try_from(r: FamilyRow) -> Result<Self, StoreError> {
+        Ok(TokenFamily {
+            family_id: FamilyId::from_stored(r.f_family_id),
+            origin: FamilyOrigin::parse(&r.f_origin)
+                .ok_or_else(|| StoreError::corrupt("unknown family origin"))?,
+            client_id: opt_id(r.f_client_id.as_deref(), ClientId::parse)?,
+            user_id: opt_id(r.f_user_id.as_deref(), UserId::parse)?,
+            account_id: opt_id(r.f_account_id.as_deref(), AccountId::parse)?,
+            scopes: scopes(&r.f_scopes)?,
+            created_at: ts(r.f_created_at),
+            revoked_at: r.f_revoked_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AccessTokenRow {
+    token_digest: Vec<u8>,
+    family_id: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: i64,
+    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    family: FamilyRow,
+}
+
+impl TryFrom<AccessTokenRow> for TokenView {
+    type Error = StoreError;
+    fn try_from(r: AccessTokenRow) -> Result<Self, StoreError> {
+        Ok(TokenView {
+            token: AccessToken {
+                digest: digest(&r.token_digest)?,
+                family_id: FamilyId::from_stored(r.family_id),
+                scopes: scopes(&r.scopes)?,
+                created_at: ts(r.created_at),
+                expires_at: ts(r.expires_at),
+                revoked_at: r.revoked_at.map(ts),
+            },
+            family: r.family.try_into()?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RefreshTokenRow {
+    token_digest: Vec<u8>,
+    family_id: String,
+    scopes: String,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+    revoked_at: Option<i64>,
+    #[sqlx(flatten)]
+    family: FamilyRow,
+}
+
+impl TryFrom<RefreshTokenRow> for (RefreshToken, TokenFamily) {
+    type Error = StoreError;
+    fn try_from(r: RefreshTokenRow) -> Result<Self, StoreError> {
+        let token = RefreshToken {
+            digest: digest(&r.token_digest)?,
+            family_id: FamilyId::from_stored(r.family_id),
+            scopes: scopes(&r.scopes)?,
+            created_at: ts(r.created_at),
+            expires_at: ts(r.expires_at),
+            used_at: r.used_at.map(ts),
+            revoked_at: r.revoked_at.map(ts),
+        };
+        Ok((token, r.family.try_into()?))
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AuthorizationCodeRow {
+    code_digest: Vec<u8>,
+    family_id: String,
+    client_id: String,
+    user_id: String,
+    redirect_uri: String,
+    scopes: String,
+    code_challenge: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<AuthorizationCodeRow> for AuthorizationCode {
+    type Error = StoreError;
+    fn try_from(r: AuthorizationCodeRow) -> Result<Self, StoreError> {
+        Ok(AuthorizationCode {
+            digest: digest(&r.code_digest)?,
+            family_id: FamilyId::from_stored(r.family_id),
+            client_id: field(ClientId::parse(&r.client_id))?,
+            user_id: field(UserId::parse(&r.user_id))?,
+            redirect_uri: r.redirect_uri,
+            scopes: scopes(&r.scopes)?,
+            code_challenge: r.code_challenge.map(CodeChallenge::from_stored),
+            created_at: ts(r.created_at),
+            expires_at: ts(r.expires_at),
+            used_at: r.used_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct GrantRow {
+    user_id: String,
+    client_id: String,
+    scopes: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<GrantRow> for Grant {
+    type Error = StoreError;
+    fn try_from(r: GrantRow) -> Result<Self, StoreError> {
+        Ok(Grant {
+            user_id: field(UserId::parse(&r.user_id))?,
+            client_id: field(ClientId::parse(&r.client_id))?,
+            scopes: scopes(&r.scopes)?,
+            created_at: ts(r.created_at),
+            updated_at: ts(r.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    session_digest: Vec<u8>,
+    user_id: Option<String>,
+    csrf_token: String,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self, StoreError> {
+        Ok(Session {
+            digest: digest(&r.session_digest)?,
+            user_id: opt_id(r.user_id.as_deref(), UserId::parse)?,
+            csrf_token: r.csrf_token,
+            created_at: ts(r.created_at),
+            expires_at: ts(r.expires_at),
+        })
+    }
 }

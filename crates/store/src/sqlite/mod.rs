@@ -22,6 +22,8 @@ use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod oauth;
+
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 
 pub(crate) fn migration_names() -> Vec<String> {

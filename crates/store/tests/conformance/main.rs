@@ -11,6 +11,7 @@ mod accounts;
 mod apps;
 mod audit;
 mod fixtures;
+mod tokens;
 mod users;
 
 macro_rules! on_both_backends {
@@ -50,6 +51,15 @@ on_both_backends!(
     apps::resets_in_the_same_second_retire_secrets_in_issue_order,
     audit::events_are_listed_newest_first_up_to_the_limit,
     audit::migrating_twice_is_harmless,
+    tokens::code_is_stored_and_found_by_digest,
+    tokens::code_redeems_once_and_a_replay_revokes_its_family,
+    tokens::refresh_rotates_and_replaces_the_familys_access_token,
+    tokens::reusing_a_rotated_refresh_token_revokes_the_family,
+    tokens::expired_or_unknown_refresh_token_changes_nothing,
+    tokens::revoking_a_token_or_a_family,
+    tokens::client_token_family_is_stored_in_one_step,
+    tokens::grants_are_upserted_per_user_and_app,
+    tokens::sessions_are_found_by_digest_and_deleted,
 );
 
 #[test]

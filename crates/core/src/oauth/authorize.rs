@@ -1,0 +1,466 @@
+//! The authorization request (RFC 6749 §4.1.1 with PKCE, RFC 7636 §4.3): which problems are
+//! shown to the user on an error page and which are sent back to the client.
+//!
+//! RFC 6749 §4.1.2.1: if the client or the redirect URI cannot be trusted, the server must
+//! not redirect. Gatehouse also shows the page for apps that are not approved, so a pending
+//! or suspended app cannot use the server as a redirector. Every other problem is redirected
+//! to the client with `error`, `error_description` and the original `state`.
+
+use super::pkce::CodeChallenge;
+use super::{OAuthError, OAuthErrorCode};
+use crate::application::{AppStatus, Application, ClientType};
+use crate::ids::ClientId;
+use crate::scope::ScopeSet;
+use std::collections::BTreeMap;
+use url::Url;
+
+/// The parameters of an authorization request as received (query or form), with repeated
+/// parameters remembered: RFC 6749 §3.1 forbids them.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuthorizeParams {
+    values: BTreeMap<String, String>,
+    repeated: Vec<String>,
+}
+
+/// Longest `state` accepted; it is echoed back, so it is bounded.
+pub const MAX_STATE: usize = 1024;
+
+/// The parameters of the authorization request that are carried through the login and
+/// consent pages, in order.
+pub const CARRIED: [&str; 7] = [
+    "client_id",
+    "redirect_uri",
+    "response_type",
+    "scope",
+    "state",
+    "code_challenge",
+    "code_challenge_method",
+];
+
+impl AuthorizeParams {
+    /// Collects decoded name/value pairs.
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
+        let mut params = Self::default();
+        for (name, value) in pairs {
+            if params.values.contains_key(&name) {
+                params.repeated.push(name);
+            } else {
+                params.values.insert(name, value);
+            }
+        }
+        params
+    }
+
+    /// The value of `name`, if present and not empty (RFC 6749 §3.1: empty means absent).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The carried parameters that are present, for hidden form fields and return URLs.
+    pub fn carried(&self) -> Vec<(&'static str, &str)> {
+        CARRIED
+            .iter()
+            .filter_map(|name| self.get(name).map(|v| (*name, v)))
+            .collect()
+    }
+
+    /// The client the request names, or the error page explaining why there is none.
+    pub fn client_id(&self) -> Result<ClientId, AuthorizeRejection> {
+        if self.repeated.iter().any(|n| n == "client_id") {
+            return Err(AuthorizeRejection::page("client_id is repeated"));
+        }
+        let raw = self
+            .get("client_id")
+            .ok_or_else(|| AuthorizeRejection::page("client_id is missing"))?;
+        ClientId::parse(raw).map_err(|_| AuthorizeRejection::page("unknown client_id"))
+    }
+}
+
+/// A request that passed every check: ready for login, consent and a code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthorizeRequest {
+    /// The approved client.
+    pub client_id: ClientId,
+    /// One of the app's registered redirect URIs, exactly as requested.
+    pub redirect_uri: String,
+    /// The scopes asked for (the app's product scopes when `scope` was omitted).
+    pub scopes: ScopeSet,
+    /// The client's `state`, echoed back.
+    pub state: String,
+    /// The PKCE challenge, if one was sent.
+    pub code_challenge: Option<CodeChallenge>,
+}
+
+/// Why an authorization request fails.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthorizeRejection {
+    /// Shown to the user; the browser is not sent anywhere.
+    ErrorPage(String),
+    /// Sent back to the client at its registered redirect URI.
+    Redirect {
+        /// Where to send the error.
+        redirect_uri: String,
+        /// The error.
+        error: OAuthError,
+        /// The request's `state`, when it had one.
+        state: Option<String>,
+    },
+}
+
+impl AuthorizeRejection {
+    fn page(message: &str) -> Self {
+        Self::ErrorPage(message.to_owned())
+    }
+
+    /// The location to redirect to, or `None` for an error page.
+    pub fn location(&self) -> Option<String> {
+        match self {
+            Self::ErrorPage(_) => None,
+            Self::Redirect {
+                redirect_uri,
+                error,
+                state,
+            } => {
+                let mut params = vec![
+                    ("error", error.code.as_str()),
+                    ("error_description", error.description.as_ref()),
+                ];
+                if let Some(state) = state {
+                    params.push(("state", state.as_str()));
+                }
+                Some(redirect_location(redirect_uri, &params))
+            }
+        }
+    }
+}
+
+/// Checks a request against the app `client_id` names (`None`: unknown client).
+pub fn validate(
+    params: &AuthorizeParams,
+    app: Option<&Application>,
+) -> Result<AuthorizeRequest, AuthorizeRejection> {
+    let client_id = params.client_id()?;
+    let app = app.ok_or_else(|| AuthorizeRejection::page("unknown client_id"))?;
+    if params.repeated.iter().any(|n| n == "redirect_uri") {
+        return Err(AuthorizeRejection::page("redirect_uri is repeated"));
+    }
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| AuthorizeRejection::page("redirect_uri is missing"))?;
+    // RFC 6749 §3.1.2.3 and the Security BCP: exact string comparison, nothing normalised.
+    if !app.redirect_uris.iter().any(|r| r.as_str() == redirect_uri) {
+        return Err(AuthorizeRejection::page(
+            "redirect_uri does not match a registered redirect URI",
+        ));
+    }
+    if app.status != AppStatus::Approved {
+        return Err(AuthorizeRejection::ErrorPage(format!(
+            "this application is {} and cannot be used to sign in",
+            app.status
+        )));
+    }
+    let state = params.get("state").map(str::to_owned);
+    let redirect = |error: OAuthError| AuthorizeRejection::Redirect {
+        redirect_uri: redirect_uri.to_owned(),
+        error,
+        state: state.clone(),
+    };
+    if let Some(name) = params.repeated.first() {
+        return Err(redirect(OAuthError::with(
+            OAuthErrorCode::InvalidRequest,
+            format!("parameter {name} is repeated"),
+        )));
+    }
+    let Some(state_value) = state.clone() else {
+        return Err(redirect(OAuthError::invalid_request("state is required")));
+    };
+    if state_value.len() > MAX_STATE {
+        return Err(redirect(OAuthError::invalid_request(
+            "state is longer than 1024 characters",
+        )));
+    }
+    match params.get("response_type") {
+        Some("code") => {}
+        None => {
+            return Err(redirect(OAuthError::invalid_request(
+                "response_type is required",
+            )))
+        }
+        Some(_) => {
+            return Err(redirect(OAuthError::new(
+                OAuthErrorCode::UnsupportedResponseType,
+                "only response_type=code is supported",
+            )))
+        }
+    }
+    let scopes = requested_scopes(params.get("scope"), &app.scopes).map_err(redirect)?;
+    let code_challenge = match (
+        params.get("code_challenge"),
+        params.get("code_challenge_method"),
+    ) {
+        (Some(challenge), method) => {
+            Some(CodeChallenge::parse(challenge, method).map_err(redirect)?)
+        }
+        (None, Some(_)) => {
+            return Err(redirect(OAuthError::invalid_request(
+                "code_challenge_method without code_challenge",
+            )))
+        }
+        (None, None) if app.client_type == ClientType::Public => {
+            return Err(redirect(OAuthError::invalid_request(
+                "PKCE is required for public clients: send code_challenge with S256",
+            )))
+        }
+        (None, None) => None,
+    };
+    Ok(AuthorizeRequest {
+        client_id,
+        redirect_uri: redirect_uri.to_owned(),
+        scopes,
+        state: state_value,
+        code_challenge,
+    })
+}
+
+/// The scopes of a `scope` parameter, each within `allowed`; all of `allowed` when omitted
+/// (RFC 6749 §3.3 lets the server apply a default).
+pub fn requested_scopes(raw: Option<&str>, allowed: &ScopeSet) -> Result<ScopeSet, OAuthError> {
+    let Some(raw) = raw else {
+        return Ok(allowed.clone());
+    };
+    let requested = ScopeSet::parse_space_separated(raw)
+        .map_err(|e| OAuthError::with(OAuthErrorCode::InvalidScope, e.to_string()))?;
+    if requested.is_empty() {
+        return Ok(allowed.clone());
+    }
+    if let Some(extra) = requested.iter().find(|s| !allowed.contains(s.as_str())) {
+        return Err(OAuthError::with(
+            OAuthErrorCode::InvalidScope,
+            format!("scope {} is not allowed for this client", extra.as_str()),
+        ));
+    }
+    Ok(requested)
+}
+
+/// `redirect_uri` with `params` appended to its query (keeping a registered query intact).
+pub fn redirect_location(redirect_uri: &str, params: &[(&str, &str)]) -> String {
+    match Url::parse(redirect_uri) {
+        Ok(mut url) => {
+            url.query_pairs_mut().extend_pairs(params);
+            url.to_string()
+        }
+        // Registered URIs always parse; fall back to appending by hand all the same.
+        Err(_) => {
+            let query = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(params)
+                .finish();
+            let sep = if redirect_uri.contains('?') { '&' } else { '?' };
+            format!("{redirect_uri}{sep}{query}")
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::application::{RedirectUri, UniqueName};
+    use crate::ids::UserId;
+    use crate::name::Name;
+    use crate::scope::ScopeCatalogue;
+    use crate::Timestamp;
+    use rand::rngs::OsRng;
+
+    const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    fn app(status: AppStatus, client_type: ClientType) -> Application {
+        Application {
+            client_id: ClientId::generate(&mut OsRng),
+            owner_id: UserId::generate(&mut OsRng),
+            name: Name::parse("name", "Fleet").unwrap(),
+            unique_name: UniqueName::from_stored("fleet".into()),
+            scopes: ScopeCatalogue::default().select(["read", "write"]).unwrap(),
+            redirect_uris: vec![RedirectUri::parse("https://app.example.com/cb?x=1").unwrap()],
+            client_type,
+            status,
+            status_reason: None,
+            created_at: Timestamp::from_unix(0),
+            updated_at: Timestamp::from_unix(0),
+        }
+    }
+
+    fn params(app: &Application, extra: &[(&str, &str)]) -> AuthorizeParams {
+        let mut pairs: Vec<(String, String)> = vec![
+            ("client_id".into(), app.client_id.to_string()),
+            (
+                "redirect_uri".into(),
+                "https://app.example.com/cb?x=1".into(),
+            ),
+            ("response_type".into(), "code".into()),
+            ("state".into(), "xyz".into()),
+        ];
+        for (k, v) in extra {
+            pairs.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                pairs.push(((*k).into(), (*v).into()));
+            }
+        }
+        AuthorizeParams::from_pairs(pairs)
+    }
+
+    fn redirect_error(
+        r: Result<AuthorizeRequest, AuthorizeRejection>,
+    ) -> (OAuthErrorCode, Option<String>) {
+        match r {
+            Err(AuthorizeRejection::Redirect { error, state, .. }) => (error.code, state),
+            other => panic!("expected a redirect, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn valid_request_defaults_to_the_apps_scopes() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let req = validate(&params(&app, &[]), Some(&app)).unwrap();
+        assert_eq!(req.scopes.to_string(), "read write");
+        assert_eq!(req.state, "xyz");
+        assert!(req.code_challenge.is_none());
+    }
+
+    #[test]
+    fn untrusted_client_or_redirect_uri_gets_an_error_page() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        for uri in [
+            "https://app.example.com/cb",
+            "https://app.example.com/cb?x=1&y=2",
+            "https://app.example.com:444/cb?x=1",
+            "http://app.example.com/cb?x=1",
+            "https://APP.example.com/cb?x=1",
+            "https://app.example.com/cb/?x=1",
+        ] {
+            let p = params(&app, &[("redirect_uri", uri)]);
+            assert!(
+                matches!(
+                    validate(&p, Some(&app)),
+                    Err(AuthorizeRejection::ErrorPage(_))
+                ),
+                "{uri}"
+            );
+        }
+        assert!(matches!(
+            validate(&params(&app, &[]), None),
+            Err(AuthorizeRejection::ErrorPage(_))
+        ));
+        let missing = params(&app, &[("redirect_uri", "")]);
+        assert!(matches!(
+            validate(&missing, Some(&app)),
+            Err(AuthorizeRejection::ErrorPage(_))
+        ));
+    }
+
+    #[test]
+    fn apps_that_are_not_approved_get_an_error_page() {
+        for status in [
+            AppStatus::Pending,
+            AppStatus::Rejected,
+            AppStatus::Suspended,
+        ] {
+            let app = app(status, ClientType::Confidential);
+            let r = validate(&params(&app, &[]), Some(&app));
+            assert!(
+                matches!(r, Err(AuthorizeRejection::ErrorPage(_))),
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn other_errors_redirect_with_state() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let cases = [
+            (
+                vec![("response_type", "token")],
+                OAuthErrorCode::UnsupportedResponseType,
+            ),
+            (vec![("response_type", "")], OAuthErrorCode::InvalidRequest),
+            (vec![("scope", "admin")], OAuthErrorCode::InvalidScope),
+            (vec![("scope", "views")], OAuthErrorCode::InvalidScope),
+            (
+                vec![
+                    ("code_challenge", CHALLENGE),
+                    ("code_challenge_method", "plain"),
+                ],
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("code_challenge", CHALLENGE)],
+                OAuthErrorCode::InvalidRequest,
+            ),
+            (
+                vec![("code_challenge_method", "S256")],
+                OAuthErrorCode::InvalidRequest,
+            ),
+        ];
+        for (extra, code) in cases {
+            let r = validate(&params(&app, &extra), Some(&app));
+            assert_eq!(redirect_error(r), (code, Some("xyz".into())), "{extra:?}");
+        }
+    }
+
+    #[test]
+    fn missing_state_is_invalid_request_without_state() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let r = validate(&params(&app, &[("state", "")]), Some(&app));
+        assert_eq!(redirect_error(r), (OAuthErrorCode::InvalidRequest, None));
+    }
+
+    #[test]
+    fn public_clients_must_use_pkce() {
+        let app = app(AppStatus::Approved, ClientType::Public);
+        let r = validate(&params(&app, &[]), Some(&app));
+        assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
+        let ok = params(
+            &app,
+            &[
+                ("code_challenge", CHALLENGE),
+                ("code_challenge_method", "S256"),
+            ],
+        );
+        assert!(validate(&ok, Some(&app)).unwrap().code_challenge.is_some());
+    }
+
+    #[test]
+    fn repeated_parameters_are_refused() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let mut pairs: Vec<(String, String)> = params(&app, &[])
+            .carried()
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        pairs.push(("state".into(), "again".into()));
+        let r = validate(&AuthorizeParams::from_pairs(pairs.clone()), Some(&app));
+        assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
+        pairs.push(("client_id".into(), app.client_id.to_string()));
+        let r = validate(&AuthorizeParams::from_pairs(pairs), Some(&app));
+        assert!(matches!(r, Err(AuthorizeRejection::ErrorPage(_))));
+    }
+
+    #[test]
+    fn redirect_location_keeps_the_registered_query() {
+        let loc = redirect_location(
+            "https://a.example.com/cb?x=1",
+            &[("code", "c d"), ("state", "s&t")],
+        );
+        assert_eq!(loc, "https://a.example.com/cb?x=1&code=c+d&state=s%26t");
+        let rejection = AuthorizeRejection::Redirect {
+            redirect_uri: "https://a.example.com/cb".into(),
+            error: OAuthError::new(OAuthErrorCode::AccessDenied, "denied"),
+            state: Some("xyz".into()),
+        };
+        assert_eq!(
+            rejection.location().unwrap(),
+            "https://a.example.com/cb?error=access_denied&error_description=denied&state=xyz"
+        );
+    }
+}

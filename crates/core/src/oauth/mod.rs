@@ -1,0 +1,8 @@
+//! OAuth 2.0 rules (RFC 6749, 7636, 7009, 7662, 8414): what a request means and whether it is
+//! allowed, decided without I/O. The service performs what these functions decide.
+
+pub mod authorize;
+pub mod error;
+pub mod pkce;
+
+pub use error::{OAuthError, OAuthErrorCode};

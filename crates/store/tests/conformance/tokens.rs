@@ -1,0 +1,386 @@
+use crate::fixtures::{app, user, T0};
+use gatehouse_core::application::Application;
+use gatehouse_core::oauth::pkce::CodeChallenge;
+use gatehouse_core::region::Region;
+use gatehouse_core::scope::ScopeCatalogue;
+use gatehouse_core::secret::{PlainSecret, SecretDigest, SecretKind};
+use gatehouse_core::token::{
+    AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, Grant, RefreshToken, Session,
+    TokenFamily,
+};
+use gatehouse_core::user::User;
+use gatehouse_core::Timestamp;
+use gatehouse_store::{Redemption, Rotation, Store, StoreError};
+use rand::rngs::OsRng;
+
+fn digest(kind: SecretKind) -> SecretDigest {
+    PlainSecret::generate(&mut OsRng, kind, &Region::default()).digest()
+}
+
+async fn app_and_user(store: &dyn Store) -> (Application, User) {
+    let owner = user("owner@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let app = app(&owner, "fleet");
+    store.insert_application(&app, None).await.unwrap();
+    let end_user = user("alice@example.com", None);
+    store.insert_user(&end_user).await.unwrap();
+    (app, end_user)
+}
+
+fn code(app: &Application, user: &User) -> AuthorizationCode {
+    AuthorizationCode {
+        digest: digest(SecretKind::AuthorizationCode),
+        family_id: FamilyId::generate(&mut OsRng),
+        client_id: app.client_id.clone(),
+        user_id: user.user_id.clone(),
+        redirect_uri: "https://fleet.example.com/cb".into(),
+        scopes: ScopeCatalogue::default().select(["read"]).unwrap(),
+        code_challenge: Some(CodeChallenge::from_stored(
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM".into(),
+        )),
+        created_at: T0,
+        expires_at: T0.plus_secs(60),
+        used_at: None,
+    }
+}
+
+fn family_of(code: &AuthorizationCode) -> TokenFamily {
+    TokenFamily {
+        family_id: code.family_id.clone(),
+        origin: FamilyOrigin::AuthorizationCode,
+        client_id: Some(code.client_id.clone()),
+        user_id: Some(code.user_id.clone()),
+        account_id: None,
+        scopes: code.scopes.clone(),
+        created_at: T0,
+        revoked_at: None,
+    }
+}
+
+fn pair(family: &FamilyId, at: Timestamp) -> (AccessToken, RefreshToken) {
+    let scopes = ScopeCatalogue::default().select(["read"]).unwrap();
+    let access = AccessToken {
+        digest: digest(SecretKind::AccessToken),
+        family_id: family.clone(),
+        scopes: scopes.clone(),
+        created_at: at,
+        expires_at: at.plus_secs(3600),
+        revoked_at: None,
+    };
+    let refresh = RefreshToken {
+        digest: digest(SecretKind::RefreshToken),
+        family_id: family.clone(),
+        scopes,
+        created_at: at,
+        expires_at: at.plus_secs(86_400),
+        used_at: None,
+        revoked_at: None,
+    };
+    (access, refresh)
+}
+
+/// A redeemed code's family with its first pair.
+async fn issued(
+    store: &dyn Store,
+    app: &Application,
+    user: &User,
+) -> (AuthorizationCode, AccessToken, RefreshToken) {
+    let code = code(app, user);
+    store.insert_authorization_code(&code).await.unwrap();
+    let (access, refresh) = pair(&code.family_id, T0);
+    let outcome = store
+        .redeem_code(&code.digest, &family_of(&code), &access, &refresh, T0)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Redemption::Issued);
+    (code, access, refresh)
+}
+
+fn active(view: Option<gatehouse_core::token::TokenView>, at: Timestamp) -> bool {
+    view.is_some_and(|v| v.is_active(at))
+}
+
+pub async fn code_is_stored_and_found_by_digest(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let code = code(&app, &user);
+    store.insert_authorization_code(&code).await.unwrap();
+    let found = store
+        .find_authorization_code(&code.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.client_id, app.client_id);
+    assert_eq!(found.redirect_uri, code.redirect_uri);
+    assert_eq!(found.code_challenge, code.code_challenge);
+    assert_eq!(found.expires_at, code.expires_at);
+    assert!(found.used_at.is_none());
+    assert!(store
+        .find_authorization_code(&digest(SecretKind::AuthorizationCode))
+        .await
+        .unwrap()
+        .is_none());
+}
+
+pub async fn code_redeems_once_and_a_replay_revokes_its_family(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (code, access, refresh) = issued(store, &app, &user).await;
+    let view = store
+        .find_access_token(&access.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(view.is_active(T0));
+    assert_eq!(view.family.user_id, Some(user.user_id.clone()));
+    assert_eq!(view.family.client_id, Some(app.client_id.clone()));
+
+    let (again_access, again_refresh) = pair(&code.family_id, T0);
+    let replay = store
+        .redeem_code(
+            &code.digest,
+            &family_of(&code),
+            &again_access,
+            &again_refresh,
+            T0.plus_secs(5),
+        )
+        .await
+        .unwrap();
+    assert_eq!(replay, Redemption::Replayed);
+    assert!(!active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        T0.plus_secs(5)
+    ));
+    assert!(store
+        .find_access_token(&again_access.digest)
+        .await
+        .unwrap()
+        .is_none());
+    let (_, family) = store
+        .find_refresh_token(&refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(family.revoked_at.is_some());
+
+    let unknown = digest(SecretKind::AuthorizationCode);
+    let err = store
+        .redeem_code(
+            &unknown,
+            &family_of(&code),
+            &again_access,
+            &again_refresh,
+            T0,
+        )
+        .await;
+    assert!(matches!(err, Err(StoreError::NotFound("code"))));
+}
+
+pub async fn refresh_rotates_and_replaces_the_familys_access_token(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (code, access, refresh) = issued(store, &app, &user).await;
+    let (other_code, other_access, _) = issued(store, &app, &user).await;
+    assert_ne!(code.family_id, other_code.family_id);
+
+    let t1 = T0.plus_secs(100);
+    let (access2, refresh2) = pair(&code.family_id, t1);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh.digest, &access2, &refresh2, t1)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert!(
+        !active(store.find_access_token(&access.digest).await.unwrap(), t1),
+        "previous access token replaced"
+    );
+    assert!(active(
+        store.find_access_token(&access2.digest).await.unwrap(),
+        t1
+    ));
+    assert!(
+        active(
+            store.find_access_token(&other_access.digest).await.unwrap(),
+            t1
+        ),
+        "other family untouched"
+    );
+    let (spent, _) = store
+        .find_refresh_token(&refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spent.used_at, Some(t1));
+}
+
+pub async fn reusing_a_rotated_refresh_token_revokes_the_family(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (code, _, refresh) = issued(store, &app, &user).await;
+    let (_, other_access, _) = issued(store, &app, &user).await;
+    let t1 = T0.plus_secs(100);
+    let (access2, refresh2) = pair(&code.family_id, t1);
+    store
+        .rotate_refresh_token(&refresh.digest, &access2, &refresh2, t1)
+        .await
+        .unwrap();
+
+    let t2 = t1.plus_secs(10);
+    let (access3, refresh3) = pair(&code.family_id, t2);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh.digest, &access3, &refresh3, t2)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
+    assert!(store
+        .find_access_token(&access3.digest)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!active(
+        store.find_access_token(&access2.digest).await.unwrap(),
+        t2
+    ));
+    let (_, family) = store
+        .find_refresh_token(&refresh2.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(family.revoked_at, Some(t2));
+    let (access4, refresh4) = pair(&code.family_id, t2);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh2.digest, &access4, &refresh4, t2)
+            .await
+            .unwrap(),
+        Rotation::Invalid,
+        "a revoked family's latest refresh token no longer works"
+    );
+    assert!(active(
+        store.find_access_token(&other_access.digest).await.unwrap(),
+        t2
+    ));
+}
+
+pub async fn expired_or_unknown_refresh_token_changes_nothing(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (code, access, refresh) = issued(store, &app, &user).await;
+    let late = T0.plus_secs(86_400);
+    let (access2, refresh2) = pair(&code.family_id, late);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh.digest, &access2, &refresh2, late)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    let unknown = digest(SecretKind::RefreshToken);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&unknown, &access2, &refresh2, T0)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+    assert!(store
+        .find_access_token(&access2.digest)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        T0
+    ));
+}
+
+pub async fn revoking_a_token_or_a_family(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (code, access, refresh) = issued(store, &app, &user).await;
+    assert!(store.revoke_access_token(&access.digest, T0).await.unwrap());
+    assert!(!store.revoke_access_token(&access.digest, T0).await.unwrap());
+    assert!(!active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        T0
+    ));
+    assert!(store.revoke_family(&code.family_id, T0).await.unwrap());
+    assert!(!store.revoke_family(&code.family_id, T0).await.unwrap());
+    let (access2, refresh2) = pair(&code.family_id, T0);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh.digest, &access2, &refresh2, T0)
+            .await
+            .unwrap(),
+        Rotation::Invalid
+    );
+}
+
+pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
+    let (app, _) = app_and_user(store).await;
+    let family = TokenFamily {
+        family_id: FamilyId::generate(&mut OsRng),
+        origin: FamilyOrigin::ClientCredentials,
+        client_id: Some(app.client_id.clone()),
+        user_id: None,
+        account_id: None,
+        scopes: app.scopes.clone(),
+        created_at: T0,
+        revoked_at: None,
+    };
+    let (access, _) = pair(&family.family_id, T0);
+    store
+        .insert_family_with_token(&family, &access)
+        .await
+        .unwrap();
+    let view = store
+        .find_access_token(&access.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.family.origin, FamilyOrigin::ClientCredentials);
+    assert!(view.family.user_id.is_none());
+    assert!(view.is_active(T0) && !view.is_active(T0.plus_secs(3600)));
+}
+
+pub async fn grants_are_upserted_per_user_and_app(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    assert!(store
+        .find_grant(&user.user_id, &app.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    let mut grant = Grant {
+        user_id: user.user_id.clone(),
+        client_id: app.client_id.clone(),
+        scopes: ScopeCatalogue::default().select(["read"]).unwrap(),
+        created_at: T0,
+        updated_at: T0,
+    };
+    store.upsert_grant(&grant).await.unwrap();
+    grant.scopes = ScopeCatalogue::default().select(["read", "write"]).unwrap();
+    grant.updated_at = T0.plus_secs(5);
+    store.upsert_grant(&grant).await.unwrap();
+    let found = store
+        .find_grant(&user.user_id, &app.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.scopes.to_string(), "read write");
+    assert_eq!((found.created_at, found.updated_at), (T0, T0.plus_secs(5)));
+}
+
+pub async fn sessions_are_found_by_digest_and_deleted(store: &dyn Store) {
+    let (_, user) = app_and_user(store).await;
+    let session = Session {
+        digest: digest(SecretKind::Session),
+        user_id: Some(user.user_id.clone()),
+        csrf_token: Session::new_csrf_token(&mut OsRng),
+        created_at: T0,
+        expires_at: T0.plus_secs(Session::LIFETIME_SECS),
+    };
+    store.insert_session(&session).await.unwrap();
+    let found = store.find_session(&session.digest).await.unwrap().unwrap();
+    assert_eq!(found.user_id, Some(user.user_id));
+    assert_eq!(found.csrf_token, session.csrf_token);
+    store.delete_session(&session.digest).await.unwrap();
+    assert!(store.find_session(&session.digest).await.unwrap().is_none());
+}
