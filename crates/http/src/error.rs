@@ -1,11 +1,15 @@
-//! The `{"message": …}` error shape of Gatehouse's non-OAuth JSON endpoints. The mapping from
-//! error to status lives here and nowhere else.
+//! Error responses, one type per error shape of PRODUCT.md. The mapping from error to status
+//! lives here and nowhere else; internal details are logged once, never sent.
 
-use axum::http::StatusCode;
+use crate::views::{render, ErrorPage};
+use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_service::ServiceError;
+use serde_json::json;
 
-/// An error answered as `{"message": …}`.
+/// An error answered as `{"message": …}` (gateway, `/auth/check`, operational endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiError {
     /// 404: no route, no such object.
@@ -20,6 +24,106 @@ impl IntoResponse for ApiError {
             Self::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         };
-        (status, Json(serde_json::json!({ "message": message }))).into_response()
+        (status, Json(json!({ "message": message }))).into_response()
+    }
+}
+
+/// An RFC 6749 §5.2 JSON error from the token, revocation or introspection endpoint.
+#[derive(Debug)]
+pub struct OAuthHttpError(pub ServiceError);
+
+impl From<ServiceError> for OAuthHttpError {
+    fn from(e: ServiceError) -> Self {
+        Self(e)
+    }
+}
+
+impl From<OAuthError> for OAuthHttpError {
+    fn from(e: OAuthError) -> Self {
+        Self(ServiceError::OAuth(e))
+    }
+}
+
+impl IntoResponse for OAuthHttpError {
+    fn into_response(self) -> Response {
+        let error = match self.0 {
+            ServiceError::OAuth(e) => e,
+            ServiceError::Invalid(e) => OAuthError::invalid_request(e.to_string()),
+            ServiceError::Unavailable(source) => {
+                tracing::warn!(error = %source, "oauth endpoint: database unavailable");
+                OAuthError::new(
+                    OAuthErrorCode::TemporarilyUnavailable,
+                    "the service is temporarily unavailable",
+                )
+            }
+            other => {
+                tracing::error!(error = ?other, "oauth endpoint failed");
+                OAuthError::new(OAuthErrorCode::ServerError, "internal error")
+            }
+        };
+        let status = match error.code {
+            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            _ => StatusCode::BAD_REQUEST,
+        };
+        let body = json!({ "error": error.code.as_str(), "error_description": error.description });
+        let mut response = (status, Json(body)).into_response();
+        if status == StatusCode::UNAUTHORIZED {
+            response.headers_mut().insert(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static("Basic realm=\"gatehouse\""),
+            );
+        }
+        response
+    }
+}
+
+/// An HTML error page for people (login, consent, untrusted authorization requests).
+#[derive(Debug)]
+pub struct PageError {
+    status: StatusCode,
+    message: String,
+}
+
+impl PageError {
+    /// A page with `status` explaining `message` to the person reading it.
+    pub fn new(status: StatusCode, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            message: message.into(),
+        }
+    }
+}
+
+impl From<ServiceError> for PageError {
+    fn from(e: ServiceError) -> Self {
+        match e {
+            ServiceError::Unavailable(source) => {
+                tracing::warn!(error = %source, "page: database unavailable");
+                Self::new(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "The service is temporarily unavailable. Please try again in a moment.",
+                )
+            }
+            ServiceError::Internal(source) => {
+                tracing::error!(error = ?source, "page failed");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Something went wrong on our side.",
+                )
+            }
+            other => Self::new(StatusCode::BAD_REQUEST, other.to_string()),
+        }
+    }
+}
+
+impl IntoResponse for PageError {
+    fn into_response(self) -> Response {
+        let page = ErrorPage {
+            title: self.status.canonical_reason().unwrap_or("Error"),
+            message: &self.message,
+        };
+        (self.status, render(&page)).into_response()
     }
 }

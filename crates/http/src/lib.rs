@@ -2,8 +2,10 @@
 //! binary and the tests) learn the real port before any request arrives.
 
 mod error;
+mod extract;
 mod routes;
 mod state;
+mod views;
 
 pub use state::AppState;
 

@@ -1,6 +1,8 @@
 //! Errors of the use cases: the domain's, plus what storage reported, with messages fit for
 //! the person who made the request.
 
+use gatehouse_core::oauth::authorize::AuthorizeRejection;
+use gatehouse_core::oauth::OAuthError;
 use gatehouse_core::{TransitionError, ValidationError};
 use gatehouse_store::{BoxError, StoreError};
 use thiserror::Error;
@@ -28,6 +30,15 @@ pub enum ServiceError {
     /// The action does not apply to this object (for example a secret reset of a public app).
     #[error("{0}")]
     NotApplicable(String),
+    /// An OAuth request was refused (RFC 6749 §5.2, RFC 7009, RFC 7662).
+    #[error("{0}")]
+    OAuth(OAuthError),
+    /// An authorization request was refused, on a page or by redirect (RFC 6749 §4.1.2.1).
+    #[error("authorization request refused")]
+    Authorize(AuthorizeRejection),
+    /// Email or password is wrong (deliberately not saying which).
+    #[error("invalid email or password")]
+    LoginFailed,
     /// The database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

@@ -7,6 +7,8 @@ pub mod apps;
 pub mod audit;
 pub mod clock;
 pub mod error;
+pub mod oauth;
+pub mod sessions;
 pub mod settings;
 pub mod users;
 

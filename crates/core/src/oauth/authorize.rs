@@ -11,6 +11,7 @@ use super::{OAuthError, OAuthErrorCode};
 use crate::application::{AppStatus, Application, ClientType};
 use crate::ids::ClientId;
 use crate::scope::ScopeSet;
+use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use url::Url;
 
@@ -42,10 +43,11 @@ impl AuthorizeParams {
     pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut params = Self::default();
         for (name, value) in pairs {
-            if params.values.contains_key(&name) {
-                params.repeated.push(name);
-            } else {
-                params.values.insert(name, value);
+            match params.values.entry(name) {
+                Entry::Occupied(seen) => params.repeated.push(seen.key().clone()),
+                Entry::Vacant(slot) => {
+                    slot.insert(value);
+                }
             }
         }
         params

@@ -1,0 +1,87 @@
+//! `application/x-www-form-urlencoded` bodies and query strings, parsed once into a map that
+//! remembers repeated names: RFC 6749 §3.1 and §3.2 forbid repeating a parameter.
+
+use axum::body::Bytes;
+use axum::http::{header, HeaderMap};
+use std::collections::btree_map::Entry;
+use std::collections::BTreeMap;
+
+/// Decoded parameters, first value of each name, plus the names that were repeated.
+#[derive(Debug, Default)]
+pub struct Params {
+    values: BTreeMap<String, String>,
+    repeated: Option<String>,
+}
+
+impl Params {
+    /// Parses urlencoded text.
+    pub fn parse(raw: &[u8]) -> Self {
+        let mut params = Params::default();
+        for (name, value) in url::form_urlencoded::parse(raw) {
+            match params.values.entry(name.into_owned()) {
+                Entry::Occupied(seen) => {
+                    params.repeated.get_or_insert_with(|| seen.key().clone());
+                }
+                Entry::Vacant(slot) => {
+                    slot.insert(value.into_owned());
+                }
+            }
+        }
+        params
+    }
+
+    /// Parses a form body; `Err` names what is wrong with the content type.
+    pub fn from_form(headers: &HeaderMap, body: &Bytes) -> Result<Self, &'static str> {
+        let content_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        let media = content_type.split(';').next().unwrap_or("").trim();
+        if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+            return Err("the body must be application/x-www-form-urlencoded");
+        }
+        Ok(Self::parse(body))
+    }
+
+    /// The value of `name`; empty values count as absent (RFC 6749 §3.1).
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.values
+            .get(name)
+            .map(String::as_str)
+            .filter(|v| !v.is_empty())
+    }
+
+    /// The first repeated parameter name, if any.
+    pub fn repeated(&self) -> Option<&str> {
+        self.repeated.as_deref()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembers_repeated_names_and_ignores_empty_values() {
+        let p = Params::parse(b"a=1&b=&a=2&c=x+y%21");
+        assert_eq!(p.get("a"), Some("1"));
+        assert_eq!(p.get("b"), None);
+        assert_eq!(p.get("c"), Some("x y!"));
+        assert_eq!(p.repeated(), Some("a"));
+    }
+
+    #[test]
+    fn requires_the_form_content_type() {
+        let mut headers = HeaderMap::new();
+        assert!(Params::from_form(&headers, &Bytes::new()).is_err());
+        headers.insert(
+            header::CONTENT_TYPE,
+            "application/x-www-form-urlencoded; charset=UTF-8"
+                .parse()
+                .unwrap(),
+        );
+        assert!(Params::from_form(&headers, &Bytes::from_static(b"a=1")).is_ok());
+        headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
+        assert!(Params::from_form(&headers, &Bytes::new()).is_err());
+    }
+}

@@ -1,0 +1,53 @@
+//! The browser session cookie: HttpOnly, SameSite=Lax (so the top-level redirect back from a
+//! client still carries it), Secure when the public URL is https.
+
+use axum::http::{header, HeaderMap, HeaderValue};
+
+/// The cookie's name.
+pub const COOKIE: &str = "gatehouse_session";
+
+/// The session cookie's value in a request, if present.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// A `Set-Cookie` value that stores `value` for `max_age` seconds (0 deletes it).
+pub fn set_cookie(value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+    let secure = if secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+    ))
+    .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_cookie_among_others() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            "a=1; gatehouse_session=ghse_us_x; b=2".parse().unwrap(),
+        );
+        assert_eq!(session_cookie(&h).as_deref(), Some("ghse_us_x"));
+        assert_eq!(session_cookie(&HeaderMap::new()), None);
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = set_cookie("v", 60, true).unwrap();
+        assert_eq!(
+            c,
+            "gatehouse_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The authorization endpoint's front channel (RFC 6749 §4.1.1-4.1.2): validate, send the
+//! user to log in, ask for consent (unless already given), then redirect back with a code.
+
+use crate::error::PageError;
+use crate::extract::session::session_cookie;
+use crate::routes::paths::{AUTHORIZE, LOGIN};
+use crate::views::{describe_scope, render, ConsentPage, ScopeLine};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use gatehouse_core::oauth::authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::token::Session;
+use gatehouse_core::user::User;
+use gatehouse_service::ServiceError;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(AUTHORIZE, get(authorize_get).post(consent_post))
+}
+
+/// A redirect with `status` (302 after GET, 303 after POST so the browser follows with GET).
+pub fn redirect(status: StatusCode, location: &str) -> Response {
+    match HeaderValue::from_str(location) {
+        Ok(value) => (status, [(header::LOCATION, value)]).into_response(),
+        Err(_) => PageError::new(StatusCode::BAD_REQUEST, "the redirect URI cannot be used")
+            .into_response(),
+    }
+}
+
+/// Turns a refused request into its page or its redirect.
+fn refused(error: ServiceError, status: StatusCode) -> Response {
+    match error {
+        ServiceError::Authorize(rejection) => match rejection.location() {
+            Some(location) => redirect(status, &location),
+            None => {
+                let AuthorizeRejection::ErrorPage(message) = rejection else {
+                    return PageError::new(StatusCode::BAD_REQUEST, "invalid request")
+                        .into_response();
+                };
+                PageError::new(
+                    StatusCode::BAD_REQUEST,
+                    format!("This sign-in request cannot be completed: {message}."),
+                )
+                .into_response()
+            }
+        },
+        other => PageError::from(other).into_response(),
+    }
+}
+
+/// The logged-in user of the request's session, with the session.
+async fn signed_in(
+    state: &AppState,
+    headers: &HeaderMap,
+) -> Result<Option<(Session, User)>, ServiceError> {
+    let Some(cookie) = session_cookie(headers) else {
+        return Ok(None);
+    };
+    let Some(session) = state.gatehouse.find_session(&cookie).await? else {
+        return Ok(None);
+    };
+    Ok(state
+        .gatehouse
+        .session_user(&session)
+        .await?
+        .map(|user| (session, user)))
+}
+
+/// `/login?return_to=` this authorization request, rebuilt from its validated parameters.
+fn login_location(params: &AuthorizeParams) -> String {
+    let query = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.carried())
+        .finish();
+    let return_to = format!("{AUTHORIZE}?{query}");
+    let encoded = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("return_to", &return_to)
+        .finish();
+    format!("{LOGIN}?{encoded}")
+}
+
+async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let raw = query.unwrap_or_default();
+    let params =
+        AuthorizeParams::from_pairs(url::form_urlencoded::parse(raw.as_bytes()).into_owned());
+    let (request, app) = match state.gatehouse.validate_authorization(&params).await {
+        Ok(valid) => valid,
+        Err(e) => return refused(e, StatusCode::FOUND),
+    };
+    let (session, user) = match signed_in(&state, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    match state.gatehouse.already_granted(&user, &request).await {
+        Ok(true) => issue(&state, &user, &request, StatusCode::FOUND).await,
+        Ok(false) => consent_page(
+            &params,
+            &request,
+            &app.name.to_string(),
+            app.unique_name.as_str(),
+            &user,
+            &session,
+        ),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+fn consent_page(
+    params: &AuthorizeParams,
+    request: &AuthorizeRequest,
+    app_name: &str,
+    unique_name: &str,
+    user: &User,
+    session: &Session,
+) -> Response {
+    let redirect_host = url::Url::parse(&request.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| request.redirect_uri.clone());
+    let page = ConsentPage {
+        app_name,
+        unique_name,
+        redirect_host: &redirect_host,
+        user_email: user.email.as_str(),
+        scopes: request
+            .scopes
+            .iter()
+            .map(|s| ScopeLine {
+                name: s.as_str().to_owned(),
+                description: describe_scope(s.as_str()),
+            })
+            .collect(),
+        fields: params.carried(),
+        csrf_token: &session.csrf_token,
+        action: AUTHORIZE,
+    };
+    render(&page)
+}
+
+async fn issue(
+    state: &AppState,
+    user: &User,
+    request: &AuthorizeRequest,
+    status: StatusCode,
+) -> Response {
+    match state.gatehouse.issue_code(user, request).await {
+        Ok(location) => redirect(status, &location),
+        Err(e) => PageError::from(e).into_response(),
+    }
+}
+
+/// The consent form's answer: `decision=allow|deny`, the session's CSRF token, and the
+/// original request's parameters, which are validated again from scratch.
+async fn consent_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    if crate::extract::form::Params::from_form(&headers, &body).is_err() {
+        return PageError::new(
+            StatusCode::BAD_REQUEST,
+            "The consent form must be posted as a form.",
+        )
+        .into_response();
+    }
+    let params = AuthorizeParams::from_pairs(url::form_urlencoded::parse(&body).into_owned());
+    let (request, _) = match state.gatehouse.validate_authorization(&params).await {
+        Ok(valid) => valid,
+        Err(e) => return refused(e, StatusCode::SEE_OTHER),
+    };
+    let (session, user) = match signed_in(&state, &headers).await {
+        Ok(Some(found)) => found,
+        Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
+        Err(e) => return PageError::from(e).into_response(),
+    };
+    if !session.csrf_matches(params.get("csrf_token").unwrap_or("")) {
+        return PageError::new(
+            StatusCode::FORBIDDEN,
+            "This form has expired. Go back to the application and start again.",
+        )
+        .into_response();
+    }
+    match params.get("decision") {
+        Some("allow") => {
+            if let Err(e) = state.gatehouse.record_consent(&user, &request).await {
+                return PageError::from(e).into_response();
+            }
+            issue(&state, &user, &request, StatusCode::SEE_OTHER).await
+        }
+        Some("deny") => {
+            let denied = AuthorizeRejection::Redirect {
+                redirect_uri: request.redirect_uri.clone(),
+                error: OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request"),
+                state: Some(request.state.clone()),
+            };
+            refused(ServiceError::Authorize(denied), StatusCode::SEE_OTHER)
+        }
+        _ => PageError::new(StatusCode::BAD_REQUEST, "Choose Allow or Deny.").into_response(),
+    }
+}

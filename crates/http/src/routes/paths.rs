@@ -1,0 +1,18 @@
+//! Gatehouse's own paths, in one place: the router and the RFC 8414 metadata both use them.
+
+/// RFC 8414 metadata.
+pub const METADATA: &str = "/.well-known/oauth-authorization-server";
+/// Authorization endpoint (GET: the request; POST: the consent form).
+pub const AUTHORIZE: &str = "/oauth/v1/authorize";
+/// Token endpoint.
+pub const TOKEN: &str = "/oauth/v1/token";
+/// Revocation endpoint.
+pub const REVOKE: &str = "/oauth/v1/revoke";
+/// Introspection endpoint.
+pub const INTROSPECT: &str = "/oauth/v1/introspect";
+/// Login form.
+pub const LOGIN: &str = "/login";
+/// Logout (POST).
+pub const LOGOUT: &str = "/logout";
+/// The stylesheet.
+pub const STYLESHEET: &str = "/static/app.css";

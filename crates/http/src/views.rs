@@ -1,0 +1,72 @@
+//! Server-rendered pages: one struct per template in `templates/`, escaped by askama.
+
+use askama::Template;
+use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Response};
+
+/// Renders a page, or a plain 500 if the template fails (it has no runtime inputs that can).
+pub fn render<T: Template>(page: &T) -> Response {
+    match page.render() {
+        Ok(html) => Html(html).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "template failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "internal error").into_response()
+        }
+    }
+}
+
+/// An error explained to a person.
+#[derive(Template)]
+#[template(path = "error.html")]
+pub struct ErrorPage<'a> {
+    pub title: &'a str,
+    pub message: &'a str,
+}
+
+/// The login form: fields `email` and `password`, a hidden CSRF field and where to go next.
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginPage<'a> {
+    pub csrf_token: &'a str,
+    pub return_to: &'a str,
+    pub email: &'a str,
+    pub error: Option<&'a str>,
+}
+
+/// Shown at `/login` to someone already signed in.
+#[derive(Template)]
+#[template(path = "signed_in.html")]
+pub struct SignedInPage<'a> {
+    pub email: &'a str,
+    pub csrf_token: &'a str,
+}
+
+/// One requested scope on the consent page.
+pub struct ScopeLine {
+    pub name: String,
+    pub description: &'static str,
+}
+
+/// The consent form: the app, the scopes, and `decision` buttons `allow` and `deny`.
+#[derive(Template)]
+#[template(path = "consent.html")]
+pub struct ConsentPage<'a> {
+    pub app_name: &'a str,
+    pub unique_name: &'a str,
+    pub redirect_host: &'a str,
+    pub user_email: &'a str,
+    pub scopes: Vec<ScopeLine>,
+    pub fields: Vec<(&'static str, &'a str)>,
+    pub csrf_token: &'a str,
+    pub action: &'a str,
+}
+
+/// What a default scope lets an app do, in words for the consent page.
+pub fn describe_scope(scope: &str) -> &'static str {
+    match scope {
+        "read" => "Read your data",
+        "write" => "Create and change your data",
+        "views" => "Show your dashboards and embedded views",
+        _ => "",
+    }
+}

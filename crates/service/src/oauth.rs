@@ -1,0 +1,461 @@
+//! The token, revocation and introspection endpoints' use cases (RFC 6749, 7009, 7662).
+
+use crate::{Gatehouse, ServiceError};
+use gatehouse_core::account::Account;
+use gatehouse_core::application::{AppStatus, Application, ClientType};
+use gatehouse_core::ids::{AccountId, ClientId, UserId};
+use gatehouse_core::oauth::authorize::requested_scopes;
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
+use gatehouse_core::token::{
+    AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
+};
+use gatehouse_core::Timestamp;
+use gatehouse_store::{Redemption, Rotation};
+use rand::rngs::OsRng;
+
+/// How a client authenticated at an OAuth endpoint (RFC 6749 §2.3).
+#[derive(Debug)]
+pub enum ClientCredentials {
+    /// `client_secret_basic` or `client_secret_post`.
+    Secret {
+        /// The presented client ID.
+        client_id: String,
+        /// The presented secret (plain text, from the request).
+        secret: String,
+    },
+    /// A public client identifying itself with `client_id` alone.
+    PublicId(String),
+    /// No client authentication at all.
+    Missing,
+}
+
+/// A successful token response (RFC 6749 §5.1).
+#[derive(Debug)]
+pub struct IssuedTokens {
+    /// The access token.
+    pub access_token: PlainSecret,
+    /// Seconds until the access token expires.
+    pub expires_in: i64,
+    /// A refresh token, for the code and refresh grants.
+    pub refresh_token: Option<PlainSecret>,
+    /// The scopes of the access token.
+    pub scope: ScopeSet,
+}
+
+/// An RFC 7662 introspection answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Introspection {
+    /// The token is not usable (unknown, expired, revoked, another region's...).
+    Inactive,
+    /// The token is usable.
+    Active {
+        /// Its scopes.
+        scope: ScopeSet,
+        /// The app it was issued to, if any.
+        client_id: Option<ClientId>,
+        /// The user who granted it, if any.
+        sub: Option<UserId>,
+        /// The account it acts for, if any.
+        account_id: Option<AccountId>,
+        /// Expiry.
+        exp: Timestamp,
+        /// Issue time.
+        iat: Timestamp,
+        /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
+        token_type: &'static str,
+    },
+}
+
+/// Who is calling the introspection endpoint.
+#[derive(Debug)]
+pub enum Introspector {
+    /// An approved confidential app.
+    Client(Application),
+    /// An account, with its secret key.
+    Account(Account),
+}
+
+fn oauth(code: OAuthErrorCode, description: &'static str) -> ServiceError {
+    ServiceError::OAuth(OAuthError::new(code, description))
+}
+
+fn invalid_client() -> ServiceError {
+    oauth(
+        OAuthErrorCode::InvalidClient,
+        "client authentication failed",
+    )
+}
+
+fn invalid_grant(description: &'static str) -> ServiceError {
+    oauth(OAuthErrorCode::InvalidGrant, description)
+}
+
+impl Gatehouse {
+    /// Authenticates the client of a token, revocation or introspection request. Unknown
+    /// clients, wrong, expired or replaced secrets, and public apps presenting secrets (or
+    /// confidential apps presenting none) all fail alike as `invalid_client`.
+    pub async fn authenticate_client(
+        &self,
+        credentials: &ClientCredentials,
+    ) -> Result<Application, ServiceError> {
+        let now = self.clock.now();
+        let app = match credentials {
+            ClientCredentials::Missing => return Err(invalid_client()),
+            ClientCredentials::PublicId(id) => {
+                let app = self.find_client(id).await?.ok_or_else(invalid_client)?;
+                if app.client_type != ClientType::Public {
+                    return Err(invalid_client());
+                }
+                app
+            }
+            ClientCredentials::Secret { client_id, secret } => {
+                let app = self
+                    .find_client(client_id)
+                    .await?
+                    .ok_or_else(invalid_client)?;
+                let digest = verify_format(secret, SecretKind::ClientSecret, &self.settings.region)
+                    .map_err(|_| invalid_client())?;
+                let stored = self.store.find_client_secret_by_digest(&digest).await?;
+                let valid = stored.is_some_and(|s| s.client_id == app.client_id && s.is_live(now));
+                if !valid || app.client_type != ClientType::Confidential {
+                    return Err(invalid_client());
+                }
+                app
+            }
+        };
+        if app.status != AppStatus::Approved {
+            return Err(oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                "the application is not approved",
+            ));
+        }
+        Ok(app)
+    }
+
+    async fn find_client(&self, client_id: &str) -> Result<Option<Application>, ServiceError> {
+        let Ok(id) = ClientId::parse(client_id) else {
+            return Ok(None);
+        };
+        Ok(self.store.find_application(&id).await?)
+    }
+
+    /// The account an app's tokens act for: its owner's, when the owner belongs to one.
+    async fn account_of(&self, app: &Application) -> Result<Option<AccountId>, ServiceError> {
+        Ok(self
+            .store
+            .find_user(&app.owner_id)
+            .await?
+            .and_then(|u| u.account_id))
+    }
+
+    fn new_pair(
+        &self,
+        family_id: &FamilyId,
+        access_scopes: &ScopeSet,
+        refresh_scopes: &ScopeSet,
+    ) -> ((AccessToken, PlainSecret), (RefreshToken, PlainSecret)) {
+        let now = self.clock.now();
+        let lifetimes = &self.settings.lifetimes;
+        let access_plain =
+            PlainSecret::generate(&mut OsRng, SecretKind::AccessToken, &self.settings.region);
+        let refresh_plain =
+            PlainSecret::generate(&mut OsRng, SecretKind::RefreshToken, &self.settings.region);
+        let access = AccessToken {
+            digest: access_plain.digest(),
+            family_id: family_id.clone(),
+            scopes: access_scopes.clone(),
+            created_at: now,
+            expires_at: now.plus_secs(lifetimes.access_token),
+            revoked_at: None,
+        };
+        let refresh = RefreshToken {
+            digest: refresh_plain.digest(),
+            family_id: family_id.clone(),
+            scopes: refresh_scopes.clone(),
+            created_at: now,
+            expires_at: now.plus_secs(lifetimes.refresh_token),
+            used_at: None,
+            revoked_at: None,
+        };
+        ((access, access_plain), (refresh, refresh_plain))
+    }
+
+    /// RFC 6749 §4.1.3: exchanges an authorization code. A code presented a second time
+    /// revokes every token issued from it.
+    pub async fn exchange_code(
+        &self,
+        client: &Application,
+        code: &str,
+        redirect_uri: Option<&str>,
+        verifier: Option<&str>,
+    ) -> Result<IssuedTokens, ServiceError> {
+        let now = self.clock.now();
+        let digest = verify_format(code, SecretKind::AuthorizationCode, &self.settings.region)
+            .map_err(|_| invalid_grant("invalid authorization code"))?;
+        let stored = self
+            .store
+            .find_authorization_code(&digest)
+            .await?
+            .ok_or_else(|| invalid_grant("invalid authorization code"))?;
+        stored
+            .check_exchange(&client.client_id, redirect_uri, verifier, now)
+            .map_err(ServiceError::OAuth)?;
+        let family = TokenFamily {
+            family_id: stored.family_id.clone(),
+            origin: FamilyOrigin::AuthorizationCode,
+            client_id: Some(client.client_id.clone()),
+            user_id: Some(stored.user_id.clone()),
+            account_id: self.account_of(client).await?,
+            scopes: stored.scopes.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        let ((access, access_plain), (refresh, refresh_plain)) =
+            self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
+        match self
+            .store
+            .redeem_code(&digest, &family, &access, &refresh, now)
+            .await?
+        {
+            Redemption::Issued => Ok(IssuedTokens {
+                access_token: access_plain,
+                expires_in: self.settings.lifetimes.access_token,
+                refresh_token: Some(refresh_plain),
+                scope: stored.scopes,
+            }),
+            Redemption::Replayed => {
+                tracing::warn!(client_id = %client.client_id, family = %stored.family_id, "authorization code replayed; family revoked");
+                self.audit(
+                    client.client_id.as_str(),
+                    "oauth.code.replay",
+                    stored.family_id.as_str(),
+                    String::new(),
+                )
+                .await;
+                Err(invalid_grant("the authorization code was already used"))
+            }
+        }
+    }
+
+    /// RFC 6749 §6: rotates a refresh token. Reuse of a rotated one revokes its family.
+    pub async fn refresh(
+        &self,
+        client: &Application,
+        refresh_token: &str,
+        scope: Option<&str>,
+    ) -> Result<IssuedTokens, ServiceError> {
+        let now = self.clock.now();
+        let digest = verify_format(
+            refresh_token,
+            SecretKind::RefreshToken,
+            &self.settings.region,
+        )
+        .map_err(|_| invalid_grant("invalid refresh token"))?;
+        let (stored, family) = self
+            .store
+            .find_refresh_token(&digest)
+            .await?
+            .ok_or_else(|| invalid_grant("invalid refresh token"))?;
+        match stored.check_refresh(&family, &client.client_id, now) {
+            Ok(()) => {}
+            Err(RefreshRefusal::Invalid(e)) => return Err(ServiceError::OAuth(e)),
+            Err(RefreshRefusal::Reused) => {
+                self.store.revoke_family(&family.family_id, now).await?;
+                return Err(self.reuse_detected(client, &family.family_id).await);
+            }
+        }
+        let access_scopes = requested_scopes(scope, &stored.scopes).map_err(ServiceError::OAuth)?;
+        let ((access, access_plain), (refresh, refresh_plain)) =
+            self.new_pair(&family.family_id, &access_scopes, &stored.scopes);
+        match self
+            .store
+            .rotate_refresh_token(&digest, &access, &refresh, now)
+            .await?
+        {
+            Rotation::Rotated => Ok(IssuedTokens {
+                access_token: access_plain,
+                expires_in: self.settings.lifetimes.access_token,
+                refresh_token: Some(refresh_plain),
+                scope: access_scopes,
+            }),
+            Rotation::Reused => Err(self.reuse_detected(client, &family.family_id).await),
+            Rotation::Invalid => Err(invalid_grant("invalid refresh token")),
+        }
+    }
+
+    async fn reuse_detected(&self, client: &Application, family: &FamilyId) -> ServiceError {
+        tracing::warn!(client_id = %client.client_id, %family, "refresh token reused; family revoked");
+        self.audit(
+            client.client_id.as_str(),
+            "oauth.refresh.reuse",
+            family.as_str(),
+            String::new(),
+        )
+        .await;
+        invalid_grant("the refresh token was already used; its tokens are revoked")
+    }
+
+    /// RFC 6749 §4.4: a token for a confidential app acting as itself.
+    pub async fn client_credentials(
+        &self,
+        client: &Application,
+        scope: Option<&str>,
+    ) -> Result<IssuedTokens, ServiceError> {
+        if client.client_type != ClientType::Confidential {
+            return Err(oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                "public clients cannot use client_credentials",
+            ));
+        }
+        let scopes = requested_scopes(scope, &client.scopes).map_err(ServiceError::OAuth)?;
+        let now = self.clock.now();
+        let family = TokenFamily {
+            family_id: FamilyId::generate(&mut OsRng),
+            origin: FamilyOrigin::ClientCredentials,
+            client_id: Some(client.client_id.clone()),
+            user_id: None,
+            account_id: self.account_of(client).await?,
+            scopes: scopes.clone(),
+            created_at: now,
+            revoked_at: None,
+        };
+        let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
+        self.store
+            .insert_family_with_token(&family, &access)
+            .await?;
+        Ok(IssuedTokens {
+            access_token: access_plain,
+            expires_in: self.settings.lifetimes.access_token,
+            refresh_token: None,
+            scope: scopes,
+        })
+    }
+
+    /// RFC 7009: revokes a token of `client`. Unknown and malformed tokens succeed silently
+    /// (§2.2); a refresh token takes its whole family with it.
+    pub async fn revoke_token(
+        &self,
+        client: &Application,
+        token: &str,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let Ok(kind) = kind_of(token) else {
+            return Ok(());
+        };
+        let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
+            return Ok(());
+        };
+        let not_yours = || {
+            oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                "the token was not issued to this client",
+            )
+        };
+        match kind {
+            SecretKind::AccessToken => {
+                if let Some(view) = self.store.find_access_token(&digest).await? {
+                    if view.family.client_id.as_ref() != Some(&client.client_id) {
+                        return Err(not_yours());
+                    }
+                    self.store.revoke_access_token(&digest, now).await?;
+                }
+            }
+            SecretKind::RefreshToken => {
+                if let Some((_, family)) = self.store.find_refresh_token(&digest).await? {
+                    if family.client_id.as_ref() != Some(&client.client_id) {
+                        return Err(not_yours());
+                    }
+                    self.store.revoke_family(&family.family_id, now).await?;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    /// Authenticates an account by its ID and one of its live secret keys.
+    pub async fn authenticate_account(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+    ) -> Result<Option<Account>, ServiceError> {
+        let Ok(digest) = verify_format(secret_key, SecretKind::SecretKey, &self.settings.region)
+        else {
+            return Ok(None);
+        };
+        let found = self.store.find_secret_key_by_digest(&digest).await?;
+        Ok(found
+            .filter(|(key, account)| key.is_live() && account.account_id.as_str() == account_id)
+            .map(|(_, account)| account))
+    }
+
+    /// RFC 7662: the state of `token`. Any authenticated caller may introspect any token of
+    /// this deployment (its holder could use it anyway).
+    pub async fn introspect(&self, token: &str) -> Result<Introspection, ServiceError> {
+        let now = self.clock.now();
+        let Ok(kind) = kind_of(token) else {
+            return Ok(Introspection::Inactive);
+        };
+        let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
+            return Ok(Introspection::Inactive);
+        };
+        let (scope, family, exp, iat, token_type) = match kind {
+            SecretKind::AccessToken | SecretKind::EmbedToken => {
+                let Some(view) = self.store.find_access_token(&digest).await? else {
+                    return Ok(Introspection::Inactive);
+                };
+                if !view.is_active(now) {
+                    return Ok(Introspection::Inactive);
+                }
+                (
+                    view.token.scopes,
+                    view.family,
+                    view.token.expires_at,
+                    view.token.created_at,
+                    "Bearer",
+                )
+            }
+            SecretKind::RefreshToken => {
+                let Some((token, family)) = self.store.find_refresh_token(&digest).await? else {
+                    return Ok(Introspection::Inactive);
+                };
+                let live = token.used_at.is_none()
+                    && token.revoked_at.is_none()
+                    && family.revoked_at.is_none()
+                    && now < token.expires_at;
+                if !live {
+                    return Ok(Introspection::Inactive);
+                }
+                (
+                    token.scopes,
+                    family,
+                    token.expires_at,
+                    token.created_at,
+                    "refresh_token",
+                )
+            }
+            _ => return Ok(Introspection::Inactive),
+        };
+        if let Some(client_id) = &family.client_id {
+            let approved = self
+                .store
+                .find_application(client_id)
+                .await?
+                .is_some_and(|a| a.status == AppStatus::Approved);
+            if !approved {
+                return Ok(Introspection::Inactive);
+            }
+        }
+        Ok(Introspection::Active {
+            scope,
+            client_id: family.client_id,
+            sub: family.user_id,
+            account_id: family.account_id,
+            exp,
+            iat,
+            token_type,
+        })
+    }
+}

@@ -1,0 +1,229 @@
+//! Browser sessions, login, and the authorization-code front channel: validating the request,
+//! consent, and issuing codes.
+
+use crate::{Gatehouse, ServiceError};
+use gatehouse_core::application::Application;
+use gatehouse_core::ids::ClientId;
+use gatehouse_core::oauth::authorize::{
+    redirect_location, validate, AuthorizeParams, AuthorizeRequest,
+};
+use gatehouse_core::password::{Password, PasswordHash};
+use gatehouse_core::secret::{verify_format, PlainSecret, SecretKind};
+use gatehouse_core::token::{AuthorizationCode, FamilyId, Grant, Session};
+use gatehouse_core::user::{Email, User};
+use rand::rngs::OsRng;
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// A session together with the cookie value that names it (shown to the browser only).
+#[derive(Debug)]
+pub struct NewSession {
+    /// The cookie value.
+    pub cookie: PlainSecret,
+    /// The stored session.
+    pub session: Session,
+}
+
+/// An Argon2id hash of nothing anyone knows, checked when the email is unknown so that a
+/// failed login takes as long whether or not the account exists.
+fn dummy_hash() -> Option<&'static PasswordHash> {
+    static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
+    DUMMY
+        .get_or_init(|| {
+            let secret =
+                PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default());
+            Password::parse(secret.expose()).ok()?.hash(&mut OsRng).ok()
+        })
+        .as_ref()
+}
+
+impl Gatehouse {
+    /// Starts an anonymous session (it carries the CSRF token of the login form).
+    pub async fn start_session(&self) -> Result<NewSession, ServiceError> {
+        self.new_session(None).await
+    }
+
+    async fn new_session(&self, user: Option<&User>) -> Result<NewSession, ServiceError> {
+        let now = self.clock.now();
+        let cookie = PlainSecret::generate(&mut OsRng, SecretKind::Session, &self.settings.region);
+        let session = Session {
+            digest: cookie.digest(),
+            user_id: user.map(|u| u.user_id.clone()),
+            csrf_token: Session::new_csrf_token(&mut OsRng),
+            created_at: now,
+            expires_at: now.plus_secs(Session::LIFETIME_SECS),
+        };
+        self.store.insert_session(&session).await?;
+        Ok(NewSession { cookie, session })
+    }
+
+    /// The live session named by a cookie value, if any.
+    pub async fn find_session(&self, cookie: &str) -> Result<Option<Session>, ServiceError> {
+        let Ok(digest) = verify_format(cookie, SecretKind::Session, &self.settings.region) else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .find_session(&digest)
+            .await?
+            .filter(|s| now < s.expires_at))
+    }
+
+    /// The user a session is logged in as, if any.
+    pub async fn session_user(&self, session: &Session) -> Result<Option<User>, ServiceError> {
+        match &session.user_id {
+            Some(id) => Ok(self.store.find_user(id).await?),
+            None => Ok(None),
+        }
+    }
+
+    /// Checks email and password; on success replaces `previous` with a fresh logged-in
+    /// session (a new cookie value, so a planted session ID is worthless).
+    pub async fn login(
+        &self,
+        previous: Option<&Session>,
+        email: &str,
+        password: &str,
+    ) -> Result<(User, NewSession), ServiceError> {
+        let user = match Email::parse(email) {
+            Ok(email) => self.store.find_user_by_email(&email).await?,
+            Err(_) => None,
+        };
+        let hash = user
+            .as_ref()
+            .map(|u| u.password_hash.clone())
+            .or_else(|| dummy_hash().cloned());
+        let candidate = password.to_owned();
+        let verified =
+            tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&candidate)))
+                .await
+                .map_err(|e| ServiceError::Internal(Box::new(e)))?;
+        let Some(user) = user.filter(|_| verified) else {
+            self.audit("anonymous", "login.failed", email.trim(), String::new())
+                .await;
+            return Err(ServiceError::LoginFailed);
+        };
+        if let Some(old) = previous {
+            self.store.delete_session(&old.digest).await?;
+        }
+        let session = self.new_session(Some(&user)).await?;
+        self.audit(
+            user.user_id.as_str(),
+            "login",
+            user.user_id.as_str(),
+            String::new(),
+        )
+        .await;
+        Ok((user, session))
+    }
+
+    /// Ends a session.
+    pub async fn logout(&self, session: &Session) -> Result<(), ServiceError> {
+        self.store.delete_session(&session.digest).await?;
+        Ok(())
+    }
+
+    /// Validates an authorization request against the app it names.
+    pub async fn validate_authorization(
+        &self,
+        params: &AuthorizeParams,
+    ) -> Result<(AuthorizeRequest, Application), ServiceError> {
+        let client_id = params.client_id().map_err(ServiceError::Authorize)?;
+        let app = self.store.find_application(&client_id).await?;
+        let request = validate(params, app.as_ref()).map_err(ServiceError::Authorize)?;
+        let app = app.ok_or_else(|| ServiceError::not_found("application", client_id.as_str()))?;
+        Ok((request, app))
+    }
+
+    /// Whether `user` already granted every scope of `request`, so consent can be skipped.
+    pub async fn already_granted(
+        &self,
+        user: &User,
+        request: &AuthorizeRequest,
+    ) -> Result<bool, ServiceError> {
+        let grant = self
+            .store
+            .find_grant(&user.user_id, &request.client_id)
+            .await?;
+        Ok(grant.is_some_and(|g| request.scopes.is_subset(&g.scopes)))
+    }
+
+    /// Records the user's consent to the request's scopes (adding to earlier consent).
+    pub async fn record_consent(
+        &self,
+        user: &User,
+        request: &AuthorizeRequest,
+    ) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let existing = self
+            .store
+            .find_grant(&user.user_id, &request.client_id)
+            .await?;
+        let mut scopes: BTreeSet<String> = request
+            .scopes
+            .iter()
+            .map(|s| s.as_str().to_owned())
+            .collect();
+        if let Some(g) = &existing {
+            scopes.extend(g.scopes.iter().map(|s| s.as_str().to_owned()));
+        }
+        let joined = scopes.into_iter().collect::<Vec<_>>().join(" ");
+        let grant = Grant {
+            user_id: user.user_id.clone(),
+            client_id: request.client_id.clone(),
+            scopes: gatehouse_core::scope::ScopeSet::parse_space_separated(&joined)?,
+            created_at: existing.map_or(now, |g| g.created_at),
+            updated_at: now,
+        };
+        self.store.upsert_grant(&grant).await?;
+        self.audit(
+            user.user_id.as_str(),
+            "grant.consent",
+            request.client_id.as_str(),
+            request.scopes.to_string(),
+        )
+        .await;
+        Ok(())
+    }
+
+    /// Issues a code for `request` on behalf of `user`; returns the client redirect location
+    /// carrying `code` and `state`.
+    pub async fn issue_code(
+        &self,
+        user: &User,
+        request: &AuthorizeRequest,
+    ) -> Result<String, ServiceError> {
+        let now = self.clock.now();
+        let plain = PlainSecret::generate(
+            &mut OsRng,
+            SecretKind::AuthorizationCode,
+            &self.settings.region,
+        );
+        let code = AuthorizationCode {
+            digest: plain.digest(),
+            family_id: FamilyId::generate(&mut OsRng),
+            client_id: request.client_id.clone(),
+            user_id: user.user_id.clone(),
+            redirect_uri: request.redirect_uri.clone(),
+            scopes: request.scopes.clone(),
+            code_challenge: request.code_challenge.clone(),
+            created_at: now,
+            expires_at: now.plus_secs(self.settings.lifetimes.authorization_code),
+            used_at: None,
+        };
+        self.store.insert_authorization_code(&code).await?;
+        Ok(redirect_location(
+            &request.redirect_uri,
+            &[("code", plain.expose()), ("state", &request.state)],
+        ))
+    }
+
+    /// The app behind a client ID, for display.
+    pub async fn find_app(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<Application>, ServiceError> {
+        Ok(self.store.find_application(client_id).await?)
+    }
+}
