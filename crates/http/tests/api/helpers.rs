@@ -1,12 +1,17 @@
 use gatehouse_core::Timestamp;
 use gatehouse_http::Server;
+use gatehouse_service::apps::{DecisionRequest, NewApp};
+use gatehouse_service::users::NewUser;
 use gatehouse_service::{Gatehouse, ManualClock, Settings};
 use gatehouse_store::testing::{Backend, TestDb};
 use gatehouse_store::Store;
+use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+pub const PASSWORD: &str = "correct horse battery";
+pub const CALLBACK: &str = "https://client.example.com/callback";
 
 /// A running server and what a test needs to talk to it; stops the server when dropped.
 pub struct TestApp {
@@ -16,14 +21,76 @@ pub struct TestApp {
     pub clock: ManualClock,
     #[allow(dead_code)]
     pub store: Arc<dyn Store>,
+    #[allow(dead_code)]
+    pub gatehouse: Gatehouse,
     _db: Option<TestDb>,
     _stop: oneshot::Sender<()>,
 }
 
+/// An approved (or not) app registered for tests.
+#[allow(dead_code)]
+pub struct TestClient {
+    pub client_id: String,
+    pub client_secret: Option<String>,
+    pub redirect_uri: String,
+}
+
+#[allow(dead_code)]
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
+
+    /// Creates a user with [`PASSWORD`].
+    pub async fn user(&self, email: &str) -> gatehouse_core::user::User {
+        let new = NewUser { email, password: PASSWORD, role: gatehouse_core::user::Role::Developer, account_id: None };
+        self.gatehouse.create_user("test", new).await.unwrap()
+    }
+
+    /// Registers an app owned by a fresh user, with `scopes` (empty: all) and the redirect URIs
+    /// given (empty: [`CALLBACK`]); approves it when `approve` is set.
+    pub async fn client(&self, scopes: &[&str], redirect_uris: &[&str], public: bool, approve: bool) -> TestClient {
+        let owner = format!("owner-{}@example.com", rand_suffix());
+        self.user(&owner).await;
+        let uris: Vec<String> = if redirect_uris.is_empty() { vec![CALLBACK.to_owned()] } else { redirect_uris.iter().map(|s| s.to_string()).collect() };
+        let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let new = NewApp { owner_email: &owner, name: "Fleet Dashboard", redirect_uris: &uris, scopes: &scopes, public };
+        let created = self.gatehouse.create_app("test", new).await.unwrap();
+        let client_id = created.app.client_id.to_string();
+        if approve {
+            self.gatehouse.decide_app("test", &client_id, DecisionRequest::Approve).await.unwrap();
+        }
+        TestClient {
+            client_id,
+            client_secret: created.secret.map(|(_, plain)| plain.expose().to_owned()),
+            redirect_uri: uris[0].clone(),
+        }
+    }
+
+    /// The authorization URL for `client` with the usual parameters plus `extra` (an empty
+    /// value removes a parameter).
+    pub fn authorize_url(&self, client: &TestClient, extra: &[(&str, &str)]) -> String {
+        let mut params: Vec<(String, String)> = vec![
+            ("client_id".into(), client.client_id.clone()),
+            ("redirect_uri".into(), client.redirect_uri.clone()),
+            ("response_type".into(), "code".into()),
+            ("state".into(), "state-123".into()),
+        ];
+        for (k, v) in extra {
+            params.retain(|(n, _)| n != k);
+            if !v.is_empty() {
+                params.push(((*k).into(), (*v).into()));
+            }
+        }
+        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        self.url(&format!("/oauth/v1/authorize?{query}"))
+    }
+}
+
+fn rand_suffix() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    N.fetch_add(1, Ordering::SeqCst).to_string()
 }
 
 /// Settings for a test server: loopback, any free port.
@@ -37,9 +104,15 @@ pub fn test_settings(database_url: &str) -> Settings {
 
 /// Starts a server on a fresh, migrated database of `backend`.
 pub async fn spawn_app(backend: Backend) -> TestApp {
+    spawn_app_with(backend, |_| {}).await
+}
+
+/// Like [`spawn_app`], with settings adjusted by `configure` (lifetimes, region...).
+pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     let db = TestDb::fresh(backend).await;
     let store = db.migrated_store().await;
-    let settings = test_settings(db.url());
+    let mut settings = test_settings(db.url());
+    configure(&mut settings);
     spawn_with(store, settings, Some(db)).await
 }
 
@@ -47,25 +120,96 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_with(store: Arc<dyn Store>, settings: Settings, db: Option<TestDb>) -> TestApp {
     let clock = ManualClock::at(T0);
     let gatehouse = Gatehouse::new(store.clone(), Arc::new(settings), Arc::new(clock.clone()));
-    let server = Server::bind(gatehouse).await.expect("bind 127.0.0.1:0");
+    let server = Server::bind(gatehouse.clone()).await.expect("bind 127.0.0.1:0");
     let base = format!("http://{}", server.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
-    let http = reqwest::Client::builder()
+    TestApp { base, http: client(false), clock, store, gatehouse, _db: db, _stop: stop }
+}
+
+/// A reqwest client that never follows redirects; with `cookies`, it keeps cookies like a
+/// browser (one per browser or device in a test).
+pub fn client(cookies: bool) -> reqwest::Client {
+    reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
+        .cookie_store(cookies)
         .timeout(std::time::Duration::from_secs(10))
         .build()
-        .unwrap();
-    TestApp {
-        base,
-        http,
-        clock,
-        store,
-        _db: db,
-        _stop: stop,
+        .unwrap()
+}
+
+/// A browser: keeps cookies, does not follow redirects.
+#[allow(dead_code)]
+pub fn browser() -> reqwest::Client {
+    client(true)
+}
+
+/// The `name="…" value="…"` pairs of every `<input>` in `html` (hidden fields and buttons),
+/// with HTML entities decoded. Good enough for Gatehouse's own templates.
+#[allow(dead_code)]
+pub fn inputs(html: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for tag in html.split('<').filter(|t| t.starts_with("input") || t.starts_with("button")) {
+        let attr = |name: &str| {
+            let key = format!("{name}=\"");
+            tag.find(&key).map(|i| {
+                let rest = &tag[i + key.len()..];
+                decode_entities(&rest[..rest.find('"').unwrap_or(rest.len())])
+            })
+        };
+        if let (Some(name), Some(value)) = (attr("name"), attr("value")) {
+            found.push((name, value));
+        }
     }
+    found
+}
+
+/// The hidden fields of `html` as a map.
+#[allow(dead_code)]
+pub fn hidden_fields(html: &str) -> HashMap<String, String> {
+    inputs(html).into_iter().filter(|(n, _)| n != "decision").collect()
+}
+
+fn decode_entities(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find('&') {
+        out.push_str(&rest[..i]);
+        let tail = &rest[i..];
+        let end = tail.find(';').unwrap_or(0);
+        let entity = &tail[1..end.max(1)];
+        let decoded = match entity {
+            "amp" => Some('&'),
+            "lt" => Some('<'),
+            "gt" => Some('>'),
+            "quot" => Some('"'),
+            "apos" => Some('\''),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
+            _ => None,
+        };
+        match decoded {
+            Some(c) if end > 0 => {
+                out.push(c);
+                rest = &tail[end + 1..];
+            }
+            _ => {
+                out.push('&');
+                rest = &tail[1..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+/// The query parameters of a redirect `Location`.
+#[allow(dead_code)]
+pub fn query_of(location: &str) -> HashMap<String, String> {
+    let url = url::Url::parse(location).unwrap();
+    url.query_pairs().into_owned().collect()
 }
 
 macro_rules! on_both_backends {
@@ -79,3 +223,9 @@ macro_rules! on_both_backends {
     };
 }
 pub(crate) use on_both_backends;
+
+#[test]
+fn inputs_are_read_with_entities_decoded() {
+    let html = r#"<input type="hidden" name="return_to" value="/a?b=1&#38;c=&quot;2&quot;"><button type="submit" name="decision" value="allow">"#;
+    assert_eq!(inputs(html), vec![("return_to".into(), "/a?b=1&c=\"2\"".into()), ("decision".into(), "allow".into())]);
+}
