@@ -199,6 +199,12 @@ impl Gatehouse {
             .find_authorization_code(&digest)
             .await?
             .ok_or_else(|| invalid_grant("invalid authorization code"))?;
+        if stored.used_at.is_some() {
+            // A spent code came back (whoever presents it, however late): what it produced
+            // may be in the wrong hands.
+            self.store.revoke_family(&stored.family_id, now).await?;
+            return Err(self.code_replayed(client, &stored.family_id).await);
+        }
         stored
             .check_exchange(&client.client_id, redirect_uri, verifier, now)
             .map_err(ServiceError::OAuth)?;
@@ -225,18 +231,14 @@ impl Gatehouse {
                 refresh_token: Some(refresh_plain),
                 scope: stored.scopes,
             }),
-            Redemption::Replayed => {
-                tracing::warn!(client_id = %client.client_id, family = %stored.family_id, "authorization code replayed; family revoked");
-                self.audit(
-                    client.client_id.as_str(),
-                    "oauth.code.replay",
-                    stored.family_id.as_str(),
-                    String::new(),
-                )
-                .await;
-                Err(invalid_grant("the authorization code was already used"))
-            }
+            Redemption::Replayed => Err(self.code_replayed(client, &stored.family_id).await),
         }
+    }
+
+    async fn code_replayed(&self, client: &Application, family: &FamilyId) -> ServiceError {
+        tracing::warn!(client_id = %client.client_id, %family, "authorization code replayed; family revoked");
+        self.audit(client.client_id.as_str(), "oauth.code.replay", family.as_str(), String::new()).await;
+        invalid_grant("the authorization code was already used")
     }
 
     /// RFC 6749 §6: rotates a refresh token. Reuse of a rotated one revokes its family.
