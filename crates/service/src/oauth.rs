@@ -237,7 +237,13 @@ impl Gatehouse {
 
     async fn code_replayed(&self, client: &Application, family: &FamilyId) -> ServiceError {
         tracing::warn!(client_id = %client.client_id, %family, "authorization code replayed; family revoked");
-        self.audit(client.client_id.as_str(), "oauth.code.replay", family.as_str(), String::new()).await;
+        self.audit(
+            client.client_id.as_str(),
+            "oauth.code.replay",
+            family.as_str(),
+            String::new(),
+        )
+        .await;
         invalid_grant("the authorization code was already used")
     }
 

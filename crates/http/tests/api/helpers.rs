@@ -43,22 +43,46 @@ impl TestApp {
 
     /// Creates a user with [`PASSWORD`].
     pub async fn user(&self, email: &str) -> gatehouse_core::user::User {
-        let new = NewUser { email, password: PASSWORD, role: gatehouse_core::user::Role::Developer, account_id: None };
+        let new = NewUser {
+            email,
+            password: PASSWORD,
+            role: gatehouse_core::user::Role::Developer,
+            account_id: None,
+        };
         self.gatehouse.create_user("test", new).await.unwrap()
     }
 
     /// Registers an app owned by a fresh user, with `scopes` (empty: all) and the redirect URIs
     /// given (empty: [`CALLBACK`]); approves it when `approve` is set.
-    pub async fn client(&self, scopes: &[&str], redirect_uris: &[&str], public: bool, approve: bool) -> TestClient {
+    pub async fn client(
+        &self,
+        scopes: &[&str],
+        redirect_uris: &[&str],
+        public: bool,
+        approve: bool,
+    ) -> TestClient {
         let owner = format!("owner-{}@example.com", rand_suffix());
         self.user(&owner).await;
-        let uris: Vec<String> = if redirect_uris.is_empty() { vec![CALLBACK.to_owned()] } else { redirect_uris.iter().map(|s| s.to_string()).collect() };
+        let uris: Vec<String> = if redirect_uris.is_empty() {
+            vec![CALLBACK.to_owned()]
+        } else {
+            redirect_uris.iter().map(|s| s.to_string()).collect()
+        };
         let scopes: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
-        let new = NewApp { owner_email: &owner, name: "Fleet Dashboard", redirect_uris: &uris, scopes: &scopes, public };
+        let new = NewApp {
+            owner_email: &owner,
+            name: "Fleet Dashboard",
+            redirect_uris: &uris,
+            scopes: &scopes,
+            public,
+        };
         let created = self.gatehouse.create_app("test", new).await.unwrap();
         let client_id = created.app.client_id.to_string();
         if approve {
-            self.gatehouse.decide_app("test", &client_id, DecisionRequest::Approve).await.unwrap();
+            self.gatehouse
+                .decide_app("test", &client_id, DecisionRequest::Approve)
+                .await
+                .unwrap();
         }
         TestClient {
             client_id,
@@ -82,7 +106,9 @@ impl TestApp {
                 params.push(((*k).into(), (*v).into()));
             }
         }
-        let query = url::form_urlencoded::Serializer::new(String::new()).extend_pairs(params).finish();
+        let query = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs(params)
+            .finish();
         self.url(&format!("/oauth/v1/authorize?{query}"))
     }
 }
@@ -120,13 +146,23 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 pub async fn spawn_with(store: Arc<dyn Store>, settings: Settings, db: Option<TestDb>) -> TestApp {
     let clock = ManualClock::at(T0);
     let gatehouse = Gatehouse::new(store.clone(), Arc::new(settings), Arc::new(clock.clone()));
-    let server = Server::bind(gatehouse.clone()).await.expect("bind 127.0.0.1:0");
+    let server = Server::bind(gatehouse.clone())
+        .await
+        .expect("bind 127.0.0.1:0");
     let base = format!("http://{}", server.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
-    TestApp { base, http: client(false), clock, store, gatehouse, _db: db, _stop: stop }
+    TestApp {
+        base,
+        http: client(false),
+        clock,
+        store,
+        gatehouse,
+        _db: db,
+        _stop: stop,
+    }
 }
 
 /// A reqwest client that never follows redirects; with `cookies`, it keeps cookies like a
@@ -151,7 +187,10 @@ pub fn browser() -> reqwest::Client {
 #[allow(dead_code)]
 pub fn inputs(html: &str) -> Vec<(String, String)> {
     let mut found = Vec::new();
-    for tag in html.split('<').filter(|t| t.starts_with("input") || t.starts_with("button")) {
+    for tag in html
+        .split('<')
+        .filter(|t| t.starts_with("input") || t.starts_with("button"))
+    {
         let attr = |name: &str| {
             let key = format!("{name}=\"");
             tag.find(&key).map(|i| {
@@ -169,7 +208,10 @@ pub fn inputs(html: &str) -> Vec<(String, String)> {
 /// The hidden fields of `html` as a map.
 #[allow(dead_code)]
 pub fn hidden_fields(html: &str) -> HashMap<String, String> {
-    inputs(html).into_iter().filter(|(n, _)| n != "decision").collect()
+    inputs(html)
+        .into_iter()
+        .filter(|(n, _)| n != "decision")
+        .collect()
 }
 
 fn decode_entities(s: &str) -> String {
@@ -186,7 +228,9 @@ fn decode_entities(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32),
+            e if e.starts_with("#x") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -227,5 +271,11 @@ pub(crate) use on_both_backends;
 #[test]
 fn inputs_are_read_with_entities_decoded() {
     let html = r#"<input type="hidden" name="return_to" value="/a?b=1&#38;c=&quot;2&quot;"><button type="submit" name="decision" value="allow">"#;
-    assert_eq!(inputs(html), vec![("return_to".into(), "/a?b=1&c=\"2\"".into()), ("decision".into(), "allow".into())]);
+    assert_eq!(
+        inputs(html),
+        vec![
+            ("return_to".into(), "/a?b=1&c=\"2\"".into()),
+            ("decision".into(), "allow".into())
+        ]
+    );
 }

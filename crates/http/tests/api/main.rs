@@ -1,7 +1,12 @@
 //! HTTP behaviour, over a real socket: each test starts the server on 127.0.0.1 with an
 //! OS-chosen port and a fresh database, and talks to it with real clients (reqwest, and the
 //! `oauth2` crate for the token endpoint).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 mod authorize;
 mod helpers;
