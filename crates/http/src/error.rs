@@ -14,6 +14,8 @@ use serde_json::json;
 pub enum ApiError {
     /// 404: no route, no such object.
     NotFound,
+    /// 405: the path exists, the method does not.
+    MethodNotAllowed,
     /// 503: the credential store cannot be reached.
     Unavailable,
 }
@@ -22,6 +24,7 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
             Self::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
+            Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
         };
         (status, Json(json!({ "message": message }))).into_response()

@@ -2,6 +2,7 @@
 //! remembers repeated names: RFC 6749 §3.1 and §3.2 forbid repeating a parameter.
 
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
@@ -30,17 +31,12 @@ impl Params {
         params
     }
 
-    /// Parses a form body; `Err` names what is wrong with the content type.
-    pub fn from_form(headers: &HeaderMap, body: &Bytes) -> Result<Self, &'static str> {
-        let content_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let media = content_type.split(';').next().unwrap_or("").trim();
-        if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
-            return Err("the body must be application/x-www-form-urlencoded");
-        }
-        Ok(Self::parse(body))
+    /// Parses a form body; `Err` says what is wrong with it (content type, size).
+    pub fn from_form(
+        headers: &HeaderMap,
+        body: Result<Bytes, BytesRejection>,
+    ) -> Result<Self, &'static str> {
+        form_body(headers, body).map(|bytes| Self::parse(&bytes))
     }
 
     /// The value of `name`; empty values count as absent (RFC 6749 §3.1).
@@ -55,6 +51,25 @@ impl Params {
     pub fn repeated(&self) -> Option<&str> {
         self.repeated.as_deref()
     }
+}
+
+/// Largest form body accepted; Gatehouse's forms are a few hundred bytes.
+pub const MAX_FORM_BYTES: usize = 64 * 1024;
+
+/// The bytes of an `application/x-www-form-urlencoded` body within [`MAX_FORM_BYTES`].
+pub fn form_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Bytes, &'static str> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/x-www-form-urlencoded") {
+        return Err("the body must be application/x-www-form-urlencoded");
+    }
+    body.map_err(|_| "the request body is larger than 64 KiB or could not be read")
 }
 
 #[cfg(test)]
@@ -73,15 +88,15 @@ mod tests {
     #[test]
     fn requires_the_form_content_type() {
         let mut headers = HeaderMap::new();
-        assert!(Params::from_form(&headers, &Bytes::new()).is_err());
+        assert!(Params::from_form(&headers, Ok(Bytes::new())).is_err());
         headers.insert(
             header::CONTENT_TYPE,
             "application/x-www-form-urlencoded; charset=UTF-8"
                 .parse()
                 .unwrap(),
         );
-        assert!(Params::from_form(&headers, &Bytes::from_static(b"a=1")).is_ok());
+        assert!(Params::from_form(&headers, Ok(Bytes::from_static(b"a=1"))).is_ok());
         headers.insert(header::CONTENT_TYPE, "application/json".parse().unwrap());
-        assert!(Params::from_form(&headers, &Bytes::new()).is_err());
+        assert!(Params::from_form(&headers, Ok(Bytes::new())).is_err());
     }
 }

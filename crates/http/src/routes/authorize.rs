@@ -2,11 +2,13 @@
 //! user to log in, ask for consent (unless already given), then redirect back with a code.
 
 use crate::error::PageError;
+use crate::extract::form::form_body;
 use crate::extract::session::session_cookie;
 use crate::routes::paths::{AUTHORIZE, LOGIN};
 use crate::views::{describe_scope, render, ConsentPage, ScopeLine};
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -159,14 +161,15 @@ async fn issue(
 
 /// The consent form's answer: `decision=allow|deny`, the session's CSRF token, and the
 /// original request's parameters, which are validated again from scratch.
-async fn consent_post(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    if crate::extract::form::Params::from_form(&headers, &body).is_err() {
-        return PageError::new(
-            StatusCode::BAD_REQUEST,
-            "The consent form must be posted as a form.",
-        )
-        .into_response();
-    }
+async fn consent_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    let body = match form_body(&headers, body) {
+        Ok(bytes) => bytes,
+        Err(why) => return PageError::new(StatusCode::BAD_REQUEST, why).into_response(),
+    };
     let params = AuthorizeParams::from_pairs(url::form_urlencoded::parse(&body).into_owned());
     let (request, _) = match state.gatehouse.validate_authorization(&params).await {
         Ok(valid) => valid,

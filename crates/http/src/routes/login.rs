@@ -8,6 +8,7 @@ use crate::routes::paths::{LOGIN, LOGOUT};
 use crate::views::{render, LoginPage, SignedInPage};
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::{Query, State};
 use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -94,9 +95,9 @@ async fn login_get(
 async fn login_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let form = Params::from_form(&headers, &body)
+    let form = Params::from_form(&headers, body)
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))?;
     let expired = || {
         PageError::new(
@@ -142,9 +143,9 @@ async fn login_post(
 async fn logout_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let form = Params::from_form(&headers, &body)
+    let form = Params::from_form(&headers, body)
         .map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))?;
     if let Some(session) = current_session(&state, &headers).await? {
         if !session.csrf_matches(form.get("csrf_token").unwrap_or("")) {

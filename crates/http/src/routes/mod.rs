@@ -8,8 +8,9 @@ mod ops;
 pub mod paths;
 
 use crate::error::ApiError;
+use crate::extract::form::MAX_FORM_BYTES;
 use crate::AppState;
-use axum::extract::Request;
+use axum::extract::{DefaultBodyLimit, Request};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,6 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(login::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
         .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
         .with_state(state)
 }

@@ -7,6 +7,7 @@ use crate::extract::form::Params;
 use crate::routes::paths::{AUTHORIZE, INTROSPECT, METADATA, REVOKE, TOKEN};
 use crate::AppState;
 use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
@@ -47,7 +48,10 @@ async fn metadata_get(State(state): State<AppState>) -> Json<Value> {
 }
 
 /// A form body with no repeated parameter (RFC 6749 §3.2).
-fn oauth_form(headers: &HeaderMap, body: &Bytes) -> Result<Params, OAuthError> {
+fn oauth_form(
+    headers: &HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Params, OAuthError> {
     let form = Params::from_form(headers, body).map_err(OAuthError::invalid_request)?;
     if let Some(name) = form.repeated() {
         return Err(OAuthError::invalid_request(format!(
@@ -66,9 +70,9 @@ fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthEr
 async fn token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, OAuthHttpError> {
-    let form = oauth_form(&headers, &body)?;
+    let form = oauth_form(&headers, body)?;
     let grant_type = required(&form, "grant_type")?;
     if !matches!(
         grant_type,
@@ -125,9 +129,9 @@ pub fn token_response(issued: &IssuedTokens) -> Value {
 async fn revoke_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, OAuthHttpError> {
-    let form = oauth_form(&headers, &body)?;
+    let form = oauth_form(&headers, body)?;
     let credentials = client_credentials(&headers, &form)?;
     let client = state.gatehouse.authenticate_client(&credentials).await?;
     let token = required(&form, "token")?;
@@ -139,9 +143,9 @@ async fn revoke_post(
 async fn introspect_post(
     State(state): State<AppState>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Value>, OAuthHttpError> {
-    let form = oauth_form(&headers, &body)?;
+    let form = oauth_form(&headers, body)?;
     authenticate_introspector(&state, &headers, &form).await?;
     let token = required(&form, "token")?;
     let answer = match state.gatehouse.introspect(token).await? {

@@ -10,7 +10,53 @@ on_both_backends!(
     healthz_answers_ok,
     readyz_answers_ready_when_the_database_responds,
     unknown_path_is_a_json_404,
+    wrong_method_is_a_json_405,
+    oversized_token_request_is_a_clear_oauth_error,
 );
+
+async fn wrong_method_is_a_json_405(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for (method, path) in [
+        ("GET", "/oauth/v1/token"),
+        ("PUT", "/oauth/v1/authorize"),
+        ("POST", "/healthz"),
+    ] {
+        let res = app
+            .http
+            .request(method.parse().unwrap(), app.url(path))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status(), 405, "{method} {path}");
+        assert_eq!(
+            res.json::<Value>().await.unwrap(),
+            json!({ "message": "Method Not Allowed" })
+        );
+    }
+}
+
+async fn oversized_token_request_is_a_clear_oauth_error(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let body = format!(
+        "grant_type=client_credentials&scope={}",
+        "r".repeat(5_000_000)
+    );
+    let res = app
+        .http
+        .post(app.url("/oauth/v1/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let error: Value = res.json().await.unwrap();
+    assert_eq!(error["error"], "invalid_request");
+    assert!(error["error_description"]
+        .as_str()
+        .unwrap()
+        .contains("64 KiB"));
+}
 
 async fn healthz_answers_ok(backend: Backend) {
     let app = spawn_app(backend).await;
