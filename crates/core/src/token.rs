@@ -100,6 +100,8 @@ pub struct TokenFamily {
     pub created_at: Timestamp,
     /// When the whole family was revoked.
     pub revoked_at: Option<Timestamp>,
+    /// For an embed token's family: the one view (path and query) its token opens.
+    pub embed_view: Option<String>,
 }
 
 /// An access token. Only its digest is stored.
@@ -374,6 +376,7 @@ mod tests {
             scopes: ScopeSet::default(),
             created_at: T,
             revoked_at: None,
+            embed_view: None,
         }
     }
 

@@ -217,6 +217,7 @@ impl Gatehouse {
             scopes: stored.scopes.clone(),
             created_at: now,
             revoked_at: None,
+            embed_view: None,
         };
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
@@ -328,6 +329,7 @@ impl Gatehouse {
             scopes: scopes.clone(),
             created_at: now,
             revoked_at: None,
+            embed_view: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
         self.store

@@ -20,6 +20,7 @@ use gatehouse_core::application::{AppStatus, Application};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
+use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
@@ -60,6 +61,9 @@ pub trait AccountStore: Send + Sync {
         key_id: &KeyId,
         now: Timestamp,
     ) -> Result<Revocation, StoreError>;
+    /// Records when keys last authenticated a call, in one batch (the gateway collects uses in
+    /// memory instead of writing on every request). Later times win; unknown keys are skipped.
+    async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError>;
     /// The key stored under `digest` with its account: the lookup behind HTTP Basic.
     async fn find_secret_key_by_digest(
         &self,
@@ -243,10 +247,42 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+/// What the invalidation feed reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FeedEvent {
+    /// The feed is live: from now on every published invalidation arrives.
+    Connected,
+    /// The feed broke; invalidations may be missed until the next `Connected`.
+    Disconnected,
+    /// Something was revoked, on this node or another.
+    Invalidated(Invalidation),
+}
+
+/// Revocations travelling between every process that shares the database.
+#[async_trait]
+pub trait InvalidationStore: Send + Sync {
+    /// Tells every process sharing the database that `invalidation` happened at `now`.
+    async fn publish_invalidation(
+        &self,
+        invalidation: &Invalidation,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// Delivers feed events to `sink` until it closes, reconnecting after failures
+    /// (PostgreSQL: LISTEN/NOTIFY; SQLite: the invalidation log, polled).
+    async fn follow_invalidations(&self, sink: tokio::sync::mpsc::Sender<FeedEvent>);
+}
+
 /// Everything Gatehouse stores, plus the operations on the database itself.
 #[async_trait]
 pub trait Store:
-    AccountStore + UserStore + AppStore + AuditStore + TokenStore + GrantStore + SessionStore
+    AccountStore
+    + UserStore
+    + AppStore
+    + AuditStore
+    + TokenStore
+    + GrantStore
+    + SessionStore
+    + InvalidationStore
 {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -229,6 +229,7 @@ pub(crate) struct FamilyRow {
     f_scopes: String,
     f_created_at: i64,
     f_revoked_at: Option<i64>,
+    f_embed_view: Option<String>,
 }
 
 impl TryFrom<FamilyRow> for TokenFamily {
@@ -244,6 +245,7 @@ impl TryFrom<FamilyRow> for TokenFamily {
             scopes: scopes(&r.f_scopes)?,
             created_at: ts(r.f_created_at),
             revoked_at: r.f_revoked_at.map(ts),
+            embed_view: r.f_embed_view,
         })
     }
 }

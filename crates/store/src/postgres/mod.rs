@@ -21,6 +21,7 @@ use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::PgPool;
 use std::str::FromStr;
 
+mod feed;
 mod oauth;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -175,6 +176,19 @@ impl AccountStore for PostgresStore {
             Some(_) => Ok(Revocation::AlreadyRevoked),
             None => Err(StoreError::NotFound("secret key")),
         }
+    }
+
+    async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (key_id, at) in uses {
+            sqlx::query("UPDATE secret_keys SET last_used_at = GREATEST(COALESCE(last_used_at, 0), $1) WHERE key_id = $2")
+                .bind(at.unix())
+                .bind(key_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn find_secret_key_by_digest(

@@ -14,15 +14,16 @@ use gatehouse_core::Timestamp;
 
 const FAMILY_COLUMNS: &str = "f.family_id AS f_family_id, f.origin AS f_origin, \
      f.client_id AS f_client_id, f.user_id AS f_user_id, f.account_id AS f_account_id, \
-     f.scopes AS f_scopes, f.created_at AS f_created_at, f.revoked_at AS f_revoked_at";
+     f.scopes AS f_scopes, f.created_at AS f_created_at, f.revoked_at AS f_revoked_at, \
+     f.embed_view AS f_embed_view";
 
 async fn insert_family<'c, E: sqlx::PgExecutor<'c>>(
     executor: E,
     family: &TokenFamily,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO token_families (family_id, origin, client_id, user_id, account_id, scopes, created_at, revoked_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        "INSERT INTO token_families (family_id, origin, client_id, user_id, account_id, scopes, created_at, revoked_at, embed_view) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
     )
     .bind(family.family_id.as_str())
     .bind(family.origin.as_str())
@@ -32,6 +33,7 @@ async fn insert_family<'c, E: sqlx::PgExecutor<'c>>(
     .bind(family.scopes.to_string())
     .bind(family.created_at.unix())
     .bind(family.revoked_at.map(Timestamp::unix))
+    .bind(family.embed_view.as_deref())
     .execute(executor)
     .await
     .map_err(|e| StoreError::from(e).naming("token family", "client, user or account"))?;

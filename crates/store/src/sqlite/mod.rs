@@ -22,6 +22,7 @@ use sqlx::SqlitePool;
 use std::str::FromStr;
 use std::time::Duration;
 
+mod feed;
 mod oauth;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -198,6 +199,19 @@ impl AccountStore for SqliteStore {
             Some(_) => Ok(Revocation::AlreadyRevoked),
             None => Err(StoreError::NotFound("secret key")),
         }
+    }
+
+    async fn record_key_use(&self, uses: &[(KeyId, Timestamp)]) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        for (key_id, at) in uses {
+            sqlx::query("UPDATE secret_keys SET last_used_at = MAX(COALESCE(last_used_at, 0), ?) WHERE key_id = ?")
+                .bind(at.unix())
+                .bind(key_id.as_str())
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
     }
 
     async fn find_secret_key_by_digest(

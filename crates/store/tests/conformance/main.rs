@@ -10,6 +10,7 @@
 mod accounts;
 mod apps;
 mod audit;
+mod feed;
 mod fixtures;
 mod tokens;
 mod users;
@@ -60,6 +61,29 @@ on_both_backends!(
     tokens::client_token_family_is_stored_in_one_step,
     tokens::grants_are_upserted_per_user_and_app,
     tokens::sessions_are_found_by_digest_and_deleted,
+);
+
+/// Cases that need the store shared with spawned tasks.
+macro_rules! on_both_backends_shared {
+    ($($file:ident :: $case:ident),* $(,)?) => {
+        mod shared_sqlite {
+            $( #[tokio::test] async fn $case() {
+                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Sqlite).await;
+                crate::$file::$case(db.migrated_store().await).await
+            } )*
+        }
+        mod shared_postgres {
+            $( #[tokio::test] async fn $case() {
+                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Postgres).await;
+                crate::$file::$case(db.migrated_store().await).await
+            } )*
+        }
+    };
+}
+
+on_both_backends_shared!(
+    feed::published_invalidations_reach_every_follower,
+    feed::key_use_is_recorded_in_batches_and_never_goes_back,
 );
 
 #[test]

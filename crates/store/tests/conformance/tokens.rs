@@ -54,6 +54,7 @@ fn family_of(code: &AuthorizationCode) -> TokenFamily {
         scopes: code.scopes.clone(),
         created_at: T0,
         revoked_at: None,
+        embed_view: None,
     }
 }
 
@@ -325,6 +326,7 @@ pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
         scopes: app.scopes.clone(),
         created_at: T0,
         revoked_at: None,
+        embed_view: None,
     };
     let (access, _) = pair(&family.family_id, T0);
     store

@@ -1,0 +1,385 @@
+//! The per-request decision: who is calling (from the `Authorization` header, parsed
+//! strictly) and whether the route lets them through. No I/O: the service looks credentials
+//! up and hands the results in.
+
+use crate::ids::{AccountId, ClientId, UserId};
+use crate::scope::ScopeSet;
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use std::collections::BTreeMap;
+
+/// Credentials presented with an API call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    /// `Authorization: Basic base64(AccountId:SecretKey)`.
+    Basic {
+        /// The account ID (user part).
+        account_id: String,
+        /// The secret key (password part).
+        secret: String,
+    },
+    /// `Authorization: Bearer <token>` (or an embed token in the `access_token` query
+    /// parameter, RFC 6750 §2.3).
+    Bearer(String),
+}
+
+/// Why an `Authorization` header was not understood. Each case is answered 401.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HeaderProblem {
+    /// Not `Basic` or `Bearer`, or not `scheme SP value`.
+    UnknownScheme,
+    /// Basic credentials that are not base64 of UTF-8 `user:secret` with both parts present.
+    MalformedBasic,
+    /// A bearer value outside RFC 6750's `b64token` syntax.
+    MalformedBearer,
+}
+
+impl HeaderProblem {
+    /// Whether the caller tried to send a token (RFC 6750 §3.1 then asks for
+    /// `error="invalid_token"`).
+    pub fn token_sent(self) -> bool {
+        self == Self::MalformedBearer
+    }
+}
+
+/// Parses an `Authorization` header value strictly: the scheme is case-insensitive, then
+/// exactly one space, then the value with no surrounding whitespace (RFC 7235 §2.1,
+/// RFC 7617, RFC 6750 §2.1).
+pub fn parse_authorization(value: &str) -> Result<Credential, HeaderProblem> {
+    let (scheme, rest) = value.split_once(' ').ok_or(HeaderProblem::UnknownScheme)?;
+    if scheme.eq_ignore_ascii_case("basic") {
+        parse_basic(rest).ok_or(HeaderProblem::MalformedBasic)
+    } else if scheme.eq_ignore_ascii_case("bearer") {
+        if is_b64token(rest) {
+            Ok(Credential::Bearer(rest.to_owned()))
+        } else {
+            Err(HeaderProblem::MalformedBearer)
+        }
+    } else {
+        Err(HeaderProblem::UnknownScheme)
+    }
+}
+
+fn parse_basic(encoded: &str) -> Option<Credential> {
+    if encoded.is_empty() || encoded.bytes().any(|b| b.is_ascii_whitespace()) {
+        return None;
+    }
+    let text = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    let (account_id, secret) = text.split_once(':')?;
+    if account_id.is_empty() || secret.is_empty() || text.chars().any(char::is_control) {
+        return None;
+    }
+    Some(Credential::Basic {
+        account_id: account_id.to_owned(),
+        secret: secret.to_owned(),
+    })
+}
+
+/// RFC 6750 §2.1: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`.
+fn is_b64token(token: &str) -> bool {
+    let body = token.trim_end_matches('=');
+    !body.is_empty()
+        && body.bytes().all(|b| {
+            b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~' | b'+' | b'/')
+        })
+}
+
+/// Who a validated credential acts for, and what it may do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    /// `Gatehouse-Account`: the account the call is on behalf of.
+    pub account_id: Option<AccountId>,
+    /// `Gatehouse-Subject`: the user who granted the token.
+    pub subject: Option<UserId>,
+    /// `Gatehouse-Client`: the app the token was issued to.
+    pub client_id: Option<ClientId>,
+    /// `Gatehouse-Scopes`.
+    pub scopes: ScopeSet,
+    /// For an embed token: the one view (path and query) it opens.
+    pub embed_view: Option<String>,
+}
+
+/// The operator's policy for one path prefix: the scope each method needs (`*` for the
+/// others).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RoutePolicy {
+    /// The prefix the request path must start with.
+    pub path_prefix: String,
+    /// Required scope per method.
+    pub scopes: BTreeMap<String, String>,
+}
+
+/// What a path and method require.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Requirement {
+    /// A valid credential holding this scope.
+    Scope(String),
+    /// Any valid credential.
+    Authenticated,
+    /// Nothing passes.
+    Deny,
+}
+
+/// The requirement for `method` on `path`: the first route whose prefix matches decides (its
+/// method's scope, else `*`, else any valid credential); with no match, `default_deny` decides.
+pub fn requirement(
+    routes: &[RoutePolicy],
+    method: &str,
+    path: &str,
+    default_deny: bool,
+) -> (Option<usize>, Requirement) {
+    match routes.iter().position(|r| path.starts_with(&r.path_prefix)) {
+        Some(i) => {
+            let scopes = routes.get(i).map(|r| &r.scopes);
+            let scope = scopes.and_then(|s| s.get(method).or_else(|| s.get("*")));
+            (
+                Some(i),
+                scope.map_or(Requirement::Authenticated, |s| {
+                    Requirement::Scope(s.clone())
+                }),
+            )
+        }
+        None if default_deny => (None, Requirement::Deny),
+        None => (None, Requirement::Authenticated),
+    }
+}
+
+/// Why a valid credential may not make the call (403).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// The credential lacks the route's scope (RFC 6750 `insufficient_scope`).
+    InsufficientScope,
+    /// The policy denies the path.
+    Denied,
+}
+
+/// Decides whether `identity` may call `method` on `uri` (path and query) under `requirement`.
+/// An embed token opens only `GET` of its own view, whatever the route says.
+pub fn authorize(
+    identity: &Identity,
+    requirement: &Requirement,
+    method: &str,
+    uri: &str,
+) -> Result<(), Refusal> {
+    if let Some(view) = &identity.embed_view {
+        return if method == "GET" && same_view(view, uri) {
+            Ok(())
+        } else {
+            Err(Refusal::InsufficientScope)
+        };
+    }
+    match requirement {
+        Requirement::Deny => Err(Refusal::Denied),
+        Requirement::Authenticated => Ok(()),
+        Requirement::Scope(scope) if identity.scopes.contains(scope) => Ok(()),
+        Requirement::Scope(_) => Err(Refusal::InsufficientScope),
+    }
+}
+
+/// The path of a request URI (`/a/b?x=1` → `/a/b`).
+pub fn path_of(uri: &str) -> &str {
+    uri.split_once('?').map_or(uri, |(path, _)| path)
+}
+
+/// `uri` without its `access_token` query parameter, as an embed view is bound.
+pub fn without_access_token(uri: &str) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let kept: Vec<&str> = query
+        .split('&')
+        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("access_token"))
+        .collect();
+    if kept.is_empty() {
+        path.to_owned()
+    } else {
+        format!("{path}?{}", kept.join("&"))
+    }
+}
+
+/// The `access_token` query parameter of a request URI (RFC 6750 §2.3), if exactly one.
+pub fn access_token_param(uri: &str) -> Option<String> {
+    let query = uri.split_once('?')?.1;
+    let mut tokens =
+        url::form_urlencoded::parse(query.as_bytes()).filter(|(k, _)| k == "access_token");
+    let first = tokens.next()?.1.into_owned();
+    tokens.next().is_none().then_some(first)
+}
+
+fn same_view(view: &str, uri: &str) -> bool {
+    without_access_token(uri) == view
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scope::ScopeCatalogue;
+
+    fn basic(raw: &str) -> String {
+        format!("Basic {}", STANDARD.encode(raw))
+    }
+
+    #[test]
+    fn parses_basic_and_bearer_with_any_scheme_case() {
+        assert_eq!(
+            parse_authorization(&basic("acct_x:ghsk_us_y")),
+            Ok(Credential::Basic {
+                account_id: "acct_x".into(),
+                secret: "ghsk_us_y".into()
+            })
+        );
+        assert_eq!(
+            parse_authorization("bEaReR ghat_us_abc"),
+            Ok(Credential::Bearer("ghat_us_abc".into()))
+        );
+        let b = basic("a:b:c");
+        assert_eq!(
+            parse_authorization(&b),
+            Ok(Credential::Basic {
+                account_id: "a".into(),
+                secret: "b:c".into()
+            }),
+            "split at the first colon only"
+        );
+    }
+
+    #[test]
+    fn refuses_whitespace_tricks_and_bad_encodings() {
+        let good = STANDARD.encode("acct_x:secret");
+        for bad in [
+            format!("Basic  {good}"),
+            format!("Basic {good} "),
+            format!(" Basic {good}"),
+            format!("Basic\t{good}"),
+            "Basic".to_owned(),
+            "Basic !!!".to_owned(),
+            basic("no-colon"),
+            basic(":secret"),
+            basic("acct_x:"),
+            basic("acct\n:x"),
+            format!("Basic {}", STANDARD.encode([0xff, 0xfe, b':', b'x'])),
+            "Digest abc".to_owned(),
+            "Bearer".to_owned(),
+            "Bearer a b".to_owned(),
+            "Bearer ".to_owned(),
+            "Bearer tok\"en".to_owned(),
+        ] {
+            assert!(parse_authorization(&bad).is_err(), "{bad:?}");
+        }
+        assert!(parse_authorization("Bearer a b").unwrap_err().token_sent());
+        assert!(!parse_authorization("Digest x").unwrap_err().token_sent());
+    }
+
+    fn routes() -> Vec<RoutePolicy> {
+        let scopes = |pairs: &[(&str, &str)]| {
+            pairs
+                .iter()
+                .map(|(m, s)| ((*m).to_owned(), (*s).to_owned()))
+                .collect()
+        };
+        vec![
+            RoutePolicy {
+                path_prefix: "/v1/".into(),
+                scopes: scopes(&[("GET", "read"), ("*", "write")]),
+            },
+            RoutePolicy {
+                path_prefix: "/open/".into(),
+                scopes: scopes(&[]),
+            },
+        ]
+    }
+
+    #[test]
+    fn first_matching_prefix_decides() {
+        let r = routes();
+        assert_eq!(
+            requirement(&r, "GET", "/v1/trips", false).1,
+            Requirement::Scope("read".into())
+        );
+        assert_eq!(
+            requirement(&r, "DELETE", "/v1/trips", false).1,
+            Requirement::Scope("write".into())
+        );
+        assert_eq!(
+            requirement(&r, "GET", "/open/x", false).1,
+            Requirement::Authenticated
+        );
+        assert_eq!(
+            requirement(&r, "GET", "/other", false),
+            (None, Requirement::Authenticated)
+        );
+        assert_eq!(
+            requirement(&r, "GET", "/other", true),
+            (None, Requirement::Deny)
+        );
+    }
+
+    fn identity(scopes: &[&str], view: Option<&str>) -> Identity {
+        Identity {
+            account_id: None,
+            subject: None,
+            client_id: None,
+            scopes: ScopeCatalogue::default()
+                .select(scopes.iter().copied())
+                .unwrap(),
+            embed_view: view.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn scopes_decide_and_deny_wins() {
+        let reader = identity(&["read"], None);
+        assert_eq!(
+            authorize(&reader, &Requirement::Scope("read".into()), "GET", "/v1/x"),
+            Ok(())
+        );
+        assert_eq!(
+            authorize(
+                &reader,
+                &Requirement::Scope("write".into()),
+                "POST",
+                "/v1/x"
+            ),
+            Err(Refusal::InsufficientScope)
+        );
+        assert_eq!(
+            authorize(&reader, &Requirement::Deny, "GET", "/x"),
+            Err(Refusal::Denied)
+        );
+        assert_eq!(
+            authorize(&reader, &Requirement::Authenticated, "GET", "/x"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn embed_tokens_open_only_get_of_their_view() {
+        let embed = identity(&["views"], Some("/views/trips?id=7"));
+        let any = Requirement::Authenticated;
+        assert_eq!(
+            authorize(&embed, &any, "GET", "/views/trips?id=7&access_token=ghet_x"),
+            Ok(())
+        );
+        assert_eq!(authorize(&embed, &any, "GET", "/views/trips?id=7"), Ok(()));
+        assert!(authorize(&embed, &any, "POST", "/views/trips?id=7").is_err());
+        assert!(authorize(&embed, &any, "GET", "/views/trips?id=8").is_err());
+        assert!(authorize(&embed, &any, "GET", "/views/trips").is_err());
+        assert!(authorize(&embed, &any, "GET", "/views/trips/x?id=7").is_err());
+    }
+
+    #[test]
+    fn access_token_parameter_is_found_and_removed() {
+        assert_eq!(
+            access_token_param("/v?a=1&access_token=tok"),
+            Some("tok".into())
+        );
+        assert_eq!(access_token_param("/v?access_token=a&access_token=b"), None);
+        assert_eq!(access_token_param("/v"), None);
+        assert_eq!(without_access_token("/v?access_token=t"), "/v");
+        assert_eq!(
+            without_access_token("/v?a=1&access_token=t&b=2"),
+            "/v?a=1&b=2"
+        );
+        assert_eq!(path_of("/a/b?c"), "/a/b");
+    }
+}

@@ -1,0 +1,9 @@
+-- The gateway: embed tokens are bound to one view; revocations are logged so every process
+-- sharing the file (a server, the CLI) can drop what its cache holds.
+ALTER TABLE token_families ADD COLUMN embed_view TEXT;
+
+CREATE TABLE invalidations (
+    seq        INTEGER PRIMARY KEY,
+    payload    TEXT NOT NULL,
+    created_at INTEGER NOT NULL
+);

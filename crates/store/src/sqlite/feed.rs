@@ -1,0 +1,100 @@
+//! Invalidations on SQLite: a log table every process sharing the file appends to and polls,
+//! so a key revoked with the CLI reaches a running server within a poll interval.
+
+use super::SqliteStore;
+use crate::{FeedEvent, InvalidationStore, StoreError};
+use async_trait::async_trait;
+use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::Timestamp;
+use std::time::Duration;
+use tokio::sync::mpsc::Sender;
+
+/// How often the log is read.
+const POLL: Duration = Duration::from_millis(200);
+/// How long entries are kept: far longer than any poll gap.
+const KEEP_SECS: i64 = 3600;
+
+impl SqliteStore {
+    async fn newest_invalidation(&self) -> Result<i64, StoreError> {
+        let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM invalidations")
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(seq)
+    }
+
+    async fn invalidations_after(&self, seq: i64) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(
+            sqlx::query_as("SELECT seq, payload FROM invalidations WHERE seq > ? ORDER BY seq")
+                .bind(seq)
+                .fetch_all(&self.pool)
+                .await?,
+        )
+    }
+}
+
+#[async_trait]
+impl InvalidationStore for SqliteStore {
+    async fn publish_invalidation(
+        &self,
+        invalidation: &Invalidation,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        sqlx::query("INSERT INTO invalidations (payload, created_at) VALUES (?, ?)")
+            .bind(invalidation.to_string())
+            .bind(now.unix())
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM invalidations WHERE created_at < ?")
+            .bind(now.unix() - KEEP_SECS)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn follow_invalidations(&self, sink: Sender<FeedEvent>) {
+        let mut last: Option<i64> = None;
+        loop {
+            let event = match last {
+                // Start from the newest entry: what came before is already in the database
+                // that cache misses read.
+                None => match self.newest_invalidation().await {
+                    Ok(seq) => {
+                        last = Some(seq);
+                        Some(FeedEvent::Connected)
+                    }
+                    Err(_) => None,
+                },
+                Some(seq) => match self.invalidations_after(seq).await {
+                    Ok(rows) => {
+                        for (seq, payload) in rows {
+                            last = Some(seq);
+                            if sink
+                                .send(FeedEvent::Invalidated(Invalidation::parse(&payload)))
+                                .await
+                                .is_err()
+                            {
+                                return;
+                            }
+                        }
+                        None
+                    }
+                    Err(_) => {
+                        last = None;
+                        Some(FeedEvent::Disconnected)
+                    }
+                },
+            };
+            if let Some(event) = event {
+                if sink.send(event).await.is_err() {
+                    return;
+                }
+            }
+            if sink.is_closed() {
+                return;
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
