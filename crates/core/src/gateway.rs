@@ -176,6 +176,30 @@ pub fn authorize(
     }
 }
 
+/// Whether `path` is in the form routes are matched against: it starts with `/` and has no
+/// `.` or `..` segment, no empty segment but a trailing one, no backslash, no percent-encoded
+/// `.`, `/` or `\`, no whitespace or control character. Anything else could match one route
+/// here and mean another path to the upstream, so it is refused.
+pub fn is_canonical_path(path: &str) -> bool {
+    let Some(rest) = path.strip_prefix('/') else {
+        return false;
+    };
+    let lower = path.to_ascii_lowercase();
+    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
+        || path
+            .chars()
+            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    {
+        return false;
+    }
+    let segments: Vec<&str> = rest.split('/').collect();
+    let last = segments.len().saturating_sub(1);
+    segments
+        .iter()
+        .enumerate()
+        .all(|(i, seg)| *seg != "." && *seg != ".." && (!seg.is_empty() || i == last))
+}
+
 /// The path of a request URI (`/a/b?x=1` → `/a/b`).
 pub fn path_of(uri: &str) -> &str {
     uri.split_once('?').map_or(uri, |(path, _)| path)
@@ -365,6 +389,29 @@ mod tests {
         assert!(authorize(&embed, &any, "GET", "/views/trips?id=8").is_err());
         assert!(authorize(&embed, &any, "GET", "/views/trips").is_err());
         assert!(authorize(&embed, &any, "GET", "/views/trips/x?id=7").is_err());
+    }
+
+    #[test]
+    fn only_canonical_paths_are_matched() {
+        for ok in ["/", "/v1/", "/v1/trips", "/v1/trips/", "/a-b/c_d.json"] {
+            assert!(is_canonical_path(ok), "{ok}");
+        }
+        for bad in [
+            "",
+            "v1",
+            "//v1/x",
+            "/v1//x",
+            "/v1/../admin",
+            "/v1/./x",
+            "/..",
+            "/v1/%2e%2e/admin",
+            "/v1%2Fadmin",
+            "/v1/%5cadmin",
+            "/v1\\x",
+            "/v 1",
+        ] {
+            assert!(!is_canonical_path(bad), "{bad}");
+        }
     }
 
     #[test]

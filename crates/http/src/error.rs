@@ -12,22 +12,59 @@ use serde_json::json;
 /// An error answered as `{"message": …}` (gateway, `/auth/check`, operational endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ApiError {
+    /// 400: a request Gatehouse will not interpret (a non-canonical path).
+    BadRequest,
+    /// 401: no valid credential; offers Basic and Bearer (RFC 6750 §3.1 `invalid_token` when a
+    /// token was sent).
+    Unauthorized {
+        /// Whether a bearer token was presented.
+        token_sent: bool,
+    },
+    /// 403: a valid credential without the scope (RFC 6750 `insufficient_scope`).
+    Forbidden,
     /// 404: no route, no such object.
     NotFound,
     /// 405: the path exists, the method does not.
     MethodNotAllowed,
+    /// 502: the upstream cannot be reached or failed.
+    BadGateway,
     /// 503: the credential store cannot be reached.
     Unavailable,
+    /// 504: the upstream did not answer in time.
+    GatewayTimeout,
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let (status, message) = match self {
+            Self::BadRequest => (StatusCode::BAD_REQUEST, "Bad Request"),
+            Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "Unauthorized"),
+            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
+            Self::BadGateway => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
+            Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         };
-        (status, Json(json!({ "message": message }))).into_response()
+        let mut response = (status, Json(json!({ "message": message }))).into_response();
+        let challenges: &[&'static str] = match self {
+            Self::Unauthorized { token_sent: false } => {
+                &["Basic realm=\"gatehouse\"", "Bearer realm=\"gatehouse\""]
+            }
+            Self::Unauthorized { token_sent: true } => &[
+                "Basic realm=\"gatehouse\"",
+                "Bearer realm=\"gatehouse\", error=\"invalid_token\"",
+            ],
+            Self::Forbidden => &["Bearer realm=\"gatehouse\", error=\"insufficient_scope\""],
+            _ => &[],
+        };
+        for challenge in challenges {
+            response.headers_mut().append(
+                header::WWW_AUTHENTICATE,
+                HeaderValue::from_static(challenge),
+            );
+        }
+        response
     }
 }
 

@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 pub struct Server {
     listener: TcpListener,
     router: Router,
+    gatehouse: Gatehouse,
 }
 
 impl Server {
@@ -26,10 +27,11 @@ impl Server {
     pub async fn bind(gatehouse: Gatehouse) -> std::io::Result<Server> {
         let listener = TcpListener::bind(gatehouse.settings().listen).await?;
         let issuer = gatehouse.settings().issuer(listener.local_addr()?);
-        let state = AppState::new(gatehouse, issuer);
+        let state = AppState::new(gatehouse.clone(), issuer);
         Ok(Server {
             listener,
             router: routes::router(state),
+            gatehouse,
         })
     }
 
@@ -39,12 +41,18 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Meanwhile it follows the invalidation feed and records key uses; the last uses are
+    /// written at exit.
     pub async fn run(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        axum::serve(self.listener, self.router)
+        let background = self.gatehouse.start_background();
+        let served = axum::serve(self.listener, self.router)
             .with_graceful_shutdown(shutdown)
-            .await
+            .await;
+        drop(background);
+        self.gatehouse.flush_key_uses().await;
+        served
     }
 }

@@ -2,22 +2,55 @@
 
 use gatehouse_service::Gatehouse;
 use std::sync::Arc;
+use std::time::Duration;
 
-/// Shared handler state: the use cases and the deployment's issuer URL.
+/// Shared handler state: the use cases, the deployment's issuer URL and the client that talks
+/// to upstreams.
 #[derive(Clone)]
 pub struct AppState {
     /// The use cases.
     pub gatehouse: Gatehouse,
     /// The public URL everything is served under (RFC 8414 `issuer`).
     pub issuer: Arc<str>,
+    /// Connection-pooling HTTP client for the gateway's upstreams; never follows redirects.
+    pub upstream_client: reqwest::Client,
+    /// `(path_prefix, upstream)` of every route, in order.
+    routes: Arc<[(String, Option<String>)]>,
 }
 
 impl AppState {
     /// Builds the state for a server whose public URL is `issuer`.
     pub fn new(gatehouse: Gatehouse, issuer: String) -> Self {
+        let routes = gatehouse
+            .settings()
+            .routes
+            .iter()
+            .map(|r| {
+                (
+                    r.path_prefix.clone(),
+                    r.upstream.as_ref().map(|u| u.as_str().to_owned()),
+                )
+            })
+            .collect();
+        let upstream_client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(Duration::from_secs(5))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()
+            .unwrap_or_default();
         Self {
             gatehouse,
             issuer: issuer.into(),
+            upstream_client,
+            routes,
         }
+    }
+
+    /// The upstream of the first route whose prefix matches `path`, if that route proxies.
+    pub fn upstream_for(&self, path: &str) -> Option<&str> {
+        self.routes
+            .iter()
+            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .and_then(|(_, upstream)| upstream.as_deref())
     }
 }

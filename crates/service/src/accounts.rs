@@ -110,6 +110,10 @@ impl Gatehouse {
                 },
                 other => other.into(),
             })?;
+        self.invalidate(gatehouse_core::invalidation::Invalidation::Key(
+            key_id.clone(),
+        ))
+        .await;
         if outcome == Revocation::Revoked {
             self.audit(
                 actor,

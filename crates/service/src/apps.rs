@@ -6,6 +6,7 @@ use gatehouse_core::application::{
 };
 use gatehouse_core::client_secret::{ClientSecret, ClientSecretPolicy};
 use gatehouse_core::ids::{ClientId, ClientSecretId};
+use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::name::{Name, Reason};
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use gatehouse_core::user::Email;
@@ -169,6 +170,10 @@ impl Gatehouse {
             reason.unwrap_or("").to_owned(),
         )
         .await;
+        if next != AppStatus::Approved {
+            self.invalidate(Invalidation::Client(app.client_id.clone()))
+                .await;
+        }
         app.status = next;
         app.status_reason = reason.map(str::to_owned);
         app.updated_at = now;

@@ -5,8 +5,11 @@
 pub mod accounts;
 pub mod apps;
 pub mod audit;
+pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod gateway;
+pub mod hypertrack;
 pub mod oauth;
 pub mod sessions;
 pub mod settings;
@@ -16,6 +19,8 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use error::ServiceError;
 pub use settings::Settings;
 
+use cache::ValidationCache;
+use gatehouse_core::gateway::RoutePolicy;
 use gatehouse_store::Store;
 use std::sync::Arc;
 
@@ -25,15 +30,27 @@ pub struct Gatehouse {
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
+    cache: Arc<ValidationCache>,
+    route_policies: Arc<[RoutePolicy]>,
 }
 
 impl Gatehouse {
     /// Wires the use cases to their dependencies.
     pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+        let route_policies = settings
+            .routes
+            .iter()
+            .map(|r| RoutePolicy {
+                path_prefix: r.path_prefix.clone(),
+                scopes: r.scopes.clone(),
+            })
+            .collect();
         Self {
             store,
             settings,
             clock,
+            cache: Arc::default(),
+            route_policies,
         }
     }
 

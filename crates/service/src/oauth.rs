@@ -4,6 +4,7 @@ use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application, ClientType};
 use gatehouse_core::ids::{AccountId, ClientId, UserId};
+use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
@@ -203,6 +204,8 @@ impl Gatehouse {
             // A spent code came back (whoever presents it, however late): what it produced
             // may be in the wrong hands.
             self.store.revoke_family(&stored.family_id, now).await?;
+            self.invalidate(Invalidation::Family(stored.family_id.clone()))
+                .await;
             return Err(self.code_replayed(client, &stored.family_id).await);
         }
         stored
@@ -232,7 +235,11 @@ impl Gatehouse {
                 refresh_token: Some(refresh_plain),
                 scope: stored.scopes,
             }),
-            Redemption::Replayed => Err(self.code_replayed(client, &stored.family_id).await),
+            Redemption::Replayed => {
+                self.invalidate(Invalidation::Family(stored.family_id.clone()))
+                    .await;
+                Err(self.code_replayed(client, &stored.family_id).await)
+            }
         }
     }
 
@@ -272,6 +279,8 @@ impl Gatehouse {
             Err(RefreshRefusal::Invalid(e)) => return Err(ServiceError::OAuth(e)),
             Err(RefreshRefusal::Reused) => {
                 self.store.revoke_family(&family.family_id, now).await?;
+                self.invalidate(Invalidation::Family(family.family_id.clone()))
+                    .await;
                 return Err(self.reuse_detected(client, &family.family_id).await);
             }
         }
@@ -283,13 +292,22 @@ impl Gatehouse {
             .rotate_refresh_token(&digest, &access, &refresh, now)
             .await?
         {
-            Rotation::Rotated => Ok(IssuedTokens {
-                access_token: access_plain,
-                expires_in: self.settings.lifetimes.access_token,
-                refresh_token: Some(refresh_plain),
-                scope: access_scopes,
-            }),
-            Rotation::Reused => Err(self.reuse_detected(client, &family.family_id).await),
+            Rotation::Rotated => {
+                // The family's previous access token is revoked: other nodes must drop it.
+                self.invalidate(Invalidation::Family(family.family_id.clone()))
+                    .await;
+                Ok(IssuedTokens {
+                    access_token: access_plain,
+                    expires_in: self.settings.lifetimes.access_token,
+                    refresh_token: Some(refresh_plain),
+                    scope: access_scopes,
+                })
+            }
+            Rotation::Reused => {
+                self.invalidate(Invalidation::Family(family.family_id.clone()))
+                    .await;
+                Err(self.reuse_detected(client, &family.family_id).await)
+            }
             Rotation::Invalid => Err(invalid_grant("invalid refresh token")),
         }
     }
@@ -370,6 +388,7 @@ impl Gatehouse {
                         return Err(not_yours());
                     }
                     self.store.revoke_access_token(&digest, now).await?;
+                    self.invalidate(Invalidation::Token(digest)).await;
                 }
             }
             SecretKind::RefreshToken => {
@@ -378,6 +397,8 @@ impl Gatehouse {
                         return Err(not_yours());
                     }
                     self.store.revoke_family(&family.family_id, now).await?;
+                    self.invalidate(Invalidation::Family(family.family_id.clone()))
+                        .await;
                 }
             }
             _ => {}

@@ -115,7 +115,10 @@ impl Drop for TestDb {
         {
             let admin_url = admin_url.clone();
             let sql = format!("DROP DATABASE IF EXISTS {database} WITH (FORCE)");
-            // Drop may run inside a test's runtime, which cannot block on itself.
+            // Drop may run inside a test's runtime, which cannot block on itself. Tests whose
+            // servers hold connections use multi-threaded runtimes: a connection caught
+            // half-way through its handshake would otherwise hold DROP DATABASE until
+            // PostgreSQL's authentication_timeout.
             let dropped = std::thread::spawn(move || {
                 tokio::runtime::Builder::new_current_thread()
                     .enable_all()

@@ -17,14 +17,19 @@ pub struct Params {
 impl Params {
     /// Parses urlencoded text.
     pub fn parse(raw: &[u8]) -> Self {
+        Self::from_pairs(url::form_urlencoded::parse(raw).into_owned())
+    }
+
+    /// Collects decoded pairs (from a JSON object, say).
+    pub fn from_pairs(pairs: impl IntoIterator<Item = (String, String)>) -> Self {
         let mut params = Params::default();
-        for (name, value) in url::form_urlencoded::parse(raw) {
-            match params.values.entry(name.into_owned()) {
+        for (name, value) in pairs {
+            match params.values.entry(name) {
                 Entry::Occupied(seen) => {
                     params.repeated.get_or_insert_with(|| seen.key().clone());
                 }
                 Entry::Vacant(slot) => {
-                    slot.insert(value.into_owned());
+                    slot.insert(value);
                 }
             }
         }

@@ -1,7 +1,9 @@
 //! The router: every route module contributes its paths; the layers add the headers every
 //! response needs.
 
+mod api;
 mod authorize;
+mod hypertrack;
 mod login;
 mod oauth;
 mod ops;
@@ -22,16 +24,20 @@ pub fn router(state: AppState) -> Router {
     let oauth = Router::new()
         .merge(oauth::router())
         .merge(authorize::router())
+        .merge(hypertrack::router())
         .layer(middleware::from_fn(no_store));
     Router::new()
         .merge(ops::router())
         .merge(oauth)
         .merge(login::router())
+        .merge(api::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
-        .fallback(|| async { ApiError::NotFound })
+        .fallback(api::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn(strip_identity_headers))
+        .layer(middleware::from_fn(access_log))
         .with_state(state)
 }
 
@@ -82,4 +88,64 @@ async fn stylesheet_get() -> Response {
         include_str!("../../static/app.css"),
     )
         .into_response()
+}
+
+/// A request's own `Gatehouse-*` headers are removed before anything sees it, so no caller can
+/// forge an identity for the upstream.
+async fn strip_identity_headers(mut request: Request, next: Next) -> Response {
+    let forged: Vec<_> = request
+        .headers()
+        .keys()
+        .filter(|name| name.as_str().starts_with("gatehouse-"))
+        .cloned()
+        .collect();
+    for name in forged {
+        request.headers_mut().remove(name);
+    }
+    next.run(request).await
+}
+
+/// One debug line per request, with any `access_token` query value redacted.
+async fn access_log(request: Request, next: Next) -> Response {
+    if !tracing::enabled!(tracing::Level::DEBUG) {
+        return next.run(request).await;
+    }
+    let method = request.method().clone();
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or_else(String::new, |p| redact_access_token(p.as_str()));
+    let started = std::time::Instant::now();
+    let response = next.run(request).await;
+    tracing::debug!(%method, %uri, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
+    response
+}
+
+/// `uri` with the value of every `access_token` parameter replaced by `REDACTED`.
+pub fn redact_access_token(uri: &str) -> String {
+    let Some((path, query)) = uri.split_once('?') else {
+        return uri.to_owned();
+    };
+    let pairs: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some(("access_token", _)) => "access_token=REDACTED".to_owned(),
+            _ => pair.to_owned(),
+        })
+        .collect();
+    format!("{path}?{}", pairs.join("&"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact_access_token;
+
+    #[test]
+    fn access_tokens_never_reach_the_log() {
+        assert_eq!(
+            redact_access_token("/v?a=1&access_token=ghet_us_x&b=2"),
+            "/v?a=1&access_token=REDACTED&b=2"
+        );
+        assert_eq!(redact_access_token("/v"), "/v");
+    }
 }

@@ -16,3 +16,9 @@ pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/app.css";
+/// HyperTrack: an account's access token.
+pub const ACCOUNT_TOKEN: &str = "/oauth/token";
+/// HyperTrack: a token for one embedded view.
+pub const EMBED_TOKEN: &str = "/oauth/embed-token";
+/// The access decision for reverse proxies.
+pub const AUTH_CHECK: &str = "/auth/check";

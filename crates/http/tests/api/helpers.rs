@@ -14,7 +14,9 @@ pub const PASSWORD: &str = "correct horse battery";
 pub const CALLBACK: &str = "https://client.example.com/callback";
 
 /// A running server and what a test needs to talk to it; stops the server when dropped.
+/// Field order matters: the server stops before the database is dropped.
 pub struct TestApp {
+    _stop: oneshot::Sender<()>,
     pub base: String,
     pub http: reqwest::Client,
     #[allow(dead_code)]
@@ -24,7 +26,6 @@ pub struct TestApp {
     #[allow(dead_code)]
     pub gatehouse: Gatehouse,
     _db: Option<TestDb>,
-    _stop: oneshot::Sender<()>,
 }
 
 /// An approved (or not) app registered for tests.
@@ -259,10 +260,10 @@ pub fn query_of(location: &str) -> HashMap<String, String> {
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {
-            $( #[tokio::test] async fn $case() { super::$case(gatehouse_store::testing::Backend::Sqlite).await } )*
+            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Sqlite).await } )*
         }
         mod postgres {
-            $( #[tokio::test] async fn $case() { super::$case(gatehouse_store::testing::Backend::Postgres).await } )*
+            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Postgres).await } )*
         }
     };
 }

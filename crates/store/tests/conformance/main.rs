@@ -67,13 +67,13 @@ on_both_backends!(
 macro_rules! on_both_backends_shared {
     ($($file:ident :: $case:ident),* $(,)?) => {
         mod shared_sqlite {
-            $( #[tokio::test] async fn $case() {
+            $( #[tokio::test(flavor = "multi_thread")] async fn $case() {
                 let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Sqlite).await;
                 crate::$file::$case(db.migrated_store().await).await
             } )*
         }
         mod shared_postgres {
-            $( #[tokio::test] async fn $case() {
+            $( #[tokio::test(flavor = "multi_thread")] async fn $case() {
                 let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Postgres).await;
                 crate::$file::$case(db.migrated_store().await).await
             } )*

@@ -1,0 +1,184 @@
+//! Protecting the API: `/auth/check` for reverse proxies (nginx `auth_request`, Traefik
+//! forwardAuth, Envoy ext_authz over HTTP) and the built-in gateway for `[[route]]`s with an
+//! upstream. Both ask the same question of the same service function.
+
+use crate::error::ApiError;
+use crate::routes::paths::AUTH_CHECK;
+use crate::AppState;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Method};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use gatehouse_core::gateway::{without_access_token, Identity, Refusal};
+use gatehouse_service::gateway::Verdict;
+use std::time::Duration;
+
+/// How long an upstream may take to start answering.
+const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
+
+pub fn router() -> Router<AppState> {
+    Router::new().route(AUTH_CHECK, any(auth_check))
+}
+
+/// The identity headers passed upstream and on `/auth/check` 200.
+pub fn identity_headers(identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
+    let mut headers = Vec::with_capacity(4);
+    let mut push = |name: &'static str, value: &str| {
+        if let Ok(v) = HeaderValue::from_str(value) {
+            headers.push((HeaderName::from_static(name), v));
+        }
+    };
+    if let Some(account) = &identity.account_id {
+        push("gatehouse-account", account.as_str());
+    }
+    if let Some(subject) = &identity.subject {
+        push("gatehouse-subject", subject.as_str());
+    }
+    if let Some(client) = &identity.client_id {
+        push("gatehouse-client", client.as_str());
+    }
+    push("gatehouse-scopes", &identity.scopes.to_string());
+    headers
+}
+
+fn refused(verdict: Verdict) -> ApiError {
+    match verdict {
+        Verdict::Allow(_) | Verdict::Forbidden(Refusal::InsufficientScope | Refusal::Denied) => {
+            ApiError::Forbidden
+        }
+        Verdict::Unauthorized { token_sent } => ApiError::Unauthorized { token_sent },
+        Verdict::BadPath => ApiError::BadRequest,
+        Verdict::Unavailable => ApiError::Unavailable,
+    }
+}
+
+fn header_str<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
+    names
+        .iter()
+        .find_map(|n| headers.get(*n))
+        .and_then(|v| v.to_str().ok())
+}
+
+/// The `Authorization` header as text; a value that is not visible ASCII counts as a bad one.
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .map(|v| v.to_str().unwrap_or("\u{0}"))
+}
+
+/// `GET /auth/check` (any method): the original request comes in `X-Original-Method` and
+/// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri`.
+async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let method =
+        header_str(&headers, &["x-original-method", "x-forwarded-method"]).unwrap_or("GET");
+    let uri = header_str(&headers, &["x-original-uri", "x-forwarded-uri"]).unwrap_or("/");
+    match state
+        .gatehouse
+        .check_request(authorization(&headers), method, uri)
+        .await
+    {
+        Verdict::Allow(identity) => {
+            let mut response = axum::http::StatusCode::OK.into_response();
+            response.headers_mut().extend(identity_headers(&identity));
+            response
+        }
+        // Behind nginx, any status but 2xx/401/403 is turned into a 500; a bad path is a
+        // refusal there.
+        Verdict::BadPath => ApiError::Forbidden.into_response(),
+        other => refused(other).into_response(),
+    }
+}
+
+/// Headers that belong to one connection (RFC 9110 §7.6.1) and are never forwarded.
+const HOP_BY_HOP: [&str; 8] = [
+    "connection",
+    "keep-alive",
+    "proxy-authenticate",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "transfer-encoding",
+    "upgrade",
+];
+
+fn forwardable(name: &HeaderName) -> bool {
+    let n = name.as_str();
+    !HOP_BY_HOP.contains(&n) && n != "host" && n != "authorization" && !n.starts_with("gatehouse-")
+}
+
+/// The gateway: a path under a route with an upstream is authenticated, then proxied with
+/// streaming bodies; anything else is 404.
+pub async fn gateway(State(state): State<AppState>, request: Request) -> Response {
+    let path = request.uri().path();
+    let Some(upstream) = state.upstream_for(path) else {
+        return ApiError::NotFound.into_response();
+    };
+    let uri = request
+        .uri()
+        .path_and_query()
+        .map_or("/", |p| p.as_str())
+        .to_owned();
+    let method = request.method().clone();
+    let verdict = state
+        .gatehouse
+        .check_request(authorization(request.headers()), method.as_str(), &uri)
+        .await;
+    let Verdict::Allow(identity) = verdict else {
+        return refused(verdict).into_response();
+    };
+    let target = format!(
+        "{}{}",
+        upstream.trim_end_matches('/'),
+        without_access_token(&uri)
+    );
+    match proxy(&state, request, method, &target, &identity).await {
+        Ok(response) => response,
+        Err(error) => error.into_response(),
+    }
+}
+
+async fn proxy(
+    state: &AppState,
+    request: Request,
+    method: Method,
+    target: &str,
+    identity: &Identity,
+) -> Result<Response, ApiError> {
+    let (parts, body) = request.into_parts();
+    let mut outgoing = state
+        .upstream_client
+        .request(method, target)
+        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    for (name, value) in parts.headers.iter().filter(|(n, _)| forwardable(n)) {
+        outgoing = outgoing.header(name, value);
+    }
+    for (name, value) in identity_headers(identity) {
+        outgoing = outgoing.header(name, value);
+    }
+    if let Some(host) = parts.headers.get(header::HOST) {
+        outgoing = outgoing.header("x-forwarded-host", host);
+    }
+    let answer = tokio::time::timeout(UPSTREAM_TIMEOUT, outgoing.send()).await;
+    let upstream = match answer {
+        Err(_) => return Err(ApiError::GatewayTimeout),
+        Ok(Err(e)) if e.is_timeout() => return Err(ApiError::GatewayTimeout),
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "upstream unreachable");
+            return Err(ApiError::BadGateway);
+        }
+        Ok(Ok(response)) => response,
+    };
+    let mut response = Response::builder().status(upstream.status());
+    for (name, value) in upstream
+        .headers()
+        .iter()
+        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
+    {
+        response = response.header(name, value);
+    }
+    response
+        .body(Body::from_stream(upstream.bytes_stream()))
+        .map_err(|_| ApiError::BadGateway)
+}

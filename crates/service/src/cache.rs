@@ -1,0 +1,275 @@
+//! The per-node validation cache: credentials by digest, valid or not, so a repeated call costs
+//! no database round trip. It is trusted only while the invalidation feed is connected; when
+//! the feed drops, the cache empties and stays unused until the feed is back.
+
+use gatehouse_core::gateway::Identity;
+use gatehouse_core::ids::KeyId;
+use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::token::FamilyId;
+use gatehouse_core::Timestamp;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+/// Most entries kept; past it the cache starts over (a flood of random credentials must not
+/// grow memory without bound).
+const MAX_ENTRIES: usize = 200_000;
+/// How long a positive answer is reused at most (the feed also removes it on revocation).
+pub const POSITIVE_SECS: i64 = 300;
+/// How long a negative answer is reused: short, so a credential created a moment later works.
+pub const NEGATIVE_SECS: i64 = 5;
+
+/// What a credential validated to.
+#[derive(Debug, Clone)]
+pub struct Validated {
+    /// Who it acts for and what it may do.
+    pub identity: Identity,
+    /// The secret key, for Basic credentials (its use is recorded).
+    pub key_id: Option<KeyId>,
+    /// The token's family, for tokens.
+    pub family_id: Option<FamilyId>,
+}
+
+#[derive(Debug, Clone)]
+enum Answer {
+    Valid(Arc<Validated>),
+    Invalid,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    answer: Answer,
+    until: Timestamp,
+}
+
+/// A cached lookup: a valid credential, a known-bad one, or nothing known.
+#[derive(Debug, Clone)]
+pub enum Lookup {
+    /// Valid (until revoked or expired).
+    Valid(Arc<Validated>),
+    /// Recently found invalid.
+    Invalid,
+    /// Not cached, or the cache is not trusted right now.
+    Unknown,
+}
+
+/// See the module documentation.
+#[derive(Debug, Default)]
+pub struct ValidationCache {
+    entries: RwLock<HashMap<[u8; 32], Entry>>,
+    connected: AtomicBool,
+    key_uses: Mutex<HashMap<KeyId, Timestamp>>,
+}
+
+impl ValidationCache {
+    /// What is known about `digest` at `now`.
+    pub fn get(&self, digest: &SecretDigest, now: Timestamp) -> Lookup {
+        if !self.connected.load(Ordering::Acquire) {
+            return Lookup::Unknown;
+        }
+        let Ok(entries) = self.entries.read() else {
+            return Lookup::Unknown;
+        };
+        match entries.get(digest.as_bytes()) {
+            Some(entry) if now < entry.until => match &entry.answer {
+                Answer::Valid(v) => Lookup::Valid(v.clone()),
+                Answer::Invalid => Lookup::Invalid,
+            },
+            _ => Lookup::Unknown,
+        }
+    }
+
+    /// Remembers a valid credential until `until` (capped at [`POSITIVE_SECS`] from `now`).
+    pub fn remember_valid(
+        &self,
+        digest: &SecretDigest,
+        validated: Validated,
+        until: Timestamp,
+        now: Timestamp,
+    ) {
+        let until = until.min(now.plus_secs(POSITIVE_SECS));
+        self.put(
+            digest,
+            Entry {
+                answer: Answer::Valid(Arc::new(validated)),
+                until,
+            },
+        );
+    }
+
+    /// Remembers that a credential is invalid, briefly.
+    pub fn remember_invalid(&self, digest: &SecretDigest, now: Timestamp) {
+        self.put(
+            digest,
+            Entry {
+                answer: Answer::Invalid,
+                until: now.plus_secs(NEGATIVE_SECS),
+            },
+        );
+    }
+
+    fn put(&self, digest: &SecretDigest, entry: Entry) {
+        // Entries written while untrusted could hide a revocation the feed missed.
+        if !self.connected.load(Ordering::Acquire) {
+            return;
+        }
+        if let Ok(mut entries) = self.entries.write() {
+            if entries.len() >= MAX_ENTRIES {
+                entries.clear();
+            }
+            entries.insert(*digest.as_bytes(), entry);
+        }
+    }
+
+    /// Drops everything `invalidation` covers.
+    pub fn apply(&self, invalidation: &Invalidation) {
+        let Ok(mut entries) = self.entries.write() else {
+            return;
+        };
+        match invalidation {
+            Invalidation::All => entries.clear(),
+            Invalidation::Token(digest) => {
+                entries.remove(digest.as_bytes());
+            }
+            other => entries.retain(|_, entry| !covers(other, &entry.answer)),
+        }
+    }
+
+    /// Records whether the invalidation feed is connected; losing it empties the cache.
+    pub fn set_connected(&self, connected: bool) {
+        if !connected {
+            if let Ok(mut entries) = self.entries.write() {
+                entries.clear();
+            }
+        }
+        self.connected.store(connected, Ordering::Release);
+    }
+
+    /// Whether the cache is trusted right now.
+    pub fn is_connected(&self) -> bool {
+        self.connected.load(Ordering::Acquire)
+    }
+
+    /// Notes that `key_id` authenticated a call at `now` (written to the database in batches).
+    pub fn note_key_use(&self, key_id: &KeyId, now: Timestamp) {
+        if let Ok(mut uses) = self.key_uses.lock() {
+            let at = uses.entry(key_id.clone()).or_insert(now);
+            *at = (*at).max(now);
+        }
+    }
+
+    /// Takes the key uses noted since the last call.
+    pub fn take_key_uses(&self) -> Vec<(KeyId, Timestamp)> {
+        match self.key_uses.lock() {
+            Ok(mut uses) => uses.drain().collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+}
+
+fn covers(invalidation: &Invalidation, answer: &Answer) -> bool {
+    let Answer::Valid(v) = answer else {
+        return false;
+    };
+    let id = &v.identity;
+    match invalidation {
+        Invalidation::Family(f) => v.family_id.as_ref() == Some(f),
+        Invalidation::Key(k) => v.key_id.as_ref() == Some(k),
+        Invalidation::Account(a) => id.account_id.as_ref() == Some(a),
+        Invalidation::Client(c) => id.client_id.as_ref() == Some(c),
+        Invalidation::Token(_) | Invalidation::All => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_core::scope::ScopeSet;
+    use rand::rngs::OsRng;
+
+    const T: Timestamp = Timestamp::from_unix(1000);
+
+    fn validated(family: Option<FamilyId>, key: Option<KeyId>) -> Validated {
+        Validated {
+            identity: Identity {
+                account_id: None,
+                subject: None,
+                client_id: None,
+                scopes: ScopeSet::default(),
+                embed_view: None,
+            },
+            key_id: key,
+            family_id: family,
+        }
+    }
+
+    #[test]
+    fn nothing_is_trusted_while_disconnected() {
+        let cache = ValidationCache::default();
+        let d = SecretDigest::of("a");
+        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T);
+        assert!(matches!(cache.get(&d, T), Lookup::Unknown));
+        cache.set_connected(true);
+        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T);
+        assert!(matches!(cache.get(&d, T), Lookup::Valid(_)));
+        cache.set_connected(false);
+        cache.set_connected(true);
+        assert!(
+            matches!(cache.get(&d, T), Lookup::Unknown),
+            "a disconnect empties the cache"
+        );
+    }
+
+    #[test]
+    fn entries_expire_and_negatives_are_brief() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let (a, b) = (SecretDigest::of("a"), SecretDigest::of("b"));
+        cache.remember_valid(&a, validated(None, None), T.plus_secs(10), T);
+        cache.remember_invalid(&b, T);
+        assert!(matches!(cache.get(&a, T.plus_secs(9)), Lookup::Valid(_)));
+        assert!(matches!(cache.get(&a, T.plus_secs(10)), Lookup::Unknown));
+        assert!(matches!(
+            cache.get(&b, T.plus_secs(NEGATIVE_SECS - 1)),
+            Lookup::Invalid
+        ));
+        assert!(matches!(
+            cache.get(&b, T.plus_secs(NEGATIVE_SECS)),
+            Lookup::Unknown
+        ));
+    }
+
+    #[test]
+    fn invalidations_remove_what_they_cover() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let fam = FamilyId::generate(&mut OsRng);
+        let key = KeyId::generate(&mut OsRng);
+        let (a, b, c) = (
+            SecretDigest::of("a"),
+            SecretDigest::of("b"),
+            SecretDigest::of("c"),
+        );
+        cache.remember_valid(&a, validated(Some(fam.clone()), None), T.plus_secs(60), T);
+        cache.remember_valid(&b, validated(None, Some(key.clone())), T.plus_secs(60), T);
+        cache.remember_valid(&c, validated(None, None), T.plus_secs(60), T);
+        cache.apply(&Invalidation::Family(fam));
+        assert!(matches!(cache.get(&a, T), Lookup::Unknown));
+        assert!(matches!(cache.get(&b, T), Lookup::Valid(_)));
+        cache.apply(&Invalidation::Key(key));
+        assert!(matches!(cache.get(&b, T), Lookup::Unknown));
+        cache.apply(&Invalidation::Token(c));
+        assert!(matches!(cache.get(&c, T), Lookup::Unknown));
+    }
+
+    #[test]
+    fn key_uses_keep_the_latest_time() {
+        let cache = ValidationCache::default();
+        let key = KeyId::generate(&mut OsRng);
+        cache.note_key_use(&key, T.plus_secs(5));
+        cache.note_key_use(&key, T);
+        assert_eq!(cache.take_key_uses(), vec![(key, T.plus_secs(5))]);
+        assert!(cache.take_key_uses().is_empty());
+    }
+}

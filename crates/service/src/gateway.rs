@@ -1,0 +1,289 @@
+//! The per-request decision for API calls (`/auth/check` and the built-in gateway): one path
+//! for Basic and Bearer, through the validation cache, then the route policy.
+
+use crate::cache::{Lookup, Validated};
+use crate::Gatehouse;
+use gatehouse_core::application::AppStatus;
+use gatehouse_core::gateway::{
+    access_token_param, authorize, is_canonical_path, parse_authorization, path_of, requirement,
+    Credential, Identity, Refusal,
+};
+use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::secret::{kind_of, verify_format, SecretDigest, SecretKind};
+use gatehouse_core::Timestamp;
+use gatehouse_store::{FeedEvent, StoreError};
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+/// The answer to "may this call pass?".
+#[derive(Debug, Clone)]
+pub enum Verdict {
+    /// Yes, on behalf of this identity.
+    Allow(Identity),
+    /// No valid credential (401). `token_sent`: a bearer token was presented (RFC 6750
+    /// `error="invalid_token"`).
+    Unauthorized {
+        /// Whether a token was sent.
+        token_sent: bool,
+    },
+    /// A valid credential that may not make this call (403).
+    Forbidden(Refusal),
+    /// The request path is not in canonical form (dot segments, `//`, encoded separators):
+    /// refused rather than risk matching a route the upstream would not.
+    BadPath,
+    /// The credential store cannot answer (503): never guess.
+    Unavailable,
+}
+
+/// How often noted key uses are written.
+const KEY_USE_FLUSH: Duration = Duration::from_secs(10);
+
+enum Failure {
+    Invalid,
+    Unavailable,
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Self {
+        if !matches!(e, StoreError::Unavailable(_)) {
+            tracing::error!(error = ?e, "credential lookup failed");
+        }
+        Failure::Unavailable
+    }
+}
+
+impl Gatehouse {
+    /// Decides whether a call with `authorization` (the header's value, if any) may make
+    /// `method` on `uri` (path and query, as the client sent it).
+    pub async fn check_request(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> Verdict {
+        let path = path_of(uri);
+        if !is_canonical_path(path) {
+            return Verdict::BadPath;
+        }
+        let (credential, from_query) = match authorization {
+            Some(header) => match parse_authorization(header) {
+                Ok(c) => (c, false),
+                Err(problem) => {
+                    return Verdict::Unauthorized {
+                        token_sent: problem.token_sent(),
+                    }
+                }
+            },
+            None => match access_token_param(uri) {
+                Some(token) => (Credential::Bearer(token), true),
+                None => return Verdict::Unauthorized { token_sent: false },
+            },
+        };
+        let token_sent = matches!(credential, Credential::Bearer(_));
+        let validated = match self.validate(&credential, from_query).await {
+            Ok(v) => v,
+            Err(Failure::Invalid) => return Verdict::Unauthorized { token_sent },
+            Err(Failure::Unavailable) => return Verdict::Unavailable,
+        };
+        let deny_unmatched = self.settings.default_policy == crate::settings::DefaultPolicy::Deny;
+        let (_, needed) = requirement(&self.route_policies, method, path, deny_unmatched);
+        match authorize(&validated.identity, &needed, method, uri) {
+            Ok(()) => Verdict::Allow(validated.identity.clone()),
+            Err(refusal) => Verdict::Forbidden(refusal),
+        }
+    }
+
+    /// The credential's identity, through the cache; embed tokens only from the query.
+    async fn validate(
+        &self,
+        credential: &Credential,
+        from_query: bool,
+    ) -> Result<std::sync::Arc<Validated>, Failure> {
+        let now = self.clock.now();
+        let (digest, presented_account) = match credential {
+            Credential::Basic { account_id, secret } => {
+                let digest = verify_format(secret, SecretKind::SecretKey, &self.settings.region)
+                    .map_err(|_| Failure::Invalid)?;
+                (digest, Some(account_id.as_str()))
+            }
+            Credential::Bearer(token) => {
+                let kind = kind_of(token).map_err(|_| Failure::Invalid)?;
+                let allowed = matches!(
+                    (kind, from_query),
+                    (SecretKind::EmbedToken, _) | (SecretKind::AccessToken, false)
+                );
+                if !allowed {
+                    return Err(Failure::Invalid);
+                }
+                (
+                    verify_format(token, kind, &self.settings.region)
+                        .map_err(|_| Failure::Invalid)?,
+                    None,
+                )
+            }
+        };
+        let validated = match self.cache.get(&digest, now) {
+            Lookup::Valid(v) => v,
+            Lookup::Invalid => return Err(Failure::Invalid),
+            Lookup::Unknown => match self.load(&digest, credential, now).await? {
+                Some((v, until)) => {
+                    self.cache.remember_valid(&digest, v.clone(), until, now);
+                    std::sync::Arc::new(v)
+                }
+                None => {
+                    self.cache.remember_invalid(&digest, now);
+                    return Err(Failure::Invalid);
+                }
+            },
+        };
+        // The cache is keyed by the secret; the Basic user name must match its account too.
+        if let Some(presented) = presented_account {
+            if validated.identity.account_id.as_ref().map(|a| a.as_str()) != Some(presented) {
+                return Err(Failure::Invalid);
+            }
+        }
+        if let Some(key_id) = &validated.key_id {
+            self.cache.note_key_use(key_id, now);
+        }
+        Ok(validated)
+    }
+
+    /// Reads a credential from the store: its identity and how long that answer holds.
+    async fn load(
+        &self,
+        digest: &SecretDigest,
+        credential: &Credential,
+        now: Timestamp,
+    ) -> Result<Option<(Validated, Timestamp)>, Failure> {
+        if let Credential::Basic { .. } = credential {
+            let Some((key, account)) = self.store.find_secret_key_by_digest(digest).await? else {
+                return Ok(None);
+            };
+            if !key.is_live() {
+                return Ok(None);
+            }
+            let identity = Identity {
+                account_id: Some(account.account_id),
+                subject: None,
+                client_id: None,
+                scopes: account.scopes,
+                embed_view: None,
+            };
+            return Ok(Some((
+                Validated {
+                    identity,
+                    key_id: Some(key.key_id),
+                    family_id: None,
+                },
+                now.plus_secs(crate::cache::POSITIVE_SECS),
+            )));
+        }
+        let Some(view) = self.store.find_access_token(digest).await? else {
+            return Ok(None);
+        };
+        if !view.is_active(now) {
+            return Ok(None);
+        }
+        if let Some(client_id) = &view.family.client_id {
+            let approved = self
+                .store
+                .find_application(client_id)
+                .await?
+                .is_some_and(|a| a.status == AppStatus::Approved);
+            if !approved {
+                return Ok(None);
+            }
+        }
+        let identity = Identity {
+            account_id: view.family.account_id.clone(),
+            subject: view.family.user_id.clone(),
+            client_id: view.family.client_id.clone(),
+            scopes: view.token.scopes.clone(),
+            embed_view: view.family.embed_view.clone(),
+        };
+        let validated = Validated {
+            identity,
+            key_id: None,
+            family_id: Some(view.family.family_id.clone()),
+        };
+        Ok(Some((validated, view.token.expires_at)))
+    }
+
+    /// Drops what `invalidation` covers from this node's cache at once and tells every other
+    /// process sharing the database.
+    pub(crate) async fn invalidate(&self, invalidation: Invalidation) {
+        self.cache.apply(&invalidation);
+        if let Err(e) = self
+            .store
+            .publish_invalidation(&invalidation, self.clock.now())
+            .await
+        {
+            tracing::warn!(error = %e, %invalidation, "invalidation not published; other nodes rely on their cache expiry");
+        }
+    }
+
+    /// Starts the background work of a serving node: following the invalidation feed (which
+    /// also decides whether the cache is trusted) and writing key uses in batches. The tasks
+    /// stop when the returned guard drops.
+    pub fn start_background(&self) -> Background {
+        let (tx, mut rx) = mpsc::channel(1024);
+        let store = self.store.clone();
+        let follower = tokio::spawn(async move { store.follow_invalidations(tx).await });
+        let cache = self.cache.clone();
+        let applier = tokio::spawn(async move {
+            while let Some(event) = rx.recv().await {
+                match event {
+                    FeedEvent::Connected => cache.set_connected(true),
+                    FeedEvent::Disconnected => {
+                        tracing::warn!("invalidation feed lost; cache disabled until it is back");
+                        cache.set_connected(false);
+                    }
+                    FeedEvent::Invalidated(inv) => cache.apply(&inv),
+                }
+            }
+            cache.set_connected(false);
+        });
+        let me = self.clone();
+        let flusher = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(KEY_USE_FLUSH);
+            loop {
+                tick.tick().await;
+                me.flush_key_uses().await;
+            }
+        });
+        Background {
+            tasks: vec![follower, applier, flusher],
+        }
+    }
+
+    /// Writes the key uses noted so far.
+    pub async fn flush_key_uses(&self) {
+        let uses = self.cache.take_key_uses();
+        if uses.is_empty() {
+            return;
+        }
+        if let Err(e) = self.store.record_key_use(&uses).await {
+            tracing::warn!(error = %e, keys = uses.len(), "key use not recorded");
+        }
+    }
+
+    /// Whether this node currently trusts its validation cache.
+    pub fn cache_is_trusted(&self) -> bool {
+        self.cache.is_connected()
+    }
+}
+
+/// Background tasks of a serving node; aborted on drop.
+#[derive(Debug)]
+pub struct Background {
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        for task in &self.tasks {
+            task.abort();
+        }
+    }
+}

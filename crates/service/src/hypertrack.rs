@@ -1,0 +1,171 @@
+//! HyperTrack's token endpoints: an account's own access token (`POST /oauth/token`) and a
+//! read-only token for one embedded view (`POST /oauth/embed-token`).
+
+use crate::oauth::IssuedTokens;
+use crate::{Gatehouse, ServiceError};
+use gatehouse_core::account::Account;
+use gatehouse_core::gateway::{access_token_param, is_canonical_path};
+use gatehouse_core::oauth::authorize::requested_scopes;
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::scope::ScopeSet;
+use gatehouse_core::secret::{PlainSecret, SecretKind};
+use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+use rand::rngs::OsRng;
+use url::Url;
+
+/// Scopes an embed token may carry: reading, never writing.
+const READ_ONLY_SCOPES: [&str; 2] = ["read", "views"];
+
+/// A minted embed token.
+#[derive(Debug)]
+pub struct EmbedIssued {
+    /// The token.
+    pub access_token: PlainSecret,
+    /// `embed_url` with the token as its `access_token` query parameter (RFC 6750 §2.3).
+    pub secure_embed_url: String,
+    /// Seconds until it expires.
+    pub expires_in: i64,
+}
+
+impl Gatehouse {
+    async fn account_or_401(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+    ) -> Result<Account, ServiceError> {
+        self.authenticate_account(account_id, secret_key)
+            .await?
+            .ok_or_else(|| {
+                ServiceError::OAuth(OAuthError::new(
+                    OAuthErrorCode::InvalidClient,
+                    "client authentication failed",
+                ))
+            })
+    }
+
+    async fn issue_account_token(
+        &self,
+        account: &Account,
+        kind: SecretKind,
+        scopes: ScopeSet,
+        lifetime: i64,
+        embed_view: Option<String>,
+    ) -> Result<PlainSecret, ServiceError> {
+        let now = self.clock.now();
+        let plain = PlainSecret::generate(&mut OsRng, kind, &self.settings.region);
+        let family = TokenFamily {
+            family_id: FamilyId::generate(&mut OsRng),
+            origin: if embed_view.is_some() {
+                FamilyOrigin::Embed
+            } else {
+                FamilyOrigin::Account
+            },
+            client_id: None,
+            user_id: None,
+            account_id: Some(account.account_id.clone()),
+            scopes: scopes.clone(),
+            created_at: now,
+            revoked_at: None,
+            embed_view,
+        };
+        let token = AccessToken {
+            digest: plain.digest(),
+            family_id: family.family_id.clone(),
+            scopes,
+            created_at: now,
+            expires_at: now.plus_secs(lifetime),
+            revoked_at: None,
+        };
+        self.store.insert_family_with_token(&family, &token).await?;
+        Ok(plain)
+    }
+
+    /// `client_credentials` where the client is an account: `client_id` = AccountId,
+    /// `client_secret` = SecretKey. `scope` may narrow the account's scopes, never widen them.
+    pub async fn account_token(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+        scope: Option<&str>,
+    ) -> Result<IssuedTokens, ServiceError> {
+        let account = self.account_or_401(account_id, secret_key).await?;
+        let scopes = requested_scopes(scope, &account.scopes).map_err(ServiceError::OAuth)?;
+        let lifetime = self.settings.lifetimes.access_token;
+        let token = self
+            .issue_account_token(
+                &account,
+                SecretKind::AccessToken,
+                scopes.clone(),
+                lifetime,
+                None,
+            )
+            .await?;
+        Ok(IssuedTokens {
+            access_token: token,
+            expires_in: lifetime,
+            refresh_token: None,
+            scope: scopes,
+        })
+    }
+
+    /// A read-only token that opens `GET` of exactly `embed_url`'s path and query, which must
+    /// be under `issuer` (this deployment's public URL).
+    pub async fn embed_token(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+        embed_url: &str,
+        issuer: &str,
+    ) -> Result<EmbedIssued, ServiceError> {
+        let account = self.account_or_401(account_id, secret_key).await?;
+        let bad = |why: &'static str| ServiceError::OAuth(OAuthError::invalid_request(why));
+        let url = Url::parse(embed_url).map_err(|_| bad("embed_url must be an absolute URL"))?;
+        let base = Url::parse(issuer).map_err(|_| bad("the public URL is not configured"))?;
+        if url.origin() != base.origin() {
+            return Err(bad("embed_url must be under this deployment's public URL"));
+        }
+        if url.fragment().is_some() || !url.username().is_empty() {
+            return Err(bad(
+                "embed_url must not have a fragment or user information",
+            ));
+        }
+        let view = match url.query() {
+            Some(q) => format!("{}?{q}", url.path()),
+            None => url.path().to_owned(),
+        };
+        if !is_canonical_path(url.path())
+            || access_token_param(&view).is_some()
+            || view.contains("access_token=")
+        {
+            return Err(bad(
+                "embed_url must be a plain path without an access_token parameter",
+            ));
+        }
+        let read_only: Vec<&str> = account
+            .scopes
+            .iter()
+            .map(|s| s.as_str())
+            .filter(|s| READ_ONLY_SCOPES.contains(s))
+            .collect();
+        let scopes = ScopeSet::parse_space_separated(&read_only.join(" "))?;
+        let lifetime = self.settings.lifetimes.embed_token;
+        let token = self
+            .issue_account_token(
+                &account,
+                SecretKind::EmbedToken,
+                scopes,
+                lifetime,
+                Some(view),
+            )
+            .await?;
+        let mut secure = url.clone();
+        secure
+            .query_pairs_mut()
+            .append_pair("access_token", token.expose());
+        Ok(EmbedIssued {
+            access_token: token,
+            secure_embed_url: secure.to_string(),
+            expires_in: lifetime,
+        })
+    }
+}
