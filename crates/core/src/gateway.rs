@@ -205,6 +205,14 @@ pub fn path_of(uri: &str) -> &str {
     uri.split_once('?').map_or(uri, |(path, _)| path)
 }
 
+/// Whether one `name=value` pair of a query is an `access_token` parameter, comparing the
+/// decoded name (so `access%5Ftoken` counts too, as the lookup below decodes it).
+pub fn is_access_token_pair(pair: &str) -> bool {
+    url::form_urlencoded::parse(pair.as_bytes())
+        .next()
+        .is_some_and(|(name, _)| name == "access_token")
+}
+
 /// `uri` without its `access_token` query parameter, as an embed view is bound.
 pub fn without_access_token(uri: &str) -> String {
     let Some((path, query)) = uri.split_once('?') else {
@@ -212,7 +220,7 @@ pub fn without_access_token(uri: &str) -> String {
     };
     let kept: Vec<&str> = query
         .split('&')
-        .filter(|pair| !pair.is_empty() && pair.split('=').next() != Some("access_token"))
+        .filter(|pair| !pair.is_empty() && !is_access_token_pair(pair))
         .collect();
     if kept.is_empty() {
         path.to_owned()

@@ -20,8 +20,12 @@ pub enum ApiError {
         /// Whether a bearer token was presented.
         token_sent: bool,
     },
-    /// 403: a valid credential without the scope (RFC 6750 `insufficient_scope`).
-    Forbidden,
+    /// 403: a valid credential that may not make this call; `insufficient_scope` when the
+    /// route's scope is missing (RFC 6750 §3.1), plain when the policy refuses the request.
+    Forbidden {
+        /// Whether a scope is what is missing.
+        insufficient_scope: bool,
+    },
     /// 404: no route, no such object.
     NotFound,
     /// 405: the path exists, the method does not.
@@ -39,7 +43,7 @@ impl IntoResponse for ApiError {
         let (status, message) = match self {
             Self::BadRequest => (StatusCode::BAD_REQUEST, "Bad Request"),
             Self::Unauthorized { .. } => (StatusCode::UNAUTHORIZED, "Unauthorized"),
-            Self::Forbidden => (StatusCode::FORBIDDEN, "Forbidden"),
+            Self::Forbidden { .. } => (StatusCode::FORBIDDEN, "Forbidden"),
             Self::NotFound => (StatusCode::NOT_FOUND, "Not Found"),
             Self::MethodNotAllowed => (StatusCode::METHOD_NOT_ALLOWED, "Method Not Allowed"),
             Self::BadGateway => (StatusCode::BAD_GATEWAY, "Bad Gateway"),
@@ -55,7 +59,9 @@ impl IntoResponse for ApiError {
                 "Basic realm=\"gatehouse\"",
                 "Bearer realm=\"gatehouse\", error=\"invalid_token\"",
             ],
-            Self::Forbidden => &["Bearer realm=\"gatehouse\", error=\"insufficient_scope\""],
+            Self::Forbidden {
+                insufficient_scope: true,
+            } => &["Bearer realm=\"gatehouse\", error=\"insufficient_scope\""],
             _ => &[],
         };
         for challenge in challenges {

@@ -45,9 +45,12 @@ pub fn identity_headers(identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
 
 fn refused(verdict: Verdict) -> ApiError {
     match verdict {
-        Verdict::Allow(_) | Verdict::Forbidden(Refusal::InsufficientScope | Refusal::Denied) => {
-            ApiError::Forbidden
-        }
+        Verdict::Forbidden(Refusal::InsufficientScope) => ApiError::Forbidden {
+            insufficient_scope: true,
+        },
+        Verdict::Allow(_) | Verdict::Forbidden(Refusal::Denied) => ApiError::Forbidden {
+            insufficient_scope: false,
+        },
         Verdict::Unauthorized { token_sent } => ApiError::Unauthorized { token_sent },
         Verdict::BadPath => ApiError::BadRequest,
         Verdict::Unavailable => ApiError::Unavailable,
@@ -69,11 +72,20 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `GET /auth/check` (any method): the original request comes in `X-Original-Method` and
-/// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri`.
+/// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri`. Without the URI the
+/// route policy cannot apply, so the request is refused rather than judged as `/`.
 async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Response {
     let method =
         header_str(&headers, &["x-original-method", "x-forwarded-method"]).unwrap_or("GET");
-    let uri = header_str(&headers, &["x-original-uri", "x-forwarded-uri"]).unwrap_or("/");
+    let Some(uri) = header_str(&headers, &["x-original-uri", "x-forwarded-uri"]) else {
+        tracing::warn!(
+            "/auth/check without X-Original-URI or X-Forwarded-Uri: check the proxy configuration"
+        );
+        return ApiError::Forbidden {
+            insufficient_scope: false,
+        }
+        .into_response();
+    };
     match state
         .gatehouse
         .check_request(authorization(&headers), method, uri)
@@ -86,7 +98,10 @@ async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Respon
         }
         // Behind nginx, any status but 2xx/401/403 is turned into a 500; a bad path is a
         // refusal there.
-        Verdict::BadPath => ApiError::Forbidden.into_response(),
+        Verdict::BadPath => ApiError::Forbidden {
+            insufficient_scope: false,
+        }
+        .into_response(),
         other => refused(other).into_response(),
     }
 }

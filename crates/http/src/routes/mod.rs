@@ -128,9 +128,12 @@ pub fn redact_access_token(uri: &str) -> String {
     };
     let pairs: Vec<String> = query
         .split('&')
-        .map(|pair| match pair.split_once('=') {
-            Some(("access_token", _)) => "access_token=REDACTED".to_owned(),
-            _ => pair.to_owned(),
+        .map(|pair| {
+            if gatehouse_core::gateway::is_access_token_pair(pair) {
+                "access_token=REDACTED".to_owned()
+            } else {
+                pair.to_owned()
+            }
         })
         .collect();
     format!("{path}?{}", pairs.join("&"))
@@ -147,5 +150,9 @@ mod tests {
             "/v?a=1&access_token=REDACTED&b=2"
         );
         assert_eq!(redact_access_token("/v"), "/v");
+        assert_eq!(
+            redact_access_token("/v?access%5Ftoken=ghet_us_x"),
+            "/v?access_token=REDACTED"
+        );
     }
 }

@@ -8,8 +8,11 @@
     clippy::indexing_slicing
 )]
 
+mod auth_check;
 mod authorize;
+mod gateway;
 mod helpers;
+mod hypertrack;
 mod oauth_flow;
 mod ops;
 mod tokens;

@@ -37,10 +37,7 @@ async fn wrong_method_is_a_json_405(backend: Backend) {
 
 async fn oversized_token_request_is_a_clear_oauth_error(backend: Backend) {
     let app = spawn_app(backend).await;
-    let body = format!(
-        "grant_type=client_credentials&scope={}",
-        "r".repeat(70_000)
-    );
+    let body = format!("grant_type=client_credentials&scope={}", "r".repeat(70_000));
     let res = app
         .http
         .post(app.url("/oauth/v1/token"))

@@ -1,0 +1,473 @@
+//! The built-in gateway: `[[route]]`s with an upstream are authenticated and proxied. Each
+//! test runs a small echo upstream on 127.0.0.1 that answers with what it received (method,
+//! path and query, headers, body length and checksum) and counts its hits.
+
+use crate::auth_check::{
+    account_token, assert_forbidden, assert_unauthorized, bearer, check, seed_account, v1_route,
+};
+use crate::helpers::{on_both_backends, spawn_app_with, TestApp};
+use axum::extract::{Request, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response as AxumResponse};
+use gatehouse_service::settings::Route;
+use gatehouse_store::testing::Backend;
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+on_both_backends!(
+    allowed_call_is_proxied_with_identity_headers_and_without_credentials,
+    bearer_call_is_proxied_with_its_body_and_without_the_token,
+    large_request_body_streams_through_intact,
+    call_without_credentials_is_401_and_never_reaches_the_upstream,
+    call_with_bad_credentials_is_401_and_never_reaches_the_upstream,
+    call_without_the_scope_is_403_and_never_reaches_the_upstream,
+    non_canonical_path_is_refused_and_never_reaches_the_upstream,
+    unreachable_upstream_is_502_with_a_json_message,
+    path_no_route_matches_is_404,
+    route_without_upstream_is_404_at_the_gateway,
+    embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it,
+);
+
+// ---------------------------------------------------------------------------------------------
+// The echo upstream
+// ---------------------------------------------------------------------------------------------
+
+/// A running echo upstream; stops when dropped.
+struct Upstream {
+    base: String,
+    hits: Arc<AtomicUsize>,
+    task: JoinHandle<()>,
+}
+
+impl Upstream {
+    fn hits(&self) -> usize {
+        self.hits.load(Ordering::SeqCst)
+    }
+}
+
+impl Drop for Upstream {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+async fn spawn_upstream() -> Upstream {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let router = axum::Router::new().fallback(echo).with_state(hits.clone());
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let task = tokio::spawn(async move {
+        let _ = axum::serve(listener, router).await;
+    });
+    Upstream { base, hits, task }
+}
+
+/// Answers with what it received, with the status asked for in `X-Echo-Status` (default 200)
+/// and an `X-Upstream: echo` header.
+async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> AxumResponse {
+    hits.fetch_add(1, Ordering::SeqCst);
+    let (parts, body) = request.into_parts();
+    let status = parts
+        .headers
+        .get("x-echo-status")
+        .and_then(|v| v.to_str().ok()?.parse().ok())
+        .and_then(|code| StatusCode::from_u16(code).ok())
+        .unwrap_or(StatusCode::OK);
+    let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for (name, value) in &parts.headers {
+        headers
+            .entry(name.as_str().to_owned())
+            .or_default()
+            .push(String::from_utf8_lossy(value.as_bytes()).into_owned());
+    }
+    let Ok(bytes) = axum::body::to_bytes(body, usize::MAX).await else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    let seen = json!({
+        "method": parts.method.as_str(),
+        "uri": parts.uri.to_string(),
+        "headers": headers,
+        "body_len": bytes.len(),
+        "body_checksum": checksum(&bytes),
+    });
+    (status, [("x-upstream", "echo")], axum::Json(seen)).into_response()
+}
+
+/// FNV-1a, enough to tell an intact body from a damaged one.
+fn checksum(bytes: &[u8]) -> u64 {
+    bytes.iter().fold(0xcbf2_9ce4_8422_2325, |hash, &b| {
+        (hash ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    })
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the tests have in common
+// ---------------------------------------------------------------------------------------------
+
+fn route(prefix: &str, upstream: Option<&str>, scopes: &[(&str, &str)]) -> Route {
+    Route {
+        path_prefix: prefix.into(),
+        upstream: upstream.map(|u| url::Url::parse(u).unwrap()),
+        scopes: scopes
+            .iter()
+            .map(|(m, s)| ((*m).to_owned(), (*s).to_owned()))
+            .collect(),
+    }
+}
+
+/// A URL on 127.0.0.1 where nothing listens: a port the OS just handed out and took back.
+fn closed_port_url() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    drop(listener);
+    format!("http://{addr}")
+}
+
+/// A server with routes `/v1/` (GET read, POST write) and `/views/` (GET views) to `upstream`,
+/// `/policy/` without an upstream, and `/down/` to a closed port.
+async fn gateway_app(backend: Backend, upstream: &Upstream) -> TestApp {
+    let base = upstream.base.clone();
+    let closed = closed_port_url();
+    spawn_app_with(backend, move |s| {
+        s.routes = vec![
+            v1_route(Some(&base)),
+            route("/views/", Some(&base), &[("GET", "views")]),
+            route("/policy/", None, &[("GET", "read")]),
+            route("/down/", Some(&closed), &[]),
+        ];
+    })
+    .await
+}
+
+/// What the upstream received, from its echo.
+async fn seen_by_upstream(res: reqwest::Response) -> Value {
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert!(status.is_success(), "{status}: {text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The values the upstream received for header `name` (empty if none).
+fn seen_header(seen: &Value, name: &str) -> Vec<String> {
+    seen["headers"][name]
+        .as_array()
+        .map(|values| {
+            values
+                .iter()
+                .map(|v| v.as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Allowed calls
+// ---------------------------------------------------------------------------------------------
+
+async fn allowed_call_is_proxied_with_identity_headers_and_without_credentials(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+
+    let res = app
+        .http
+        .get(app.url("/v1/trips?limit=2&sort=asc"))
+        .header("Authorization", account.basic())
+        .header("Gatehouse-Account", "forged")
+        .header("Gatehouse-Subject", "forged-user")
+        .header("Gatehouse-Client", "forged-client")
+        .header("Gatehouse-Scopes", "read write views")
+        .header("X-Request-Id", "req-1")
+        .header("X-Echo-Status", "201")
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 201, "the upstream's status comes back");
+    assert_eq!(res.headers().get("x-upstream").unwrap(), "echo");
+    let seen = seen_by_upstream(res).await;
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["uri"], "/v1/trips?limit=2&sort=asc");
+    assert_eq!(seen_header(&seen, "authorization"), Vec::<String>::new());
+    assert_eq!(
+        seen_header(&seen, "gatehouse-account"),
+        [account.account_id]
+    );
+    assert_eq!(seen_header(&seen, "gatehouse-scopes"), ["read write"]);
+    assert_eq!(
+        seen_header(&seen, "gatehouse-subject"),
+        Vec::<String>::new()
+    );
+    assert_eq!(seen_header(&seen, "gatehouse-client"), Vec::<String>::new());
+    assert_eq!(seen_header(&seen, "x-request-id"), ["req-1"]);
+    assert_eq!(upstream.hits(), 1);
+}
+
+async fn bearer_call_is_proxied_with_its_body_and_without_the_token(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let token = account_token(&app, &account).await;
+    let body = br#"{"name":"trip 1"}"#.to_vec();
+
+    let res = app
+        .http
+        .post(app.url("/v1/trips"))
+        .header("Authorization", bearer(&token))
+        .header("Content-Type", "application/json")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+
+    let seen = seen_by_upstream(res).await;
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["uri"], "/v1/trips");
+    assert_eq!(seen["body_len"], body.len());
+    assert_eq!(seen["body_checksum"], checksum(&body));
+    assert_eq!(seen_header(&seen, "content-type"), ["application/json"]);
+    assert_eq!(seen_header(&seen, "authorization"), Vec::<String>::new());
+    assert_eq!(
+        seen_header(&seen, "gatehouse-account"),
+        [account.account_id]
+    );
+}
+
+async fn large_request_body_streams_through_intact(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let body: Vec<u8> = (0..5 * 1024 * 1024_u32)
+        .map(|i| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+
+    let res = app
+        .http
+        .post(app.url("/v1/uploads"))
+        .header("Authorization", account.basic())
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+
+    let seen = seen_by_upstream(res).await;
+    assert_eq!(seen["body_len"], body.len());
+    assert_eq!(seen["body_checksum"], checksum(&body));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refusals, answered by Gatehouse alone
+// ---------------------------------------------------------------------------------------------
+
+async fn call_without_credentials_is_401_and_never_reaches_the_upstream(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+
+    let res = app.http.get(app.url("/v1/trips")).send().await.unwrap();
+
+    assert_unauthorized(res, false).await;
+    assert_eq!(upstream.hits(), 0);
+}
+
+async fn call_with_bad_credentials_is_401_and_never_reaches_the_upstream(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .get(app.url("/v1/trips"))
+        .basic_auth(&account.account_id, Some("wrong"))
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(res, false).await;
+
+    let res = app
+        .http
+        .get(app.url("/v1/trips"))
+        .header("Authorization", "Bearer ghat_us_forged")
+        .send()
+        .await
+        .unwrap();
+    assert_unauthorized(res, true).await;
+    assert_eq!(upstream.hits(), 0);
+}
+
+async fn call_without_the_scope_is_403_and_never_reaches_the_upstream(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let reader = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .post(app.url("/v1/trips"))
+        .header("Authorization", reader.basic())
+        .body("{}")
+        .send()
+        .await
+        .unwrap();
+
+    assert_forbidden(res).await;
+    assert_eq!(upstream.hits(), 0);
+}
+
+async fn non_canonical_path_is_refused_and_never_reaches_the_upstream(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "write", "views"]).await;
+
+    // Written on the wire as they are: reqwest would resolve `..` and `%2e%2e` itself.
+    for path in [
+        "/v1/../admin",
+        "/v1/%2e%2e/admin",
+        "/v1/./trips",
+        "/v1//admin",
+        "/v1/a%2Fb",
+        "/v1/%5cadmin",
+    ] {
+        let status = raw_get(&app, path, &account.basic()).await;
+        assert!((400..500).contains(&status), "{path}: {status}");
+    }
+    assert_eq!(upstream.hits(), 0);
+}
+
+/// The status of `GET path` sent byte for byte over a fresh connection.
+async fn raw_get(app: &TestApp, path: &str, authorization: &str) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let host = app.base.trim_start_matches("http://");
+    let mut stream = tokio::net::TcpStream::connect(host).await.unwrap();
+    let request = format!(
+        "GET {path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: {authorization}\r\nConnection: close\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await
+    .expect("an answer within 10 s")
+    .unwrap();
+    let text = String::from_utf8_lossy(&answer);
+    let status_line = text.lines().next().unwrap_or_default();
+    status_line
+        .split(' ')
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {text:?}"))
+}
+
+async fn unreachable_upstream_is_502_with_a_json_message(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .get(app.url("/down/status"))
+        .header("Authorization", account.basic())
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 502);
+    assert_eq!(
+        res.headers().get("content-type").unwrap(),
+        "application/json"
+    );
+    let body: Value = res.json().await.unwrap();
+    assert!(
+        body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{body}"
+    );
+}
+
+async fn path_no_route_matches_is_404(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "write", "views"]).await;
+
+    for authorization in [Some(account.basic()), None] {
+        let mut request = app.http.get(app.url("/v2/trips"));
+        if let Some(value) = &authorization {
+            request = request.header("Authorization", value);
+        }
+        let res = request.send().await.unwrap();
+        assert_eq!(res.status(), 404);
+        let body: Value = res.json().await.unwrap();
+        assert_eq!(body, json!({"message": "Not Found"}));
+    }
+    assert_eq!(upstream.hits(), 0);
+}
+
+async fn route_without_upstream_is_404_at_the_gateway(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .get(app.url("/policy/report"))
+        .header("Authorization", account.basic())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body, json!({"message": "Not Found"}));
+
+    let checked = check(&app, Some(&account.basic()), "GET", "/policy/report").await;
+    assert_eq!(
+        checked.status(),
+        200,
+        "the route is a policy for /auth/check"
+    );
+    assert_eq!(upstream.hits(), 0);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Embed tokens through the gateway
+// ---------------------------------------------------------------------------------------------
+
+async fn embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "views"]).await;
+    let embed = crate::auth_check::ok_json(
+        app.http
+            .post(app.url("/oauth/embed-token"))
+            .header("Authorization", account.basic())
+            .json(&json!({
+                "embed_url": app.url("/views/trips?id=7"),
+                "grant_type": "client_credentials",
+            })),
+    )
+    .await;
+    let secure_embed_url = embed["secure_embed_url"].as_str().unwrap();
+
+    let res = app.http.get(secure_embed_url).send().await.unwrap();
+
+    let seen = seen_by_upstream(res).await;
+    assert_eq!(seen["method"], "GET");
+    assert_eq!(seen["uri"], "/views/trips?id=7");
+    assert_eq!(
+        seen_header(&seen, "gatehouse-account"),
+        [account.account_id]
+    );
+    assert_eq!(seen_header(&seen, "authorization"), Vec::<String>::new());
+    let token = embed["access_token"].as_str().unwrap();
+    assert!(
+        !seen.to_string().contains(token),
+        "the token reached the upstream: {seen}"
+    );
+
+    let other_view = format!("{}?id=8&access_token={token}", app.url("/views/trips"));
+    let res = app.http.get(other_view).send().await.unwrap();
+    assert_forbidden(res).await;
+    assert_eq!(upstream.hits(), 1);
+}

@@ -1,0 +1,492 @@
+//! HyperTrack's token endpoints: `POST /oauth/token` (an account's own access token) and
+//! `POST /oauth/embed-token` (a read-only token for one embedded view), and how `/auth/check`
+//! treats what they issue.
+
+use crate::auth_check::{
+    assert_forbidden, assert_unauthorized, basic, bearer, check, header, ok_json, seed_account,
+    v1_route, Seeded,
+};
+use crate::helpers::{on_both_backends, spawn_app, spawn_app_with, TestApp};
+use gatehouse_store::testing::Backend;
+use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
+use reqwest::{RequestBuilder, Response};
+use serde_json::{json, Value};
+
+const ACCOUNT_TOKEN: &str = "/oauth/token";
+const EMBED_TOKEN: &str = "/oauth/embed-token";
+const VIEW: &str = "/views/trips?id=7";
+
+on_both_backends!(
+    account_token_with_credentials_in_a_form_body,
+    account_token_with_basic_authentication,
+    account_token_with_credentials_in_a_json_body,
+    account_token_scope_narrows_the_accounts_scopes,
+    account_token_scope_beyond_the_account_is_invalid_scope,
+    account_token_with_a_wrong_secret_is_invalid_client,
+    account_token_for_an_unknown_account_is_invalid_client,
+    account_token_with_basic_and_a_body_secret_is_invalid_request,
+    account_token_with_another_grant_type_is_unsupported_grant_type,
+    account_token_without_grant_type_is_invalid_request,
+    account_token_with_malformed_json_is_400,
+    embed_token_adds_itself_to_the_embed_url,
+    embed_token_lifetime_follows_the_configuration,
+    embed_token_opens_get_of_its_view_from_the_query_parameter,
+    embed_token_refuses_another_query_of_the_same_path,
+    embed_token_refuses_another_path,
+    embed_token_refuses_post_of_its_view,
+    embed_token_as_a_bearer_header_opens_get_of_its_view,
+    embed_url_on_another_host_is_400,
+    embed_token_without_authentication_is_401,
+    embed_token_expires_after_900_seconds,
+    ordinary_access_token_in_the_query_parameter_is_401,
+);
+
+// ---------------------------------------------------------------------------------------------
+// What the tests have in common
+// ---------------------------------------------------------------------------------------------
+
+/// `POST /oauth/token` with a form body.
+fn token_form(app: &TestApp, form: &[(&str, &str)]) -> RequestBuilder {
+    app.http.post(app.url(ACCOUNT_TOKEN)).form(form)
+}
+
+/// `POST /oauth/token` with `client_id` and `client_secret` of `account` in a form body, plus
+/// `extra`.
+fn token_for(app: &TestApp, account: &Seeded, extra: &[(&str, &str)]) -> RequestBuilder {
+    let mut form = vec![
+        ("grant_type", "client_credentials"),
+        ("client_id", account.account_id.as_str()),
+        ("client_secret", account.secret_key.as_str()),
+    ];
+    form.extend_from_slice(extra);
+    token_form(app, &form)
+}
+
+/// Asserts a successful account token response and returns its token.
+async fn assert_account_token(res: Response, scope: &str) -> String {
+    assert_eq!(res.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+    let status = res.status();
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(status, 200, "{body}");
+    let token = body["access_token"].as_str().unwrap();
+    assert!(token.starts_with("ghat_"), "{body}");
+    assert_eq!(body["token_type"], "Bearer", "{body}");
+    assert_eq!(body["expires_in"], 3600, "{body}");
+    assert_eq!(body["scope"], scope, "{body}");
+    assert!(body.get("refresh_token").is_none(), "{body}");
+    token.to_owned()
+}
+
+/// Asserts an RFC 6749 §5.2 error; a 401 must carry the Basic challenge.
+async fn assert_oauth_error(res: Response, status: u16, error: &str) {
+    assert_eq!(res.status(), status);
+    assert_eq!(res.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+    if status == 401 {
+        let challenge = res.headers().get(WWW_AUTHENTICATE).unwrap();
+        assert!(
+            challenge.to_str().unwrap().starts_with("Basic"),
+            "{challenge:?}"
+        );
+    }
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], error, "{body}");
+    assert!(
+        body["error_description"]
+            .as_str()
+            .is_some_and(|d| !d.is_empty()),
+        "{body}"
+    );
+    assert!(body.get("access_token").is_none(), "{body}");
+}
+
+/// `POST /oauth/embed-token` for `embed_url`, as `account` with Basic.
+fn embed_request(app: &TestApp, account: &Seeded, embed_url: &str) -> RequestBuilder {
+    app.http
+        .post(app.url(EMBED_TOKEN))
+        .header("Authorization", account.basic())
+        .json(&json!({"embed_url": embed_url, "grant_type": "client_credentials"}))
+}
+
+/// An embed token for [`VIEW`] and its full response.
+async fn embed_token(app: &TestApp, account: &Seeded) -> (String, Value) {
+    let body = ok_json(embed_request(app, account, &app.url(VIEW))).await;
+    (body["access_token"].as_str().unwrap().to_owned(), body)
+}
+
+/// `/auth/check` of `method` on `uri` with no `Authorization` header.
+async fn check_uri(app: &TestApp, method: &str, uri: &str) -> Response {
+    check(app, None, method, uri).await
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /oauth/token
+// ---------------------------------------------------------------------------------------------
+
+async fn account_token_with_credentials_in_a_form_body(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+
+    let res = token_for(&app, &account, &[]).send().await.unwrap();
+    let token = assert_account_token(res, "read write").await;
+
+    let allowed = check(&app, Some(&bearer(&token)), "POST", "/v1/trips").await;
+    assert_eq!(allowed.status(), 200);
+    assert_eq!(
+        header(&allowed, "gatehouse-account"),
+        Some(account.account_id)
+    );
+}
+
+async fn account_token_with_basic_authentication(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .post(app.url(ACCOUNT_TOKEN))
+        .basic_auth(&account.account_id, Some(&account.secret_key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_account_token(res, "read").await;
+}
+
+async fn account_token_with_credentials_in_a_json_body(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read", "views"]).await;
+
+    let res = app
+        .http
+        .post(app.url(ACCOUNT_TOKEN))
+        .json(&json!({
+            "grant_type": "client_credentials",
+            "client_id": account.account_id,
+            "client_secret": account.secret_key,
+        }))
+        .send()
+        .await
+        .unwrap();
+
+    assert_account_token(res, "read views").await;
+}
+
+async fn account_token_scope_narrows_the_accounts_scopes(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+
+    let res = token_for(&app, &account, &[("scope", "read")])
+        .send()
+        .await
+        .unwrap();
+    let token = assert_account_token(res, "read").await;
+
+    let get = check(&app, Some(&bearer(&token)), "GET", "/v1/trips").await;
+    assert_eq!(get.status(), 200);
+    assert_eq!(header(&get, "gatehouse-scopes").as_deref(), Some("read"));
+    assert_forbidden(check(&app, Some(&bearer(&token)), "POST", "/v1/trips").await).await;
+}
+
+async fn account_token_scope_beyond_the_account_is_invalid_scope(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = token_for(&app, &account, &[("scope", "read write")])
+        .send()
+        .await
+        .unwrap();
+
+    assert_oauth_error(res, 400, "invalid_scope").await;
+}
+
+async fn account_token_with_a_wrong_secret_is_invalid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let other = seed_account(&app, &["read"]).await;
+
+    let form = [
+        ("grant_type", "client_credentials"),
+        ("client_id", account.account_id.as_str()),
+        ("client_secret", other.secret_key.as_str()),
+    ];
+    assert_oauth_error(
+        token_form(&app, &form).send().await.unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+    let garbage = [
+        ("grant_type", "client_credentials"),
+        ("client_id", account.account_id.as_str()),
+        ("client_secret", "not-a-secret"),
+    ];
+    assert_oauth_error(
+        token_form(&app, &garbage).send().await.unwrap(),
+        401,
+        "invalid_client",
+    )
+    .await;
+}
+
+async fn account_token_for_an_unknown_account_is_invalid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let other = spawn_app(backend).await;
+    let unknown = seed_account(&other, &["read"]).await;
+
+    let res = token_for(&app, &unknown, &[]).send().await.unwrap();
+
+    assert_oauth_error(res, 401, "invalid_client").await;
+}
+
+async fn account_token_with_basic_and_a_body_secret_is_invalid_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .post(app.url(ACCOUNT_TOKEN))
+        .header("Authorization", account.basic())
+        .form(&[
+            ("grant_type", "client_credentials"),
+            ("client_secret", account.secret_key.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+async fn account_token_with_another_grant_type_is_unsupported_grant_type(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let form = [
+        ("grant_type", "password"),
+        ("client_id", account.account_id.as_str()),
+        ("client_secret", account.secret_key.as_str()),
+    ];
+
+    let res = token_form(&app, &form).send().await.unwrap();
+
+    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+}
+
+async fn account_token_without_grant_type_is_invalid_request(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let form = [
+        ("client_id", account.account_id.as_str()),
+        ("client_secret", account.secret_key.as_str()),
+    ];
+
+    let res = token_form(&app, &form).send().await.unwrap();
+
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+async fn account_token_with_malformed_json_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let res = app
+        .http
+        .post(app.url(ACCOUNT_TOKEN))
+        .header(CONTENT_TYPE, "application/json")
+        .body(format!(
+            r#"{{"grant_type": "client_credentials", "client_id": "{}""#,
+            account.account_id
+        ))
+        .send()
+        .await
+        .unwrap();
+
+    assert_oauth_error(res, 400, "invalid_request").await;
+}
+
+// ---------------------------------------------------------------------------------------------
+// POST /oauth/embed-token and what its token opens
+// ---------------------------------------------------------------------------------------------
+
+async fn embed_token_adds_itself_to_the_embed_url(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read", "write", "views"]).await;
+    let embed_url = app.url(VIEW);
+
+    let res = embed_request(&app, &account, &embed_url)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get(CACHE_CONTROL).unwrap(), "no-store");
+    let body: Value = res.json().await.unwrap();
+    let token = body["access_token"].as_str().unwrap();
+    assert!(token.starts_with("ghet_"), "{body}");
+    assert_eq!(body["expires_in"], 900, "{body}");
+    assert_eq!(
+        body["secure_embed_url"],
+        format!("{embed_url}&access_token={token}")
+    );
+    let secure = url::Url::parse(body["secure_embed_url"].as_str().unwrap()).unwrap();
+    let pairs: Vec<(String, String)> = secure.query_pairs().into_owned().collect();
+    assert_eq!(
+        pairs,
+        [
+            ("id".to_owned(), "7".to_owned()),
+            ("access_token".to_owned(), token.to_owned())
+        ]
+    );
+}
+
+async fn embed_token_lifetime_follows_the_configuration(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.lifetimes.embed_token = 120).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, body) = embed_token(&app, &account).await;
+    assert_eq!(body["expires_in"], 120, "{body}");
+    let uri = format!("{VIEW}&access_token={token}");
+
+    app.clock.advance(119);
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+    app.clock.advance(1);
+    assert_unauthorized(check_uri(&app, "GET", &uri).await, true).await;
+}
+
+async fn embed_token_opens_get_of_its_view_from_the_query_parameter(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let (_, body) = embed_token(&app, &account).await;
+    let secure = url::Url::parse(body["secure_embed_url"].as_str().unwrap()).unwrap();
+    let uri = format!("{}?{}", secure.path(), secure.query().unwrap());
+
+    let res = check_uri(&app, "GET", &uri).await;
+
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "gatehouse-account"), Some(account.account_id));
+    assert_eq!(
+        header(&res, "gatehouse-scopes").as_deref(),
+        Some("read"),
+        "read-only: write is dropped"
+    );
+}
+
+async fn embed_token_refuses_another_query_of_the_same_path(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+
+    for uri in [
+        format!("/views/trips?id=8&access_token={token}"),
+        format!("/views/trips?access_token={token}"),
+        format!("/views/trips?id=7&all=1&access_token={token}"),
+    ] {
+        assert_forbidden(check_uri(&app, "GET", &uri).await).await;
+    }
+}
+
+async fn embed_token_refuses_another_path(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+
+    for uri in [
+        format!("/views/vehicles?id=7&access_token={token}"),
+        format!("/views/trips/export?id=7&access_token={token}"),
+        format!("/v1/trips?id=7&access_token={token}"),
+    ] {
+        assert_forbidden(check_uri(&app, "GET", &uri).await).await;
+    }
+}
+
+async fn embed_token_refuses_post_of_its_view(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+    let uri = format!("{VIEW}&access_token={token}");
+
+    for method in ["POST", "PUT", "DELETE"] {
+        assert_forbidden(check_uri(&app, method, &uri).await).await;
+    }
+}
+
+async fn embed_token_as_a_bearer_header_opens_get_of_its_view(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+
+    let res = check(&app, Some(&bearer(&token)), "GET", VIEW).await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(header(&res, "gatehouse-account"), Some(account.account_id));
+
+    let elsewhere = check(&app, Some(&bearer(&token)), "GET", "/views/trips?id=8").await;
+    assert_forbidden(elsewhere).await;
+}
+
+async fn embed_url_on_another_host_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    for embed_url in [
+        "https://evil.example.com/views/trips?id=7".to_owned(),
+        app.url(VIEW).replace("127.0.0.1", "localhost"),
+    ] {
+        let res = embed_request(&app, &account, &embed_url)
+            .send()
+            .await
+            .unwrap();
+        assert_oauth_error(res, 400, "invalid_request").await;
+    }
+}
+
+async fn embed_token_without_authentication_is_401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+
+    let anonymous = app
+        .http
+        .post(app.url(EMBED_TOKEN))
+        .json(&json!({"embed_url": app.url(VIEW), "grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(anonymous, 401, "invalid_client").await;
+
+    let wrong_secret = app
+        .http
+        .post(app.url(EMBED_TOKEN))
+        .header("Authorization", basic(&account.account_id, "nope"))
+        .json(&json!({"embed_url": app.url(VIEW), "grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(wrong_secret, 401, "invalid_client").await;
+}
+
+async fn embed_token_expires_after_900_seconds(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+    let uri = format!("{VIEW}&access_token={token}");
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+
+    app.clock.advance(899);
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+    app.clock.advance(1);
+    assert_unauthorized(check_uri(&app, "GET", &uri).await, true).await;
+}
+
+async fn ordinary_access_token_in_the_query_parameter_is_401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let token = crate::auth_check::account_token(&app, &account).await;
+    assert_eq!(
+        check(&app, Some(&bearer(&token)), "GET", VIEW)
+            .await
+            .status(),
+        200,
+        "the same token is fine as a header"
+    );
+
+    let uri = format!("{VIEW}&access_token={token}");
+    assert_unauthorized(check_uri(&app, "GET", &uri).await, true).await;
+}
