@@ -51,21 +51,22 @@ impl IntoResponse for ApiError {
             Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         };
         let mut response = (status, Json(json!({ "message": message }))).into_response();
-        let challenges: &[&'static str] = match self {
+        // All challenges in one field (RFC 9110 §11.6.1): nginx before 1.23 passes on only the
+        // first WWW-Authenticate header of an auth_request answer.
+        let challenge = match self {
             Self::Unauthorized { token_sent: false } => {
-                &["Basic realm=\"gatehouse\"", "Bearer realm=\"gatehouse\""]
+                Some("Basic realm=\"gatehouse\", Bearer realm=\"gatehouse\"")
             }
-            Self::Unauthorized { token_sent: true } => &[
-                "Basic realm=\"gatehouse\"",
-                "Bearer realm=\"gatehouse\", error=\"invalid_token\"",
-            ],
+            Self::Unauthorized { token_sent: true } => Some(
+                "Basic realm=\"gatehouse\", Bearer realm=\"gatehouse\", error=\"invalid_token\"",
+            ),
             Self::Forbidden {
                 insufficient_scope: true,
-            } => &["Bearer realm=\"gatehouse\", error=\"insufficient_scope\""],
-            _ => &[],
+            } => Some("Bearer realm=\"gatehouse\", error=\"insufficient_scope\""),
+            _ => None,
         };
-        for challenge in challenges {
-            response.headers_mut().append(
+        if let Some(challenge) = challenge {
+            response.headers_mut().insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static(challenge),
             );

@@ -305,7 +305,8 @@ impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
             max_connections: 8,
-            acquire_timeout: Duration::from_secs(3),
+            // During an outage every protected call waits this long before its 503.
+            acquire_timeout: Duration::from_secs(1),
         }
     }
 }

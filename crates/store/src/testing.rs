@@ -106,6 +106,14 @@ async fn run_admin(admin_url: &str, sql: &str) {
     sqlx::query(sql).execute(&mut conn).await.expect(sql);
 }
 
+async fn try_admin(admin_url: &str, sql: &str) -> bool {
+    use sqlx::Connection;
+    match sqlx::PgConnection::connect(admin_url).await {
+        Ok(mut conn) => sqlx::query(sql).execute(&mut conn).await.is_ok(),
+        Err(_) => false,
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
         if let Cleanup::Postgres {
@@ -119,12 +127,20 @@ impl Drop for TestDb {
             // servers hold connections use multi-threaded runtimes: a connection caught
             // half-way through its handshake would otherwise hold DROP DATABASE until
             // PostgreSQL's authentication_timeout.
+            // FORCE cannot end processes of other roles (an autovacuum worker, say): retry
+            // briefly until they are gone.
             let dropped = std::thread::spawn(move || {
-                tokio::runtime::Builder::new_current_thread()
+                let runtime = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
-                    .expect("runtime")
-                    .block_on(run_admin(&admin_url, &sql));
+                    .expect("runtime");
+                for _ in 0..20 {
+                    if runtime.block_on(try_admin(&admin_url, &sql)) {
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+                panic!("could not drop a test database");
             })
             .join();
             if dropped.is_err() {

@@ -1,5 +1,8 @@
 //! Invalidations on PostgreSQL: NOTIFY on one channel, LISTEN on a dedicated connection per
-//! node. A lost connection is reported at once, so the node stops trusting its cache.
+//! node. The connection is proven alive by a heartbeat: the node NOTIFYs itself every
+//! [`HEARTBEAT`] through its pool, and if no notification arrives for [`DEADLINE`] the feed
+//! counts as lost. That catches a silent network partition, not only a closed socket, so a
+//! node cut off from the database stops trusting its cache within the deadline.
 
 use super::PostgresStore;
 use crate::{FeedEvent, InvalidationStore, StoreError};
@@ -9,16 +12,64 @@ use gatehouse_core::Timestamp;
 use sqlx::postgres::PgListener;
 use std::time::Duration;
 use tokio::sync::mpsc::Sender;
+use tokio::time::Instant;
 
 const CHANNEL: &str = "gatehouse_invalidation";
+/// Payload of heartbeat notifications; never an invalidation.
+const HEARTBEAT_PAYLOAD: &str = "heartbeat";
 /// Wait between reconnection attempts.
 const RETRY: Duration = Duration::from_millis(250);
+/// How often a node sends itself a heartbeat.
+const HEARTBEAT: Duration = Duration::from_millis(300);
+/// Silence after which the feed counts as lost.
+const DEADLINE: Duration = Duration::from_millis(1000);
 
 impl PostgresStore {
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {
         let mut listener = PgListener::connect_with(&self.pool).await?;
+        // Reconnecting inside try_recv would hide the loss (and wait on the pool's acquire
+        // timeout): report it instead, so the cache is distrusted at once.
+        listener.eager_reconnect(false);
         listener.listen(CHANNEL).await?;
         Ok(listener)
+    }
+
+    async fn heartbeat(&self) {
+        let notify = sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(CHANNEL)
+            .bind(HEARTBEAT_PAYLOAD)
+            .execute(&self.pool);
+        // A heartbeat that cannot be sent shows up as silence on the listener.
+        let _ = tokio::time::timeout(DEADLINE, notify).await;
+    }
+
+    /// Follows one listener connection until it is lost; returns false when `sink` closed.
+    async fn follow(&self, mut listener: PgListener, sink: &Sender<FeedEvent>) -> bool {
+        let mut last_heard = Instant::now();
+        let mut tick = tokio::time::interval(HEARTBEAT);
+        loop {
+            tokio::select! {
+                received = listener.try_recv() => {
+                    let Ok(Some(notification)) = received else { return true };
+                    last_heard = Instant::now();
+                    if notification.payload() == HEARTBEAT_PAYLOAD {
+                        continue;
+                    }
+                    let event = FeedEvent::Invalidated(Invalidation::parse(notification.payload()));
+                    if sink.send(event).await.is_err() {
+                        return false;
+                    }
+                }
+                _ = tick.tick() => {
+                    if last_heard.elapsed() > DEADLINE {
+                        return true;
+                    }
+                    let me = self.clone();
+                    tokio::spawn(async move { me.heartbeat().await });
+                }
+                () = sink.closed() => return false,
+            }
+        }
     }
 }
 
@@ -39,24 +90,11 @@ impl InvalidationStore for PostgresStore {
 
     async fn follow_invalidations(&self, sink: Sender<FeedEvent>) {
         loop {
-            if let Ok(mut listener) = self.listen().await {
-                if sink.send(FeedEvent::Connected).await.is_err() {
+            if let Ok(Ok(listener)) = tokio::time::timeout(DEADLINE, self.listen()).await {
+                if sink.send(FeedEvent::Connected).await.is_err()
+                    || !self.follow(listener, &sink).await
+                {
                     return;
-                }
-                // try_recv answers Ok(None) when the connection dropped: notifications may
-                // have been missed.
-                loop {
-                    let received = tokio::select! {
-                        received = listener.try_recv() => received,
-                        () = sink.closed() => return,
-                    };
-                    let Ok(Some(notification)) = received else {
-                        break;
-                    };
-                    let event = FeedEvent::Invalidated(Invalidation::parse(notification.payload()));
-                    if sink.send(event).await.is_err() {
-                        return;
-                    }
                 }
                 if sink.send(FeedEvent::Disconnected).await.is_err() {
                     return;
