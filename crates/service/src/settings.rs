@@ -425,9 +425,10 @@ fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Ve
     }
     let upstream = match route.upstream.as_deref().map(Url::parse) {
         None => None,
-        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
+        // The gateway's client is built without TLS: refuse https here rather than answer 502.
+        Some(Ok(u)) if u.scheme() == "http" && u.host().is_some() => Some(u),
         Some(_) => {
-            problems.push(format!("(path_prefix \"{prefix}\"): upstream must be an http:// or https:// URL with a host"));
+            problems.push(format!("(path_prefix \"{prefix}\"): upstream must be an http:// URL with a host (TLS to upstreams is not supported yet)"));
             None
         }
     };
@@ -536,6 +537,7 @@ default_policy = "allow"
 access_token = 0
 [[route]]
 path_prefix = "/oauth/"
+upstream = "https://api.example.com"
 scopes = { GET = "admin", get = "read" }
 "#,
         )
@@ -552,6 +554,7 @@ scopes = { GET = "admin", get = "read" }
             "route[0] (path_prefix \"/oauth/\"): shadows",
             "scope 'admin' for GET",
             "scopes key 'get'",
+            "upstream must be an http:// URL",
         ] {
             assert!(text.contains(key), "missing {key} in {text}");
         }
