@@ -8,8 +8,8 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::BTreeMap;
 
-/// Credentials presented with an API call.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// Credentials presented with an API call. `Debug` never shows the secret.
+#[derive(Clone, PartialEq, Eq)]
 pub enum Credential {
     /// `Authorization: Basic base64(AccountId:SecretKey)`.
     Basic {
@@ -21,6 +21,15 @@ pub enum Credential {
     /// `Authorization: Bearer <token>` (or an embed token in the `access_token` query
     /// parameter, RFC 6750 §2.3).
     Bearer(String),
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Basic { account_id, .. } => write!(f, "Basic({account_id}:…)"),
+            Self::Bearer(_) => f.write_str("Bearer(…)"),
+        }
+    }
 }
 
 /// Why an `Authorization` header was not understood. Each case is answered 401.
@@ -154,7 +163,8 @@ pub enum Refusal {
 }
 
 /// Decides whether `identity` may call `method` on `uri` (path and query) under `requirement`.
-/// An embed token opens only `GET` of its own view, whatever the route says.
+/// An embed token opens at most `GET` of its own view, and only if the route lets its scopes
+/// through there.
 pub fn authorize(
     identity: &Identity,
     requirement: &Requirement,
@@ -162,11 +172,9 @@ pub fn authorize(
     uri: &str,
 ) -> Result<(), Refusal> {
     if let Some(view) = &identity.embed_view {
-        return if method == "GET" && same_view(view, uri) {
-            Ok(())
-        } else {
-            Err(Refusal::InsufficientScope)
-        };
+        if method != "GET" || !same_view(view, uri) {
+            return Err(Refusal::InsufficientScope);
+        }
     }
     match requirement {
         Requirement::Deny => Err(Refusal::Denied),
@@ -177,18 +185,33 @@ pub fn authorize(
 }
 
 /// Whether `path` is in the form routes are matched against: it starts with `/` and has no
-/// `.` or `..` segment, no empty segment but a trailing one, no backslash, no percent-encoded
-/// `.`, `/` or `\`, no whitespace or control character. Anything else could match one route
-/// here and mean another path to the upstream, so it is refused.
+/// `.` or `..` segment, no empty segment but a trailing one, no backslash or `;`, no malformed
+/// escape and no escape of a character that has a plain form (letters, digits, `-._~/\;`),
+/// no whitespace or control character. Anything else could match one route here and mean
+/// another path to the upstream, so it is refused.
 pub fn is_canonical_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
-    let lower = path.to_ascii_lowercase();
-    if ["%2e", "%2f", "%5c"].iter().any(|e| lower.contains(e))
-        || path
-            .chars()
-            .any(|c| c == '\\' || c.is_whitespace() || c.is_control())
+    let bytes = path.as_bytes();
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'%' {
+            // An escape must be well formed and must not spell a character that has a plain
+            // form: upstreams decode `%76` as `v` and would see another route's path.
+            let hex = bytes
+                .get(i + 1..i + 3)
+                .and_then(|h| std::str::from_utf8(h).ok());
+            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                Some(c) if c.is_ascii_alphanumeric() || b"-._~/\\;".contains(&c) => return false,
+                Some(_) => {}
+                None => return false,
+            }
+        }
+    }
+    // `;` starts path parameters that Java servlet containers strip (`/x/..;/v1`).
+    if path
+        .chars()
+        .any(|c| c == '\\' || c == ';' || c.is_whitespace() || c.is_control())
     {
         return false;
     }
@@ -388,6 +411,15 @@ mod tests {
     fn embed_tokens_open_only_get_of_their_view() {
         let embed = identity(&["views"], Some("/views/trips?id=7"));
         let any = Requirement::Authenticated;
+        let read = Requirement::Scope("read".into());
+        assert_eq!(
+            authorize(&embed, &read, "GET", "/views/trips?id=7"),
+            Err(Refusal::InsufficientScope)
+        );
+        assert_eq!(
+            authorize(&embed, &Requirement::Deny, "GET", "/views/trips?id=7"),
+            Err(Refusal::Denied)
+        );
         assert_eq!(
             authorize(&embed, &any, "GET", "/views/trips?id=7&access_token=ghet_x"),
             Ok(())
@@ -401,7 +433,15 @@ mod tests {
 
     #[test]
     fn only_canonical_paths_are_matched() {
-        for ok in ["/", "/v1/", "/v1/trips", "/v1/trips/", "/a-b/c_d.json"] {
+        for ok in [
+            "/",
+            "/v1/",
+            "/v1/trips",
+            "/v1/trips/",
+            "/a-b/c_d.json",
+            "/v1/caf%C3%A9",
+            "/v1/a%20b",
+        ] {
             assert!(is_canonical_path(ok), "{ok}");
         }
         for bad in [
@@ -415,6 +455,12 @@ mod tests {
             "/v1/%2e%2e/admin",
             "/v1%2Fadmin",
             "/v1/%5cadmin",
+            "/%76%31/trips",
+            "/v1/%61dmin",
+            "/x/..;/v1/trips",
+            "/v1/a;b",
+            "/v1/%zz",
+            "/v1/%4",
             "/v1\\x",
             "/v 1",
         ] {

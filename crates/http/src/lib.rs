@@ -27,7 +27,7 @@ impl Server {
     pub async fn bind(gatehouse: Gatehouse) -> std::io::Result<Server> {
         let listener = TcpListener::bind(gatehouse.settings().listen).await?;
         let issuer = gatehouse.settings().issuer(listener.local_addr()?);
-        let state = AppState::new(gatehouse.clone(), issuer);
+        let state = AppState::new(gatehouse.clone(), issuer)?;
         Ok(Server {
             listener,
             router: routes::router(state),

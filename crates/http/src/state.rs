@@ -20,7 +20,7 @@ pub struct AppState {
 
 impl AppState {
     /// Builds the state for a server whose public URL is `issuer`.
-    pub fn new(gatehouse: Gatehouse, issuer: String) -> Self {
+    pub fn new(gatehouse: Gatehouse, issuer: String) -> std::io::Result<Self> {
         let routes = gatehouse
             .settings()
             .routes
@@ -37,13 +37,13 @@ impl AppState {
             .connect_timeout(Duration::from_secs(5))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
-            .unwrap_or_default();
-        Self {
+            .map_err(std::io::Error::other)?;
+        Ok(Self {
             gatehouse,
             issuer: issuer.into(),
             upstream_client,
             routes,
-        }
+        })
     }
 
     /// The upstream of the first route whose prefix matches `path`, if that route proxies.

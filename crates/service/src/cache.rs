@@ -9,14 +9,15 @@ use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::FamilyId;
 use gatehouse_core::Timestamp;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Most entries kept; past it the cache starts over (a flood of random credentials must not
 /// grow memory without bound).
 const MAX_ENTRIES: usize = 200_000;
-/// How long a positive answer is reused at most (the feed also removes it on revocation).
-pub const POSITIVE_SECS: i64 = 300;
+/// How long a positive answer is reused at most. The feed removes it on revocation; this
+/// bounds the damage if a published invalidation is ever lost.
+pub const POSITIVE_SECS: i64 = 60;
 /// How long a negative answer is reused: short, so a credential created a moment later works.
 pub const NEGATIVE_SECS: i64 = 5;
 
@@ -58,6 +59,9 @@ pub enum Lookup {
 #[derive(Debug, Default)]
 pub struct ValidationCache {
     entries: RwLock<HashMap<[u8; 32], Entry>>,
+    /// Bumped by every invalidation: an answer loaded from the store before a bump may
+    /// predate a revocation and is not kept.
+    generation: AtomicU64,
     connected: AtomicBool,
     key_uses: Mutex<HashMap<KeyId, Timestamp>>,
 }
@@ -80,41 +84,49 @@ impl ValidationCache {
         }
     }
 
-    /// Remembers a valid credential until `until` (capped at [`POSITIVE_SECS`] from `now`).
+    /// The current generation; read it before loading an answer from the store.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// Remembers a valid credential until `until` (capped at [`POSITIVE_SECS`] from `now`),
+    /// unless an invalidation happened since `loaded_at` (a [`Self::generation`]).
     pub fn remember_valid(
         &self,
         digest: &SecretDigest,
         validated: Validated,
         until: Timestamp,
         now: Timestamp,
+        loaded_at: u64,
     ) {
         let until = until.min(now.plus_secs(POSITIVE_SECS));
-        self.put(
-            digest,
-            Entry {
-                answer: Answer::Valid(Arc::new(validated)),
-                until,
-            },
-        );
+        let answer = Answer::Valid(Arc::new(validated));
+        self.put(digest, Entry { answer, until }, Some(loaded_at));
     }
 
     /// Remembers that a credential is invalid, briefly.
     pub fn remember_invalid(&self, digest: &SecretDigest, now: Timestamp) {
+        let until = now.plus_secs(NEGATIVE_SECS);
         self.put(
             digest,
             Entry {
                 answer: Answer::Invalid,
-                until: now.plus_secs(NEGATIVE_SECS),
+                until,
             },
+            None,
         );
     }
 
-    fn put(&self, digest: &SecretDigest, entry: Entry) {
+    fn put(&self, digest: &SecretDigest, entry: Entry, loaded_at: Option<u64>) {
         // Entries written while untrusted could hide a revocation the feed missed.
         if !self.connected.load(Ordering::Acquire) {
             return;
         }
         if let Ok(mut entries) = self.entries.write() {
+            // Checked under the write lock, which invalidations also take.
+            if loaded_at.is_some_and(|g| g != self.generation.load(Ordering::Acquire)) {
+                return;
+            }
             if entries.len() >= MAX_ENTRIES {
                 entries.clear();
             }
@@ -127,6 +139,7 @@ impl ValidationCache {
         let Ok(mut entries) = self.entries.write() else {
             return;
         };
+        self.generation.fetch_add(1, Ordering::AcqRel);
         match invalidation {
             Invalidation::All => entries.clear(),
             Invalidation::Token(digest) => {
@@ -140,6 +153,7 @@ impl ValidationCache {
     pub fn set_connected(&self, connected: bool) {
         if !connected {
             if let Ok(mut entries) = self.entries.write() {
+                self.generation.fetch_add(1, Ordering::AcqRel);
                 entries.clear();
             }
         }
@@ -159,12 +173,15 @@ impl ValidationCache {
         }
     }
 
-    /// Takes the key uses noted since the last call.
+    /// Takes the key uses noted since the last call, sorted by key so that concurrent
+    /// writers on several nodes lock rows in the same order.
     pub fn take_key_uses(&self) -> Vec<(KeyId, Timestamp)> {
-        match self.key_uses.lock() {
+        let mut uses: Vec<_> = match self.key_uses.lock() {
             Ok(mut uses) => uses.drain().collect(),
             Err(_) => Vec::new(),
-        }
+        };
+        uses.sort_by(|a, b| a.0.cmp(&b.0));
+        uses
     }
 }
 
@@ -208,10 +225,22 @@ mod tests {
     fn nothing_is_trusted_while_disconnected() {
         let cache = ValidationCache::default();
         let d = SecretDigest::of("a");
-        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T);
+        cache.remember_valid(
+            &d,
+            validated(None, None),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
         assert!(matches!(cache.get(&d, T), Lookup::Unknown));
         cache.set_connected(true);
-        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T);
+        cache.remember_valid(
+            &d,
+            validated(None, None),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
         assert!(matches!(cache.get(&d, T), Lookup::Valid(_)));
         cache.set_connected(false);
         cache.set_connected(true);
@@ -226,7 +255,13 @@ mod tests {
         let cache = ValidationCache::default();
         cache.set_connected(true);
         let (a, b) = (SecretDigest::of("a"), SecretDigest::of("b"));
-        cache.remember_valid(&a, validated(None, None), T.plus_secs(10), T);
+        cache.remember_valid(
+            &a,
+            validated(None, None),
+            T.plus_secs(10),
+            T,
+            cache.generation(),
+        );
         cache.remember_invalid(&b, T);
         assert!(matches!(cache.get(&a, T.plus_secs(9)), Lookup::Valid(_)));
         assert!(matches!(cache.get(&a, T.plus_secs(10)), Lookup::Unknown));
@@ -251,9 +286,27 @@ mod tests {
             SecretDigest::of("b"),
             SecretDigest::of("c"),
         );
-        cache.remember_valid(&a, validated(Some(fam.clone()), None), T.plus_secs(60), T);
-        cache.remember_valid(&b, validated(None, Some(key.clone())), T.plus_secs(60), T);
-        cache.remember_valid(&c, validated(None, None), T.plus_secs(60), T);
+        cache.remember_valid(
+            &a,
+            validated(Some(fam.clone()), None),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
+        cache.remember_valid(
+            &b,
+            validated(None, Some(key.clone())),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
+        cache.remember_valid(
+            &c,
+            validated(None, None),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
         cache.apply(&Invalidation::Family(fam));
         assert!(matches!(cache.get(&a, T), Lookup::Unknown));
         assert!(matches!(cache.get(&b, T), Lookup::Valid(_)));
@@ -261,6 +314,17 @@ mod tests {
         assert!(matches!(cache.get(&b, T), Lookup::Unknown));
         cache.apply(&Invalidation::Token(c));
         assert!(matches!(cache.get(&c, T), Lookup::Unknown));
+    }
+
+    #[test]
+    fn an_answer_loaded_before_an_invalidation_is_not_kept() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let d = SecretDigest::of("a");
+        let loaded_at = cache.generation();
+        cache.apply(&Invalidation::Token(d));
+        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T, loaded_at);
+        assert!(matches!(cache.get(&d, T), Lookup::Unknown));
     }
 
     #[test]

@@ -126,9 +126,13 @@ impl Gatehouse {
         let validated = match self.cache.get(&digest, now) {
             Lookup::Valid(v) => v,
             Lookup::Invalid => return Err(Failure::Invalid),
-            Lookup::Unknown => match self.load(&digest, credential, now).await? {
-                Some((v, until)) => {
-                    self.cache.remember_valid(&digest, v.clone(), until, now);
+            Lookup::Unknown => match self
+                .load(&digest, credential, now, self.cache.generation())
+                .await?
+            {
+                Some((v, until, loaded_at)) => {
+                    self.cache
+                        .remember_valid(&digest, v.clone(), until, now, loaded_at);
                     std::sync::Arc::new(v)
                 }
                 None => {
@@ -155,7 +159,8 @@ impl Gatehouse {
         digest: &SecretDigest,
         credential: &Credential,
         now: Timestamp,
-    ) -> Result<Option<(Validated, Timestamp)>, Failure> {
+        loaded_at: u64,
+    ) -> Result<Option<(Validated, Timestamp, u64)>, Failure> {
         if let Credential::Basic { .. } = credential {
             let Some((key, account)) = self.store.find_secret_key_by_digest(digest).await? else {
                 return Ok(None);
@@ -177,6 +182,7 @@ impl Gatehouse {
                     family_id: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
+                loaded_at,
             )));
         }
         let Some(view) = self.store.find_access_token(digest).await? else {
@@ -207,7 +213,7 @@ impl Gatehouse {
             key_id: None,
             family_id: Some(view.family.family_id.clone()),
         };
-        Ok(Some((validated, view.token.expires_at)))
+        Ok(Some((validated, view.token.expires_at, loaded_at)))
     }
 
     /// Drops what `invalidation` covers from this node's cache at once and tells every other
@@ -264,7 +270,10 @@ impl Gatehouse {
             return;
         }
         if let Err(e) = self.store.record_key_use(&uses).await {
-            tracing::warn!(error = %e, keys = uses.len(), "key use not recorded");
+            tracing::warn!(error = %e, keys = uses.len(), "key use not recorded; will retry");
+            for (key_id, at) in &uses {
+                self.cache.note_key_use(key_id, *at);
+            }
         }
     }
 

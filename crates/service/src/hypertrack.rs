@@ -119,6 +119,9 @@ impl Gatehouse {
     ) -> Result<EmbedIssued, ServiceError> {
         let account = self.account_or_401(account_id, secret_key).await?;
         let bad = |why: &'static str| ServiceError::OAuth(OAuthError::invalid_request(why));
+        if embed_url.len() > gatehouse_core::application::RedirectUri::MAX {
+            return Err(bad("embed_url is longer than 2000 characters"));
+        }
         let url = Url::parse(embed_url).map_err(|_| bad("embed_url must be an absolute URL"))?;
         let base = Url::parse(issuer).map_err(|_| bad("the public URL is not configured"))?;
         if url.origin() != base.origin() {

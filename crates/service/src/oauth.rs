@@ -16,8 +16,8 @@ use gatehouse_core::Timestamp;
 use gatehouse_store::{Redemption, Rotation};
 use rand::rngs::OsRng;
 
-/// How a client authenticated at an OAuth endpoint (RFC 6749 §2.3).
-#[derive(Debug)]
+/// How a client authenticated at an OAuth endpoint (RFC 6749 §2.3). `Debug` never shows the
+/// secret.
 pub enum ClientCredentials {
     /// `client_secret_basic` or `client_secret_post`.
     Secret {
@@ -30,6 +30,16 @@ pub enum ClientCredentials {
     PublicId(String),
     /// No client authentication at all.
     Missing,
+}
+
+impl std::fmt::Debug for ClientCredentials {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Secret { client_id, .. } => write!(f, "Secret({client_id}, …)"),
+            Self::PublicId(id) => write!(f, "PublicId({id})"),
+            Self::Missing => f.write_str("Missing"),
+        }
+    }
 }
 
 /// A successful token response (RFC 6749 §5.1).

@@ -37,6 +37,15 @@ fn dummy_hash() -> Option<&'static PasswordHash> {
         .as_ref()
 }
 
+/// Permits for concurrent password checks: twice the CPUs.
+fn argon2_permits() -> &'static tokio::sync::Semaphore {
+    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
+    PERMITS.get_or_init(|| {
+        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
+        tokio::sync::Semaphore::new(cpus * 2)
+    })
+}
+
 impl Gatehouse {
     /// Starts an anonymous session (it carries the CSRF token of the login form).
     pub async fn start_session(&self) -> Result<NewSession, ServiceError> {
@@ -95,12 +104,20 @@ impl Gatehouse {
             .map(|u| u.password_hash.clone())
             .or_else(|| dummy_hash().cloned());
         let candidate = password.to_owned();
+        // Each Argon2id check takes ~19 MiB and tens of milliseconds: bound how many run at once.
+        let _permit = argon2_permits()
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(Box::new(e)))?;
         let verified =
             tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&candidate)))
                 .await
                 .map_err(|e| ServiceError::Internal(Box::new(e)))?;
         let Some(user) = user.filter(|_| verified) else {
-            self.audit("anonymous", "login.failed", email.trim(), String::new())
+            // Only a well-formed address is recorded: the field may hold a mistyped password.
+            let target = Email::parse(email)
+                .map_or_else(|_| "(malformed email)".to_owned(), |e| e.to_string());
+            self.audit("anonymous", "login.failed", &target, String::new())
                 .await;
             return Err(ServiceError::LoginFailed);
         };

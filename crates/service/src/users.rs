@@ -7,8 +7,7 @@ use gatehouse_core::user::{Email, Role, User};
 use gatehouse_store::StoreError;
 use rand::rngs::OsRng;
 
-/// What is needed to create a user.
-#[derive(Debug)]
+/// What is needed to create a user. `Debug` never shows the password.
 pub struct NewUser<'a> {
     /// Login email.
     pub email: &'a str,
@@ -18,6 +17,16 @@ pub struct NewUser<'a> {
     pub role: Role,
     /// The account the user belongs to, if any.
     pub account_id: Option<&'a str>,
+}
+
+impl std::fmt::Debug for NewUser<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewUser")
+            .field("email", &self.email)
+            .field("role", &self.role)
+            .field("account_id", &self.account_id)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Gatehouse {

@@ -7,11 +7,18 @@ use axum::http::{header, HeaderMap};
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
-/// Decoded parameters, first value of each name, plus the names that were repeated.
-#[derive(Debug, Default)]
+/// Decoded parameters, first value of each name, plus the names that were repeated. `Debug`
+/// shows names only: values include passwords and client secrets.
+#[derive(Default)]
 pub struct Params {
     values: BTreeMap<String, String>,
     repeated: Option<String>,
+}
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.values.keys()).finish()
+    }
 }
 
 impl Params {

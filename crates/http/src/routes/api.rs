@@ -57,11 +57,35 @@ fn refused(verdict: Verdict) -> ApiError {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, names: &[&str]) -> Option<&'a str> {
-    names
-        .iter()
-        .find_map(|n| headers.get(*n))
-        .and_then(|v| v.to_str().ok())
+/// The one value of header `name`: `Err` when it is repeated or not text.
+fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+    let mut values = headers.get_all(name).iter();
+    let first = values.next();
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.map(|v| v.to_str().map_err(|_| ())).transpose()
+}
+
+/// The original method and URI as the proxy reports them, taken as a pair from one header
+/// family. A proxy overwrites only the family it sets and passes the client's other headers
+/// through, so a family that is repeated, incomplete, or disagrees with the other one is a
+/// forgery attempt or a misconfiguration, and the request is refused.
+fn original_request(headers: &HeaderMap) -> Option<(&str, &str)> {
+    let family = |method: &str, uri: &str| -> Result<Option<(&str, &str)>, ()> {
+        match (single(headers, method)?, single(headers, uri)?) {
+            (Some(m), Some(u)) => Ok(Some((m, u))),
+            (None, None) => Ok(None),
+            _ => Err(()),
+        }
+    };
+    let original = family("x-original-method", "x-original-uri").ok()?;
+    let forwarded = family("x-forwarded-method", "x-forwarded-uri").ok()?;
+    match (original, forwarded) {
+        (Some(a), Some(b)) if a == b => Some(a),
+        (Some(_), Some(_)) | (None, None) => None,
+        (Some(one), None) | (None, Some(one)) => Some(one),
+    }
 }
 
 /// The `Authorization` header as text; a value that is not visible ASCII counts as a bad one.
@@ -72,14 +96,12 @@ fn authorization(headers: &HeaderMap) -> Option<&str> {
 }
 
 /// `GET /auth/check` (any method): the original request comes in `X-Original-Method` and
-/// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri`. Without the URI the
-/// route policy cannot apply, so the request is refused rather than judged as `/`.
+/// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri` (see [`original_request`]).
+/// Without them the route policy cannot apply, so the request is refused.
 async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let method =
-        header_str(&headers, &["x-original-method", "x-forwarded-method"]).unwrap_or("GET");
-    let Some(uri) = header_str(&headers, &["x-original-uri", "x-forwarded-uri"]) else {
+    let Some((method, uri)) = original_request(&headers) else {
         tracing::warn!(
-            "/auth/check without X-Original-URI or X-Forwarded-Uri: check the proxy configuration"
+            "/auth/check without one consistent X-Original-* or X-Forwarded-* method and URI pair"
         );
         return ApiError::Forbidden {
             insufficient_scope: false,
@@ -118,9 +140,33 @@ const HOP_BY_HOP: [&str; 8] = [
     "upgrade",
 ];
 
+/// Whether a client header may go upstream: not hop-by-hop, not the credential, not a
+/// forged identity (`Gatehouse-*`, also spelled with `_`, which CGI-style servers read alike),
+/// and not a forwarding header Gatehouse sets itself.
 fn forwardable(name: &HeaderName) -> bool {
-    let n = name.as_str();
-    !HOP_BY_HOP.contains(&n) && n != "host" && n != "authorization" && !n.starts_with("gatehouse-")
+    let n = name.as_str().replace('_', "-");
+    !HOP_BY_HOP.contains(&n.as_str())
+        && !matches!(
+            n.as_str(),
+            "host" | "authorization" | "cookie" | "forwarded"
+        )
+        && !n.starts_with("gatehouse-")
+        && !n.starts_with("x-forwarded-")
+}
+
+/// The client's cookies without Gatehouse's own session cookie.
+fn upstream_cookies(headers: &HeaderMap) -> Option<String> {
+    let kept: Vec<&str> = headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .map(str::trim)
+        .filter(|pair| {
+            !pair.is_empty() && pair.split('=').next() != Some(crate::extract::session::COOKIE)
+        })
+        .collect();
+    (!kept.is_empty()).then(|| kept.join("; "))
 }
 
 /// The gateway: a path under a route with an upstream is authenticated, then proxied with
@@ -172,9 +218,13 @@ async fn proxy(
     for (name, value) in identity_headers(identity) {
         outgoing = outgoing.header(name, value);
     }
+    if let Some(cookies) = upstream_cookies(&parts.headers) {
+        outgoing = outgoing.header(header::COOKIE, cookies);
+    }
     if let Some(host) = parts.headers.get(header::HOST) {
         outgoing = outgoing.header("x-forwarded-host", host);
     }
+    outgoing = outgoing.header("x-forwarded-proto", "http");
     let answer = tokio::time::timeout(UPSTREAM_TIMEOUT, outgoing.send()).await;
     let upstream = match answer {
         Err(_) => return Err(ApiError::GatewayTimeout),
@@ -196,4 +246,50 @@ async fn proxy(
     response
         .body(Body::from_stream(upstream.bytes_stream()))
         .map_err(|_| ApiError::BadGateway)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (name, value) in pairs {
+            h.append(*name, HeaderValue::from_static(value));
+        }
+        h
+    }
+
+    #[test]
+    fn the_original_request_comes_from_one_consistent_family() {
+        let nginx = headers(&[("x-original-method", "POST"), ("x-original-uri", "/v1/x")]);
+        assert_eq!(original_request(&nginx), Some(("POST", "/v1/x")));
+        let traefik = headers(&[("x-forwarded-method", "POST"), ("x-forwarded-uri", "/v1/x")]);
+        assert_eq!(original_request(&traefik), Some(("POST", "/v1/x")));
+        let forged = headers(&[
+            ("x-forwarded-method", "POST"),
+            ("x-forwarded-uri", "/v1/x"),
+            ("x-original-method", "GET"),
+            ("x-original-uri", "/v1/x"),
+        ]);
+        assert_eq!(original_request(&forged), None);
+        let half = headers(&[
+            ("x-forwarded-method", "POST"),
+            ("x-forwarded-uri", "/v1/x"),
+            ("x-original-method", "GET"),
+        ]);
+        assert_eq!(original_request(&half), None);
+        let repeated = headers(&[
+            ("x-original-method", "GET"),
+            ("x-original-method", "POST"),
+            ("x-original-uri", "/v1/x"),
+        ]);
+        assert_eq!(original_request(&repeated), None);
+        assert_eq!(
+            original_request(&headers(&[("x-original-uri", "/v1/x")])),
+            None,
+            "no method, no guess"
+        );
+        assert_eq!(original_request(&HeaderMap::new()), None);
+    }
 }

@@ -96,7 +96,7 @@ async fn strip_identity_headers(mut request: Request, next: Next) -> Response {
     let forged: Vec<_> = request
         .headers()
         .keys()
-        .filter(|name| name.as_str().starts_with("gatehouse-"))
+        .filter(|name| name.as_str().replace('_', "-").starts_with("gatehouse-"))
         .cloned()
         .collect();
     for name in forged {

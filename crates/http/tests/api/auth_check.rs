@@ -23,6 +23,8 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 on_both_backends!(
+    a_client_cannot_override_the_proxys_forwarded_method_or_uri,
+    percent_encoded_spellings_of_a_route_are_refused,
     a_check_without_the_original_uri_is_refused,
     a_non_canonical_path_is_refused_without_a_scope_challenge,
     basic_credentials_pass_with_the_accounts_identity_and_scopes,
@@ -875,4 +877,64 @@ async fn a_non_canonical_path_is_refused_without_a_scope_challenge(backend: Back
     assert!(!challenges(&res).contains("insufficient_scope"));
     let body: Value = res.json().await.unwrap();
     assert_eq!(body, json!({"message": "Forbidden"}));
+}
+
+/// Traefik sets X-Forwarded-* and passes the client's other headers on: a client-supplied
+/// X-Original-* pair that disagrees must not decide.
+async fn a_client_cannot_override_the_proxys_forwarded_method_or_uri(backend: Backend) {
+    let app = spawn_app_with(backend, with_v1_route).await;
+    let account = seed_account(&app, &["read"]).await;
+    let authorization = basic(&account.account_id, &account.secret_key);
+    let ask = |extra: &'static [(&'static str, &'static str)]| {
+        let mut request = app
+            .http
+            .get(app.url(CHECK))
+            .header("Authorization", authorization.clone())
+            .header("X-Forwarded-Method", "POST")
+            .header("X-Forwarded-Uri", "/v1/trips");
+        for (name, value) in extra {
+            request = request.header(*name, *value);
+        }
+        request.send()
+    };
+    assert_eq!(
+        ask(&[]).await.unwrap().status(),
+        403,
+        "read-only key may not POST"
+    );
+    let forged = ask(&[
+        ("X-Original-Method", "GET"),
+        ("X-Original-URI", "/v1/trips"),
+    ])
+    .await
+    .unwrap();
+    assert_eq!(forged.status(), 403);
+    let half = ask(&[("X-Original-Method", "GET")]).await.unwrap();
+    assert_eq!(half.status(), 403);
+}
+
+async fn percent_encoded_spellings_of_a_route_are_refused(backend: Backend) {
+    let app = spawn_app_with(backend, with_v1_route).await;
+    let account = seed_account(&app, &["read"]).await;
+    let authorization = basic(&account.account_id, &account.secret_key);
+    assert_eq!(
+        check(&app, Some(&authorization), "POST", "/v1/trips")
+            .await
+            .status(),
+        403
+    );
+    for uri in [
+        "/%76%31/trips",
+        "/V1/%74rips",
+        "/x/..;/v1/trips",
+        "/v1;/trips",
+    ] {
+        let res = check(&app, Some(&authorization), "POST", uri).await;
+        if uri == "/V1/%74rips" {
+            // Upper case is another path to Gatehouse and most upstreams, but its escape is refused.
+            assert_eq!(res.status(), 403, "{uri}");
+            continue;
+        }
+        assert_eq!(res.status(), 403, "{uri}");
+    }
 }

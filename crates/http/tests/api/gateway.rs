@@ -19,6 +19,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 on_both_backends!(
+    forged_identity_spellings_session_cookie_and_forwarding_headers_never_reach_the_upstream,
     allowed_call_is_proxied_with_identity_headers_and_without_credentials,
     bearer_call_is_proxied_with_its_body_and_without_the_token,
     large_request_body_streams_through_intact,
@@ -329,6 +330,9 @@ async fn non_canonical_path_is_refused_and_never_reaches_the_upstream(backend: B
         "/v1//admin",
         "/v1/a%2Fb",
         "/v1/%5cadmin",
+        "/v1/%61dmin",
+        "/%76%31/trips",
+        "/x/..;/v1/trips",
     ] {
         let status = raw_get(&app, path, &account.basic()).await;
         assert!((400..500).contains(&status), "{path}: {status}");
@@ -470,4 +474,34 @@ async fn embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it(
     let res = app.http.get(other_view).send().await.unwrap();
     assert_forbidden(res).await;
     assert_eq!(upstream.hits(), 1);
+}
+
+async fn forged_identity_spellings_session_cookie_and_forwarding_headers_never_reach_the_upstream(
+    backend: Backend,
+) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read"]).await;
+    let res = app
+        .http
+        .get(app.url("/v1/trips"))
+        .header("Authorization", account.basic())
+        .header("Gatehouse_Account", "acct_forged")
+        .header("Cookie", "gatehouse_session=ghse_us_secret; theme=dark")
+        .header("X-Forwarded-Host", "evil.example")
+        .header("Forwarded", "host=evil.example")
+        .send()
+        .await
+        .unwrap();
+    let seen = seen_by_upstream(res).await;
+    assert!(seen_header(&seen, "gatehouse_account").is_empty());
+    assert_eq!(
+        seen_header(&seen, "gatehouse-account"),
+        vec![account.account_id.clone()]
+    );
+    assert_eq!(seen_header(&seen, "cookie"), vec!["theme=dark".to_owned()]);
+    let forwarded_host = seen_header(&seen, "x-forwarded-host");
+    assert_eq!(forwarded_host.len(), 1);
+    assert_ne!(forwarded_host[0], "evil.example");
+    assert!(seen_header(&seen, "forwarded").is_empty());
 }

@@ -17,6 +17,7 @@ const EMBED_TOKEN: &str = "/oauth/embed-token";
 const VIEW: &str = "/views/trips?id=7";
 
 on_both_backends!(
+    an_embed_token_still_needs_the_routes_scope_and_obeys_the_deny_policy,
     account_token_with_credentials_in_a_form_body,
     account_token_with_basic_authentication,
     account_token_with_credentials_in_a_json_body,
@@ -489,4 +490,21 @@ async fn ordinary_access_token_in_the_query_parameter_is_401(backend: Backend) {
 
     let uri = format!("{VIEW}&access_token={token}");
     assert_unauthorized(check_uri(&app, "GET", &uri).await, true).await;
+}
+
+/// An embed token narrows what its account can do; it never widens it past the route policy.
+async fn an_embed_token_still_needs_the_routes_scope_and_obeys_the_deny_policy(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.routes.push(crate::auth_check::v1_route(None));
+        s.default_policy = gatehouse_service::settings::DefaultPolicy::Deny;
+    })
+    .await;
+    let writer = crate::auth_check::seed_account(&app, &["write"]).await;
+    for view in ["/v1/trips?id=7", "/internal/report"] {
+        let body = ok_json(embed_request(&app, &writer, &app.url(view))).await;
+        let secure = body["secure_embed_url"].as_str().unwrap();
+        let uri = secure.trim_start_matches(&app.base);
+        let res = check_uri(&app, "GET", uri).await;
+        assert_eq!(res.status(), 403, "{view}");
+    }
 }
