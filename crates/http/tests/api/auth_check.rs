@@ -925,16 +925,11 @@ async fn percent_encoded_spellings_of_a_route_are_refused(backend: Backend) {
     );
     for uri in [
         "/%76%31/trips",
-        "/V1/%74rips",
+        "/v1/%74rips",
         "/x/..;/v1/trips",
         "/v1;/trips",
     ] {
         let res = check(&app, Some(&authorization), "POST", uri).await;
-        if uri == "/V1/%74rips" {
-            // Upper case is another path to Gatehouse and most upstreams, but its escape is refused.
-            assert_eq!(res.status(), 403, "{uri}");
-            continue;
-        }
         assert_eq!(res.status(), 403, "{uri}");
     }
 }
