@@ -5,7 +5,7 @@
 //! token replaces the previous one and each refresh rotates the refresh token; reuse of a
 //! rotated refresh token revokes the family. Families never affect each other.
 
-use crate::ids::{base62, AccountId, ClientId, UserId};
+use crate::ids::{base62, AccountId, ClientId, KeyId, UserId};
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::{OAuthError, OAuthErrorCode};
 use crate::scope::ScopeSet;
@@ -102,6 +102,8 @@ pub struct TokenFamily {
     pub revoked_at: Option<Timestamp>,
     /// For an embed token's family: the one view (path and query) its token opens.
     pub embed_view: Option<String>,
+    /// For an account's tokens: the secret key that minted them (revoking it revokes them).
+    pub key_id: Option<KeyId>,
 }
 
 /// An access token. Only its digest is stored.
@@ -377,6 +379,7 @@ mod tests {
             created_at: T,
             revoked_at: None,
             embed_view: None,
+            key_id: None,
         }
     }
 

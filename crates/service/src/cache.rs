@@ -30,6 +30,8 @@ pub struct Validated {
     pub key_id: Option<KeyId>,
     /// The token's family, for tokens.
     pub family_id: Option<FamilyId>,
+    /// For an account's token: the secret key that minted it.
+    pub minted_by: Option<KeyId>,
 }
 
 #[derive(Debug, Clone)]
@@ -192,7 +194,7 @@ fn covers(invalidation: &Invalidation, answer: &Answer) -> bool {
     let id = &v.identity;
     match invalidation {
         Invalidation::Family(f) => v.family_id.as_ref() == Some(f),
-        Invalidation::Key(k) => v.key_id.as_ref() == Some(k),
+        Invalidation::Key(k) => v.key_id.as_ref() == Some(k) || v.minted_by.as_ref() == Some(k),
         Invalidation::Account(a) => id.account_id.as_ref() == Some(a),
         Invalidation::Client(c) => id.client_id.as_ref() == Some(c),
         Invalidation::Token(_) | Invalidation::All => true,
@@ -218,6 +220,7 @@ mod tests {
             },
             key_id: key,
             family_id: family,
+            minted_by: None,
         }
     }
 

@@ -180,6 +180,7 @@ impl Gatehouse {
                     identity,
                     key_id: Some(key.key_id),
                     family_id: None,
+                    minted_by: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
                 loaded_at,
@@ -212,6 +213,7 @@ impl Gatehouse {
             identity,
             key_id: None,
             family_id: Some(view.family.family_id.clone()),
+            minted_by: view.family.key_id.clone(),
         };
         Ok(Some((validated, view.token.expires_at, loaded_at)))
     }

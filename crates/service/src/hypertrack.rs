@@ -5,6 +5,7 @@ use crate::oauth::IssuedTokens;
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::gateway::{access_token_param, is_canonical_path};
+use gatehouse_core::ids::KeyId;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
@@ -32,8 +33,8 @@ impl Gatehouse {
         &self,
         account_id: &str,
         secret_key: &str,
-    ) -> Result<Account, ServiceError> {
-        self.authenticate_account(account_id, secret_key)
+    ) -> Result<(Account, KeyId), ServiceError> {
+        self.authenticate_account_key(account_id, secret_key)
             .await?
             .ok_or_else(|| {
                 ServiceError::OAuth(OAuthError::new(
@@ -46,6 +47,7 @@ impl Gatehouse {
     async fn issue_account_token(
         &self,
         account: &Account,
+        key_id: &KeyId,
         kind: SecretKind,
         scopes: ScopeSet,
         lifetime: i64,
@@ -67,6 +69,7 @@ impl Gatehouse {
             created_at: now,
             revoked_at: None,
             embed_view,
+            key_id: Some(key_id.clone()),
         };
         let token = AccessToken {
             digest: plain.digest(),
@@ -88,12 +91,13 @@ impl Gatehouse {
         secret_key: &str,
         scope: Option<&str>,
     ) -> Result<IssuedTokens, ServiceError> {
-        let account = self.account_or_401(account_id, secret_key).await?;
+        let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
         let scopes = requested_scopes(scope, &account.scopes).map_err(ServiceError::OAuth)?;
         let lifetime = self.settings.lifetimes.access_token;
         let token = self
             .issue_account_token(
                 &account,
+                &key_id,
                 SecretKind::AccessToken,
                 scopes.clone(),
                 lifetime,
@@ -117,7 +121,7 @@ impl Gatehouse {
         embed_url: &str,
         issuer: &str,
     ) -> Result<EmbedIssued, ServiceError> {
-        let account = self.account_or_401(account_id, secret_key).await?;
+        let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
         let bad = |why: &'static str| ServiceError::OAuth(OAuthError::invalid_request(why));
         if embed_url.len() > gatehouse_core::application::RedirectUri::MAX {
             return Err(bad("embed_url is longer than 2000 characters"));
@@ -155,6 +159,7 @@ impl Gatehouse {
         let token = self
             .issue_account_token(
                 &account,
+                &key_id,
                 SecretKind::EmbedToken,
                 scopes,
                 lifetime,

@@ -3,7 +3,7 @@
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application, ClientType};
-use gatehouse_core::ids::{AccountId, ClientId, UserId};
+use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
@@ -231,6 +231,7 @@ impl Gatehouse {
             created_at: now,
             revoked_at: None,
             embed_view: None,
+            key_id: None,
         };
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
@@ -358,6 +359,7 @@ impl Gatehouse {
             created_at: now,
             revoked_at: None,
             embed_view: None,
+            key_id: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
         self.store
@@ -422,6 +424,18 @@ impl Gatehouse {
         account_id: &str,
         secret_key: &str,
     ) -> Result<Option<Account>, ServiceError> {
+        Ok(self
+            .authenticate_account_key(account_id, secret_key)
+            .await?
+            .map(|(account, _)| account))
+    }
+
+    /// Like [`Self::authenticate_account`], also naming the key that matched.
+    pub async fn authenticate_account_key(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+    ) -> Result<Option<(Account, KeyId)>, ServiceError> {
         let Ok(digest) = verify_format(secret_key, SecretKind::SecretKey, &self.settings.region)
         else {
             return Ok(None);
@@ -429,7 +443,7 @@ impl Gatehouse {
         let found = self.store.find_secret_key_by_digest(&digest).await?;
         Ok(found
             .filter(|(key, account)| key.is_live() && account.account_id.as_str() == account_id)
-            .map(|(_, account)| account))
+            .map(|(key, account)| (account, key.key_id)))
     }
 
     /// RFC 7662: the state of `token`. Any authenticated caller may introspect any token of

@@ -230,6 +230,7 @@ pub(crate) struct FamilyRow {
     f_created_at: i64,
     f_revoked_at: Option<i64>,
     f_embed_view: Option<String>,
+    f_key_id: Option<String>,
 }
 
 impl TryFrom<FamilyRow> for TokenFamily {
@@ -246,6 +247,7 @@ impl TryFrom<FamilyRow> for TokenFamily {
             created_at: ts(r.f_created_at),
             revoked_at: r.f_revoked_at.map(ts),
             embed_view: r.f_embed_view,
+            key_id: opt_id(r.f_key_id.as_deref(), KeyId::parse)?,
         })
     }
 }

@@ -23,6 +23,7 @@ use serde_json::{json, Value};
 use std::time::Duration;
 
 on_both_backends!(
+    tokens_minted_with_a_revoked_key_are_refused_at_once,
     a_client_cannot_override_the_proxys_forwarded_method_or_uri,
     percent_encoded_spellings_of_a_route_are_refused,
     a_check_without_the_original_uri_is_refused,
@@ -932,4 +933,18 @@ async fn percent_encoded_spellings_of_a_route_are_refused(backend: Backend) {
         let res = check(&app, Some(&authorization), "POST", uri).await;
         assert_eq!(res.status(), 403, "{uri}");
     }
+}
+
+/// A leaked key can mint tokens; revoking the key must end them too, even when cached.
+async fn tokens_minted_with_a_revoked_key_are_refused_at_once(backend: Backend) {
+    let app = spawn_app_with(backend, with_v1_route).await;
+    let account = seed_account(&app, &["read"]).await;
+    let token = account_token(&app, &account).await;
+    cache_in_use(&app).await;
+    assert_eq!(check_status(&app, &bearer(&token)).await, 200);
+    app.gatehouse
+        .revoke_secret_key("test", &account.account_id, &account.key_id)
+        .await
+        .unwrap();
+    assert_eq!(check_status(&app, &bearer(&token)).await, 401);
 }

@@ -153,6 +153,7 @@ impl AccountStore for PostgresStore {
         key_id: &KeyId,
         now: Timestamp,
     ) -> Result<Revocation, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE secret_keys SET revoked_at = $1 \
              WHERE key_id = $2 AND account_id = $3 AND revoked_at IS NULL",
@@ -160,11 +161,21 @@ impl AccountStore for PostgresStore {
         .bind(now.unix())
         .bind(key_id.as_str())
         .bind(account_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            // Tokens the key minted (HyperTrack account and embed tokens) die with it.
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = $1 WHERE key_id = $2 AND revoked_at IS NULL",
+            )
+            .bind(now.unix())
+            .bind(key_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
             return Ok(Revocation::Revoked);
         }
+        tx.rollback().await?;
         let exists: Option<(i64,)> = sqlx::query_as(
             "SELECT 1::BIGINT FROM secret_keys WHERE key_id = $1 AND account_id = $2",
         )

@@ -15,15 +15,15 @@ use gatehouse_core::Timestamp;
 const FAMILY_COLUMNS: &str = "f.family_id AS f_family_id, f.origin AS f_origin, \
      f.client_id AS f_client_id, f.user_id AS f_user_id, f.account_id AS f_account_id, \
      f.scopes AS f_scopes, f.created_at AS f_created_at, f.revoked_at AS f_revoked_at, \
-     f.embed_view AS f_embed_view";
+     f.embed_view AS f_embed_view, f.key_id AS f_key_id";
 
 async fn insert_family<'c, E: sqlx::PgExecutor<'c>>(
     executor: E,
     family: &TokenFamily,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO token_families (family_id, origin, client_id, user_id, account_id, scopes, created_at, revoked_at, embed_view) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        "INSERT INTO token_families (family_id, origin, client_id, user_id, account_id, scopes, created_at, revoked_at, embed_view, key_id) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
     )
     .bind(family.family_id.as_str())
     .bind(family.origin.as_str())
@@ -34,6 +34,7 @@ async fn insert_family<'c, E: sqlx::PgExecutor<'c>>(
     .bind(family.created_at.unix())
     .bind(family.revoked_at.map(Timestamp::unix))
     .bind(family.embed_view.as_deref())
+    .bind(family.key_id.as_ref().map(gatehouse_core::ids::KeyId::as_str))
     .execute(executor)
     .await
     .map_err(|e| StoreError::from(e).naming("token family", "client, user or account"))?;

@@ -177,6 +177,7 @@ impl AccountStore for SqliteStore {
         key_id: &KeyId,
         now: Timestamp,
     ) -> Result<Revocation, StoreError> {
+        let mut tx = self.pool.begin().await?;
         let done = sqlx::query(
             "UPDATE secret_keys SET revoked_at = ? \
              WHERE key_id = ? AND account_id = ? AND revoked_at IS NULL",
@@ -184,11 +185,21 @@ impl AccountStore for SqliteStore {
         .bind(now.unix())
         .bind(key_id.as_str())
         .bind(account_id.as_str())
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await?;
         if done.rows_affected() == 1 {
+            // Tokens the key minted (HyperTrack account and embed tokens) die with it.
+            sqlx::query(
+                "UPDATE token_families SET revoked_at = ? WHERE key_id = ? AND revoked_at IS NULL",
+            )
+            .bind(now.unix())
+            .bind(key_id.as_str())
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
             return Ok(Revocation::Revoked);
         }
+        tx.rollback().await?;
         let exists: Option<(i64,)> =
             sqlx::query_as("SELECT 1 FROM secret_keys WHERE key_id = ? AND account_id = ?")
                 .bind(key_id.as_str())

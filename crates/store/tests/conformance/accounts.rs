@@ -107,3 +107,64 @@ pub async fn revoking_a_key_is_idempotent_and_scoped_to_its_account(store: &dyn 
     assert!(keys[1].is_live());
     assert!(store.list_secret_keys(&b.account_id).await.unwrap()[0].is_live());
 }
+
+pub async fn revoking_a_key_revokes_the_tokens_it_minted(store: &dyn Store) {
+    use gatehouse_core::scope::ScopeCatalogue;
+    use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+    let acct = account();
+    let (first, _) = key(&acct, T0);
+    store.insert_account(&acct, &first).await.unwrap();
+    let (other, _) = key(&acct, T0);
+    store.insert_secret_key(&other).await.unwrap();
+    let mint = |key_id: &KeyId| {
+        let family = TokenFamily {
+            family_id: FamilyId::generate(&mut OsRng),
+            origin: FamilyOrigin::Account,
+            client_id: None,
+            user_id: None,
+            account_id: Some(acct.account_id.clone()),
+            scopes: ScopeCatalogue::default().select(["read"]).unwrap(),
+            created_at: T0,
+            revoked_at: None,
+            embed_view: None,
+            key_id: Some(key_id.clone()),
+        };
+        let token = AccessToken {
+            digest: SecretDigest::of(&format!("token-{}", family.family_id)),
+            family_id: family.family_id.clone(),
+            scopes: family.scopes.clone(),
+            created_at: T0,
+            expires_at: T0.plus_secs(3600),
+            revoked_at: None,
+        };
+        (family, token)
+    };
+    let (family_a, token_a) = mint(&first.key_id);
+    let (family_b, token_b) = mint(&other.key_id);
+    store
+        .insert_family_with_token(&family_a, &token_a)
+        .await
+        .unwrap();
+    store
+        .insert_family_with_token(&family_b, &token_b)
+        .await
+        .unwrap();
+
+    store
+        .revoke_secret_key(&acct.account_id, &first.key_id, T0.plus_secs(1))
+        .await
+        .unwrap();
+    let a = store
+        .find_access_token(&token_a.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!a.is_active(T0.plus_secs(1)), "minted by the revoked key");
+    assert_eq!(a.family.key_id, Some(first.key_id.clone()));
+    let b = store
+        .find_access_token(&token_b.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(b.is_active(T0.plus_secs(1)), "minted by another key");
+}

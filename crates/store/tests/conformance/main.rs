@@ -39,6 +39,7 @@ on_both_backends!(
     accounts::key_is_found_by_its_digest_only,
     accounts::key_for_unknown_account_is_not_found,
     accounts::revoking_a_key_is_idempotent_and_scoped_to_its_account,
+    accounts::revoking_a_key_revokes_the_tokens_it_minted,
     users::user_is_found_by_email_and_id,
     users::duplicate_email_is_a_conflict_and_keeps_the_first_user,
     users::user_of_unknown_account_is_not_stored,

@@ -55,6 +55,7 @@ fn family_of(code: &AuthorizationCode) -> TokenFamily {
         created_at: T0,
         revoked_at: None,
         embed_view: None,
+        key_id: None,
     }
 }
 
@@ -327,6 +328,7 @@ pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
         created_at: T0,
         revoked_at: None,
         embed_view: None,
+        key_id: None,
     };
     let (access, _) = pair(&family.family_id, T0);
     store
