@@ -24,7 +24,8 @@ account=$(g account create --name Bench --json)
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)['$1'])"; }
 account_id=$(echo "$account" | field account_id)
 secret_key=$(echo "$account" | field secret_key)
-GATEHOUSE_LISTEN=127.0.0.1:0 RUST_LOG=warn,gatehouse=info g serve 2>"$work/serve.log" &
+# Started directly (not through g) so that $! is the server's own pid.
+GATEHOUSE_LISTEN=127.0.0.1:0 RUST_LOG=warn,gatehouse=info "$bin" --config "$work/gatehouse.toml" serve 2>"$work/serve.log" &
 server=$!
 for _ in $(seq 1 100); do grep -q 'listening on' "$work/serve.log" && break; sleep 0.05; done
 base=$(grep -o 'http://[0-9.:]*' "$work/serve.log" | head -1)
@@ -44,8 +45,8 @@ run() { # name, then wrk arguments
 }
 results=()
 results+=("$(run healthz "$base/healthz")")
-results+=("$(run auth_check_bearer -H "Authorization: Bearer $token" -H 'X-Original-URI: /v1/trips' "$base/auth/check")")
-results+=("$(run auth_check_basic -H "Authorization: Basic $basic" -H 'X-Original-URI: /v1/trips' "$base/auth/check")")
+results+=("$(run auth_check_bearer -H "Authorization: Bearer $token" -H 'X-Original-Method: GET' -H 'X-Original-URI: /v1/trips' "$base/auth/check")")
+results+=("$(run auth_check_basic -H "Authorization: Basic $basic" -H 'X-Original-Method: GET' -H 'X-Original-URI: /v1/trips' "$base/auth/check")")
 ceiling=$(echo "${results[0]}" | cut -d'|' -f2)
 echo "| scenario | req/s | p50 | p99 | non-2xx | ratio to /healthz |"
 echo "| --- | ---: | ---: | ---: | ---: | ---: |"
@@ -55,3 +56,10 @@ for r in "${results[@]}"; do
   echo "| $name | $rps | $p50 | $p99 | $non2xx | $ratio |"
 done
 echo "(wrk -t2 -c32 -d${secs}s on $(nproc) cores; server and wrk share the machine)"
+for r in "${results[@]}"; do
+  IFS='|' read -r name _ _ _ non2xx <<<"$r"
+  if [ "${non2xx:-0}" != 0 ]; then
+    echo "error: $name answered $non2xx non-2xx responses; the measurement is not valid" >&2
+    exit 1
+  fi
+done
