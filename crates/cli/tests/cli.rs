@@ -12,6 +12,8 @@
 //! refused command must exit non-zero, print nothing on stdout, explain itself on stderr and
 //! leave the stored data as it was.
 
+mod support;
+
 use gatehouse_core::application::{AppStatus, ClientType};
 use gatehouse_core::ids::{AccountId, ClientId, UserId};
 use gatehouse_core::region::Region;
@@ -21,20 +23,19 @@ use gatehouse_core::Timestamp;
 use gatehouse_store::testing::{Backend, TestDb};
 use gatehouse_store::Store;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc::{self, Receiver};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use support::{output_of, show};
 use tokio::sync::OnceCell;
 
 // ---------------------------------------------------------------------------------------------
 // Running the binary
 // ---------------------------------------------------------------------------------------------
 
-/// How long one command may take before the test gives up on it (and kills it).
-const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// How long `serve` may take to announce its address, and to exit after SIGTERM.
 const SERVE_LIMIT: Duration = Duration::from_secs(10);
 
@@ -201,44 +202,6 @@ impl Fixture {
             .unwrap()
             .len()
     }
-}
-
-/// Runs a prepared command with `stdin` on standard input, within [`COMMAND_LIMIT`].
-fn output_of(cmd: &mut Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Err(e) = input.write_all(stdin.as_bytes()) {
-        // A command that does not read stdin may be gone already.
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    drop(input);
-    let deadline = Instant::now() + COMMAND_LIMIT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{cmd:?} did not finish within {COMMAND_LIMIT:?}\n{}",
-                show(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn stdout(output: &Output) -> String {

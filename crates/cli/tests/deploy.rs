@@ -15,6 +15,8 @@
     clippy::indexing_slicing
 )]
 
+mod support;
+
 use axum::extract::{Request, State};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
@@ -23,12 +25,13 @@ use reqwest::header::HeaderMap;
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 use std::future::Future;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use support::{output_of, show};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -36,8 +39,6 @@ use tokio::task::JoinHandle;
 // Bounds
 // ---------------------------------------------------------------------------------------------
 
-/// How long one CLI command may take.
-const COMMAND_LIMIT: Duration = Duration::from_secs(60);
 /// How long `serve` or nginx may take to start listening, and to exit after SIGTERM.
 const START_LIMIT: Duration = Duration::from_secs(10);
 /// How often a condition is polled.
@@ -129,7 +130,7 @@ impl Site {
         let mut cmd = self.command(database_url);
         cmd.args(args);
         let stdin = stdin.to_owned();
-        let output = tokio::task::spawn_blocking(move || output_of(cmd, &stdin))
+        let output = tokio::task::spawn_blocking(move || output_of(&mut cmd, &stdin))
             .await
             .unwrap();
         assert!(
@@ -215,44 +216,6 @@ impl Site {
             .arg("serve");
         Server::start(name, cmd).await
     }
-}
-
-/// Runs a prepared command with `stdin` on standard input, within [`COMMAND_LIMIT`].
-fn output_of(mut cmd: Command, stdin: &str) -> Output {
-    let mut child = cmd
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Err(e) = input.write_all(stdin.as_bytes()) {
-        // A command that does not read stdin may be gone already.
-        assert_eq!(e.kind(), std::io::ErrorKind::BrokenPipe, "{e}");
-    }
-    drop(input);
-    let deadline = Instant::now() + COMMAND_LIMIT;
-    while child.try_wait().unwrap().is_none() {
-        if Instant::now() >= deadline {
-            child.kill().unwrap();
-            let out = child.wait_with_output().unwrap();
-            panic!(
-                "{cmd:?} did not finish within {COMMAND_LIMIT:?}\n{}",
-                show(&out)
-            );
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    child.wait_with_output().unwrap()
-}
-
-fn show(output: &Output) -> String {
-    format!(
-        "status: {}\nstdout: {}\nstderr: {}",
-        output.status,
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    )
 }
 
 fn field(value: &Value, key: &str) -> String {
