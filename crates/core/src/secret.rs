@@ -3,7 +3,8 @@
 //! ```text
 //! gh<kind>_<region>_<body><check>
 //!   kind    two letters: sk secret key, cs client secret, ac authorization code,
-//!           at access token, rt refresh token, et embed token, se browser session
+//!           at access token, rt refresh token, et embed token, se browser session,
+//!           lk one-time link (email verification, password reset, first-admin setup)
 //!   region  the issuing deployment's region code (2-8 of [a-z0-9])
 //!   body    43 characters of [A-Za-z0-9] from the OS random source: 43 * log2(62) = 256.03 bits
 //!   check   CRC-32 of everything before it, as 6 base62 digits, so a secret scanner can tell a
@@ -45,6 +46,8 @@ pub enum SecretKind {
     EmbedToken,
     /// A browser session cookie.
     Session,
+    /// A one-time link sent by email (verification, password reset) or printed (first admin).
+    Link,
 }
 
 impl SecretKind {
@@ -58,6 +61,7 @@ impl SecretKind {
             Self::RefreshToken => "rt",
             Self::EmbedToken => "et",
             Self::Session => "se",
+            Self::Link => "lk",
         }
     }
 
@@ -70,6 +74,7 @@ impl SecretKind {
             Self::RefreshToken,
             Self::EmbedToken,
             Self::Session,
+            Self::Link,
         ]
         .into_iter()
         .find(|k| k.tag() == tag)

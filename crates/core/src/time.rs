@@ -29,6 +29,28 @@ impl Timestamp {
         (later.0 - self.0).div_euclid(86_400)
     }
 
+    /// Midnight UTC of a `YYYY-MM-DD` date, as typed into a filter.
+    pub fn parse_date(raw: &str) -> Option<Self> {
+        let date = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
+        Some(Self(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()))
+    }
+
+    /// The date part, `YYYY-MM-DD` in UTC, for pages.
+    pub fn to_date(self) -> String {
+        match chrono::DateTime::from_timestamp(self.0, 0) {
+            Some(t) => t.format("%Y-%m-%d").to_string(),
+            None => self.0.to_string(),
+        }
+    }
+
+    /// Date and time to the minute in UTC (`2026-11-23 10:52 UTC`), for pages.
+    pub fn to_display(self) -> String {
+        match chrono::DateTime::from_timestamp(self.0, 0) {
+            Some(t) => t.format("%Y-%m-%d %H:%M UTC").to_string(),
+            None => self.0.to_string(),
+        }
+    }
+
     /// RFC 3339 in UTC, the format of every time in Gatehouse's JSON output.
     pub fn to_rfc3339(self) -> String {
         match chrono::DateTime::from_timestamp(self.0, 0) {
@@ -67,5 +89,16 @@ mod tests {
         let t = Timestamp::from_unix(0);
         assert_eq!(t.days_until(t.plus_secs(86_400 * 3 - 1)), 2);
         assert_eq!(t.days_until(t.plus_secs(-1)), -1);
+    }
+
+    #[test]
+    fn dates_parse_and_print() {
+        let t = Timestamp::parse_date("2026-11-23").unwrap();
+        assert_eq!(t.to_rfc3339(), "2026-11-23T00:00:00Z");
+        assert_eq!(t.plus_secs(3600 + 120).to_display(), "2026-11-23 01:02 UTC");
+        assert_eq!(t.to_date(), "2026-11-23");
+        for bad in ["", "2026-13-01", "23/11/2026", "2026-11-23T00:00"] {
+            assert_eq!(Timestamp::parse_date(bad), None, "{bad}");
+        }
     }
 }

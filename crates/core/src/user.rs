@@ -92,6 +92,9 @@ pub struct User {
     pub account_id: Option<AccountId>,
     /// When the user was created.
     pub created_at: Timestamp,
+    /// When the user proved the email is theirs; `None` until then (self-registered users
+    /// cannot sign in before it). Users created by an operator count as verified.
+    pub email_verified_at: Option<Timestamp>,
 }
 
 #[cfg(test)]

@@ -131,6 +131,7 @@ impl IntoResponse for OAuthHttpError {
 pub struct PageError {
     status: StatusCode,
     message: String,
+    retry_after: Option<i64>,
 }
 
 impl PageError {
@@ -139,6 +140,7 @@ impl PageError {
         Self {
             status,
             message: message.into(),
+            retry_after: None,
         }
     }
 }
@@ -160,6 +162,13 @@ impl From<ServiceError> for PageError {
                     "Something went wrong on our side.",
                 )
             }
+            ServiceError::NotFound { .. } => Self::new(StatusCode::NOT_FOUND, e.to_string()),
+            ServiceError::Conflict(_) => Self::new(StatusCode::CONFLICT, e.to_string()),
+            ServiceError::Throttled { retry_after_secs } => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: e.to_string(),
+                retry_after: Some(retry_after_secs),
+            },
             other => Self::new(StatusCode::BAD_REQUEST, other.to_string()),
         }
     }
@@ -171,6 +180,12 @@ impl IntoResponse for PageError {
             title: self.status.canonical_reason().unwrap_or("Error"),
             message: &self.message,
         };
-        (self.status, render(&page)).into_response()
+        let mut response = (self.status, render(&page)).into_response();
+        if let Some(secs) = self.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        response
     }
 }

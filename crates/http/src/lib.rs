@@ -27,6 +27,7 @@ impl Server {
     pub async fn bind(gatehouse: Gatehouse) -> std::io::Result<Server> {
         let listener = TcpListener::bind(gatehouse.settings().listen).await?;
         let issuer = gatehouse.settings().issuer(listener.local_addr()?);
+        gatehouse.set_public_base(&issuer);
         let state = AppState::new(gatehouse.clone(), issuer)?;
         Ok(Server {
             listener,

@@ -1,5 +1,7 @@
 //! Server-rendered pages: one struct per template in `templates/`, escaped by askama.
 
+pub mod portal;
+
 use askama::Template;
 use axum::http::StatusCode;
 use axum::response::{Html, IntoResponse, Response};
@@ -31,6 +33,23 @@ pub struct LoginPage<'a> {
     pub return_to: &'a str,
     pub email: &'a str,
     pub error: Option<&'a str>,
+    pub notice: Option<&'a str>,
+    /// The password was right but the email is unconfirmed: offer to resend the link.
+    pub unverified: bool,
+}
+
+impl<'a> LoginPage<'a> {
+    /// An empty form.
+    pub fn new(csrf_token: &'a str, return_to: &'a str) -> Self {
+        Self {
+            csrf_token,
+            return_to,
+            email: "",
+            error: None,
+            notice: None,
+            unverified: false,
+        }
+    }
 }
 
 /// Shown at `/login` to someone already signed in.

@@ -1,6 +1,6 @@
 //! Applications: registration, the operator's decisions, and client secret resets.
 
-use crate::{Gatehouse, ServiceError};
+use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::application::{
     parse_redirect_uris, AppStatus, Application, ClientType, Decision, UniqueName,
 };
@@ -177,7 +177,30 @@ impl Gatehouse {
         app.status = next;
         app.status_reason = reason.map(str::to_owned);
         app.updated_at = now;
+        self.tell_owner_of_decision(&app, &decision).await;
         Ok(app)
+    }
+
+    /// Mails the app's owner what was decided.
+    async fn tell_owner_of_decision(&self, app: &Application, decision: &Decision) {
+        let owner = match self.store.find_user(&app.owner_id).await {
+            Ok(Some(owner)) => owner,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, client_id = %app.client_id, "owner not found; decision not mailed");
+                return;
+            }
+        };
+        let base = self.public_base();
+        let mail = match decision {
+            Decision::Approve => notices::app_approved(&owner.email, &base, app),
+            Decision::Reject(reason) => {
+                notices::app_rejected(&owner.email, &base, app, reason.as_str())
+            }
+            Decision::Suspend => notices::app_suspended(&owner.email, &base, app),
+            Decision::Reinstate => notices::app_reinstated(&owner.email, &base, app),
+        };
+        self.send_mail(mail).await;
     }
 
     /// Issues a new client secret for a confidential app; the previous one keeps working for
@@ -210,6 +233,11 @@ impl Gatehouse {
             format!("expires {}", secret.expires_at),
         )
         .await;
+        if let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await {
+            let mail =
+                notices::secret_reset(&owner.email, &self.public_base(), &app, secret.expires_at);
+            self.send_mail(mail).await;
+        }
         Ok((secret, plain))
     }
 

@@ -39,6 +39,18 @@ pub enum ServiceError {
     /// Email or password is wrong (deliberately not saying which).
     #[error("invalid email or password")]
     LoginFailed,
+    /// Too many failed logins for this email: wait this many seconds.
+    #[error("too many failed sign-ins; try again in {retry_after_secs} seconds")]
+    Throttled {
+        /// Seconds until the next attempt is allowed.
+        retry_after_secs: i64,
+    },
+    /// The password was right but the email address is not confirmed yet.
+    #[error("the email address is not confirmed yet")]
+    EmailNotVerified,
+    /// A one-time link that is unknown, used, expired or of another kind.
+    #[error("this link is invalid, used or expired")]
+    LinkInvalid,
     /// The database cannot be reached.
     #[error("the database is unavailable")]
     Unavailable(#[source] BoxError),

@@ -38,6 +38,8 @@ pub enum Verdict {
 
 /// How often noted key uses are written.
 const KEY_USE_FLUSH: Duration = Duration::from_secs(10);
+/// How often a serving node runs its upkeep (the first round runs at start).
+const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
 
 enum Failure {
     Invalid,
@@ -232,7 +234,8 @@ impl Gatehouse {
     }
 
     /// Starts the background work of a serving node: following the invalidation feed (which
-    /// also decides whether the cache is trusted) and writing key uses in batches. The tasks
+    /// also decides whether the cache is trusted), writing key uses in batches, and hourly
+    /// upkeep (secret expiry reminders, session purging). The tasks
     /// stop when the returned guard drops.
     pub fn start_background(&self) -> Background {
         let (tx, mut rx) = mpsc::channel(1024);
@@ -260,8 +263,16 @@ impl Gatehouse {
                 me.flush_key_uses().await;
             }
         });
+        let me = self.clone();
+        let upkeep = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            loop {
+                tick.tick().await;
+                me.run_upkeep().await;
+            }
+        });
         Background {
-            tasks: vec![follower, applier, flusher],
+            tasks: vec![follower, applier, flusher, upkeep],
         }
     }
 

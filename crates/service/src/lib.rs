@@ -3,6 +3,7 @@
 //! writes through the store.
 
 pub mod accounts;
+pub mod admin;
 pub mod apps;
 pub mod audit;
 pub mod cache;
@@ -10,9 +11,16 @@ pub mod clock;
 pub mod error;
 pub mod gateway;
 pub mod hypertrack;
+pub mod mail;
+pub mod maintenance;
+pub mod notices;
 pub mod oauth;
+pub mod people;
+pub mod portal;
 pub mod sessions;
 pub mod settings;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod users;
 
 pub use clock::{Clock, ManualClock, SystemClock};
@@ -22,7 +30,7 @@ pub use settings::Settings;
 use cache::ValidationCache;
 use gatehouse_core::gateway::RoutePolicy;
 use gatehouse_store::Store;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 /// Everything a use case needs: the store, the settings and a clock. Cheap to clone.
 #[derive(Clone)]
@@ -32,11 +40,18 @@ pub struct Gatehouse {
     clock: Arc<dyn Clock>,
     cache: Arc<ValidationCache>,
     route_policies: Arc<[RoutePolicy]>,
+    mailer: mail::Mailer,
+    public_base: Arc<OnceLock<String>>,
 }
 
 impl Gatehouse {
     /// Wires the use cases to their dependencies.
-    pub fn new(store: Arc<dyn Store>, settings: Arc<Settings>, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Arc<Settings>,
+        clock: Arc<dyn Clock>,
+        mailer: mail::Mailer,
+    ) -> Self {
         let route_policies = settings
             .routes
             .iter()
@@ -51,12 +66,37 @@ impl Gatehouse {
             clock,
             cache: Arc::default(),
             route_policies,
+            mailer,
+            public_base: Arc::default(),
         }
+    }
+
+    /// Records the URL the server is reachable at (its issuer), once it is bound; links in
+    /// mail point there. Until then, and in the command line, it comes from the settings.
+    pub fn set_public_base(&self, issuer: &str) {
+        let _ = self
+            .public_base
+            .set(issuer.trim_end_matches('/').to_owned());
+    }
+
+    /// The URL links in mail start with.
+    pub fn public_base(&self) -> String {
+        self.public_base.get().cloned().unwrap_or_else(|| {
+            self.settings
+                .issuer(self.settings.listen)
+                .trim_end_matches('/')
+                .to_owned()
+        })
     }
 
     /// The store, for operations on the database itself (migrate, ping).
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    /// The current time by this instance's clock.
+    pub fn now(&self) -> gatehouse_core::Timestamp {
+        self.clock.now()
     }
 
     /// The effective settings.

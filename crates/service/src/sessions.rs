@@ -9,6 +9,7 @@ use gatehouse_core::oauth::authorize::{
 };
 use gatehouse_core::password::{Password, PasswordHash};
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretKind};
+use gatehouse_core::throttle;
 use gatehouse_core::token::{AuthorizationCode, FamilyId, Grant, Session};
 use gatehouse_core::user::{Email, User};
 use rand::rngs::OsRng;
@@ -95,9 +96,13 @@ impl Gatehouse {
         email: &str,
         password: &str,
     ) -> Result<(User, NewSession), ServiceError> {
-        let user = match Email::parse(email) {
-            Ok(email) => self.store.find_user_by_email(&email).await?,
-            Err(_) => None,
+        let parsed = Email::parse(email).ok();
+        if let Some(address) = &parsed {
+            self.check_login_gate(address).await?;
+        }
+        let user = match &parsed {
+            Some(address) => self.store.find_user_by_email(address).await?,
+            None => None,
         };
         let hash = user
             .as_ref()
@@ -121,6 +126,9 @@ impl Gatehouse {
                 .await;
             return Err(ServiceError::LoginFailed);
         };
+        if user.email_verified_at.is_none() {
+            return Err(ServiceError::EmailNotVerified);
+        }
         if let Some(old) = previous {
             self.store.delete_session(&old.digest).await?;
         }
@@ -133,6 +141,30 @@ impl Gatehouse {
         )
         .await;
         Ok((user, session))
+    }
+
+    /// Refuses to check a password for `email` after too many recent failures.
+    async fn check_login_gate(&self, email: &Email) -> Result<(), ServiceError> {
+        let now = self.clock.now();
+        let times = self
+            .store
+            .recent_event_times(
+                "login.failed",
+                email.as_str(),
+                throttle::window_start(now),
+                throttle::MAX_FAILURES,
+            )
+            .await?;
+        let recent = throttle::RecentFailures {
+            count: u32::try_from(times.len()).unwrap_or(u32::MAX),
+            oldest_counted: times.last().copied(),
+        };
+        match throttle::login_gate(recent, now) {
+            throttle::LoginGate::Open => Ok(()),
+            throttle::LoginGate::RetryAfter(secs) => Err(ServiceError::Throttled {
+                retry_after_secs: secs,
+            }),
+        }
     }
 
     /// Ends a session.

@@ -4,6 +4,8 @@
 
 use gatehouse_core::region::Region;
 use gatehouse_core::scope::ScopeCatalogue;
+use lettre::message::Mailbox;
+use lettre::Address;
 use serde::Deserialize;
 use std::collections::BTreeMap;
 use std::fmt;
@@ -79,6 +81,8 @@ pub struct Settings {
     pub smtp_url: Option<Url>,
     /// Folder for mail when there is no SMTP server.
     pub outbox_dir: PathBuf,
+    /// The sender of every mail; `None` means the default of [`Settings::mail_from_or_default`].
+    pub mail_from: Option<Mailbox>,
     /// Decision for paths no route matches.
     pub default_policy: DefaultPolicy,
     /// Lifetimes of secrets and tokens.
@@ -97,6 +101,7 @@ impl Default for Settings {
             scopes: ScopeCatalogue::default(),
             smtp_url: None,
             outbox_dir: PathBuf::from("outbox"),
+            mail_from: None,
             default_policy: DefaultPolicy::Authenticated,
             lifetimes: Lifetimes::default(),
             routes: Vec::new(),
@@ -145,6 +150,7 @@ struct FileSettings {
     scopes: Option<Vec<String>>,
     smtp_url: Option<String>,
     outbox_dir: Option<PathBuf>,
+    mail_from: Option<String>,
     default_policy: Option<String>,
     lifetimes: Option<FileLifetimes>,
     route: Option<Vec<FileRoute>>,
@@ -252,6 +258,21 @@ impl Settings {
             }
         }
     }
+
+    /// The sender of every mail: `mail_from` if set, otherwise `Gatehouse <noreply@HOST>`
+    /// with HOST the host of `public_url`, or `localhost` when that is unset or an IP address.
+    pub fn mail_from_or_default(&self) -> Mailbox {
+        if let Some(mailbox) = &self.mail_from {
+            return mailbox.clone();
+        }
+        let host = match self.public_url.as_ref().and_then(Url::host) {
+            Some(url::Host::Domain(domain)) => domain.to_owned(),
+            _ => "localhost".to_owned(),
+        };
+        let address = Address::new("noreply", &host)
+            .unwrap_or_else(|_| Address::new_dangerous("noreply", "localhost"));
+        Mailbox::new(Some("Gatehouse".to_owned()), address)
+    }
 }
 
 fn validate(
@@ -320,6 +341,13 @@ fn validate(
             settings.outbox_dir = dir;
             Ok(())
         });
+    }
+    if let Some(from) = raw.mail_from {
+        check(
+            parse_mailbox(&from)
+                .map(|m| settings.mail_from = Some(m))
+                .map_err(|why| format!("mail_from: {why}")),
+        );
     }
     if let Some(policy) = raw.default_policy {
         let parsed = match policy.as_str() {
@@ -393,6 +421,17 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
+    let bad = || {
+        format!("'{raw}' is not a mailbox such as \"Gatehouse <noreply@example.com>\" or noreply@example.com")
+    };
+    // A header value must stay on one line; lettre's parser is lenient about that.
+    if raw.chars().any(char::is_control) {
+        return Err(bad());
+    }
+    raw.trim().parse::<Mailbox>().map_err(|_| bad())
 }
 
 fn parse_database_url(raw: &str) -> Result<String, String> {
@@ -488,6 +527,7 @@ database_url = "postgres://gh@db.example.com/gatehouse"
 scopes = ["read", "write", "views"]
 smtp_url = "smtp://mail.example.com:587"
 outbox_dir = "mail"
+mail_from = "Gatehouse EU <noreply@eu.example.com>"
 default_policy = "deny"
 
 [lifetimes]
@@ -513,6 +553,50 @@ scopes = { GET = "read", POST = "write", "*" = "write" }
         assert_eq!(s.routes.len(), 1);
         assert_eq!(s.routes[0].scopes["*"], "write");
         assert_eq!(s.outbox_dir, PathBuf::from("mail"));
+        assert_eq!(
+            s.mail_from_or_default().to_string(),
+            "Gatehouse EU <noreply@eu.example.com>"
+        );
+    }
+
+    #[test]
+    fn mail_from_defaults_to_the_public_host() {
+        let s = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(s.mail_from, None);
+        assert_eq!(
+            s.mail_from_or_default().to_string(),
+            "Gatehouse <noreply@localhost>"
+        );
+        let s = load_toml("public_url = \"https://eu.api.example.com\"\n").unwrap();
+        assert_eq!(
+            s.mail_from_or_default().to_string(),
+            "Gatehouse <noreply@eu.api.example.com>"
+        );
+        for ip_origin in ["http://192.0.2.7:8080", "http://[::1]:8080"] {
+            let s = load_toml(&format!("public_url = \"{ip_origin}\"\n")).unwrap();
+            assert_eq!(
+                s.mail_from_or_default().to_string(),
+                "Gatehouse <noreply@localhost>",
+                "{ip_origin}"
+            );
+        }
+    }
+
+    #[test]
+    fn mail_from_accepts_a_bare_address_and_refuses_garbage() {
+        let s = load_toml("mail_from = \"ops@example.com\"\n").unwrap();
+        assert_eq!(s.mail_from_or_default().to_string(), "ops@example.com");
+        for bad in [
+            "",
+            "Gatehouse",
+            "Gatehouse <noreply>",
+            "noreply@",
+            "a@b.example, c@d.example",
+            "Gatehouse <noreply@example.com>\\nBcc: x@example.com",
+        ] {
+            let err = load_toml(&format!("mail_from = \"{bad}\"\n")).unwrap_err();
+            assert!(err.to_string().contains("mail_from: '"), "{bad}: {err}");
+        }
     }
 
     #[test]
@@ -532,6 +616,7 @@ public_url = "https://example.com/path"
 region = "EU"
 database_url = "mysql://x"
 scopes = []
+mail_from = "not a mailbox"
 default_policy = "allow"
 [lifetimes]
 access_token = 0
@@ -549,6 +634,7 @@ scopes = { GET = "admin", get = "read" }
             "region:",
             "database_url:",
             "scopes:",
+            "mail_from:",
             "default_policy:",
             "lifetimes.access_token:",
             "route[0] (path_prefix \"/oauth/\"): shadows",

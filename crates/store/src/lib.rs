@@ -16,11 +16,13 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use gatehouse_core::account::{Account, SecretKey};
-use gatehouse_core::application::{AppStatus, Application};
+use gatehouse_core::application::{AppStatus, Application, RedirectUri};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::link::OneTimeLink;
+use gatehouse_core::password::PasswordHash;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
@@ -247,6 +249,130 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
 }
 
+/// One-time links: email verification, password reset, first-admin setup. Each use is one
+/// atomic method, so a link can never work twice.
+#[async_trait]
+pub trait LinkStore: Send + Sync {
+    /// Stores a new link.
+    async fn insert_link(&self, link: &OneTimeLink) -> Result<(), StoreError>;
+    /// Stores a new setup link, retiring every unused one before it.
+    async fn replace_setup_link(&self, link: &OneTimeLink) -> Result<(), StoreError>;
+    /// The link stored under `digest`, if any (used and expired ones included).
+    async fn find_link(&self, digest: &SecretDigest) -> Result<Option<OneTimeLink>, StoreError>;
+    /// Spends a usable verification link and marks its user's email verified; returns the
+    /// user, or `None` if the link is unknown, spent, expired or of another purpose.
+    async fn verify_email(
+        &self,
+        digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Spends a usable reset link, sets its user's password, spends the user's other reset
+    /// links and ends all of the user's sessions; returns the user, or `None` as above.
+    async fn reset_password(
+        &self,
+        digest: &SecretDigest,
+        password_hash: &PasswordHash,
+        now: Timestamp,
+    ) -> Result<Option<UserId>, StoreError>;
+    /// Spends a usable setup link and stores `admin`, but only while no admin exists;
+    /// returns whether the admin was created. `Conflict("email")` if the email is taken.
+    async fn complete_setup(
+        &self,
+        digest: &SecretDigest,
+        admin: &User,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Whether any admin exists.
+    async fn has_admin(&self) -> Result<bool, StoreError>;
+}
+
+/// A search in an admin list: case-insensitive substring match, newest first.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    /// Text to look for (email, name, ID); `None` lists everything.
+    pub search: Option<String>,
+    /// Only apps in this status (apps only).
+    pub status: Option<AppStatus>,
+    /// At most this many rows.
+    pub limit: u32,
+}
+
+/// A filter over the audit log; every condition given must hold. Newest first.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Exactly this actor.
+    pub actor: Option<String>,
+    /// Actions starting with this (`app.` for every app action).
+    pub action_prefix: Option<String>,
+    /// Exactly this target.
+    pub target: Option<String>,
+    /// At or after this time.
+    pub since: Option<Timestamp>,
+    /// Before this time.
+    pub until: Option<Timestamp>,
+    /// At most this many events.
+    pub limit: u32,
+}
+
+/// What the developer portal and admin console need beyond the OAuth core.
+#[async_trait]
+pub trait PortalStore: Send + Sync {
+    /// Self-registration: stores the developer's account (without keys), the user and the
+    /// email verification link, atomically. `Conflict("email")` if the email is taken.
+    async fn register_user(
+        &self,
+        account: &Account,
+        user: &User,
+        link: &OneTimeLink,
+    ) -> Result<(), StoreError>;
+    /// Users matching the query.
+    async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
+    /// Accounts matching the query.
+    async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
+    /// Applications matching the query.
+    async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
+    /// Replaces an app's redirect URIs; returns whether the app exists.
+    async fn update_redirect_uris(
+        &self,
+        client_id: &ClientId,
+        redirect_uris: &[RedirectUri],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
+    async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+    /// Claims the live client secrets that end within `days` days of `now` and have not had
+    /// a reminder this close to their end yet, marking them reminded; each secret is claimed
+    /// once per threshold, even with several nodes running this.
+    async fn claim_secret_reminders(
+        &self,
+        now: Timestamp,
+        days: u32,
+    ) -> Result<Vec<ClientSecret>, StoreError>;
+    /// Every grant a user has given, most recent first.
+    async fn list_grants_of_user(&self, user_id: &UserId) -> Result<Vec<Grant>, StoreError>;
+    /// Withdraws a user's consent to an app: deletes the grant and revokes every token family
+    /// the user's consent produced for it; returns the revoked families.
+    async fn revoke_grant(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> Result<Vec<FamilyId>, StoreError>;
+    /// Deletes sessions that ended before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Audit events matching the query.
+    async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The times of the latest `limit` events with this action and target at or after
+    /// `since`, newest first (login throttling counts failures with it).
+    async fn recent_event_times(
+        &self,
+        action: &str,
+        target: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Timestamp>, StoreError>;
+}
+
 /// What the invalidation feed reports.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum FeedEvent {
@@ -283,6 +409,8 @@ pub trait Store:
     + GrantStore
     + SessionStore
     + InvalidationStore
+    + LinkStore
+    + PortalStore
 {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

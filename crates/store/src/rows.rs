@@ -8,6 +8,7 @@ use gatehouse_core::application::{AppStatus, Application, ClientType, RedirectUr
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
+use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::name::Name;
 use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::password::PasswordHash;
@@ -93,6 +94,7 @@ pub(crate) struct UserRow {
     role: String,
     account_id: Option<String>,
     created_at: i64,
+    email_verified_at: Option<i64>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -110,6 +112,37 @@ impl TryFrom<UserRow> for User {
                 .transpose()
                 .map_err(|e| StoreError::corrupt(e.to_string()))?,
             created_at: ts(r.created_at),
+            email_verified_at: r.email_verified_at.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct LinkRow {
+    link_digest: Vec<u8>,
+    purpose: String,
+    user_id: Option<String>,
+    created_at: i64,
+    expires_at: Option<i64>,
+    used_at: Option<i64>,
+}
+
+impl TryFrom<LinkRow> for OneTimeLink {
+    type Error = StoreError;
+    fn try_from(r: LinkRow) -> Result<Self, StoreError> {
+        Ok(OneTimeLink {
+            digest: digest(&r.link_digest)?,
+            purpose: LinkPurpose::parse(&r.purpose)
+                .ok_or_else(|| StoreError::corrupt("unknown link purpose"))?,
+            user_id: r
+                .user_id
+                .as_deref()
+                .map(UserId::parse)
+                .transpose()
+                .map_err(|e| StoreError::corrupt(e.to_string()))?,
+            created_at: ts(r.created_at),
+            expires_at: r.expires_at.map(ts),
+            used_at: r.used_at.map(ts),
         })
     }
 }

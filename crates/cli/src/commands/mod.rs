@@ -7,6 +7,7 @@ mod user;
 
 use crate::cli::{Cli, Command};
 use anyhow::Context;
+use gatehouse_service::mail::Mailer;
 use gatehouse_service::settings::Overrides;
 use gatehouse_service::{Gatehouse, Settings, SystemClock};
 use gatehouse_store::{connect, ConnectOptions};
@@ -47,9 +48,11 @@ async fn open(settings: Settings) -> anyhow::Result<Gatehouse> {
         .migrate()
         .await
         .context("cannot migrate the database")?;
+    let mailer = Mailer::from_settings(&settings).context("cannot set up mail")?;
     Ok(Gatehouse::new(
         store,
         Arc::new(settings),
         Arc::new(SystemClock),
+        mailer,
     ))
 }

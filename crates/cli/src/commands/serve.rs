@@ -2,19 +2,41 @@
 
 use anyhow::Context;
 use gatehouse_http::Server;
-use gatehouse_service::Gatehouse;
+use gatehouse_service::{notices, Gatehouse};
 
 pub async fn run(gatehouse: Gatehouse) -> anyhow::Result<()> {
     let listen = gatehouse.settings().listen;
     let backend = gatehouse.store().backend();
     let region = gatehouse.settings().region.clone();
-    let server = Server::bind(gatehouse)
+    let server = Server::bind(gatehouse.clone())
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = server.local_addr()?;
     tracing::info!(%region, database = backend, "listening on http://{addr}");
+    announce_setup_link(&gatehouse).await?;
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");
+    Ok(())
+}
+
+/// On a deployment without an admin, prints a one-time URL that creates the first one. It goes
+/// to the operator's terminal (stdout), not to the log: it is a secret, valid until used, and
+/// replaced at every start until an admin exists.
+async fn announce_setup_link(gatehouse: &Gatehouse) -> anyhow::Result<()> {
+    let Some(token) = gatehouse
+        .setup_link()
+        .await
+        .context("cannot prepare the setup link")?
+    else {
+        return Ok(());
+    };
+    println!(
+        "No admin exists yet. Create the first one at:\n\n    {}{}?token={}\n\n\
+         (or run `gatehouse user create --admin --email EMAIL --password-stdin`)",
+        gatehouse.public_base(),
+        notices::paths::SETUP,
+        token.expose()
+    );
     Ok(())
 }
 

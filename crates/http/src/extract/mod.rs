@@ -3,3 +3,4 @@
 pub mod client_auth;
 pub mod form;
 pub mod session;
+pub mod signed_in;

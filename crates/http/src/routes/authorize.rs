@@ -3,7 +3,7 @@
 
 use crate::error::PageError;
 use crate::extract::form::form_body;
-use crate::extract::session::session_cookie;
+use crate::extract::signed_in::lookup;
 use crate::routes::paths::{AUTHORIZE, LOGIN};
 use crate::views::{describe_scope, render, ConsentPage, ScopeLine};
 use crate::AppState;
@@ -54,24 +54,6 @@ fn refused(error: ServiceError, status: StatusCode) -> Response {
     }
 }
 
-/// The logged-in user of the request's session, with the session.
-async fn signed_in(
-    state: &AppState,
-    headers: &HeaderMap,
-) -> Result<Option<(Session, User)>, ServiceError> {
-    let Some(cookie) = session_cookie(headers) else {
-        return Ok(None);
-    };
-    let Some(session) = state.gatehouse.find_session(&cookie).await? else {
-        return Ok(None);
-    };
-    Ok(state
-        .gatehouse
-        .session_user(&session)
-        .await?
-        .map(|user| (session, user)))
-}
-
 /// `/login?return_to=` this authorization request, rebuilt from its validated parameters.
 fn login_location(params: &AuthorizeParams) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
@@ -96,7 +78,7 @@ async fn authorize_get(
         Ok(valid) => valid,
         Err(e) => return refused(e, StatusCode::FOUND),
     };
-    let (session, user) = match signed_in(&state, &headers).await {
+    let (session, user) = match lookup(&state, &headers).await {
         Ok(Some(found)) => found,
         Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
         Err(e) => return PageError::from(e).into_response(),
@@ -175,7 +157,7 @@ async fn consent_post(
         Ok(valid) => valid,
         Err(e) => return refused(e, StatusCode::SEE_OTHER),
     };
-    let (session, user) = match signed_in(&state, &headers).await {
+    let (session, user) = match lookup(&state, &headers).await {
         Ok(Some(found)) => found,
         Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
         Err(e) => return PageError::from(e).into_response(),

@@ -1,13 +1,16 @@
 //! The router: every route module contributes its paths; the layers add the headers every
 //! response needs.
 
+mod account;
+mod admin;
 mod api;
-mod authorize;
+pub(crate) mod authorize;
 mod hypertrack;
-mod login;
+pub(crate) mod login;
 mod oauth;
 mod ops;
 pub mod paths;
+mod portal;
 
 use crate::error::ApiError;
 use crate::extract::form::MAX_FORM_BYTES;
@@ -21,17 +24,22 @@ use axum::Router;
 
 /// Gatehouse's complete router.
 pub fn router(state: AppState) -> Router {
-    let oauth = Router::new()
+    // Tokens, secrets shown once, and pages about one person: never stored by any cache.
+    let private = Router::new()
         .merge(oauth::router())
         .merge(authorize::router())
         .merge(hypertrack::router())
+        .merge(login::router())
+        .merge(account::router())
+        .merge(portal::router())
+        .merge(admin::router())
         .layer(middleware::from_fn(no_store));
     Router::new()
         .merge(ops::router())
-        .merge(oauth)
-        .merge(login::router())
+        .merge(private)
         .merge(api::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
+        .route(paths::COPY_SCRIPT, get(copy_script_get))
         .fallback(api::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
@@ -41,7 +49,8 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// RFC 6749 §5.1: token responses (and everything else under `/oauth`) must not be cached.
+/// RFC 6749 §5.1: token responses must not be cached; neither may pages showing a secret once
+/// or a person's apps and keys.
 async fn no_store(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -52,14 +61,20 @@ async fn no_store(request: Request, next: Next) -> Response {
 
 /// Headers on every response: no framing (clickjacking on the login and consent pages), no
 /// sniffing, no referrer (authorization URLs carry state), and a CSP allowing only our own
-/// stylesheet. No `form-action`: browsers apply it to the redirect after the consent form,
-/// which goes to the client's own redirect URI.
+/// stylesheet and script, and forms that post back to us. The login and consent pages get no
+/// `form-action`: browsers apply it to the redirects after a form is sent, and those two forms
+/// end at the client's own redirect URI (consent given, or given before and found at sign-in).
 async fn security_headers(request: Request, next: Next) -> Response {
+    let ends_at_client = matches!(request.uri().path(), paths::LOGIN | paths::AUTHORIZE);
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static("default-src 'none'; style-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"),
+        HeaderValue::from_static(if ends_at_client {
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
+        } else {
+            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+        }),
     );
     headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
     headers.insert(
@@ -86,6 +101,23 @@ async fn stylesheet_get() -> Response {
             ),
         ],
         include_str!("../../static/app.css"),
+    )
+        .into_response()
+}
+
+async fn copy_script_get() -> Response {
+    (
+        [
+            (
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("text/javascript; charset=utf-8"),
+            ),
+            (
+                header::CACHE_CONTROL,
+                HeaderValue::from_static("public, max-age=3600"),
+            ),
+        ],
+        include_str!("../../static/copy.js"),
     )
         .into_response()
 }

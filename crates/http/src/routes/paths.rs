@@ -16,6 +16,8 @@ pub const LOGIN: &str = "/login";
 pub const LOGOUT: &str = "/logout";
 /// The stylesheet.
 pub const STYLESHEET: &str = "/static/app.css";
+/// The script behind the portal's "Copy" buttons (progressive enhancement only).
+pub const COPY_SCRIPT: &str = "/static/copy.js";
 /// HyperTrack: an account's access token.
 pub const ACCOUNT_TOKEN: &str = "/oauth/token";
 /// HyperTrack: a token for one embedded view.

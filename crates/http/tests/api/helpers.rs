@@ -1,6 +1,7 @@
 use gatehouse_core::Timestamp;
 use gatehouse_http::Server;
 use gatehouse_service::apps::{DecisionRequest, NewApp};
+use gatehouse_service::mail::Mailer;
 use gatehouse_service::users::NewUser;
 use gatehouse_service::{Gatehouse, ManualClock, Settings};
 use gatehouse_store::testing::{Backend, TestDb};
@@ -25,6 +26,8 @@ pub struct TestApp {
     pub store: Arc<dyn Store>,
     #[allow(dead_code)]
     pub gatehouse: Gatehouse,
+    #[allow(dead_code)]
+    pub outbox: tempfile::TempDir,
     _db: Option<TestDb>,
 }
 
@@ -144,9 +147,24 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 }
 
 /// Starts a server on `store` (which may be unreachable on purpose).
-pub async fn spawn_with(store: Arc<dyn Store>, settings: Settings, db: Option<TestDb>) -> TestApp {
+pub async fn spawn_with(
+    store: Arc<dyn Store>,
+    mut settings: Settings,
+    db: Option<TestDb>,
+) -> TestApp {
     let clock = ManualClock::at(T0);
-    let gatehouse = Gatehouse::new(store.clone(), Arc::new(settings), Arc::new(clock.clone()));
+    // Mail without an SMTP server lands here, not in the working directory.
+    let outbox = tempfile::tempdir().unwrap();
+    if settings.outbox_dir == Settings::default().outbox_dir {
+        settings.outbox_dir = outbox.path().to_owned();
+    }
+    let mailer = Mailer::from_settings(&settings).unwrap();
+    let gatehouse = Gatehouse::new(
+        store.clone(),
+        Arc::new(settings),
+        Arc::new(clock.clone()),
+        mailer,
+    );
     let server = Server::bind(gatehouse.clone())
         .await
         .expect("bind 127.0.0.1:0");
@@ -161,6 +179,7 @@ pub async fn spawn_with(store: Arc<dyn Store>, settings: Settings, db: Option<Te
         clock,
         store,
         gatehouse,
+        outbox,
         _db: db,
         _stop: stop,
     }

@@ -23,6 +23,7 @@ use std::str::FromStr;
 
 mod feed;
 mod oauth;
+mod portal;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -55,7 +56,8 @@ impl PostgresStore {
 
 const ACCOUNT_COLUMNS: &str = "account_id, name, scopes, created_at";
 const KEY_COLUMNS: &str = "key_id, account_id, secret_digest, created_at, last_used_at, revoked_at";
-const USER_COLUMNS: &str = "user_id, email, password_hash, role, account_id, created_at";
+const USER_COLUMNS: &str =
+    "user_id, email, password_hash, role, account_id, created_at, email_verified_at";
 const APP_COLUMNS: &str = "client_id, owner_id, name, unique_name, scopes, redirect_uris, \
      client_type, status, status_reason, created_at, updated_at";
 const SECRET_COLUMNS: &str =
@@ -230,8 +232,8 @@ impl AccountStore for PostgresStore {
 impl UserStore for PostgresStore {
     async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
         sqlx::query(
-            "INSERT INTO users (user_id, email, password_hash, role, account_id, created_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO users (user_id, email, password_hash, role, account_id, created_at, \
+             email_verified_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(user.user_id.as_str())
         .bind(user.email.as_str())
@@ -239,6 +241,7 @@ impl UserStore for PostgresStore {
         .bind(user.role.as_str())
         .bind(user.account_id.as_ref().map(AccountId::as_str))
         .bind(user.created_at.unix())
+        .bind(user.email_verified_at.map(Timestamp::unix))
         .execute(&self.pool)
         .await
         .map_err(|e| StoreError::from(e).naming("email", "account"))?;

@@ -1,0 +1,462 @@
+//! The developer portal: My Apps, an app's page (client ID, the secret once, its dates,
+//! reset, redirect URIs, delete), account keys and authorized apps. Every page needs a
+//! signed-in user; every form carries the session's CSRF token.
+
+use crate::error::PageError;
+use crate::extract::form::Params;
+use crate::extract::signed_in::SignedIn;
+use crate::routes::authorize::redirect;
+use crate::views::portal::{
+    AppFormErrors, AppLine, AppPage, AuthorizedPage, ConfirmPage, GrantLine, KeyLine, KeysPage,
+    MyAppsPage, Nav, NewAppPage, ScopeChoice, SecretDates,
+};
+use crate::views::{describe_scope, render};
+use crate::AppState;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use gatehouse_core::application::{Application, ClientType};
+use gatehouse_core::ValidationError;
+use gatehouse_service::ServiceError;
+use std::collections::HashMap;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/portal", get(my_apps))
+        .route("/portal/apps/new", get(new_app_get).post(new_app_post))
+        .route("/portal/apps/{client_id}", get(app_get))
+        .route(
+            "/portal/apps/{client_id}/reset-secret",
+            get(reset_confirm).post(reset_post),
+        )
+        .route(
+            "/portal/apps/{client_id}/redirect-uris",
+            post(redirect_uris_post),
+        )
+        .route(
+            "/portal/apps/{client_id}/delete",
+            get(delete_confirm).post(delete_post),
+        )
+        .route("/portal/keys", get(keys_get).post(keys_post))
+        .route("/portal/keys/{key_id}/revoke", post(key_revoke_post))
+        .route("/portal/authorized", get(authorized_get))
+        .route(
+            "/portal/authorized/{client_id}/revoke",
+            post(authorization_revoke_post),
+        )
+}
+
+impl SignedIn {
+    /// The navigation bar with `active` highlighted.
+    pub fn nav(&self, active: &'static str) -> Nav<'_> {
+        Nav {
+            email: self.user.email.as_str(),
+            is_admin: self.is_admin(),
+            csrf: &self.session.csrf_token,
+            active,
+        }
+    }
+}
+
+/// The confirmation text after a redirect (`?done=`), from a fixed list: never echoed input.
+fn done_notice(query: &HashMap<String, String>) -> Option<&'static str> {
+    match query.get("done").map(String::as_str) {
+        Some("deleted") => Some("The app was deleted."),
+        Some("key-revoked") => Some("The key was revoked. Calls with it now fail."),
+        Some("access-revoked") => {
+            Some("Access was revoked. The app's tokens for your account no longer work.")
+        }
+        _ => None,
+    }
+}
+
+async fn my_apps(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let apps = state.gatehouse.my_apps(&me.user).await?;
+    let page = MyAppsPage {
+        nav: me.nav("apps"),
+        apps: apps.iter().map(|a| AppLine::of(a, None)).collect(),
+        notice: done_notice(&query),
+    };
+    Ok(render(&page))
+}
+
+fn scope_choices(state: &AppState, checked: impl Fn(&str) -> bool) -> Vec<ScopeChoice> {
+    state
+        .gatehouse
+        .settings()
+        .scopes
+        .all()
+        .iter()
+        .map(|s| ScopeChoice {
+            name: s.as_str().to_owned(),
+            description: describe_scope(s.as_str()),
+            checked: checked(s.as_str()),
+        })
+        .collect()
+}
+
+async fn new_app_get(State(state): State<AppState>, me: SignedIn) -> Response {
+    let page = NewAppPage {
+        nav: me.nav("apps"),
+        csrf: &me.session.csrf_token,
+        name: "",
+        redirect_uris: "",
+        scopes: scope_choices(&state, |_| true),
+        errors: AppFormErrors::default(),
+    };
+    render(&page)
+}
+
+/// The redirect URIs of a textarea: one per line, blank lines ignored.
+fn uri_lines(form: &Params) -> Vec<String> {
+    form.get("redirect_uris")
+        .unwrap_or("")
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// Which field of the new-app form a validation error belongs to.
+fn place_error(errors: &mut AppFormErrors, e: &ValidationError) {
+    let message = Some(e.to_string());
+    match e {
+        ValidationError::InvalidRedirectUri { .. } | ValidationError::NoRedirectUri => {
+            errors.redirect_uris = message;
+        }
+        ValidationError::UnknownScope(_)
+        | ValidationError::InvalidScope(_)
+        | ValidationError::ScopeNotAllowed(_) => errors.scopes = message,
+        _ => errors.name = message,
+    }
+}
+
+async fn new_app_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let form = me.form(&headers, body)?;
+    let name = form.get("name").unwrap_or("");
+    let uris = uri_lines(&form);
+    let catalogue = state.gatehouse.settings().scopes.all();
+    let scopes: Vec<String> = catalogue
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| form.get(&format!("scope_{s}")).is_some())
+        .map(str::to_owned)
+        .collect();
+    let mut errors = AppFormErrors::default();
+    if scopes.is_empty() {
+        errors.scopes = Some("choose at least one product scope".into());
+    } else {
+        match state
+            .gatehouse
+            .register_app(&me.user, name, &uris, &scopes)
+            .await
+        {
+            Ok(created) => {
+                let secret = created.secret.as_ref().map(|(_, plain)| plain.expose());
+                return app_page(&state, &me, &created.app, secret, None, None).await;
+            }
+            Err(ServiceError::Invalid(e)) => place_error(&mut errors, &e),
+            Err(ServiceError::Conflict(message)) => errors.name = Some(message),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let raw_uris = form.get("redirect_uris").unwrap_or("");
+    let page = NewAppPage {
+        nav: me.nav("apps"),
+        csrf: &me.session.csrf_token,
+        name,
+        redirect_uris: raw_uris,
+        scopes: scope_choices(&state, |s| scopes.iter().any(|c| c == s)),
+        errors,
+    };
+    Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())
+}
+
+/// Renders an app's page; `new_secret` is shown once, `edit` is a refused redirect URI edit
+/// (the text as typed and the error).
+async fn app_page(
+    state: &AppState,
+    me: &SignedIn,
+    app: &Application,
+    new_secret: Option<&str>,
+    notice: Option<&str>,
+    edit: Option<(String, String)>,
+) -> Result<Response, PageError> {
+    let secret = state.gatehouse.current_secret(app).await?;
+    let now = state.gatehouse.now();
+    let redirect_uris: Vec<String> = app
+        .redirect_uris
+        .iter()
+        .map(|u| u.as_str().to_owned())
+        .collect();
+    let (redirect_uris_text, uri_error) = match edit {
+        Some((text, error)) => (text, Some(error)),
+        None => (redirect_uris.join("\n"), None),
+    };
+    let status = if uri_error.is_some() {
+        StatusCode::UNPROCESSABLE_ENTITY
+    } else {
+        StatusCode::OK
+    };
+    let page = AppPage {
+        nav: me.nav("apps"),
+        csrf: &me.session.csrf_token,
+        app: AppLine::of(app, None),
+        confidential: app.client_type == ClientType::Confidential,
+        scopes: app.scopes.to_string(),
+        redirect_uris,
+        redirect_uris_text,
+        uri_error,
+        secret: secret.as_ref().map(|s| SecretDates::of(s, now)),
+        new_secret,
+        notice,
+    };
+    Ok((status, render(&page)).into_response())
+}
+
+async fn app_get(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    let app = state.gatehouse.my_app(&me.user, &client_id).await?;
+    app_page(&state, &me, &app, None, None, None).await
+}
+
+async fn reset_confirm(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    let app = state.gatehouse.my_app(&me.user, &client_id).await?;
+    let page = ConfirmPage {
+        nav: me.nav("apps"),
+        csrf: &me.session.csrf_token,
+        title: "Reset the client secret?",
+        message: format!(
+            "{} gets a new client secret, shown once. The current secret stops working, so \
+             update your servers right after.",
+            app.name
+        ),
+        action: format!("/portal/apps/{}/reset-secret", app.client_id),
+        button: "Reset secret",
+        cancel: format!("/portal/apps/{}", app.client_id),
+    };
+    Ok(render(&page))
+}
+
+async fn reset_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    me.form(&headers, body)?;
+    let (_, plain) = state
+        .gatehouse
+        .reset_my_secret(&me.user, &client_id)
+        .await?;
+    let app = state.gatehouse.my_app(&me.user, &client_id).await?;
+    app_page(
+        &state,
+        &me,
+        &app,
+        Some(plain.expose()),
+        Some("A new client secret was issued."),
+        None,
+    )
+    .await
+}
+
+async fn redirect_uris_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let form = me.form(&headers, body)?;
+    let uris = uri_lines(&form);
+    match state
+        .gatehouse
+        .update_my_redirect_uris(&me.user, &client_id, &uris)
+        .await
+    {
+        Ok(app) => {
+            app_page(
+                &state,
+                &me,
+                &app,
+                None,
+                Some("The redirect URIs were saved."),
+                None,
+            )
+            .await
+        }
+        Err(ServiceError::Invalid(e)) => {
+            let app = state.gatehouse.my_app(&me.user, &client_id).await?;
+            let typed = form.get("redirect_uris").unwrap_or("").to_owned();
+            app_page(&state, &me, &app, None, None, Some((typed, e.to_string()))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn delete_confirm(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+) -> Result<Response, PageError> {
+    let app = state.gatehouse.my_app(&me.user, &client_id).await?;
+    let page = ConfirmPage {
+        nav: me.nav("apps"),
+        csrf: &me.session.csrf_token,
+        title: "Delete this app?",
+        message: format!(
+            "{} ({}) will be deleted with its client secret, and every token it holds stops \
+             working at once. This cannot be undone.",
+            app.name, app.unique_name
+        ),
+        action: format!("/portal/apps/{}/delete", app.client_id),
+        button: "Delete app",
+        cancel: format!("/portal/apps/{}", app.client_id),
+    };
+    Ok(render(&page))
+}
+
+async fn delete_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    me.form(&headers, body)?;
+    state.gatehouse.delete_my_app(&me.user, &client_id).await?;
+    Ok(redirect(StatusCode::SEE_OTHER, "/portal?done=deleted"))
+}
+
+async fn keys_page(
+    state: &AppState,
+    me: &SignedIn,
+    new_key: Option<(String, &str)>,
+    notice: Option<&str>,
+) -> Result<Response, PageError> {
+    let found = state.gatehouse.my_keys(&me.user).await?;
+    let (account, keys) = match &found {
+        Some((account, keys)) => (
+            Some((
+                account.account_id.to_string(),
+                account.name.to_string(),
+                account.scopes.to_string(),
+            )),
+            keys.iter().rev().map(KeyLine::of).collect(),
+        ),
+        None => (None, Vec::new()),
+    };
+    let page = KeysPage {
+        nav: me.nav("keys"),
+        csrf: &me.session.csrf_token,
+        account,
+        keys,
+        new_key,
+        notice,
+    };
+    Ok(render(&page))
+}
+
+async fn keys_get(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    keys_page(&state, &me, None, done_notice(&query)).await
+}
+
+async fn keys_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    me.form(&headers, body)?;
+    let created = state.gatehouse.create_my_key(&me.user).await?;
+    let new_key = Some((created.key.key_id.to_string(), created.secret_key.expose()));
+    keys_page(&state, &me, new_key, None).await
+}
+
+async fn key_revoke_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(key_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    me.form(&headers, body)?;
+    state.gatehouse.revoke_my_key(&me.user, &key_id).await?;
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        "/portal/keys?done=key-revoked",
+    ))
+}
+
+async fn authorized_get(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Query(query): Query<HashMap<String, String>>,
+) -> Result<Response, PageError> {
+    let authorized = state.gatehouse.authorized_apps(&me.user).await?;
+    let grants = authorized
+        .iter()
+        .filter_map(|a| {
+            let app = a.app.as_ref()?;
+            Some(GrantLine {
+                app_name: app.name.to_string(),
+                unique_name: app.unique_name.to_string(),
+                client_id: app.client_id.to_string(),
+                scopes: a.grant.scopes.to_string(),
+                granted: a.grant.updated_at.to_display(),
+            })
+        })
+        .collect();
+    let page = AuthorizedPage {
+        nav: me.nav("authorized"),
+        csrf: &me.session.csrf_token,
+        grants,
+        notice: done_notice(&query),
+    };
+    Ok(render(&page))
+}
+
+async fn authorization_revoke_post(
+    State(state): State<AppState>,
+    me: SignedIn,
+    Path(client_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    me.form(&headers, body)?;
+    state
+        .gatehouse
+        .revoke_authorization(&me.user, &client_id)
+        .await?;
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        "/portal/authorized?done=access-revoked",
+    ))
+}

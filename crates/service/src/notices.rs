@@ -1,0 +1,198 @@
+//! The text of every email Gatehouse sends. Plain text, short, and saying what to do when the
+//! message was not expected. Links carry one-time secrets: these bodies are never logged.
+
+use crate::mail::Mail;
+use gatehouse_core::application::Application;
+use gatehouse_core::user::Email;
+use gatehouse_core::Timestamp;
+
+/// Where each emailed link points, below the public URL.
+pub mod paths {
+    /// Confirms an email address (`?token=`).
+    pub const VERIFY_EMAIL: &str = "/verify-email";
+    /// Chooses a new password (`?token=`).
+    pub const RESET_PASSWORD: &str = "/reset-password";
+    /// Creates the first admin (`?token=`).
+    pub const SETUP: &str = "/setup";
+    /// Signs in.
+    pub const LOGIN: &str = "/login";
+    /// Asks for a password reset link.
+    pub const FORGOT_PASSWORD: &str = "/forgot-password";
+    /// The developer's list of apps.
+    pub const MY_APPS: &str = "/portal";
+}
+
+fn mail(to: &Email, subject: impl Into<String>, text: String) -> Mail {
+    Mail {
+        to: to.clone(),
+        subject: subject.into(),
+        text,
+    }
+}
+
+/// Asks a new developer to confirm their address.
+pub fn verify_email(to: &Email, base: &str, token: &str) -> Mail {
+    mail(
+        to,
+        "Confirm your email address",
+        format!(
+            "Welcome to the developer portal.\n\n\
+             Confirm that {to} is your address by opening this link within 48 hours:\n\n\
+             {base}{}?token={token}\n\n\
+             If you did not sign up, ignore this message: nothing happens without the link.\n",
+            paths::VERIFY_EMAIL
+        ),
+    )
+}
+
+/// Tells the owner of an address that someone tried to register it again.
+pub fn already_registered(to: &Email, base: &str) -> Mail {
+    mail(
+        to,
+        "You already have an account",
+        format!(
+            "Someone (perhaps you) tried to sign up with {to}, which already has an account.\n\n\
+             Sign in: {base}{}\n\
+             Forgot your password? {base}{}\n\n\
+             If it was not you, you can ignore this message.\n",
+            paths::LOGIN,
+            paths::FORGOT_PASSWORD
+        ),
+    )
+}
+
+/// A password reset link.
+pub fn reset_password(to: &Email, base: &str, token: &str) -> Mail {
+    mail(
+        to,
+        "Reset your password",
+        format!(
+            "Someone (perhaps you) asked to reset the password of {to}.\n\n\
+             Choose a new password within one hour here:\n\n\
+             {base}{}?token={token}\n\n\
+             If you did not ask, ignore this message: your password stays as it is.\n",
+            paths::RESET_PASSWORD
+        ),
+    )
+}
+
+/// Confirms that the password changed.
+pub fn password_changed(to: &Email, base: &str) -> Mail {
+    mail(
+        to,
+        "Your password was changed",
+        format!(
+            "The password of {to} was just changed, and every session was signed out.\n\n\
+             If you did not do this, reset it now: {base}{}\n",
+            paths::FORGOT_PASSWORD
+        ),
+    )
+}
+
+fn app_line(app: &Application) -> String {
+    format!(
+        "{} ({}, client ID {})",
+        app.name, app.unique_name, app.client_id
+    )
+}
+
+/// An admin approved the app.
+pub fn app_approved(to: &Email, base: &str, app: &Application) -> Mail {
+    mail(
+        to,
+        format!("Your app {} was approved", app.unique_name),
+        format!(
+            "Good news: your app {} was approved.\n\n\
+             It can now use OAuth 2.0 with its client ID and secret. Manage it here:\n\
+             {base}{}/apps/{}\n",
+            app_line(app),
+            paths::MY_APPS,
+            app.client_id
+        ),
+    )
+}
+
+/// An admin rejected the app.
+pub fn app_rejected(to: &Email, base: &str, app: &Application, reason: &str) -> Mail {
+    mail(
+        to,
+        format!("Your app {} was not approved", app.unique_name),
+        format!(
+            "Your app {} was not approved.\n\nReason given: {reason}\n\n\
+             You can register a new app at {base}{}\n",
+            app_line(app),
+            paths::MY_APPS
+        ),
+    )
+}
+
+/// An admin suspended the app.
+pub fn app_suspended(to: &Email, base: &str, app: &Application) -> Mail {
+    mail(
+        to,
+        format!("Your app {} was suspended", app.unique_name),
+        format!(
+            "Your app {} was suspended: its tokens no longer work and it cannot get new ones.\n\n\
+             Contact the API provider to find out more. Your apps: {base}{}\n",
+            app_line(app),
+            paths::MY_APPS
+        ),
+    )
+}
+
+/// An admin reinstated the app.
+pub fn app_reinstated(to: &Email, base: &str, app: &Application) -> Mail {
+    mail(
+        to,
+        format!("Your app {} was reinstated", app.unique_name),
+        format!(
+            "Your app {} was reinstated and can get tokens again.\n\n{base}{}/apps/{}\n",
+            app_line(app),
+            paths::MY_APPS,
+            app.client_id
+        ),
+    )
+}
+
+/// The app's client secret was reset.
+pub fn secret_reset(to: &Email, base: &str, app: &Application, expires_at: Timestamp) -> Mail {
+    mail(
+        to,
+        format!("The client secret of {} was reset", app.unique_name),
+        format!(
+            "A new client secret was issued for {}. It is valid until {}.\n\
+             The previous secret no longer works (or stops at the end of the configured grace \
+             period).\n\nIf you did not do this, check your app now: {base}{}/apps/{}\n",
+            app_line(app),
+            expires_at.to_rfc3339(),
+            paths::MY_APPS,
+            app.client_id
+        ),
+    )
+}
+
+/// The app's client secret ends soon.
+pub fn secret_expiring(
+    to: &Email,
+    base: &str,
+    app: &Application,
+    expires_at: Timestamp,
+    days_left: i64,
+) -> Mail {
+    mail(
+        to,
+        format!(
+            "The client secret of {} expires in {days_left} days",
+            app.unique_name
+        ),
+        format!(
+            "The client secret of {} expires on {} ({days_left} days from now).\n\n\
+             Reset it before then and give the new one to your servers:\n\
+             {base}{}/apps/{}\n",
+            app_line(app),
+            expires_at.to_rfc3339(),
+            paths::MY_APPS,
+            app.client_id
+        ),
+    )
+}

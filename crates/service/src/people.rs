@@ -1,0 +1,315 @@
+//! People's own accounts: self-registration with email verification, password reset by
+//! email, the first admin's setup link, and sending mail. Every answer that could tell a
+//! stranger whether an address is registered is the same either way.
+
+use crate::mail::Mail;
+use crate::{notices, Gatehouse, ServiceError};
+use gatehouse_core::account::Account;
+use gatehouse_core::ids::{AccountId, UserId};
+use gatehouse_core::link::{LinkPurpose, OneTimeLink};
+use gatehouse_core::name::Name;
+use gatehouse_core::password::{Password, PasswordHash};
+use gatehouse_core::secret::{verify_format, PlainSecret, SecretDigest, SecretKind};
+use gatehouse_core::throttle;
+use gatehouse_core::user::{Email, Role, User};
+use gatehouse_store::StoreError;
+use rand::rngs::OsRng;
+
+/// At most this many reset links per address within the throttle window, so nobody can
+/// flood someone's mailbox.
+const MAX_RESET_MAILS: u32 = 3;
+
+/// What a developer submits to sign up. `Debug` never shows the password.
+pub struct Registration<'a> {
+    /// Login email.
+    pub email: &'a str,
+    /// Chosen password.
+    pub password: &'a str,
+    /// Company or project name for the developer's account; the email when empty.
+    pub organisation: &'a str,
+}
+
+impl std::fmt::Debug for Registration<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Registration")
+            .field("email", &self.email)
+            .field("organisation", &self.organisation)
+            .finish_non_exhaustive()
+    }
+}
+
+pub(crate) async fn hash_password(password: Password) -> Result<PasswordHash, ServiceError> {
+    // Argon2id takes tens of milliseconds of CPU: keep it off the async workers.
+    tokio::task::spawn_blocking(move || password.hash(&mut OsRng))
+        .await
+        .map_err(|e| ServiceError::Internal(Box::new(e)))?
+        .map_err(|e| ServiceError::Internal(Box::new(e)))
+}
+
+impl Gatehouse {
+    /// Sends a mail; a failure is logged, not returned: what caused the mail already happened,
+    /// and every mailed link can be asked for again.
+    pub(crate) async fn send_mail(&self, mail: Mail) {
+        if let Err(e) = self.mailer.send(&mail).await {
+            tracing::warn!(error = %e, to = %mail.to, subject = %mail.subject, "mail not sent");
+        }
+    }
+
+    fn new_link(&self, purpose: LinkPurpose, user: Option<&UserId>) -> (OneTimeLink, PlainSecret) {
+        let plain = PlainSecret::generate(&mut OsRng, SecretKind::Link, &self.settings.region);
+        let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), self.clock.now());
+        (link, plain)
+    }
+
+    fn link_digest(&self, token: &str) -> Result<SecretDigest, ServiceError> {
+        verify_format(token, SecretKind::Link, &self.settings.region)
+            .map_err(|_| ServiceError::LinkInvalid)
+    }
+
+    /// Whether `token` is a usable link of `purpose` (the page behind a link asks before
+    /// showing its form).
+    pub async fn link_is_usable(
+        &self,
+        token: &str,
+        purpose: LinkPurpose,
+    ) -> Result<bool, ServiceError> {
+        let Ok(digest) = self.link_digest(token) else {
+            return Ok(false);
+        };
+        let now = self.clock.now();
+        Ok(self
+            .store
+            .find_link(&digest)
+            .await?
+            .is_some_and(|l| l.purpose == purpose && l.is_usable(now)))
+    }
+
+    /// Signs a developer up: an account of their own, an unverified user, and a verification
+    /// mail. If the address is taken, its owner is told by mail instead, and the caller sees
+    /// the same success.
+    pub async fn register(&self, reg: Registration<'_>) -> Result<(), ServiceError> {
+        let email = Email::parse(reg.email)?;
+        let password = Password::parse(reg.password)?;
+        let org = reg.organisation.trim();
+        let name = Name::parse(
+            "organisation",
+            if org.is_empty() { email.as_str() } else { org },
+        )?;
+        let password_hash = hash_password(password).await?;
+        let now = self.clock.now();
+        let account = Account {
+            account_id: AccountId::generate(&mut OsRng),
+            name,
+            scopes: self.settings.scopes.all().clone(),
+            created_at: now,
+        };
+        let user = User {
+            user_id: UserId::generate(&mut OsRng),
+            email: email.clone(),
+            password_hash,
+            role: Role::Developer,
+            account_id: Some(account.account_id.clone()),
+            created_at: now,
+            email_verified_at: None,
+        };
+        let (link, plain) = self.new_link(LinkPurpose::VerifyEmail, Some(&user.user_id));
+        match self.store.register_user(&account, &user, &link).await {
+            Ok(()) => {
+                self.audit(
+                    user.user_id.as_str(),
+                    "user.register",
+                    user.user_id.as_str(),
+                    format!("{email} account {}", account.account_id),
+                )
+                .await;
+                self.send_mail(notices::verify_email(
+                    &email,
+                    &self.public_base(),
+                    plain.expose(),
+                ))
+                .await;
+                Ok(())
+            }
+            Err(StoreError::Conflict("email")) => {
+                self.send_mail(notices::already_registered(&email, &self.public_base()))
+                    .await;
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Confirms an address with the emailed link.
+    pub async fn verify_email(&self, token: &str) -> Result<UserId, ServiceError> {
+        let digest = self.link_digest(token)?;
+        let user = self
+            .store
+            .verify_email(&digest, self.clock.now())
+            .await?
+            .ok_or(ServiceError::LinkInvalid)?;
+        self.audit(
+            user.as_str(),
+            "user.email_verified",
+            user.as_str(),
+            String::new(),
+        )
+        .await;
+        Ok(user)
+    }
+
+    /// Sends a new verification link to an unverified address; silent otherwise.
+    pub async fn resend_verification(&self, email: &str) -> Result<(), ServiceError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.store.find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if user.email_verified_at.is_some() || !self.mail_allowed(&email).await? {
+            return Ok(());
+        }
+        let (link, plain) = self.new_link(LinkPurpose::VerifyEmail, Some(&user.user_id));
+        self.store.insert_link(&link).await?;
+        self.audit(
+            "anonymous",
+            "mail.link_sent",
+            email.as_str(),
+            "verify".into(),
+        )
+        .await;
+        self.send_mail(notices::verify_email(
+            &email,
+            &self.public_base(),
+            plain.expose(),
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Whether another link may be mailed to `email` now (a few per throttle window).
+    async fn mail_allowed(&self, email: &Email) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        let sent = self
+            .store
+            .recent_event_times(
+                "mail.link_sent",
+                email.as_str(),
+                throttle::window_start(now),
+                MAX_RESET_MAILS,
+            )
+            .await?;
+        Ok(sent.len() < MAX_RESET_MAILS as usize)
+    }
+
+    /// Mails a password reset link if the address is registered; silent otherwise.
+    pub async fn request_password_reset(&self, email: &str) -> Result<(), ServiceError> {
+        let Ok(email) = Email::parse(email) else {
+            return Ok(());
+        };
+        let Some(user) = self.store.find_user_by_email(&email).await? else {
+            return Ok(());
+        };
+        if !self.mail_allowed(&email).await? {
+            return Ok(());
+        }
+        let (link, plain) = self.new_link(LinkPurpose::ResetPassword, Some(&user.user_id));
+        self.store.insert_link(&link).await?;
+        self.audit(
+            "anonymous",
+            "mail.link_sent",
+            email.as_str(),
+            "reset".into(),
+        )
+        .await;
+        self.send_mail(notices::reset_password(
+            &email,
+            &self.public_base(),
+            plain.expose(),
+        ))
+        .await;
+        Ok(())
+    }
+
+    /// Sets a new password with the emailed link; every session of the user ends.
+    pub async fn reset_password(&self, token: &str, password: &str) -> Result<User, ServiceError> {
+        let digest = self.link_digest(token)?;
+        let password = Password::parse(password)?;
+        let hash = hash_password(password).await?;
+        let user_id = self
+            .store
+            .reset_password(&digest, &hash, self.clock.now())
+            .await?
+            .ok_or(ServiceError::LinkInvalid)?;
+        let user = self
+            .store
+            .find_user(&user_id)
+            .await?
+            .ok_or_else(|| ServiceError::not_found("user", user_id.as_str()))?;
+        self.audit(
+            user_id.as_str(),
+            "user.password_reset",
+            user_id.as_str(),
+            String::new(),
+        )
+        .await;
+        self.send_mail(notices::password_changed(&user.email, &self.public_base()))
+            .await;
+        Ok(user)
+    }
+
+    /// While no admin exists, a fresh one-time setup link (earlier ones stop working);
+    /// `None` once there is an admin.
+    pub async fn setup_link(&self) -> Result<Option<PlainSecret>, ServiceError> {
+        if self.store.has_admin().await? {
+            return Ok(None);
+        }
+        let (link, plain) = self.new_link(LinkPurpose::Setup, None);
+        self.store.replace_setup_link(&link).await?;
+        Ok(Some(plain))
+    }
+
+    /// Creates the first admin with the setup link.
+    pub async fn complete_setup(
+        &self,
+        token: &str,
+        email: &str,
+        password: &str,
+    ) -> Result<User, ServiceError> {
+        let digest = self.link_digest(token)?;
+        let email = Email::parse(email)?;
+        let password = Password::parse(password)?;
+        let password_hash = hash_password(password).await?;
+        let now = self.clock.now();
+        let admin = User {
+            user_id: UserId::generate(&mut OsRng),
+            email,
+            password_hash,
+            role: Role::Admin,
+            account_id: None,
+            created_at: now,
+            email_verified_at: Some(now),
+        };
+        let created = self
+            .store
+            .complete_setup(&digest, &admin, now)
+            .await
+            .map_err(|e| match e {
+                StoreError::Conflict(_) => ServiceError::Conflict(format!(
+                    "a user with email '{}' already exists",
+                    admin.email
+                )),
+                other => other.into(),
+            })?;
+        if !created {
+            return Err(ServiceError::LinkInvalid);
+        }
+        self.audit(
+            admin.user_id.as_str(),
+            "user.create",
+            admin.user_id.as_str(),
+            format!("admin {} (setup link)", admin.email),
+        )
+        .await;
+        Ok(admin)
+    }
+}
