@@ -64,8 +64,9 @@ pub struct Route {
     pub scopes: BTreeMap<String, String>,
 }
 
-/// The effective configuration of one Gatehouse deployment.
-#[derive(Debug, Clone)]
+/// The effective configuration of one Gatehouse deployment. `Debug` hides the passwords that
+/// `database_url` and `smtp_url` may carry.
+#[derive(Clone)]
 pub struct Settings {
     /// Address the HTTP server binds.
     pub listen: SocketAddr,
@@ -89,6 +90,39 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// Gateway and `/auth/check` routes, in order.
     pub routes: Vec<Route>,
+}
+
+/// A URL with its password replaced, for logs and debug output.
+fn without_password(raw: &str) -> String {
+    match Url::parse(raw) {
+        Ok(mut url) if url.password().is_some() => {
+            let _ = url.set_password(Some("REDACTED"));
+            url.to_string()
+        }
+        Ok(url) => url.to_string(),
+        Err(_) => "(unparsable URL)".to_owned(),
+    }
+}
+
+impl std::fmt::Debug for Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Settings")
+            .field("listen", &self.listen)
+            .field("public_url", &self.public_url)
+            .field("region", &self.region)
+            .field("database_url", &without_password(&self.database_url))
+            .field("scopes", &self.scopes)
+            .field(
+                "smtp_url",
+                &self.smtp_url.as_ref().map(|u| without_password(u.as_str())),
+            )
+            .field("outbox_dir", &self.outbox_dir)
+            .field("mail_from", &self.mail_from)
+            .field("default_policy", &self.default_policy)
+            .field("lifetimes", &self.lifetimes)
+            .field("routes", &self.routes)
+            .finish()
+    }
 }
 
 impl Default for Settings {
@@ -699,6 +733,28 @@ scopes = { GET = "admin", get = "read" }
         assert_eq!(
             s.issuer("0.0.0.0:4000".parse().unwrap()),
             "http://127.0.0.1:4000"
+        );
+    }
+
+    #[test]
+    fn debug_output_hides_passwords() {
+        let s = Settings {
+            database_url: "postgres://gh:db-secret@db.example.com/gatehouse".into(),
+            smtp_url: Some(
+                "smtp://mailer:smtp-secret@mail.example.com:587"
+                    .parse()
+                    .unwrap(),
+            ),
+            ..Settings::default()
+        };
+        let shown = format!("{s:?}");
+        assert!(
+            !shown.contains("db-secret") && !shown.contains("smtp-secret"),
+            "{shown}"
+        );
+        assert!(
+            shown.contains("db.example.com") && shown.contains("REDACTED"),
+            "{shown}"
         );
     }
 }
