@@ -340,7 +340,8 @@ pub trait PortalStore: Send + Sync {
     ) -> Result<bool, StoreError>;
     /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
     async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;
-    /// Claims the live client secrets that end within `days` days of `now` and have not had
+    /// Claims the live client secrets (the newest of each approved app: one being replaced
+    /// needs no reminder) that end within `days` days of `now` and have not had
     /// a reminder this close to their end yet, marking them reminded; each secret is claimed
     /// once per threshold, even with several nodes running this.
     async fn claim_secret_reminders(

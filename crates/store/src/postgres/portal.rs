@@ -207,6 +207,11 @@ impl LinkStore for PostgresStore {
         now: Timestamp,
     ) -> Result<bool, StoreError> {
         let mut tx = self.pool.begin().await?;
+        // Two setups at once (two nodes each printed a link) must not both see "no admin":
+        // creating users waits for this transaction. It happens once per deployment.
+        sqlx::query("LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE")
+            .execute(&mut *tx)
+            .await?;
         if spend_link(&mut *tx, digest, LinkPurpose::Setup, now)
             .await?
             .is_none()
@@ -338,6 +343,8 @@ impl PortalStore for PostgresStore {
              WHERE revoked_at IS NULL AND expires_at > $2 AND expires_at <= $3 \
              AND (reminded_days IS NULL OR reminded_days > $1) \
              AND client_id IN (SELECT client_id FROM applications WHERE status = 'approved') \
+             AND NOT EXISTS (SELECT 1 FROM client_secrets newer \
+                 WHERE newer.client_id = client_secrets.client_id AND newer.seq > client_secrets.seq) \
              RETURNING {SECRET_COLUMNS}"
         ))
         .bind(i64::from(days))

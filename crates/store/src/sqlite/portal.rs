@@ -101,6 +101,64 @@ fn contains_pattern(search: Option<&str>) -> Option<String> {
     Some(pattern)
 }
 
+/// An admin list search. SQLite's `LOWER()` and `LIKE` fold ASCII letters only (`LOWER('Ö')`
+/// is `Ö`), so matched in SQL a search for "Ölwerk" (lowercased to `ölwerk`) would miss
+/// "Ölwerk Nord", which PostgreSQL finds. ASCII text is matched in SQL; any other is matched
+/// here with Unicode case folding, over every row the rest of the query selects.
+struct Search {
+    text: Option<String>,
+    in_rust: bool,
+}
+
+impl Search {
+    fn new(raw: Option<&str>) -> Self {
+        let text = raw.map(str::trim).filter(|s| !s.is_empty());
+        Self {
+            in_rust: text.is_some_and(|t| !t.is_ascii()),
+            text: text.map(str::to_owned),
+        }
+    }
+
+    /// The `LIKE` pattern, or `None` when SQL must not filter by text.
+    fn pattern(&self) -> Option<String> {
+        if self.in_rust {
+            None
+        } else {
+            contains_pattern(self.text.as_deref())
+        }
+    }
+
+    /// The SQL `LIMIT` (`-1`, none, when the text is matched here).
+    fn sql_limit(&self, limit: u32) -> i64 {
+        if self.in_rust {
+            -1
+        } else {
+            i64::from(limit)
+        }
+    }
+
+    /// The rows whose `fields` contain the text in any case, at most `limit`.
+    fn finish<T, const N: usize>(
+        &self,
+        rows: Vec<T>,
+        limit: u32,
+        fields: impl Fn(&T) -> [&str; N],
+    ) -> Vec<T> {
+        let Some(text) = self.text.as_deref().filter(|_| self.in_rust) else {
+            return rows;
+        };
+        let needle = text.to_lowercase();
+        rows.into_iter()
+            .filter(|row| {
+                fields(row)
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+            })
+            .take(usize::try_from(limit).unwrap_or(usize::MAX))
+            .collect()
+    }
+}
+
 fn prefix_pattern(prefix: Option<&str>) -> Option<String> {
     contains_pattern(prefix).and_then(|p| p.strip_prefix('%').map(str::to_owned))
 }
@@ -260,6 +318,7 @@ impl PortalStore for SqliteStore {
     }
 
     async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError> {
+        // Emails are stored lowercased (Unicode) and IDs are ASCII: SQL matches them all.
         let rows: Vec<UserRow> = sqlx::query_as(&format!(
             "SELECT {USER_COLUMNS} FROM users \
              WHERE CAST(?1 AS TEXT) IS NULL OR email LIKE ?1 ESCAPE '\\' \
@@ -274,20 +333,25 @@ impl PortalStore for SqliteStore {
     }
 
     async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError> {
+        let search = Search::new(query.search.as_deref());
         let rows: Vec<AccountRow> = sqlx::query_as(&format!(
             "SELECT {ACCOUNT_COLUMNS} FROM accounts \
              WHERE CAST(?1 AS TEXT) IS NULL OR LOWER(name) LIKE ?1 ESCAPE '\\' \
              OR LOWER(account_id) LIKE ?1 ESCAPE '\\' \
              ORDER BY seq DESC LIMIT ?2"
         ))
-        .bind(contains_pattern(query.search.as_deref()))
-        .bind(i64::from(query.limit))
+        .bind(search.pattern())
+        .bind(search.sql_limit(query.limit))
         .fetch_all(&self.pool)
         .await?;
-        convert_all(rows)
+        let accounts: Vec<Account> = convert_all(rows)?;
+        Ok(search.finish(accounts, query.limit, |a| {
+            [a.name.as_str(), a.account_id.as_str()]
+        }))
     }
 
     async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError> {
+        let search = Search::new(query.search.as_deref());
         let rows: Vec<ApplicationRow> = sqlx::query_as(&format!(
             "SELECT {APP_COLUMNS} FROM applications \
              WHERE (CAST(?1 AS TEXT) IS NULL OR LOWER(name) LIKE ?1 ESCAPE '\\' \
@@ -295,12 +359,19 @@ impl PortalStore for SqliteStore {
              AND (CAST(?2 AS TEXT) IS NULL OR status = ?2) \
              ORDER BY seq DESC LIMIT ?3"
         ))
-        .bind(contains_pattern(query.search.as_deref()))
+        .bind(search.pattern())
         .bind(query.status.map(|s| s.as_str()))
-        .bind(i64::from(query.limit))
+        .bind(search.sql_limit(query.limit))
         .fetch_all(&self.pool)
         .await?;
-        convert_all(rows)
+        let apps: Vec<Application> = convert_all(rows)?;
+        Ok(search.finish(apps, query.limit, |a| {
+            [
+                a.name.as_str(),
+                a.unique_name.as_str(),
+                a.client_id.as_str(),
+            ]
+        }))
     }
 
     async fn update_redirect_uris(
@@ -339,6 +410,8 @@ impl PortalStore for SqliteStore {
              WHERE revoked_at IS NULL AND expires_at > ?2 AND expires_at <= ?3 \
              AND (reminded_days IS NULL OR reminded_days > ?1) \
              AND client_id IN (SELECT client_id FROM applications WHERE status = 'approved') \
+             AND NOT EXISTS (SELECT 1 FROM client_secrets newer \
+                 WHERE newer.client_id = client_secrets.client_id AND newer.seq > client_secrets.seq) \
              RETURNING {SECRET_COLUMNS}"
         ))
         .bind(i64::from(days))

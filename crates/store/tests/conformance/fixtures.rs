@@ -47,6 +47,7 @@ pub fn user(email: &str, account: Option<&Account>) -> User {
         role: Role::Developer,
         account_id: account.map(|a| a.account_id.clone()),
         created_at: T0,
+        email_verified_at: Some(T0),
     }
 }
 

@@ -12,6 +12,7 @@ mod apps;
 mod audit;
 mod feed;
 mod fixtures;
+mod portal;
 mod tokens;
 mod users;
 
@@ -62,6 +63,42 @@ on_both_backends!(
     tokens::client_token_family_is_stored_in_one_step,
     tokens::grants_are_upserted_per_user_and_app,
     tokens::sessions_are_found_by_digest_and_deleted,
+    portal::links_are_stored_and_found_by_digest,
+    portal::verify_email_works_once_and_only_before_expiry,
+    portal::verify_email_takes_only_verification_links,
+    portal::verify_email_keeps_an_earlier_verification_time,
+    portal::reset_password_sets_the_hash_and_spends_the_users_other_reset_links,
+    portal::reset_password_ends_only_the_users_sessions,
+    portal::reset_password_marks_an_unverified_email_verified,
+    portal::reset_password_refuses_unusable_links,
+    portal::setup_creates_the_first_admin_once,
+    portal::setup_is_refused_once_an_admin_exists,
+    portal::setup_with_a_taken_email_is_a_conflict,
+    portal::replacing_the_setup_link_retires_the_previous_one,
+    portal::has_admin_sees_any_admin,
+    portal::concurrent_uses_of_one_link_succeed_once,
+    portal::registration_stores_account_user_and_link_together,
+    portal::registration_with_a_taken_email_leaves_nothing_behind,
+    portal::users_are_searched_case_insensitively_newest_first,
+    portal::accounts_are_searched_case_insensitively_newest_first,
+    portal::applications_are_searched_and_filtered_by_status,
+    portal::searches_treat_like_wildcards_literally,
+    portal::searches_fold_case_beyond_ascii,
+    portal::redirect_uris_are_replaced,
+    portal::deleting_an_application_removes_everything_it_owns,
+    portal::deleting_an_unknown_application_reports_false,
+    portal::reminders_claim_only_approved_apps_live_secrets_within_the_window,
+    portal::reminders_claim_each_secret_once_per_threshold,
+    portal::reminders_skip_a_secret_being_replaced,
+    portal::concurrent_reminder_claims_never_share_a_secret,
+    portal::grants_of_a_user_are_listed_most_recent_first,
+    portal::revoking_a_grant_revokes_only_that_users_families_for_that_app,
+    portal::revoking_a_grant_spends_the_users_unused_codes,
+    portal::expired_sessions_are_deleted,
+    portal::audit_search_applies_each_filter,
+    portal::audit_search_combines_filters_and_limits,
+    portal::audit_action_prefix_treats_like_wildcards_literally,
+    portal::recent_event_times_count_one_action_on_one_target,
 );
 
 /// Cases that need the store shared with spawned tasks.
