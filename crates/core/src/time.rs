@@ -29,6 +29,17 @@ impl Timestamp {
         (later.0 - self.0).div_euclid(86_400)
     }
 
+    /// Days left from `self` until `end`, counting a started day as a day (a secret made a
+    /// second ago with a 365-day life has 365 days left); 0 once `end` is past.
+    pub const fn days_left_until(self, end: Timestamp) -> i64 {
+        let secs = end.0.saturating_sub(self.0);
+        if secs <= 0 {
+            0
+        } else {
+            (secs + 86_399) / 86_400
+        }
+    }
+
     /// Midnight UTC of a `YYYY-MM-DD` date, as typed into a filter.
     pub fn parse_date(raw: &str) -> Option<Self> {
         let date = chrono::NaiveDate::parse_from_str(raw.trim(), "%Y-%m-%d").ok()?;
@@ -100,5 +111,18 @@ mod tests {
         for bad in ["", "2026-13-01", "23/11/2026", "2026-11-23T00:00"] {
             assert_eq!(Timestamp::parse_date(bad), None, "{bad}");
         }
+    }
+
+    #[test]
+    fn days_left_count_a_started_day() {
+        let t = Timestamp::from_unix(1_000_000);
+        assert_eq!(t.days_left_until(t.plus_secs(365 * 86_400)), 365);
+        assert_eq!(
+            t.plus_secs(1).days_left_until(t.plus_secs(365 * 86_400)),
+            365
+        );
+        assert_eq!(t.days_left_until(t.plus_secs(1)), 1);
+        assert_eq!(t.days_left_until(t), 0);
+        assert_eq!(t.days_left_until(t.plus_secs(-5)), 0);
     }
 }

@@ -36,7 +36,7 @@ impl Gatehouse {
                 let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await else {
                     continue;
                 };
-                let days_left = now.days_until(secret.expires_at);
+                let days_left = now.days_left_until(secret.expires_at);
                 let mail = notices::secret_expiring(
                     &owner.email,
                     &self.public_base(),

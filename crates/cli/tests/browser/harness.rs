@@ -177,12 +177,14 @@ impl Gatehouse {
             cmd.arg("--config").arg(&config).arg("serve");
             let mut child = cmd
                 .stdin(Stdio::null())
-                .stdout(Stdio::null())
+                .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
                 .spawn()
                 .unwrap();
             let log = Arc::new(Mutex::new(Vec::new()));
             drain(child.stderr.take().unwrap(), log.clone());
+            // The first-run setup link goes to stdout.
+            drain(child.stdout.take().unwrap(), log.clone());
             match await_healthy(&mut child, &log, &format!("{base_url}/healthz")).await {
                 Ok(()) => {
                     return Self {
@@ -227,7 +229,7 @@ impl Gatehouse {
         self.dir.path()
     }
 
-    /// What the server logged so far.
+    /// What the server printed (stdout) and logged (stderr) so far.
     pub fn logs(&self) -> String {
         joined(&self.log)
     }

@@ -18,3 +18,4 @@ mod support;
 
 mod harness;
 mod oauth;
+mod portal;

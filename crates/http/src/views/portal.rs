@@ -109,7 +109,7 @@ pub struct SecretDates {
 
 impl SecretDates {
     pub fn of(secret: &ClientSecret, now: Timestamp) -> Self {
-        let days_left = now.days_until(secret.expires_at).max(0);
+        let days_left = now.days_left_until(secret.expires_at);
         Self {
             starts: secret.created_at.to_display(),
             ends: secret.expires_at.to_display(),
