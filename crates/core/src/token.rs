@@ -304,9 +304,17 @@ impl Session {
 
     /// Whether `presented` is this session's CSRF token, compared in constant time.
     pub fn csrf_matches(&self, presented: &str) -> bool {
-        use subtle::ConstantTimeEq;
-        !presented.is_empty() && bool::from(self.csrf_token.as_bytes().ct_eq(presented.as_bytes()))
+        csrf_tokens_match(&self.csrf_token, presented)
     }
+}
+
+/// Whether a form's CSRF token equals the expected one, compared in constant time; an empty
+/// token never matches.
+pub fn csrf_tokens_match(expected: &str, presented: &str) -> bool {
+    use subtle::ConstantTimeEq;
+    !expected.is_empty()
+        && !presented.is_empty()
+        && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 #[cfg(test)]

@@ -25,6 +25,11 @@ pub struct NewSession {
     pub session: Session,
 }
 
+/// A fresh CSRF token for the forms of a visitor who has no session.
+pub fn new_form_token() -> String {
+    Session::new_csrf_token(&mut OsRng)
+}
+
 /// An Argon2id hash of nothing anyone knows, checked when the email is unknown so that a
 /// failed login takes as long whether or not the account exists.
 fn dummy_hash() -> Option<&'static PasswordHash> {
@@ -48,11 +53,6 @@ fn argon2_permits() -> &'static tokio::sync::Semaphore {
 }
 
 impl Gatehouse {
-    /// Starts an anonymous session (it carries the CSRF token of the login form).
-    pub async fn start_session(&self) -> Result<NewSession, ServiceError> {
-        self.new_session(None).await
-    }
-
     async fn new_session(&self, user: Option<&User>) -> Result<NewSession, ServiceError> {
         let now = self.clock.now();
         let cookie = PlainSecret::generate(&mut OsRng, SecretKind::Session, &self.settings.region);

@@ -3,26 +3,44 @@
 
 use axum::http::{header, HeaderMap, HeaderValue};
 
-/// The cookie's name.
+/// The session cookie's name.
 pub const COOKIE: &str = "gatehouse_session";
+/// The cookie holding the CSRF token of anonymous forms (sign-in, sign-up, password reset),
+/// so that showing them stores nothing: the form's hidden field must repeat it.
+pub const CSRF_COOKIE: &str = "gatehouse_csrf";
 
-/// The session cookie's value in a request, if present.
-pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+/// The value of cookie `name` in a request, if present.
+pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 
-/// A `Set-Cookie` value that stores `value` for `max_age` seconds (0 deletes it).
+/// The session cookie's value in a request, if present.
+pub fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    cookie_value(headers, COOKIE)
+}
+
+/// A `Set-Cookie` value that stores the session `value` for `max_age` seconds (0 deletes it).
 pub fn set_cookie(value: &str, max_age: i64, secure: bool) -> Option<HeaderValue> {
+    set_named_cookie(COOKIE, value, max_age, secure)
+}
+
+/// A `Set-Cookie` value for cookie `name`, with the same attributes as the session's.
+pub fn set_named_cookie(
+    name: &str,
+    value: &str,
+    max_age: i64,
+    secure: bool,
+) -> Option<HeaderValue> {
     let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
+        "{name}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age}{secure}"
     ))
     .ok()
 }

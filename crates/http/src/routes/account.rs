@@ -4,7 +4,7 @@
 
 use crate::error::PageError;
 use crate::routes::authorize::redirect;
-use crate::routes::login::{anonymous_form, FormSession};
+use crate::routes::login::{anonymous_form, FormToken};
 use crate::views::portal::{ForgotPage, MessagePage, PasswordPage, RegisterPage};
 use crate::views::render;
 use crate::AppState;
@@ -60,9 +60,9 @@ async fn register_get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let form = FormSession::of(&state, &headers).await?;
+    let form = FormToken::of(&state, &headers).await?;
     let page = RegisterPage {
-        csrf: &form.session.csrf_token,
+        csrf: &form.csrf,
         email: "",
         organisation: "",
         email_error: None,
@@ -77,7 +77,7 @@ async fn register_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let (session, form) = anonymous_form(&state, &headers, body).await?;
+    let (token, form) = anonymous_form(&state, &headers, body).await?;
     let email = form.get("email").unwrap_or("");
     let organisation = form.get("organisation").unwrap_or("");
     let registration = Registration {
@@ -86,7 +86,7 @@ async fn register_post(
         organisation,
     };
     let mut page = RegisterPage {
-        csrf: &session.csrf_token,
+        csrf: &token.csrf,
         email,
         organisation,
         email_error: None,
@@ -137,10 +137,8 @@ async fn forgot_get(
     State(state): State<AppState>,
     headers: HeaderMap,
 ) -> Result<Response, PageError> {
-    let form = FormSession::of(&state, &headers).await?;
-    let page = ForgotPage {
-        csrf: &form.session.csrf_token,
-    };
+    let form = FormToken::of(&state, &headers).await?;
+    let page = ForgotPage { csrf: &form.csrf };
     Ok(form.respond(&state, render(&page)))
 }
 
@@ -168,8 +166,8 @@ async fn password_form(
     if !state.gatehouse.link_is_usable(token, purpose).await? {
         return Ok(link_refused());
     }
-    let form = FormSession::of(state, headers).await?;
-    let page = password_page(purpose, &form.session.csrf_token, token, "", None);
+    let form = FormToken::of(state, headers).await?;
+    let page = password_page(purpose, &form.csrf, token, "", None);
     Ok(form.respond(state, render(&page)))
 }
 
@@ -219,7 +217,7 @@ async fn reset_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let (session, form) = anonymous_form(&state, &headers, body).await?;
+    let (form_token, form) = anonymous_form(&state, &headers, body).await?;
     let token = form.get("token").unwrap_or("");
     match state
         .gatehouse
@@ -231,7 +229,7 @@ async fn reset_post(
         Err(ServiceError::Invalid(e)) => {
             let page = password_page(
                 LinkPurpose::ResetPassword,
-                &session.csrf_token,
+                &form_token.csrf,
                 token,
                 "",
                 Some(e.to_string()),
@@ -255,7 +253,7 @@ async fn setup_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let (session, form) = anonymous_form(&state, &headers, body).await?;
+    let (form_token, form) = anonymous_form(&state, &headers, body).await?;
     let token = form.get("token").unwrap_or("");
     let email = form.get("email").unwrap_or("");
     match state
@@ -268,7 +266,7 @@ async fn setup_post(
         Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
             let page = password_page(
                 LinkPurpose::Setup,
-                &session.csrf_token,
+                &form_token.csrf,
                 token,
                 email,
                 Some(e.to_string()),

@@ -2,7 +2,9 @@
 
 use crate::error::PageError;
 use crate::extract::form::Params;
-use crate::extract::session::{session_cookie, set_cookie};
+use crate::extract::session::{
+    cookie_value, session_cookie, set_cookie, set_named_cookie, CSRF_COOKIE,
+};
 use crate::routes::authorize::redirect;
 use crate::routes::paths::{LOGIN, LOGOUT};
 use crate::views::{render, LoginPage, SignedInPage};
@@ -14,8 +16,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
-use gatehouse_core::token::Session;
+use gatehouse_core::token::{csrf_tokens_match, Session};
 use gatehouse_service::notices::paths::MY_APPS;
+use gatehouse_service::sessions::new_form_token;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
 
@@ -54,57 +57,83 @@ async fn current_session(
     }
 }
 
-/// The session whose CSRF token a form page carries: the visitor's own, or a fresh anonymous
-/// one (then its cookie must be set on the response, which [`FormSession::respond`] does).
-pub(crate) struct FormSession {
-    pub session: Session,
-    fresh_cookie: Option<String>,
+/// The CSRF token a form page carries: the signed-in session's, or for a visitor the token
+/// of the CSRF cookie (set by [`FormToken::respond`] when new). Showing a form stores nothing.
+pub(crate) struct FormToken {
+    /// The visitor's live session, if any.
+    pub session: Option<Session>,
+    /// The token the form's hidden `csrf_token` field carries.
+    pub csrf: String,
+    fresh: bool,
 }
 
-impl FormSession {
+/// A CSRF cookie value as Gatehouse makes them: 32 base62 characters.
+fn well_formed_token(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+impl FormToken {
     pub(crate) async fn of(state: &AppState, headers: &HeaderMap) -> Result<Self, ServiceError> {
-        if let Some(session) = current_session(state, headers).await? {
+        let session = current_session(state, headers).await?;
+        if let Some(s) = &session {
             return Ok(Self {
+                csrf: s.csrf_token.clone(),
                 session,
-                fresh_cookie: None,
+                fresh: false,
             });
         }
-        let fresh = state.gatehouse.start_session().await?;
-        Ok(Self {
-            session: fresh.session,
-            fresh_cookie: Some(fresh.cookie.expose().to_owned()),
-        })
+        Ok(
+            match cookie_value(headers, CSRF_COOKIE).filter(|v| well_formed_token(v)) {
+                Some(csrf) => Self {
+                    session,
+                    csrf,
+                    fresh: false,
+                },
+                None => Self {
+                    session,
+                    csrf: new_form_token(),
+                    fresh: true,
+                },
+            },
+        )
     }
 
-    /// Adds the new session's cookie, if one was started.
-    pub(crate) fn respond(&self, state: &AppState, response: Response) -> Response {
-        match &self.fresh_cookie {
-            Some(cookie) => with_cookie(response, state, cookie, Session::LIFETIME_SECS),
-            None => response,
+    /// Sets the CSRF cookie, if the token is new.
+    pub(crate) fn respond(&self, state: &AppState, mut response: Response) -> Response {
+        if self.fresh {
+            let secure = state.issuer.starts_with("https://");
+            if let Some(cookie) =
+                set_named_cookie(CSRF_COOKIE, &self.csrf, Session::LIFETIME_SECS, secure)
+            {
+                response.headers_mut().append(header::SET_COOKIE, cookie);
+            }
         }
+        response
     }
 }
 
-/// Parses a form posted by an anonymous page, checking the CSRF token of the visitor's
-/// session. `Err` is the page to answer with.
+/// Parses a form posted by a page for visitors, checking its CSRF token against the
+/// visitor's session or CSRF cookie. `Err` is the page to answer with.
 pub(crate) async fn anonymous_form(
     state: &AppState,
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<(Session, Params), PageError> {
+) -> Result<(FormToken, Params), PageError> {
     let form =
         Params::from_form(headers, body).map_err(|e| PageError::new(StatusCode::BAD_REQUEST, e))?;
-    let expired = || {
-        PageError::new(
+    let token = FormToken::of(state, headers).await?;
+    let presented = form.get("csrf_token").unwrap_or("");
+    let matches = match &token.session {
+        Some(session) => session.csrf_matches(presented),
+        None => !token.fresh && csrf_tokens_match(&token.csrf, presented),
+    };
+    if !matches {
+        return Err(PageError::new(
             StatusCode::FORBIDDEN,
             "This form expired. Go back, reload the page and try again.",
-        )
-    };
-    let session = current_session(state, headers).await?.ok_or_else(expired)?;
-    if !session.csrf_matches(form.get("csrf_token").unwrap_or("")) {
-        return Err(expired());
+        ));
     }
-    Ok((session, form))
+    Ok((token, form))
 }
 
 async fn login_get(
@@ -113,17 +142,19 @@ async fn login_get(
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(query.get("return_to").map(String::as_str));
-    let form = FormSession::of(&state, &headers).await?;
-    if let Some(user) = state.gatehouse.session_user(&form.session).await? {
-        return Ok(match return_to {
-            Some(to) => redirect(StatusCode::SEE_OTHER, to),
-            None => render(&SignedInPage {
-                email: user.email.as_str(),
-                csrf_token: &form.session.csrf_token,
-            }),
-        });
+    let form = FormToken::of(&state, &headers).await?;
+    if let Some(session) = &form.session {
+        if let Some(user) = state.gatehouse.session_user(session).await? {
+            return Ok(match return_to {
+                Some(to) => redirect(StatusCode::SEE_OTHER, to),
+                None => render(&SignedInPage {
+                    email: user.email.as_str(),
+                    csrf_token: &session.csrf_token,
+                }),
+            });
+        }
     }
-    let mut page = LoginPage::new(&form.session.csrf_token, return_to.unwrap_or(""));
+    let mut page = LoginPage::new(&form.csrf, return_to.unwrap_or(""));
     page.notice = match query.get("done").map(String::as_str) {
         Some("verified") => Some("Your email address is confirmed. Sign in to continue."),
         Some("reset") => Some("Your password was changed. Sign in with the new one."),
@@ -138,14 +169,18 @@ async fn login_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
-    let (session, form) = anonymous_form(&state, &headers, body).await?;
+    let (token, form) = anonymous_form(&state, &headers, body).await?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = form.get("email").unwrap_or("");
-    let mut page = LoginPage::new(&session.csrf_token, return_to.unwrap_or(""));
+    let mut page = LoginPage::new(&token.csrf, return_to.unwrap_or(""));
     page.email = email;
     match state
         .gatehouse
-        .login(Some(&session), email, form.get("password").unwrap_or(""))
+        .login(
+            token.session.as_ref(),
+            email,
+            form.get("password").unwrap_or(""),
+        )
         .await
     {
         Ok((_, fresh)) => {

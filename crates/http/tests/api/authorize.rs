@@ -48,6 +48,8 @@ on_both_backends!(
     login_page_has_email_password_and_a_hidden_csrf_field,
     login_page_refuses_to_be_framed,
     session_cookie_is_http_only_and_same_site,
+    showing_the_sign_in_form_stores_nothing,
+    a_csrf_token_from_another_browser_is_refused,
     session_cookie_is_secure_when_the_public_url_is_https,
     wrong_password_is_a_401_page_and_starts_no_session,
     unknown_email_gets_the_same_401_as_a_wrong_password,
@@ -714,9 +716,9 @@ async fn session_cookie_is_http_only_and_same_site(backend: Backend) {
         .unwrap();
     assert_eq!(res.status(), 303);
     let signed_in = header(res.headers(), SET_COOKIE);
-    assert_ne!(signed_in, anonymous, "signing in gives a new session");
+    assert!(anonymous.starts_with("gatehouse_csrf="), "{anonymous}");
+    assert!(signed_in.starts_with("gatehouse_session="), "{signed_in}");
     for cookie in [anonymous, signed_in] {
-        assert!(cookie.starts_with("gatehouse_session="), "{cookie}");
         let attributes: Vec<String> = cookie
             .split(';')
             .map(|a| a.trim().to_ascii_lowercase())
@@ -729,6 +731,48 @@ async fn session_cookie_is_http_only_and_same_site(backend: Backend) {
             "{cookie}"
         );
     }
+}
+
+async fn showing_the_sign_in_form_stores_nothing(backend: Backend) {
+    let app = spawn_app(backend).await;
+    for _ in 0..3 {
+        let res = app.http.get(app.url("/login")).send().await.unwrap();
+        assert_eq!(res.status(), 200);
+    }
+    let stored = app
+        .store
+        .delete_expired_sessions(gatehouse_core::Timestamp::from_unix(i64::MAX))
+        .await
+        .unwrap();
+    assert_eq!(
+        stored, 0,
+        "a visitor's form is protected by a cookie, not a stored session"
+    );
+}
+
+async fn a_csrf_token_from_another_browser_is_refused(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user("twice@example.com").await;
+    let attacker = browser();
+    let res = attacker.get(app.url("/login")).send().await.unwrap();
+    let attackers_token = hidden_fields(&res.text().await.unwrap())["csrf_token"].clone();
+    let victim = browser();
+    victim.get(app.url("/login")).send().await.unwrap();
+    let res = victim
+        .post(app.url("/login"))
+        .form(&[
+            ("csrf_token", attackers_token.as_str()),
+            ("email", "twice@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 403);
+    assert!(
+        header(res.headers(), SET_COOKIE).is_empty(),
+        "no session was started"
+    );
 }
 
 async fn session_cookie_is_secure_when_the_public_url_is_https(backend: Backend) {
