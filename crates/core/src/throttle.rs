@@ -42,9 +42,10 @@ pub fn login_gate(recent: RecentFailures, now: Timestamp) -> LoginGate {
     }
 }
 
-/// The start of the window that ends at `now`.
+/// The earliest time inside the window that ends at `now`: an event exactly
+/// [`WINDOW_SECS`] old has left it, the same moment [`login_gate`] opens again.
 pub const fn window_start(now: Timestamp) -> Timestamp {
-    now.plus_secs(-WINDOW_SECS)
+    now.plus_secs(1 - WINDOW_SECS)
 }
 
 #[cfg(test)]
@@ -75,5 +76,18 @@ mod tests {
             LoginGate::RetryAfter(WINDOW_SECS - 60)
         );
         assert_eq!(login_gate(recent, at(100 + WINDOW_SECS)), LoginGate::Open);
+    }
+
+    #[test]
+    fn an_event_leaves_the_window_when_the_gate_opens() {
+        let now = at(10_000);
+        let oldest = window_start(now);
+        let recent = RecentFailures {
+            count: MAX_FAILURES,
+            oldest_counted: Some(oldest),
+        };
+        assert_eq!(login_gate(recent, now), LoginGate::RetryAfter(1));
+        assert_eq!(login_gate(recent, now.plus_secs(1)), LoginGate::Open);
+        assert_eq!(window_start(now.plus_secs(1)), oldest.plus_secs(1));
     }
 }

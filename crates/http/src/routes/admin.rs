@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::application::AppStatus;
+use gatehouse_core::ids::ClientId;
 use gatehouse_service::admin::{AppWithOwner, AuditFilter};
 use gatehouse_service::apps::DecisionRequest;
 use gatehouse_service::ServiceError;
@@ -118,6 +119,12 @@ async fn decide(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let form = me.form(&headers, body)?;
+    if ClientId::parse(&client_id).is_err() {
+        return Err(PageError::new(
+            StatusCode::NOT_FOUND,
+            "No such application.",
+        ));
+    }
     let request = match decision.as_str() {
         "approve" => DecisionRequest::Approve,
         "reject" => DecisionRequest::Reject(form.get("reason").unwrap_or("")),

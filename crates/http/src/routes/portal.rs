@@ -248,15 +248,34 @@ async fn reset_confirm(
         csrf: &me.session.csrf_token,
         title: "Reset the client secret?",
         message: format!(
-            "{} gets a new client secret, shown once. The current secret stops working, so \
-             update your servers right after.",
-            app.name
+            "{} gets a new client secret, shown once. {}",
+            app.name,
+            replaced_secret_note(state.gatehouse.settings().lifetimes.client_secret_grace)
         ),
         action: format!("/portal/apps/{}/reset-secret", app.client_id),
         button: "Reset secret",
         cancel: format!("/portal/apps/{}", app.client_id),
     };
     Ok(render(&page))
+}
+
+/// What happens to the current secret at a reset, given the configured grace period.
+fn replaced_secret_note(grace_secs: i64) -> String {
+    if grace_secs <= 0 {
+        return "The current secret stops working at once, so update your servers right after."
+            .to_owned();
+    }
+    let (amount, unit) = match grace_secs {
+        s if s % 86_400 == 0 => (s / 86_400, "day"),
+        s if s % 3600 == 0 => (s / 3600, "hour"),
+        s if s % 60 == 0 => (s / 60, "minute"),
+        s => (s, "second"),
+    };
+    let plural = if amount == 1 { "" } else { "s" };
+    format!(
+        "The current secret keeps working for {amount} more {unit}{plural}: update your \
+         servers within that time."
+    )
 }
 
 async fn reset_post(
@@ -459,4 +478,17 @@ async fn authorization_revoke_post(
         StatusCode::SEE_OTHER,
         "/portal/authorized?done=access-revoked",
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::replaced_secret_note;
+
+    #[test]
+    fn the_reset_warning_names_the_grace_period() {
+        assert!(replaced_secret_note(0).contains("at once"));
+        assert!(replaced_secret_note(86_400).contains("1 more day:"));
+        assert!(replaced_secret_note(7200).contains("2 more hours"));
+        assert!(replaced_secret_note(90).contains("90 more seconds"));
+    }
 }

@@ -103,7 +103,7 @@ pub struct SecretDates {
     pub starts: String,
     pub ends: String,
     pub days_left: i64,
-    /// Within [`SECRET_WARNING_DAYS`] of the end.
+    /// At most [`SECRET_WARNING_DAYS`] from the end.
     pub warn: bool,
 }
 
@@ -114,7 +114,7 @@ impl SecretDates {
             starts: secret.created_at.to_display(),
             ends: secret.expires_at.to_display(),
             days_left,
-            warn: days_left < SECRET_WARNING_DAYS,
+            warn: days_left <= SECRET_WARNING_DAYS,
         }
     }
 }

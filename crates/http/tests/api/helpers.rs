@@ -276,6 +276,216 @@ pub fn query_of(location: &str) -> HashMap<String, String> {
     url.query_pairs().into_owned().collect()
 }
 
+// ---------------------------------------------------------------------------------------------
+// Pages and forms of the portal, the admin console and people's account flows.
+
+/// A server whose mail goes to a real SMTP server on loopback, and that server.
+#[allow(dead_code)]
+pub async fn spawn_app_with_mail(
+    backend: Backend,
+) -> (TestApp, gatehouse_service::testing::SmtpSink) {
+    let sink = gatehouse_service::testing::SmtpSink::start().await;
+    let url = sink.url();
+    let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.parse().unwrap())).await;
+    (app, sink)
+}
+
+/// The CSRF token a page's forms carry.
+#[allow(dead_code)]
+pub fn csrf_of(html: &str) -> String {
+    hidden_fields(html)
+        .remove("csrf_token")
+        .unwrap_or_else(|| panic!("no csrf_token on the page:\n{html}"))
+}
+
+/// The raw `Location` of a redirect.
+#[allow(dead_code)]
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get(reqwest::header::LOCATION)
+        .expect("a Location header")
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// `GET path` with `browser`: the status and the body.
+#[allow(dead_code)]
+pub async fn page(app: &TestApp, browser: &reqwest::Client, path: &str) -> (u16, String) {
+    let res = browser.get(app.url(path)).send().await.unwrap();
+    let status = res.status().as_u16();
+    (status, res.text().await.unwrap())
+}
+
+/// `GET path`, asserting a 200; the body.
+#[allow(dead_code)]
+pub async fn page_ok(app: &TestApp, browser: &reqwest::Client, path: &str) -> String {
+    let (status, body) = page(app, browser, path).await;
+    assert_eq!(status, 200, "GET {path}:\n{body}");
+    body
+}
+
+/// Posts `fields` as a form to `path` with `browser`.
+#[allow(dead_code)]
+pub async fn post_form(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> reqwest::Response {
+    browser
+        .post(app.url(path))
+        .form(fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Fills in the login form as `email` / `password` with `browser` (its CSRF token from a
+/// fresh `GET /login`); the answer.
+#[allow(dead_code)]
+pub async fn log_in(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    email: &str,
+    password: &str,
+) -> reqwest::Response {
+    let form = page_ok(app, browser, "/login").await;
+    let csrf = csrf_of(&form);
+    post_form(
+        app,
+        browser,
+        "/login",
+        &[
+            ("csrf_token", csrf.as_str()),
+            ("email", email),
+            ("password", password),
+        ],
+    )
+    .await
+}
+
+/// Signs `email` (an existing user with [`PASSWORD`]) in with `browser`; lands on the portal.
+#[allow(dead_code)]
+pub async fn sign_in(app: &TestApp, browser: &reqwest::Client, email: &str) {
+    let res = log_in(app, browser, email, PASSWORD).await;
+    assert_eq!(res.status(), 303, "{email} signs in");
+    assert_eq!(location(&res), "/portal");
+}
+
+/// A browser signed in as a new developer `email` (no account).
+#[allow(dead_code)]
+pub async fn signed_in(app: &TestApp, email: &str) -> reqwest::Client {
+    app.user(email).await;
+    let b = browser();
+    sign_in(app, &b, email).await;
+    b
+}
+
+/// Creates an account named `name` and a developer `email` in it; the user.
+#[allow(dead_code)]
+pub async fn user_with_account(
+    app: &TestApp,
+    email: &str,
+    name: &str,
+) -> gatehouse_core::user::User {
+    let account = app
+        .gatehouse
+        .create_account("test", name, &[])
+        .await
+        .unwrap();
+    let new = NewUser {
+        email,
+        password: PASSWORD,
+        role: gatehouse_core::user::Role::Developer,
+        account_id: Some(account.account.account_id.as_str()),
+    };
+    app.gatehouse.create_user("test", new).await.unwrap()
+}
+
+/// Creates the admin `admin@example.com`; a browser signed in as them, and the user.
+#[allow(dead_code)]
+pub async fn admin(app: &TestApp) -> (reqwest::Client, gatehouse_core::user::User) {
+    let new = NewUser {
+        email: "admin@example.com",
+        password: PASSWORD,
+        role: gatehouse_core::user::Role::Admin,
+        account_id: None,
+    };
+    let user = app.gatehouse.create_user("test", new).await.unwrap();
+    let b = browser();
+    sign_in(app, &b, "admin@example.com").await;
+    (b, user)
+}
+
+/// The stored user with `email`, if any.
+#[allow(dead_code)]
+pub async fn stored_user(app: &TestApp, email: &str) -> Option<gatehouse_core::user::User> {
+    let email = gatehouse_core::user::Email::parse(email).unwrap();
+    app.store.find_user_by_email(&email).await.unwrap()
+}
+
+/// The stored app with `client_id`, if any.
+#[allow(dead_code)]
+pub async fn stored_app(
+    app: &TestApp,
+    client_id: &str,
+) -> Option<gatehouse_core::application::Application> {
+    let id = gatehouse_core::ids::ClientId::parse(client_id).unwrap();
+    app.store.find_application(&id).await.unwrap()
+}
+
+/// The rows (`<tr>…</tr>`) of the page's table bodies.
+#[allow(dead_code)]
+pub fn rows(html: &str) -> Vec<&str> {
+    let Some(start) = html.find("<tbody>") else {
+        return Vec::new();
+    };
+    let end = html[start..]
+        .find("</tbody>")
+        .map_or(html.len(), |e| start + e);
+    html[start..end]
+        .split("<tr>")
+        .skip(1)
+        .map(|r| r.split("</tr>").next().unwrap_or(r))
+        .collect()
+}
+
+/// The one row of the page's table that contains `needle`.
+#[allow(dead_code)]
+pub fn row_with<'a>(html: &'a str, needle: &str) -> &'a str {
+    let found: Vec<&str> = rows(html)
+        .into_iter()
+        .filter(|r| r.contains(needle))
+        .collect();
+    assert_eq!(found.len(), 1, "one row with {needle:?} in:\n{html}");
+    found[0]
+}
+
+/// The text of the element with `id="…"` (up to its next tag).
+#[allow(dead_code)]
+pub fn text_of_id<'a>(html: &'a str, id: &str) -> Option<&'a str> {
+    let key = format!("id=\"{id}\"");
+    let at = html.find(&key)?;
+    let rest = &html[at..];
+    let start = rest.find('>')? + 1;
+    let rest = &rest[start..];
+    Some(&rest[..rest.find('<')?])
+}
+
+/// Asserts that `html` shows `name` (which contains markup) escaped, never as markup.
+#[allow(dead_code)]
+pub fn assert_escaped(html: &str, what: &str) {
+    assert!(
+        !html.contains("<img"),
+        "{what}: raw markup on the page:\n{html}"
+    );
+    assert!(
+        html.contains("&#60;img") || html.contains("&lt;img"),
+        "{what}: the name is shown as text:\n{html}"
+    );
+}
+
 macro_rules! on_both_backends {
     ($($case:ident),* $(,)?) => {
         mod sqlite {

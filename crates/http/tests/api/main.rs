@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod admin;
 mod auth_check;
 mod authorize;
 mod gateway;
@@ -15,4 +16,6 @@ mod helpers;
 mod hypertrack;
 mod oauth_flow;
 mod ops;
+mod people;
+mod portal;
 mod tokens;
