@@ -128,6 +128,25 @@ impl ScopeCatalogue {
     }
 }
 
+impl ScopeCatalogue {
+    /// Exactly the `requested` scopes, each of which must be in the catalogue; nothing
+    /// requested is the empty set (unlike [`ScopeCatalogue::select`]).
+    pub fn exactly<'a>(
+        &self,
+        requested: impl IntoIterator<Item = &'a str>,
+    ) -> Result<ScopeSet, ValidationError> {
+        let mut chosen = BTreeSet::new();
+        for raw in requested {
+            let scope = Scope::parse(raw)?;
+            if !self.0.contains(scope.as_str()) {
+                return Err(ValidationError::UnknownScope(raw.to_owned()));
+            }
+            chosen.insert(scope);
+        }
+        Ok(ScopeSet(chosen))
+    }
+}
+
 impl Default for ScopeCatalogue {
     /// `read`, `write`, `views`: the default catalogue of PRODUCT.md.
     fn default() -> Self {

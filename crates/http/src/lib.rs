@@ -54,6 +54,7 @@ impl Server {
             .await;
         drop(background);
         self.gatehouse.flush_key_uses().await;
+        self.gatehouse.finish_mail().await;
         served
     }
 }

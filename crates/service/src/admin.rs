@@ -5,7 +5,8 @@ use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application};
 use gatehouse_core::audit::AuditEvent;
-use gatehouse_core::ids::UserId;
+use gatehouse_core::ids::{AccountId, UserId};
+use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::user::{Email, User};
 use gatehouse_core::Timestamp;
 use gatehouse_store::{AuditQuery, ListQuery};
@@ -123,6 +124,30 @@ impl Gatehouse {
                 limit: LIST_LIMIT,
             })
             .await?)
+    }
+
+    /// Replaces what account `account_id` may do (every scope must be in the catalogue; none
+    /// is allowed). Its keys' cached answers are dropped at once; tokens already issued keep
+    /// the scopes they were issued with until they expire.
+    pub async fn set_account_scopes(
+        &self,
+        actor: &str,
+        account_id: &str,
+        scopes: &[String],
+    ) -> Result<Account, ServiceError> {
+        let not_found = || ServiceError::not_found("account", account_id);
+        let id = AccountId::parse(account_id).map_err(|_| not_found())?;
+        let scopes = self
+            .settings
+            .scopes
+            .exactly(scopes.iter().map(String::as_str))?;
+        if !self.store.update_account_scopes(&id, &scopes).await? {
+            return Err(not_found());
+        }
+        self.invalidate(Invalidation::Account(id.clone())).await;
+        self.audit(actor, "account.scopes", id.as_str(), scopes.to_string())
+            .await;
+        self.store.find_account(&id).await?.ok_or_else(not_found)
     }
 
     /// The user with this ID, if any (the console shows who an actor was).

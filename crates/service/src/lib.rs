@@ -15,6 +15,7 @@ pub mod mail;
 pub mod maintenance;
 pub mod notices;
 pub mod oauth;
+mod passwords;
 pub mod people;
 pub mod portal;
 pub mod sessions;
@@ -42,6 +43,8 @@ pub struct Gatehouse {
     route_policies: Arc<[RoutePolicy]>,
     mailer: mail::Mailer,
     public_base: Arc<OnceLock<String>>,
+    address_locks: Arc<passwords::AddressLocks>,
+    mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
 }
 
 impl Gatehouse {
@@ -68,6 +71,8 @@ impl Gatehouse {
             route_policies,
             mailer,
             public_base: Arc::default(),
+            address_locks: Arc::default(),
+            mail_in_flight: Arc::default(),
         }
     }
 

@@ -3,20 +3,21 @@
 //! stranger whether an address is registered is the same either way.
 
 use crate::mail::Mail;
+use crate::passwords::hash_password;
 use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::ids::{AccountId, UserId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::name::Name;
-use gatehouse_core::password::{Password, PasswordHash};
+use gatehouse_core::password::Password;
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretDigest, SecretKind};
 use gatehouse_core::throttle;
 use gatehouse_core::user::{Email, Role, User};
 use gatehouse_store::StoreError;
 use rand::rngs::OsRng;
 
-/// At most this many reset links per address within the throttle window, so nobody can
-/// flood someone's mailbox.
+/// At most this many mails with links (confirmation, reset, "already registered") per
+/// address within the throttle window, so nobody can flood someone's mailbox.
 const MAX_RESET_MAILS: u32 = 3;
 
 /// What a developer submits to sign up. `Debug` never shows the password.
@@ -38,21 +39,36 @@ impl std::fmt::Debug for Registration<'_> {
     }
 }
 
-pub(crate) async fn hash_password(password: Password) -> Result<PasswordHash, ServiceError> {
-    // Argon2id takes tens of milliseconds of CPU: keep it off the async workers.
-    tokio::task::spawn_blocking(move || password.hash(&mut OsRng))
-        .await
-        .map_err(|e| ServiceError::Internal(Box::new(e)))?
-        .map_err(|e| ServiceError::Internal(Box::new(e)))
-}
-
 impl Gatehouse {
-    /// Sends a mail; a failure is logged, not returned: what caused the mail already happened,
-    /// and every mailed link can be asked for again.
+    /// Sends a mail in the background: the request does not wait for the mail server, so
+    /// its timing never tells whether an address is registered. A failure is logged, not
+    /// returned: what caused the mail already happened, and every mailed link can be asked
+    /// for again. [`Gatehouse::finish_mail`] waits for what is still being sent.
     pub(crate) async fn send_mail(&self, mail: Mail) {
-        if let Err(e) = self.mailer.send(&mail).await {
-            tracing::warn!(error = %e, to = %mail.to, subject = %mail.subject, "mail not sent");
-        }
+        let mailer = self.mailer.clone();
+        let mut sending = self
+            .mail_in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while sending.try_join_next().is_some() {}
+        sending.spawn(async move {
+            if let Err(e) = mailer.send(&mail).await {
+                tracing::warn!(error = %e, to = %mail.to, subject = %mail.subject, "mail not sent");
+            }
+        });
+    }
+
+    /// Waits until every mail handed to the background has been sent or has failed (each
+    /// send is bounded by the mailer's timeout). The command line calls it before exiting and
+    /// the server when it stops.
+    pub async fn finish_mail(&self) {
+        let mut pending = std::mem::take(
+            &mut *self
+                .mail_in_flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        );
+        while pending.join_next().await.is_some() {}
     }
 
     fn new_link(&self, purpose: LinkPurpose, user: Option<&UserId>) -> (OneTimeLink, PlainSecret) {
@@ -100,7 +116,7 @@ impl Gatehouse {
         let account = Account {
             account_id: AccountId::generate(&mut OsRng),
             name,
-            scopes: self.settings.scopes.all().clone(),
+            scopes: self.settings.signup_scopes.clone(),
             created_at: now,
         };
         let user = User {
@@ -131,8 +147,17 @@ impl Gatehouse {
                 Ok(())
             }
             Err(StoreError::Conflict("email")) => {
-                self.send_mail(notices::already_registered(&email, &self.public_base()))
+                if self.mail_allowed(&email).await? {
+                    self.audit(
+                        "anonymous",
+                        "mail.link_sent",
+                        email.as_str(),
+                        "registered".into(),
+                    )
                     .await;
+                    self.send_mail(notices::already_registered(&email, &self.public_base()))
+                        .await;
+                }
                 Ok(())
             }
             Err(e) => Err(e.into()),
@@ -249,6 +274,14 @@ impl Gatehouse {
             user_id.as_str(),
             "user.password_reset",
             user_id.as_str(),
+            String::new(),
+        )
+        .await;
+        // Whoever reads the mail may sign in again at once, whatever guessing went before.
+        self.audit(
+            user_id.as_str(),
+            "login.unlock",
+            user.email.as_str(),
             String::new(),
         )
         .await;

@@ -1,20 +1,20 @@
 //! Browser sessions, login, and the authorization-code front channel: validating the request,
 //! consent, and issuing codes.
 
+use crate::passwords::verify_password;
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::application::Application;
+use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::ids::ClientId;
 use gatehouse_core::oauth::authorize::{
     redirect_location, validate, AuthorizeParams, AuthorizeRequest,
 };
-use gatehouse_core::password::{Password, PasswordHash};
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretKind};
 use gatehouse_core::throttle;
 use gatehouse_core::token::{AuthorizationCode, FamilyId, Grant, Session};
 use gatehouse_core::user::{Email, User};
 use rand::rngs::OsRng;
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 /// A session together with the cookie value that names it (shown to the browser only).
 #[derive(Debug)]
@@ -28,28 +28,6 @@ pub struct NewSession {
 /// A fresh CSRF token for the forms of a visitor who has no session.
 pub fn new_form_token() -> String {
     Session::new_csrf_token(&mut OsRng)
-}
-
-/// An Argon2id hash of nothing anyone knows, checked when the email is unknown so that a
-/// failed login takes as long whether or not the account exists.
-fn dummy_hash() -> Option<&'static PasswordHash> {
-    static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
-    DUMMY
-        .get_or_init(|| {
-            let secret =
-                PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default());
-            Password::parse(secret.expose()).ok()?.hash(&mut OsRng).ok()
-        })
-        .as_ref()
-}
-
-/// Permits for concurrent password checks: twice the CPUs.
-fn argon2_permits() -> &'static tokio::sync::Semaphore {
-    static PERMITS: OnceLock<tokio::sync::Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        tokio::sync::Semaphore::new(cpus * 2)
-    })
 }
 
 impl Gatehouse {
@@ -97,6 +75,11 @@ impl Gatehouse {
         password: &str,
     ) -> Result<(User, NewSession), ServiceError> {
         let parsed = Email::parse(email).ok();
+        // Attempts for one address run one at a time, so the throttle sees every failure.
+        let _turn = match &parsed {
+            Some(address) => Some(self.address_locks.lock(address.as_str()).await),
+            None => None,
+        };
         if let Some(address) = &parsed {
             self.check_login_gate(address).await?;
         }
@@ -104,26 +87,23 @@ impl Gatehouse {
             Some(address) => self.store.find_user_by_email(address).await?,
             None => None,
         };
-        let hash = user
-            .as_ref()
-            .map(|u| u.password_hash.clone())
-            .or_else(|| dummy_hash().cloned());
-        let candidate = password.to_owned();
-        // Each Argon2id check takes ~19 MiB and tens of milliseconds: bound how many run at once.
-        let _permit = argon2_permits()
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::Internal(Box::new(e)))?;
-        let verified =
-            tokio::task::spawn_blocking(move || hash.is_some_and(|h| h.verify(&candidate)))
-                .await
-                .map_err(|e| ServiceError::Internal(Box::new(e)))?;
+        let hash = user.as_ref().map(|u| u.password_hash.clone());
+        let verified = verify_password(hash, password.to_owned()).await?;
         let Some(user) = user.filter(|_| verified) else {
             // Only a well-formed address is recorded: the field may hold a mistyped password.
-            let target = Email::parse(email)
-                .map_or_else(|_| "(malformed email)".to_owned(), |e| e.to_string());
-            self.audit("anonymous", "login.failed", &target, String::new())
-                .await;
+            let target = parsed
+                .as_ref()
+                .map_or_else(|| "(malformed email)".to_owned(), |e| e.to_string());
+            // The throttle counts these: if one cannot be recorded, the attempt fails closed.
+            self.store
+                .insert_audit_event(&AuditEvent {
+                    at: self.clock.now(),
+                    actor: "anonymous".into(),
+                    action: "login.failed".into(),
+                    target,
+                    detail: String::new(),
+                })
+                .await?;
             return Err(ServiceError::LoginFailed);
         };
         if user.email_verified_at.is_none() {
@@ -143,15 +123,24 @@ impl Gatehouse {
         Ok((user, session))
     }
 
-    /// Refuses to check a password for `email` after too many recent failures.
+    /// Refuses to check a password for `email` after too many recent failures (counted from
+    /// the last password reset, which lifts the lock).
     async fn check_login_gate(&self, email: &Email) -> Result<(), ServiceError> {
         let now = self.clock.now();
+        let mut since = throttle::window_start(now);
+        let unlocked = self
+            .store
+            .recent_event_times("login.unlock", email.as_str(), since, 1)
+            .await?;
+        if let Some(at) = unlocked.first() {
+            since = since.max(*at);
+        }
         let times = self
             .store
             .recent_event_times(
                 "login.failed",
                 email.as_str(),
-                throttle::window_start(now),
+                since,
                 throttle::MAX_FAILURES,
             )
             .await?;

@@ -3,7 +3,7 @@
 //! are errors naming the key; all problems are reported at once.
 
 use gatehouse_core::region::Region;
-use gatehouse_core::scope::ScopeCatalogue;
+use gatehouse_core::scope::{ScopeCatalogue, ScopeSet};
 use lettre::message::Mailbox;
 use lettre::Address;
 use serde::Deserialize;
@@ -78,6 +78,9 @@ pub struct Settings {
     pub database_url: String,
     /// The scope catalogue.
     pub scopes: ScopeCatalogue,
+    /// What the account of a self-registered developer may do. Empty by default: an admin
+    /// grants scopes on the accounts page (set it for HyperTrack-style self-service keys).
+    pub signup_scopes: ScopeSet,
     /// SMTP server for mail; `None` writes mail to the log and `outbox_dir`.
     pub smtp_url: Option<Url>,
     /// Folder for mail when there is no SMTP server.
@@ -112,6 +115,7 @@ impl std::fmt::Debug for Settings {
             .field("region", &self.region)
             .field("database_url", &without_password(&self.database_url))
             .field("scopes", &self.scopes)
+            .field("signup_scopes", &self.signup_scopes)
             .field(
                 "smtp_url",
                 &self.smtp_url.as_ref().map(|u| without_password(u.as_str())),
@@ -133,6 +137,7 @@ impl Default for Settings {
             region: Region::default(),
             database_url: "sqlite://gatehouse.db".to_owned(),
             scopes: ScopeCatalogue::default(),
+            signup_scopes: ScopeSet::default(),
             smtp_url: None,
             outbox_dir: PathBuf::from("outbox"),
             mail_from: None,
@@ -182,6 +187,7 @@ struct FileSettings {
     region: Option<String>,
     database_url: Option<String>,
     scopes: Option<Vec<String>>,
+    signup_scopes: Option<Vec<String>>,
     smtp_url: Option<String>,
     outbox_dir: Option<PathBuf>,
     mail_from: Option<String>,
@@ -211,7 +217,7 @@ struct FileRoute {
 }
 
 /// First path segments Gatehouse serves itself; a route may not start inside one of them.
-pub const RESERVED_PATHS: [&str; 12] = [
+pub const RESERVED_PATHS: [&str; 17] = [
     "oauth",
     ".well-known",
     "auth",
@@ -224,6 +230,11 @@ pub const RESERVED_PATHS: [&str; 12] = [
     "admin",
     "static",
     "setup",
+    "register",
+    "verify-email",
+    "resend-verification",
+    "forgot-password",
+    "reset-password",
 ];
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
@@ -355,6 +366,15 @@ fn validate(
             ScopeCatalogue::parse(scopes.iter().map(String::as_str))
                 .map(|c| settings.scopes = c)
                 .map_err(|e| format!("scopes: {e}")),
+        );
+    }
+    if let Some(scopes) = raw.signup_scopes {
+        check(
+            settings
+                .scopes
+                .exactly(scopes.iter().map(String::as_str))
+                .map(|s| settings.signup_scopes = s)
+                .map_err(|e| format!("signup_scopes: {e}")),
         );
     }
     if let Some(url) = raw.smtp_url {
@@ -756,5 +776,15 @@ scopes = { GET = "admin", get = "read" }
             shown.contains("db.example.com") && shown.contains("REDACTED"),
             "{shown}"
         );
+    }
+
+    #[test]
+    fn signup_scopes_default_to_none_and_must_be_in_the_catalogue() {
+        let load = load_toml;
+        assert!(load("").unwrap().signup_scopes.is_empty());
+        let s = load("signup_scopes = [\"read\"]").unwrap();
+        assert_eq!(s.signup_scopes.to_string(), "read");
+        let e = load("signup_scopes = [\"admin\"]").unwrap_err().to_string();
+        assert!(e.contains("signup_scopes") && e.contains("admin"), "{e}");
     }
 }

@@ -40,7 +40,7 @@ impl Gatehouse {
                 return Err(ServiceError::not_found("account", id.as_str()));
             }
         }
-        let password_hash = crate::people::hash_password(password).await?;
+        let password_hash = crate::passwords::hash_password(password).await?;
         let now = self.clock.now();
         let user = User {
             user_id: UserId::generate(&mut OsRng),

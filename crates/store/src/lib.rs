@@ -23,6 +23,7 @@ use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::link::OneTimeLink;
 use gatehouse_core::password::PasswordHash;
+use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
@@ -331,6 +332,12 @@ pub trait PortalStore: Send + Sync {
     async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
     /// Applications matching the query.
     async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
+    /// Replaces what an account may do; returns whether the account exists.
+    async fn update_account_scopes(
+        &self,
+        account_id: &AccountId,
+        scopes: &ScopeSet,
+    ) -> Result<bool, StoreError>;
     /// Replaces an app's redirect URIs; returns whether the app exists.
     async fn update_redirect_uris(
         &self,

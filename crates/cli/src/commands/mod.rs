@@ -26,8 +26,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         &overrides,
     )?;
     let gatehouse = open(settings).await?;
-    match cli.command {
-        Command::Serve => serve::run(gatehouse).await,
+    let outcome = match cli.command {
+        Command::Serve => serve::run(gatehouse.clone()).await,
         Command::Migrate => {
             println!("database is up to date ({})", gatehouse.store().backend());
             Ok(())
@@ -35,7 +35,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&gatehouse, cmd).await,
         Command::Account(cmd) => account::run(&gatehouse, cmd).await,
         Command::App(cmd) => app::run(&gatehouse, cmd).await,
-    }
+    };
+    // An approval or a secret reset mails the app's owner; let that finish before exiting.
+    gatehouse.finish_mail().await;
+    outcome
 }
 
 /// Connects to the configured database and applies pending migrations, so every command works

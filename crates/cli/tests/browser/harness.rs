@@ -30,8 +30,9 @@ use tokio::task::JoinHandle;
 // Bounds and fixed settings
 // ---------------------------------------------------------------------------------------------
 
-/// How long a page helper waits for an element, a page load or a URL.
-pub const WAIT: Duration = Duration::from_secs(5);
+/// How long a page helper waits for an element, a page load or a URL: generous, because on a
+/// 2-core CI machine the other suites (Argon2, PostgreSQL) run beside the browser.
+pub const WAIT: Duration = Duration::from_secs(15);
 /// How often a condition is polled.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 /// Outer bound on one WebDriver command (a page load inside it is bounded by [`WAIT`]).

@@ -87,6 +87,11 @@ async fn a_developer_registers_adds_an_app_gets_it_approved_and_a_user_authorize
     let link = first_link(&mail.body, &gatehouse.url("/verify-email?token="))
         .unwrap_or_else(|| panic!("no verification link in:\n{}", mail.body));
     browser.goto(&link).await;
+    assert_eq!(
+        browser.text_of("main h1").await,
+        "Confirm your email address"
+    );
+    browser.click("main form button[type=submit]").await;
     browser.wait_for_path("/login").await;
     assert!(browser.text_of("main").await.contains("confirmed"));
     sign_in(&browser, DEVELOPER).await;

@@ -6,8 +6,16 @@ use axum::http::{header, HeaderMap, HeaderValue};
 /// The session cookie's name.
 pub const COOKIE: &str = "gatehouse_session";
 /// The cookie holding the CSRF token of anonymous forms (sign-in, sign-up, password reset),
-/// so that showing them stores nothing: the form's hidden field must repeat it.
-pub const CSRF_COOKIE: &str = "gatehouse_csrf";
+/// so that showing them stores nothing: the form's hidden field must repeat it. Over https
+/// its name has the `__Host-` prefix, which browsers only accept from this very host (Secure,
+/// Path=/, no Domain): a sibling subdomain cannot plant one.
+pub fn csrf_cookie(secure: bool) -> &'static str {
+    if secure {
+        "__Host-gatehouse_csrf"
+    } else {
+        "gatehouse_csrf"
+    }
+}
 
 /// The value of cookie `name` in a request, if present.
 pub fn cookie_value(headers: &HeaderMap, name: &str) -> Option<String> {

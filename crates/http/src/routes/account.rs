@@ -5,7 +5,7 @@
 use crate::error::PageError;
 use crate::routes::authorize::redirect;
 use crate::routes::login::{anonymous_form, FormToken};
-use crate::views::portal::{ForgotPage, MessagePage, PasswordPage, RegisterPage};
+use crate::views::portal::{ConfirmEmailPage, ForgotPage, MessagePage, PasswordPage, RegisterPage};
 use crate::views::render;
 use crate::AppState;
 use axum::body::Bytes;
@@ -28,7 +28,7 @@ const RESEND_VERIFICATION: &str = "/resend-verification";
 pub fn router() -> Router<AppState> {
     Router::new()
         .route(REGISTER, get(register_get).post(register_post))
-        .route(VERIFY_EMAIL, get(verify_get))
+        .route(VERIFY_EMAIL, get(verify_get).post(verify_post))
         .route(RESEND_VERIFICATION, post(resend_post))
         .route(FORGOT_PASSWORD, get(forgot_get).post(forgot_post))
         .route(RESET_PASSWORD, get(reset_get).post(reset_post))
@@ -108,12 +108,40 @@ async fn register_post(
     }
 }
 
+/// The emailed link only shows a button: mail scanners open links, and a link that acted by
+/// itself would confirm an address for whoever signed up with it.
 async fn verify_get(
     State(state): State<AppState>,
+    headers: HeaderMap,
     Query(query): Query<HashMap<String, String>>,
 ) -> Result<Response, PageError> {
     let token = query.get("token").map_or("", String::as_str);
-    match state.gatehouse.verify_email(token).await {
+    if !state
+        .gatehouse
+        .link_is_usable(token, LinkPurpose::VerifyEmail)
+        .await?
+    {
+        return Ok(link_refused());
+    }
+    let form = FormToken::of(&state, &headers).await?;
+    let page = ConfirmEmailPage {
+        csrf: &form.csrf,
+        token,
+    };
+    Ok(form.respond(&state, render(&page)))
+}
+
+async fn verify_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let (_, form) = anonymous_form(&state, &headers, body).await?;
+    match state
+        .gatehouse
+        .verify_email(form.get("token").unwrap_or(""))
+        .await
+    {
         Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, "/login?done=verified")),
         Err(ServiceError::LinkInvalid) => Ok(link_refused()),
         Err(e) => Err(e.into()),

@@ -6,9 +6,9 @@ use crate::extract::signed_in::Admin;
 use crate::routes::authorize::redirect;
 use crate::views::portal::{
     AccountLine, AdminAccountsPage, AdminAppsPage, AdminUsersPage, AppLine, AuditFields, AuditPage,
-    EventLine, QueuePage, StatusOption, UserLine,
+    EventLine, QueuePage, ScopeChoice, StatusOption, UserLine,
 };
-use crate::views::render;
+use crate::views::{describe_scope, render};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/admin/apps/{client_id}/{decision}", post(decide))
         .route("/admin/users", get(users))
         .route("/admin/accounts", get(accounts))
+        .route("/admin/accounts/{account_id}/scopes", post(account_scopes))
         .route("/admin/audit", get(audit))
 }
 
@@ -192,20 +193,62 @@ async fn accounts(
     query: Q,
 ) -> Result<Response, PageError> {
     let found = state.gatehouse.admin_accounts(param(&query, "q")).await?;
+    let catalogue = state.gatehouse.settings().scopes.all();
     let page = AdminAccountsPage {
         nav: me.nav("admin-accounts"),
+        csrf: &me.session.csrf_token,
         q: param(&query, "q"),
         accounts: found
             .iter()
             .map(|a| AccountLine {
                 account_id: a.account_id.to_string(),
                 name: a.name.to_string(),
-                scopes: a.scopes.to_string(),
+                scopes: catalogue
+                    .iter()
+                    .map(|s| ScopeChoice {
+                        name: s.as_str().to_owned(),
+                        description: describe_scope(s.as_str()),
+                        checked: a.scopes.contains(s.as_str()),
+                    })
+                    .collect(),
                 created: a.created_at.to_date(),
             })
             .collect(),
+        notice: (param(&query, "done") == "scopes").then_some("The account's scopes were saved."),
     };
     Ok(render(&page))
+}
+
+async fn account_scopes(
+    State(state): State<AppState>,
+    Admin(me): Admin,
+    Path(account_id): Path<String>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, PageError> {
+    let form = me.form(&headers, body)?;
+    let chosen: Vec<String> = state
+        .gatehouse
+        .settings()
+        .scopes
+        .all()
+        .iter()
+        .map(|s| s.as_str())
+        .filter(|s| form.get(&format!("scope_{s}")).is_some())
+        .map(str::to_owned)
+        .collect();
+    state
+        .gatehouse
+        .set_account_scopes(me.user.user_id.as_str(), &account_id, &chosen)
+        .await?;
+    let back = url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", &account_id)
+        .append_pair("done", "scopes")
+        .finish();
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        &format!("/admin/accounts?{back}"),
+    ))
 }
 
 async fn audit(

@@ -3,7 +3,7 @@
 use crate::error::PageError;
 use crate::extract::form::Params;
 use crate::extract::session::{
-    cookie_value, session_cookie, set_cookie, set_named_cookie, CSRF_COOKIE,
+    cookie_value, csrf_cookie, session_cookie, set_cookie, set_named_cookie,
 };
 use crate::routes::authorize::redirect;
 use crate::routes::paths::{LOGIN, LOGOUT};
@@ -82,8 +82,9 @@ impl FormToken {
                 fresh: false,
             });
         }
+        let secure = state.issuer.starts_with("https://");
         Ok(
-            match cookie_value(headers, CSRF_COOKIE).filter(|v| well_formed_token(v)) {
+            match cookie_value(headers, csrf_cookie(secure)).filter(|v| well_formed_token(v)) {
                 Some(csrf) => Self {
                     session,
                     csrf,
@@ -102,9 +103,12 @@ impl FormToken {
     pub(crate) fn respond(&self, state: &AppState, mut response: Response) -> Response {
         if self.fresh {
             let secure = state.issuer.starts_with("https://");
-            if let Some(cookie) =
-                set_named_cookie(CSRF_COOKIE, &self.csrf, Session::LIFETIME_SECS, secure)
-            {
+            if let Some(cookie) = set_named_cookie(
+                csrf_cookie(secure),
+                &self.csrf,
+                Session::LIFETIME_SECS,
+                secure,
+            ) {
                 response.headers_mut().append(header::SET_COOKIE, cookie);
             }
         }
@@ -192,16 +196,14 @@ async fn login_post(
                 Session::LIFETIME_SECS,
             ))
         }
-        Err(ServiceError::LoginFailed) => {
-            page.error = Some("The email or password is not right.");
-            Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
-        }
-        Err(ServiceError::EmailNotVerified) => {
+        // An unconfirmed address gets the same answer as a wrong password, so the form does
+        // not tell strangers which addresses have signed up; both offer the confirmation mail.
+        Err(ServiceError::LoginFailed | ServiceError::EmailNotVerified) => {
             page.error = Some(
-                "Confirm your email address first: open the link we sent you when you signed up.",
+                "The email or password is not right, or the email address is not confirmed yet.",
             );
             page.unverified = true;
-            Ok((StatusCode::FORBIDDEN, render(&page)).into_response())
+            Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
         }
         Err(ServiceError::Throttled { retry_after_secs }) => {
             let minutes = (retry_after_secs + 59) / 60;

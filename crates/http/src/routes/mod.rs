@@ -137,7 +137,7 @@ async fn strip_identity_headers(mut request: Request, next: Next) -> Response {
     next.run(request).await
 }
 
-/// One debug line per request, with any `access_token` query value redacted.
+/// One debug line per request, with secret query values redacted.
 async fn access_log(request: Request, next: Next) -> Response {
     if !tracing::enabled!(tracing::Level::DEBUG) {
         return next.run(request).await;
@@ -146,25 +146,40 @@ async fn access_log(request: Request, next: Next) -> Response {
     let uri = request
         .uri()
         .path_and_query()
-        .map_or_else(String::new, |p| redact_access_token(p.as_str()));
+        .map_or_else(String::new, |p| redact_secrets(p.as_str()));
     let started = std::time::Instant::now();
     let response = next.run(request).await;
     tracing::debug!(%method, %uri, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
     response
 }
 
-/// `uri` with the value of every `access_token` parameter replaced by `REDACTED`.
-pub fn redact_access_token(uri: &str) -> String {
+/// Query parameters whose values are secrets: an embed token, the one-time links mailed or
+/// printed (`token`), and OAuth values a client might misplace in a query.
+const SECRET_PARAMS: [&str; 5] = [
+    "access_token",
+    "token",
+    "code",
+    "refresh_token",
+    "client_secret",
+];
+
+/// `uri` with the value of every secret-bearing parameter replaced by `REDACTED` (names are
+/// compared decoded, so `access%5Ftoken` is caught too).
+pub fn redact_secrets(uri: &str) -> String {
     let Some((path, query)) = uri.split_once('?') else {
         return uri.to_owned();
     };
     let pairs: Vec<String> = query
         .split('&')
         .map(|pair| {
-            if gatehouse_core::gateway::is_access_token_pair(pair) {
-                "access_token=REDACTED".to_owned()
-            } else {
-                pair.to_owned()
+            let name = url::form_urlencoded::parse(pair.as_bytes())
+                .next()
+                .map(|(name, _)| name.into_owned());
+            match name {
+                Some(name) if SECRET_PARAMS.contains(&name.as_str()) => {
+                    format!("{name}=REDACTED")
+                }
+                _ => pair.to_owned(),
             }
         })
         .collect();
@@ -173,7 +188,19 @@ pub fn redact_access_token(uri: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::redact_access_token;
+    use super::redact_secrets as redact_access_token;
+
+    #[test]
+    fn one_time_links_never_reach_the_log() {
+        assert_eq!(
+            redact_access_token("/setup?token=ghlk_us_x"),
+            "/setup?token=REDACTED"
+        );
+        assert_eq!(
+            redact_access_token("/reset-password?tok%65n=ghlk_us_x&x=1"),
+            "/reset-password?token=REDACTED&x=1"
+        );
+    }
 
     #[test]
     fn access_tokens_never_reach_the_log() {

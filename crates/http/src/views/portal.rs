@@ -247,11 +247,11 @@ pub struct AdminUsersPage<'a> {
     pub users: Vec<UserLine>,
 }
 
-/// One account in the admin list.
+/// One account in the admin list, with a checkbox per catalogue scope.
 pub struct AccountLine {
     pub account_id: String,
     pub name: String,
-    pub scopes: String,
+    pub scopes: Vec<ScopeChoice>,
     pub created: String,
 }
 
@@ -259,8 +259,10 @@ pub struct AccountLine {
 #[template(path = "admin/accounts.html")]
 pub struct AdminAccountsPage<'a> {
     pub nav: Nav<'a>,
+    pub csrf: &'a str,
     pub q: &'a str,
     pub accounts: Vec<AccountLine>,
+    pub notice: Option<&'a str>,
 }
 
 /// One audit event.
@@ -310,6 +312,14 @@ pub struct MessagePage<'a> {
     pub message: &'a str,
     /// `(href, text)` of the way on.
     pub next: Option<(&'a str, &'a str)>,
+}
+
+/// The page behind the emailed confirmation link: one button that confirms.
+#[derive(Template)]
+#[template(path = "account/confirm_email.html")]
+pub struct ConfirmEmailPage<'a> {
+    pub csrf: &'a str,
+    pub token: &'a str,
 }
 
 /// Asks for the address to send a reset link to.

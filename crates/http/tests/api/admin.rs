@@ -301,6 +301,7 @@ async fn rejecting_without_a_reason_is_refused_and_the_app_stays_pending(backend
     // The next decision's mail is the first one the owner gets.
     decide(&app, &admin, &client_id, "approve", None).await;
     sink.wait_for_mail(OWNER, "was approved").await;
+    app.gatehouse.finish_mail().await;
     assert_eq!(sink.all().len(), 1, "no mail for the refused rejections");
 }
 
@@ -367,6 +368,7 @@ async fn a_decided_app_cannot_be_decided_again(backend: Backend) {
     // The marker: the only other mail is this approval's.
     decide(&app, &admin, &pending, "approve", None).await;
     sink.wait_for_mail(OWNER, "was approved").await;
+    app.gatehouse.finish_mail().await;
     assert_eq!(sink.all().len(), 2, "{:?}", sink.all());
 }
 
@@ -770,6 +772,7 @@ async fn secret_expiry_reminders_are_mailed_once_30_and_7_days_before(backend: B
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 0, "once");
     app.clock.advance(86_400);
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 0, "once");
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, OWNER, EXPIRES), 1);
 
     app.clock.advance(22 * 86_400);
@@ -780,8 +783,11 @@ async fn secret_expiry_reminders_are_mailed_once_30_and_7_days_before(backend: B
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 0, "1 day left");
     app.clock.advance(2 * 86_400);
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 0, "expired");
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, OWNER, EXPIRES), 2, "never more");
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, "idle@example.com", EXPIRES), 0);
+    app.gatehouse.finish_mail().await;
     assert_eq!(
         sink.all()
             .iter()
@@ -815,11 +821,13 @@ async fn a_reset_secret_ends_the_reminders_about_its_predecessor(backend: Backen
     // The old secret's 7-day mark passes without a mail: it is no longer in force.
     app.clock.advance(23 * 86_400);
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 0);
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, OWNER, "expires in"), 1);
     // The new secret is reminded about in its own time.
     app.clock.advance((365 - 23 - 29) * 86_400);
     assert_eq!(app.gatehouse.run_upkeep().await.reminders, 1);
     sink.wait_for_mail(OWNER, "expires in 29 days").await;
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, OWNER, "expires in"), 2);
 }
 

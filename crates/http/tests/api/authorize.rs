@@ -794,6 +794,10 @@ async fn session_cookie_is_secure_when_the_public_url_is_https(backend: Backend)
         cookie.split(';').any(|a| a.trim() == "secure"),
         "https: {cookie}"
     );
+    assert!(
+        cookie.starts_with("__host-gatehouse_csrf=") && !cookie.contains("domain="),
+        "over https the visitor's CSRF cookie is host-only: {cookie}"
+    );
 }
 
 async fn wrong_password_is_a_401_page_and_starts_no_session(backend: Backend) {

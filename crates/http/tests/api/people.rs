@@ -81,6 +81,22 @@ async fn registered(app: &TestApp, sink: &SmtpSink, email: &str) -> String {
 }
 
 /// The link of the next confirmation mail to `email`.
+/// Opens a confirmation link in a fresh browser and presses its button.
+async fn confirm(app: &TestApp, link: &str) -> reqwest::Response {
+    let b = browser();
+    let res = b.get(link).send().await.unwrap();
+    assert_eq!(res.status(), 200, "{link}");
+    let fields = hidden_fields(&res.text().await.unwrap());
+    b.post(app.url("/verify-email"))
+        .form(&[
+            ("csrf_token", fields["csrf_token"].as_str()),
+            ("token", fields["token"].as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+}
+
 async fn verification_link(app: &TestApp, sink: &SmtpSink, email: &str) -> String {
     let mail = sink
         .wait_for_mail(email, "Confirm your email address")
@@ -161,7 +177,9 @@ async fn account_count(app: &TestApp) -> usize {
 }
 
 /// How many mails the outbox folder holds (servers without `smtp_url`).
-fn outbox_count(app: &TestApp) -> usize {
+/// Mail written to the outbox so far, once what is being sent has finished.
+async fn outbox_count(app: &TestApp) -> usize {
+    app.gatehouse.finish_mail().await;
     std::fs::read_dir(app.outbox.path())
         .map(|d| d.count())
         .unwrap_or(0)
@@ -231,8 +249,16 @@ async fn registration_is_confirmed_by_the_emailed_link_and_sign_in_lands_on_the_
     assert_eq!(account.name.as_str(), "Acme Tours");
 
     let link = verification_link(&app, &sink, EMAIL).await;
+    // Opening the link (as a mail scanner would) confirms nothing by itself.
+    let (status, shown) = page(&app, &browser(), &path_of(&app, &link)).await;
+    assert_eq!(status, 200);
+    assert!(shown.contains("Confirm my email address"), "{shown}");
+    assert_eq!(
+        stored_user(&app, EMAIL).await.unwrap().email_verified_at,
+        None
+    );
     // The link is opened from the mail client: no cookies of the sign-up browser.
-    let res = app.http.get(&link).send().await.unwrap();
+    let res = confirm(&app, &link).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/login?done=verified");
     let user = stored_user(&app, EMAIL).await.unwrap();
@@ -261,12 +287,16 @@ async fn sign_in_before_confirming_is_refused_and_the_link_can_be_sent_again(bac
     let res = log_in(&app, &b, EMAIL, PASSWORD).await;
     assert_eq!(
         res.status(),
-        403,
-        "the right password, an unconfirmed address"
+        401,
+        "the right password, an unconfirmed address: the same answer as a wrong password"
     );
     let body = res.text().await.unwrap();
-    assert!(body.contains("Confirm your email address first"), "{body}");
+    assert!(body.contains("not confirmed yet"), "{body}");
     assert!(body.contains("Send it again"), "{body}");
+    let wrong = log_in(&app, &browser(), "nobody@example.com", PASSWORD).await;
+    assert_eq!(wrong.status(), 401);
+    let wrong = wrong.text().await.unwrap();
+    assert!(wrong.contains("not confirmed yet") && wrong.contains("Send it again"));
     assert!(body.contains("action=\"/resend-verification\""), "{body}");
     // No session was started.
     let (status, _) = page(&app, &b, "/portal").await;
@@ -293,7 +323,7 @@ async fn sign_in_before_confirming_is_refused_and_the_link_can_be_sent_again(bac
         stored_user(&app, EMAIL).await.unwrap().email_verified_at,
         None
     );
-    let res = app.http.get(&second).send().await.unwrap();
+    let res = confirm(&app, &second).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/login?done=verified");
     sign_in(&app, &b, EMAIL).await;
@@ -317,6 +347,7 @@ async fn registering_a_taken_email_looks_the_same_and_mails_the_owner_instead(ba
         "{}",
         mail.body
     );
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "Confirm"), 0, "no confirmation link");
     assert_eq!(
         all_emails(&app).await,
@@ -351,7 +382,7 @@ async fn a_weak_password_is_refused_next_to_its_field_and_nothing_is_stored(back
     assert_eq!(text_of_id(&body, "email-error"), None);
     assert!(all_emails(&app).await.is_empty(), "no user");
     assert_eq!(account_count(&app).await, 0, "no account");
-    assert_eq!(outbox_count(&app), 0, "no mail");
+    assert_eq!(outbox_count(&app).await, 0, "no mail");
 }
 
 async fn a_malformed_email_is_refused_next_to_its_field_and_nothing_is_stored(backend: Backend) {
@@ -368,7 +399,7 @@ async fn a_malformed_email_is_refused_next_to_its_field_and_nothing_is_stored(ba
     assert_eq!(text_of_id(&body, "password-error"), None);
     assert!(all_emails(&app).await.is_empty(), "no user");
     assert_eq!(account_count(&app).await, 0, "no account");
-    assert_eq!(outbox_count(&app), 0, "no mail");
+    assert_eq!(outbox_count(&app).await, 0, "no mail");
 }
 
 async fn a_used_or_tampered_verification_link_does_not_work(backend: Backend) {
@@ -396,7 +427,7 @@ async fn a_used_or_tampered_verification_link_does_not_work(backend: Backend) {
         "still not confirmed"
     );
 
-    let res = app.http.get(&link).send().await.unwrap();
+    let res = confirm(&app, &link).await;
     assert_eq!(res.status(), 303, "the real link works");
     let confirmed = stored_user(&app, EMAIL).await.unwrap().email_verified_at;
     assert!(confirmed.is_some());
@@ -546,6 +577,7 @@ async fn an_unknown_email_gets_the_same_reset_page_and_no_mail(backend: Backend)
     assert_eq!(malformed, known);
     // The known address's mail arrives; by then the unknown one would have, too.
     reset_link(&app, &sink, EMAIL).await;
+    app.gatehouse.finish_mail().await;
     let all = sink.all();
     assert_eq!(all.len(), 1, "one mail only: {all:?}");
 }
@@ -562,6 +594,7 @@ async fn no_more_than_three_reset_mails_are_sent_within_fifteen_minutes(backend:
     // A mail to someone else, sent after the fourth request, marks that all have arrived.
     forgot(&app, &b, "marker@example.com").await;
     reset_link(&app, &sink, "marker@example.com").await;
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 3);
 
     // Once the first request has left the 15-minute window, one more is allowed.
@@ -570,6 +603,7 @@ async fn no_more_than_three_reset_mails_are_sent_within_fifteen_minutes(backend:
     for _ in 0..4 {
         reset_link(&app, &sink, EMAIL).await;
     }
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 4);
 }
 
@@ -825,7 +859,7 @@ async fn register_without_a_valid_csrf_token_is_forbidden_and_stores_nothing(bac
     assert_eq!(res.status(), 403);
     assert!(all_emails(&app).await.is_empty(), "no user");
     assert_eq!(account_count(&app).await, 0, "no account");
-    assert_eq!(outbox_count(&app), 0, "no mail");
+    assert_eq!(outbox_count(&app).await, 0, "no mail");
 }
 
 async fn resend_verification_without_a_valid_csrf_token_is_forbidden_and_sends_nothing(
@@ -840,11 +874,11 @@ async fn resend_verification_without_a_valid_csrf_token_is_forbidden_and_sends_n
         })
         .await
         .unwrap();
-    assert_eq!(outbox_count(&app), 1, "the first confirmation mail");
+    assert_eq!(outbox_count(&app).await, 1, "the first confirmation mail");
     let b = browser();
     page_ok(&app, &b, "/login").await;
     assert_csrf_refused(&app, &b, "/resend-verification", &[("email", EMAIL)]).await;
-    assert_eq!(outbox_count(&app), 1, "no second mail");
+    assert_eq!(outbox_count(&app).await, 1, "no second mail");
 }
 
 async fn forgot_password_without_a_valid_csrf_token_is_forbidden_and_sends_nothing(
@@ -855,10 +889,10 @@ async fn forgot_password_without_a_valid_csrf_token_is_forbidden_and_sends_nothi
     let b = browser();
     page_ok(&app, &b, "/forgot-password").await;
     assert_csrf_refused(&app, &b, "/forgot-password", &[("email", EMAIL)]).await;
-    assert_eq!(outbox_count(&app), 0, "no mail");
+    assert_eq!(outbox_count(&app).await, 0, "no mail");
     // The form itself works.
     forgot(&app, &b, EMAIL).await;
-    assert_eq!(outbox_count(&app), 1);
+    assert_eq!(outbox_count(&app).await, 1);
 }
 
 async fn reset_password_without_a_valid_csrf_token_is_forbidden_and_keeps_the_password(
@@ -892,6 +926,7 @@ async fn reset_password_without_a_valid_csrf_token_is_forbidden_and_keeps_the_pa
         200,
         "the link was not spent"
     );
+    app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "password was changed"), 0);
 }
 

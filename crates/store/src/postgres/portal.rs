@@ -15,6 +15,7 @@ use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, UserId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::password::PasswordHash;
+use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::{FamilyId, Grant};
 use gatehouse_core::user::User;
@@ -305,6 +306,19 @@ impl PortalStore for PostgresStore {
         .fetch_all(&self.pool)
         .await?;
         convert_all(rows)
+    }
+
+    async fn update_account_scopes(
+        &self,
+        account_id: &AccountId,
+        scopes: &ScopeSet,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
+            .bind(scopes.to_string())
+            .bind(account_id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() > 0)
     }
 
     async fn update_redirect_uris(
