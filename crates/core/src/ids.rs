@@ -3,16 +3,32 @@
 //! human can tell an account ID from a client ID at a glance.
 
 use crate::ValidationError;
-use rand::{distributions::Alphanumeric, CryptoRng, Rng, RngCore};
+use rand::{CryptoRng, RngCore};
 use serde::Serialize;
 use std::fmt;
 
-/// `count` characters drawn uniformly from the 62 letters and digits.
+const ALPHABET: &[u8; 62] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// `count` characters drawn uniformly from the 62 letters and digits. Random bytes are drawn
+/// in blocks (with the OS generator each draw is a system call) and a byte is used only below
+/// 248 = 4 * 62, so `byte % 62` stays uniform.
 pub(crate) fn base62<R: RngCore + CryptoRng>(rng: &mut R, count: usize) -> String {
-    rng.sample_iter(&Alphanumeric)
-        .take(count)
-        .map(char::from)
-        .collect()
+    let mut out = String::with_capacity(count);
+    let mut block = [0u8; 64];
+    while out.len() < count {
+        rng.fill_bytes(&mut block);
+        for byte in block {
+            if out.len() == count {
+                break;
+            }
+            if byte < 248 {
+                if let Some(&c) = ALPHABET.get(usize::from(byte % 62)) {
+                    out.push(char::from(c));
+                }
+            }
+        }
+    }
+    out
 }
 
 macro_rules! random_id {
@@ -96,5 +112,25 @@ mod tests {
         assert!(ClientId::parse("acct_aaaaaaaaaaaaaaaaaaaaaaaa").is_err());
         assert!(AccountId::parse("acct_aaaaaaaaaaaaaaaaaaa!").is_err());
         assert!(AccountId::parse("").is_err());
+    }
+
+    #[test]
+    fn base62_covers_the_alphabet_evenly_and_keeps_the_length() {
+        for count in [0, 1, 43, 64, 200] {
+            assert_eq!(base62(&mut OsRng, count).len(), count);
+        }
+        let mut seen = std::collections::HashMap::new();
+        let sample = base62(&mut OsRng, 62_000);
+        assert!(sample.bytes().all(|b| b.is_ascii_alphanumeric()));
+        for b in sample.bytes() {
+            *seen.entry(b).or_insert(0u32) += 1;
+        }
+        assert_eq!(seen.len(), 62);
+        // Expected 1000 each; mapping every byte (byte % 62 over all 256 values) would give
+        // the first eight characters about 1,210 and the others about 970.
+        assert!(
+            seen.values().all(|&n| (850..=1150).contains(&n)),
+            "{seen:?}"
+        );
     }
 }

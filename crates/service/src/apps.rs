@@ -233,6 +233,9 @@ impl Gatehouse {
             format!("expires {}", secret.expires_at),
         )
         .await;
+        // Caches hold the old secret's answer; the feed drops it on every node.
+        self.invalidate(Invalidation::Client(app.client_id.clone()))
+            .await;
         if let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await {
             let mail =
                 notices::secret_reset(&owner.email, &self.public_base(), &app, secret.expires_at);

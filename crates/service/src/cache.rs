@@ -2,8 +2,9 @@
 //! no database round trip. It is trusted only while the invalidation feed is connected; when
 //! the feed drops, the cache empties and stays unused until the feed is back.
 
+use gatehouse_core::application::Application;
 use gatehouse_core::gateway::Identity;
-use gatehouse_core::ids::KeyId;
+use gatehouse_core::ids::{AccountId, ClientId, KeyId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::FamilyId;
@@ -32,6 +33,9 @@ pub struct Validated {
     pub family_id: Option<FamilyId>,
     /// For an account's token: the secret key that minted it.
     pub minted_by: Option<KeyId>,
+    /// For a client secret: the approved app it authenticates (at the token, revocation
+    /// and introspection endpoints).
+    pub app: Option<Arc<Application>>,
 }
 
 #[derive(Debug, Clone)]
@@ -201,6 +205,30 @@ fn covers(invalidation: &Invalidation, answer: &Answer) -> bool {
     }
 }
 
+/// The account of each app's owner, which never changes: remembered so that issuing a token
+/// to a busy client reads nothing. Bounded like the validation cache.
+#[derive(Debug, Default)]
+pub struct OwnerAccounts {
+    known: RwLock<HashMap<ClientId, Option<AccountId>>>,
+}
+
+impl OwnerAccounts {
+    /// The remembered answer for `client_id`, if any.
+    pub fn get(&self, client_id: &ClientId) -> Option<Option<AccountId>> {
+        self.known.read().ok()?.get(client_id).cloned()
+    }
+
+    /// Remembers the owner's account of `client_id`.
+    pub fn put(&self, client_id: &ClientId, account: Option<AccountId>) {
+        if let Ok(mut known) = self.known.write() {
+            if known.len() >= MAX_ENTRIES {
+                known.clear();
+            }
+            known.insert(client_id.clone(), account);
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -221,6 +249,7 @@ mod tests {
             key_id: key,
             family_id: family,
             minted_by: None,
+            app: None,
         }
     }
 

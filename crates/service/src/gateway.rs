@@ -183,6 +183,7 @@ impl Gatehouse {
                     key_id: Some(key.key_id),
                     family_id: None,
                     minted_by: None,
+                    app: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
                 loaded_at,
@@ -216,6 +217,7 @@ impl Gatehouse {
             key_id: None,
             family_id: Some(view.family.family_id.clone()),
             minted_by: view.family.key_id.clone(),
+            app: None,
         };
         Ok(Some((validated, view.token.expires_at, loaded_at)))
     }

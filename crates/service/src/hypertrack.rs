@@ -79,7 +79,7 @@ impl Gatehouse {
             expires_at: now.plus_secs(lifetime),
             revoked_at: None,
         };
-        self.store.insert_family_with_token(&family, &token).await?;
+        self.store_issued(family, token).await?;
         Ok(plain)
     }
 

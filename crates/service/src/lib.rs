@@ -11,6 +11,7 @@ pub mod clock;
 pub mod error;
 pub mod gateway;
 pub mod hypertrack;
+mod issuance;
 pub mod mail;
 pub mod maintenance;
 pub mod notices;
@@ -45,6 +46,8 @@ pub struct Gatehouse {
     public_base: Arc<OnceLock<String>>,
     address_locks: Arc<passwords::AddressLocks>,
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
+    group_commit: Arc<OnceLock<issuance::GroupCommit>>,
+    owner_accounts: Arc<cache::OwnerAccounts>,
 }
 
 impl Gatehouse {
@@ -73,6 +76,8 @@ impl Gatehouse {
             public_base: Arc::default(),
             address_locks: Arc::default(),
             mail_in_flight: Arc::default(),
+            group_commit: Arc::default(),
+            owner_accounts: Arc::default(),
         }
     }
 

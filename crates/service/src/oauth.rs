@@ -1,8 +1,10 @@
 //! The token, revocation and introspection endpoints' use cases (RFC 6749, 7009, 7662).
 
+use crate::cache::{Lookup, Validated};
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application, ClientType};
+use gatehouse_core::gateway::Identity;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
@@ -15,6 +17,7 @@ use gatehouse_core::token::{
 use gatehouse_core::Timestamp;
 use gatehouse_store::{Redemption, Rotation};
 use rand::rngs::OsRng;
+use std::sync::Arc;
 
 /// How a client authenticated at an OAuth endpoint (RFC 6749 §2.3). `Debug` never shows the
 /// secret.
@@ -111,7 +114,6 @@ impl Gatehouse {
         &self,
         credentials: &ClientCredentials,
     ) -> Result<Application, ServiceError> {
-        let now = self.clock.now();
         let app = match credentials {
             ClientCredentials::Missing => return Err(invalid_client()),
             ClientCredentials::PublicId(id) => {
@@ -122,18 +124,7 @@ impl Gatehouse {
                 app
             }
             ClientCredentials::Secret { client_id, secret } => {
-                let app = self
-                    .find_client(client_id)
-                    .await?
-                    .ok_or_else(invalid_client)?;
-                let digest = verify_format(secret, SecretKind::ClientSecret, &self.settings.region)
-                    .map_err(|_| invalid_client())?;
-                let stored = self.store.find_client_secret_by_digest(&digest).await?;
-                let valid = stored.is_some_and(|s| s.client_id == app.client_id && s.is_live(now));
-                if !valid || app.client_type != ClientType::Confidential {
-                    return Err(invalid_client());
-                }
-                app
+                return self.authenticate_client_secret(client_id, secret).await;
             }
         };
         if app.status != AppStatus::Approved {
@@ -145,6 +136,64 @@ impl Gatehouse {
         Ok(app)
     }
 
+    /// A confidential client by its secret. A successful answer is cached like a credential
+    /// (until the secret ends, at most a minute, dropped by `Invalidation::Client` when the app
+    /// is suspended, deleted or its secret reset), so a busy client costs no database read.
+    async fn authenticate_client_secret(
+        &self,
+        client_id: &str,
+        secret: &str,
+    ) -> Result<Application, ServiceError> {
+        let digest = verify_format(secret, SecretKind::ClientSecret, &self.settings.region)
+            .map_err(|_| invalid_client())?;
+        let now = self.clock.now();
+        if let Lookup::Valid(v) = self.cache.get(&digest, now) {
+            return match &v.app {
+                Some(app) if app.client_id.as_str() == client_id => Ok(Application::clone(app)),
+                _ => Err(invalid_client()),
+            };
+        }
+        let generation = self.cache.generation();
+        let app = self
+            .find_client(client_id)
+            .await?
+            .ok_or_else(invalid_client)?;
+        let stored = self
+            .store
+            .find_client_secret_by_digest(&digest)
+            .await?
+            .filter(|s| s.client_id == app.client_id && s.is_live(now))
+            .ok_or_else(invalid_client)?;
+        if app.client_type != ClientType::Confidential {
+            return Err(invalid_client());
+        }
+        if app.status != AppStatus::Approved {
+            return Err(oauth(
+                OAuthErrorCode::UnauthorizedClient,
+                "the application is not approved",
+            ));
+        }
+        let ends = stored
+            .revoked_at
+            .map_or(stored.expires_at, |r| r.min(stored.expires_at));
+        let validated = Validated {
+            identity: Identity {
+                account_id: self.account_of(&app).await?,
+                subject: None,
+                client_id: Some(app.client_id.clone()),
+                scopes: app.scopes.clone(),
+                embed_view: None,
+            },
+            key_id: None,
+            family_id: None,
+            minted_by: None,
+            app: Some(Arc::new(app.clone())),
+        };
+        self.cache
+            .remember_valid(&digest, validated, ends, now, generation);
+        Ok(app)
+    }
+
     async fn find_client(&self, client_id: &str) -> Result<Option<Application>, ServiceError> {
         let Ok(id) = ClientId::parse(client_id) else {
             return Ok(None);
@@ -152,13 +201,19 @@ impl Gatehouse {
         Ok(self.store.find_application(&id).await?)
     }
 
-    /// The account an app's tokens act for: its owner's, when the owner belongs to one.
+    /// The account an app's tokens act for: its owner's, when the owner belongs to one. An
+    /// app's owner and a user's account never change, so the answer is remembered.
     async fn account_of(&self, app: &Application) -> Result<Option<AccountId>, ServiceError> {
-        Ok(self
+        if let Some(known) = self.owner_accounts.get(&app.client_id) {
+            return Ok(known);
+        }
+        let account = self
             .store
             .find_user(&app.owner_id)
             .await?
-            .and_then(|u| u.account_id))
+            .and_then(|u| u.account_id);
+        self.owner_accounts.put(&app.client_id, account.clone());
+        Ok(account)
     }
 
     fn new_pair(
@@ -362,9 +417,7 @@ impl Gatehouse {
             key_id: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
-        self.store
-            .insert_family_with_token(&family, &access)
-            .await?;
+        self.store_issued(family, access).await?;
         Ok(IssuedTokens {
             access_token: access_plain,
             expires_in: self.settings.lifetimes.access_token,

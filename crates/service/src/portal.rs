@@ -113,6 +113,9 @@ impl Gatehouse {
                 .join(" "),
         )
         .await;
+        // Authenticated clients are cached with their app, redirect URIs included.
+        self.invalidate(Invalidation::Client(app.client_id.clone()))
+            .await;
         app.redirect_uris = uris;
         app.updated_at = now;
         Ok(app)

@@ -133,7 +133,9 @@ impl Gatehouse {
             .recent_event_times("login.unlock", email.as_str(), since, 1)
             .await?;
         if let Some(at) = unlocked.first() {
-            since = since.max(*at);
+            // Times are whole seconds, so failures in the reset's own second may be the ones
+            // that caused the lock: counting starts with the next second.
+            since = since.max(at.plus_secs(1));
         }
         let times = self
             .store

@@ -180,12 +180,21 @@ pub trait TokenStore: Send + Sync {
         refresh: &RefreshToken,
         now: Timestamp,
     ) -> Result<Redemption, StoreError>;
-    /// Stores a new family with its only access token (client credentials, account tokens).
+    /// Stores new families, each with its only access token (client credentials, account and
+    /// embed tokens), all in one transaction: the group commit of issuance.
+    async fn insert_families_with_tokens(
+        &self,
+        issued: &[(TokenFamily, AccessToken)],
+    ) -> Result<(), StoreError>;
+    /// Stores one new family with its only access token.
     async fn insert_family_with_token(
         &self,
         family: &TokenFamily,
         access: &AccessToken,
-    ) -> Result<(), StoreError>;
+    ) -> Result<(), StoreError> {
+        self.insert_families_with_tokens(&[(family.clone(), access.clone())])
+            .await
+    }
     /// The access token stored under `digest` with its family, if any.
     async fn find_access_token(
         &self,

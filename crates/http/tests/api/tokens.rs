@@ -26,6 +26,7 @@ on_both_backends!(
     another_apps_client_secret_is_invalid_client,
     expired_client_secret_is_invalid_client,
     reset_client_secret_ends_the_old_one_at_once,
+    a_cached_client_secret_stops_at_once_when_reset_or_the_app_is_suspended,
     reset_client_secret_keeps_the_old_one_for_the_grace_period,
     basic_and_body_client_secret_together_is_invalid_request,
     unknown_grant_type_is_unsupported_grant_type,
@@ -395,6 +396,34 @@ async fn reset_client_secret_ends_the_old_one_at_once(backend: Backend) {
     let new = with_secret(&old, plain.expose());
     assert_authenticates(&app, &old, false).await;
     assert_authenticates(&app, &new, true).await;
+}
+
+async fn a_cached_client_secret_stops_at_once_when_reset_or_the_app_is_suspended(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let old = app.client(&[], &[], false, true).await;
+    // Used once, the secret's answer is in this node's cache.
+    assert_authenticates(&app, &old, true).await;
+    assert_authenticates(&app, &old, true).await;
+    let (_, plain) = app
+        .gatehouse
+        .reset_client_secret("test", &old.client_id)
+        .await
+        .unwrap();
+    assert_authenticates(&app, &old, false).await;
+    let new = with_secret(&old, plain.expose());
+    assert_authenticates(&app, &new, true).await;
+    app.gatehouse
+        .decide_app("test", &new.client_id, DecisionRequest::Suspend)
+        .await
+        .unwrap();
+    assert_refused(
+        basic_post(&app, TOKEN, &new, &[("grant_type", "client_credentials")]),
+        400,
+        "unauthorized_client",
+    )
+    .await;
 }
 
 async fn reset_client_secret_keeps_the_old_one_for_the_grace_period(backend: Backend) {

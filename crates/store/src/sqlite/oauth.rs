@@ -17,6 +17,10 @@ const FAMILY_COLUMNS: &str = "f.family_id AS f_family_id, f.origin AS f_origin, 
      f.scopes AS f_scopes, f.created_at AS f_created_at, f.revoked_at AS f_revoked_at, \
      f.embed_view AS f_embed_view, f.key_id AS f_key_id";
 
+/// Tokens stored by one multi-row INSERT: 10 parameters each, well inside both databases'
+/// limits on parameters per statement.
+const ROWS_PER_STATEMENT: usize = 256;
+
 async fn insert_family<'c, E: sqlx::SqliteExecutor<'c>>(
     executor: E,
     family: &TokenFamily,
@@ -173,14 +177,56 @@ impl TokenStore for SqliteStore {
         Ok(Redemption::Replayed)
     }
 
-    async fn insert_family_with_token(
+    async fn insert_families_with_tokens(
         &self,
-        family: &TokenFamily,
-        access: &AccessToken,
+        issued: &[(TokenFamily, AccessToken)],
     ) -> Result<(), StoreError> {
+        // Two multi-row statements per batch, not two per token: each statement is a round
+        // trip to the connection.
         let mut tx = self.pool.begin().await?;
-        insert_family(&mut *tx, family).await?;
-        insert_access(&mut *tx, access).await?;
+        for chunk in issued.chunks(ROWS_PER_STATEMENT) {
+            let mut families = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO token_families (family_id, origin, client_id, user_id, account_id, \
+                 scopes, created_at, revoked_at, embed_view, key_id) ",
+            );
+            families.push_values(chunk, |mut row, (family, _)| {
+                row.push_bind(family.family_id.as_str())
+                    .push_bind(family.origin.as_str())
+                    .push_bind(family.client_id.as_ref().map(ClientId::as_str))
+                    .push_bind(family.user_id.as_ref().map(UserId::as_str))
+                    .push_bind(family.account_id.as_ref().map(AccountId::as_str))
+                    .push_bind(family.scopes.to_string())
+                    .push_bind(family.created_at.unix())
+                    .push_bind(family.revoked_at.map(Timestamp::unix))
+                    .push_bind(family.embed_view.as_deref())
+                    .push_bind(
+                        family
+                            .key_id
+                            .as_ref()
+                            .map(gatehouse_core::ids::KeyId::as_str),
+                    );
+            });
+            families.build().execute(&mut *tx).await.map_err(|e| {
+                StoreError::from(e).naming("token family", "client, user or account")
+            })?;
+            let mut tokens = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+                "INSERT INTO access_tokens (token_digest, family_id, scopes, created_at, \
+                 expires_at, revoked_at) ",
+            );
+            tokens.push_values(chunk, |mut row, (_, token)| {
+                row.push_bind(token.digest.as_bytes().to_vec())
+                    .push_bind(token.family_id.as_str())
+                    .push_bind(token.scopes.to_string())
+                    .push_bind(token.created_at.unix())
+                    .push_bind(token.expires_at.unix())
+                    .push_bind(token.revoked_at.map(Timestamp::unix));
+            });
+            tokens
+                .build()
+                .execute(&mut *tx)
+                .await
+                .map_err(|e| StoreError::from(e).naming("access token", "token family"))?;
+        }
         tx.commit().await?;
         Ok(())
     }

@@ -1,0 +1,86 @@
+//! Group commit of issued tokens. Every issuance that stores a new family with one access
+//! token (client credentials, account and embed tokens) hands it to one writer task, which
+//! stores whatever has queued up in a single transaction and then answers each caller. A
+//! token is answered only after its transaction committed, so it survives `kill -9`; the
+//! writer turns many small commits into few large ones, which is what SQLite's single writer
+//! and PostgreSQL's WAL flush need.
+
+use crate::Gatehouse;
+use gatehouse_core::token::{AccessToken, TokenFamily};
+use gatehouse_store::{Store, StoreError};
+use std::sync::Arc;
+use tokio::sync::{mpsc, oneshot};
+
+/// Most issuances stored in one transaction.
+const MAX_BATCH: usize = 512;
+/// Issuances waiting for the writer before callers wait for room.
+const QUEUE: usize = 4096;
+
+struct Pending {
+    issued: (TokenFamily, AccessToken),
+    done: oneshot::Sender<Result<(), StoreError>>,
+}
+
+/// The handle callers queue their issuances on; the writer stops when every handle is gone.
+pub(crate) struct GroupCommit {
+    queue: mpsc::Sender<Pending>,
+}
+
+impl GroupCommit {
+    /// Starts the writer for `store` (on the current Tokio runtime).
+    pub(crate) fn start(store: Arc<dyn Store>) -> Self {
+        let (queue, incoming) = mpsc::channel(QUEUE);
+        tokio::spawn(write_batches(store, incoming));
+        Self { queue }
+    }
+}
+
+async fn write_batches(store: Arc<dyn Store>, mut incoming: mpsc::Receiver<Pending>) {
+    let mut batch = Vec::with_capacity(MAX_BATCH);
+    while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
+        let rows: Vec<(TokenFamily, AccessToken)> =
+            batch.iter().map(|p| p.issued.clone()).collect();
+        let outcome = store.insert_families_with_tokens(&rows).await;
+        for pending in batch.drain(..) {
+            let answer = match &outcome {
+                Ok(()) => Ok(()),
+                Err(e) => Err(shared(e)),
+            };
+            // A caller that gave up (its request was dropped) no longer listens.
+            let _ = pending.done.send(answer);
+        }
+    }
+}
+
+/// The same failure for each caller of a failed batch.
+fn shared(e: &StoreError) -> StoreError {
+    match e {
+        StoreError::NotFound(what) => StoreError::NotFound(what),
+        StoreError::Conflict(what) => StoreError::Conflict(what),
+        StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
+        StoreError::BadUrl(message) => StoreError::BadUrl(message.clone()),
+        StoreError::Internal(source) => StoreError::Internal(source.to_string().into()),
+    }
+}
+
+impl Gatehouse {
+    /// Stores a new family with its access token through the group commit; returns once it
+    /// is committed.
+    pub(crate) async fn store_issued(
+        &self,
+        family: TokenFamily,
+        access: AccessToken,
+    ) -> Result<(), StoreError> {
+        let writer = self
+            .group_commit
+            .get_or_init(|| GroupCommit::start(self.store.clone()));
+        let (done, answer) = oneshot::channel();
+        let pending = Pending {
+            issued: (family, access),
+            done,
+        };
+        let lost = || StoreError::Unavailable("the token writer stopped".into());
+        writer.queue.send(pending).await.map_err(|_| lost())?;
+        answer.await.map_err(|_| lost())?
+    }
+}
