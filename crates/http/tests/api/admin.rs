@@ -2,13 +2,14 @@
 //! mailed to the owner), suspending and reinstating, the searchable lists, the audit log with
 //! its filters, and the secret expiry reminders of the periodic upkeep.
 
-use crate::auth_check::{bearer, check};
+use crate::auth_check::{assert_forbidden, bearer, check, seed_account, v1_route};
 use crate::helpers::{
     admin, browser, csrf_of, location, log_in, on_both_backends, page, page_ok, post_form,
-    row_with, rows, sign_in, signed_in, spawn_app, spawn_app_with_mail, stored_app,
+    row_with, rows, sign_in, signed_in, spawn_app, spawn_app_with, spawn_app_with_mail, stored_app,
     user_with_account, TestApp, CALLBACK, T0,
 };
 use gatehouse_core::application::AppStatus;
+use gatehouse_core::ids::AccountId;
 use gatehouse_service::apps::{DecisionRequest, NewApp};
 use gatehouse_service::testing::SmtpSink;
 use gatehouse_store::testing::Backend;
@@ -30,6 +31,8 @@ on_both_backends!(
     secret_expiry_reminders_are_mailed_once_30_and_7_days_before,
     a_reset_secret_ends_the_reminders_about_its_predecessor,
     decisions_without_a_valid_csrf_token_are_forbidden_and_change_nothing,
+    an_admin_sets_an_accounts_scopes_and_its_keys_follow_at_once,
+    account_scopes_are_set_only_by_an_admin_with_a_csrf_token_for_a_real_account,
 );
 
 const OWNER: &str = "owner@example.com";
@@ -734,6 +737,179 @@ async fn a_bad_audit_date_is_a_400_with_a_message(backend: Backend) {
         assert!(html.contains("role=\"alert\""), "{html}");
         assert!(!html.contains("<script>"), "the typed value is escaped");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Account scopes
+
+/// Posts the scopes form of account `account_id` with these boxes ticked and `csrf` (none: no
+/// token at all).
+async fn set_scopes(
+    app: &TestApp,
+    browser: &Client,
+    account_id: &str,
+    scopes: &[&str],
+    csrf: Option<&str>,
+) -> reqwest::Response {
+    let ticks: Vec<String> = scopes.iter().map(|s| format!("scope_{s}")).collect();
+    let mut fields: Vec<(&str, &str)> = ticks.iter().map(|t| (t.as_str(), "on")).collect();
+    if let Some(token) = csrf {
+        fields.push(("csrf_token", token));
+    }
+    post_form(
+        app,
+        browser,
+        &format!("/admin/accounts/{account_id}/scopes"),
+        &fields,
+    )
+    .await
+}
+
+/// The stored scopes of account `account_id`, as text.
+async fn scopes_of(app: &TestApp, account_id: &str) -> String {
+    let id = AccountId::parse(account_id).unwrap();
+    app.store
+        .find_account(&id)
+        .await
+        .unwrap()
+        .expect("stored")
+        .scopes
+        .to_string()
+}
+
+/// Waits (bounded) until the node trusts its validation cache, so that what a test checks
+/// next really is cached.
+async fn cache_in_use(app: &TestApp) {
+    for _ in 0..500 {
+        if app.gatehouse.cache_is_trusted() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    panic!("the validation cache was not trusted within 5 s");
+}
+
+async fn an_admin_sets_an_accounts_scopes_and_its_keys_follow_at_once(backend: Backend) {
+    // `/v1/`: GET needs `read`, POST needs `write`.
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    cache_in_use(&app).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let key = account.basic();
+    // The key's answers are cached before the change.
+    for _ in 0..2 {
+        assert_eq!(
+            check(&app, Some(&key), "POST", "/v1/trips").await.status(),
+            200
+        );
+        assert_eq!(
+            check(&app, Some(&key), "GET", "/v1/trips").await.status(),
+            200
+        );
+    }
+    let (admin, admin_user) = admin(&app).await;
+    let html = page_ok(&app, &admin, "/admin/accounts").await;
+    let row = row_with(&html, &account.account_id);
+    assert!(
+        row.contains(&format!(
+            "action=\"/admin/accounts/{}/scopes\"",
+            account.account_id
+        )),
+        "{row}"
+    );
+    assert!(
+        row.contains("name=\"scope_write\" value=\"on\" checked"),
+        "{row}"
+    );
+    let csrf = csrf_of(&html);
+
+    let res = set_scopes(&app, &admin, &account.account_id, &["read"], Some(&csrf)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(
+        location(&res),
+        format!("/admin/accounts?q={}&done=scopes", account.account_id)
+    );
+    assert_eq!(scopes_of(&app, &account.account_id).await, "read");
+    let events = app.gatehouse.recent_audit_events(50).await.unwrap();
+    assert!(
+        events.iter().any(|e| e.action == "account.scopes"
+            && e.actor == admin_user.user_id.as_str()
+            && e.target == account.account_id
+            && e.detail == "read"),
+        "{events:#?}"
+    );
+    // The cached answer was dropped: writing is refused at once, reading still passes.
+    assert_forbidden(check(&app, Some(&key), "POST", "/v1/trips").await).await;
+    let res = check(&app, Some(&key), "GET", "/v1/trips").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers()["gatehouse-scopes"].to_str().unwrap(), "read");
+
+    let back = format!("/admin/accounts?q={}&done=scopes", account.account_id);
+    let html = page_ok(&app, &admin, &back).await;
+    assert!(html.contains("The account&#39;s scopes were saved."), "{html}");
+    let row = row_with(&html, &account.account_id);
+    assert!(
+        row.contains("name=\"scope_read\" value=\"on\" checked"),
+        "{row}"
+    );
+    assert!(
+        row.contains("name=\"scope_write\" value=\"on\">"),
+        "not ticked: {row}"
+    );
+
+    // No box ticked: no scopes at all.
+    let res = set_scopes(&app, &admin, &account.account_id, &[], Some(&csrf)).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(scopes_of(&app, &account.account_id).await, "");
+    assert_forbidden(check(&app, Some(&key), "GET", "/v1/trips").await).await;
+}
+
+async fn account_scopes_are_set_only_by_an_admin_with_a_csrf_token_for_a_real_account(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let id = account.account_id.as_str();
+    let (admin, _) = admin(&app).await;
+    let csrf = csrf_of(&page_ok(&app, &admin, "/admin/accounts").await);
+
+    // Well-formed but unknown, and malformed.
+    let unknown = format!("{}{}", AccountId::PREFIX, "A".repeat(20));
+    assert!(AccountId::parse(&unknown).is_ok());
+    for bad in [unknown.as_str(), "nonsense", "acct_short"] {
+        let res = set_scopes(&app, &admin, bad, &["read"], Some(&csrf)).await;
+        assert_eq!(res.status(), 404, "{bad}");
+    }
+
+    // A developer, even with their own valid form token.
+    let dev = signed_in(&app, OWNER).await;
+    let dev_csrf = csrf_of(&page_ok(&app, &dev, "/portal").await);
+    let res = set_scopes(&app, &dev, id, &["read"], Some(&dev_csrf)).await;
+    assert_eq!(res.status(), 403);
+    assert!(res
+        .text()
+        .await
+        .unwrap()
+        .contains("This page is for administrators."));
+    // Nobody signed in.
+    let res = set_scopes(&app, &browser(), id, &["read"], Some(&csrf)).await;
+    assert_eq!(res.status(), 303, "sent to sign in");
+
+    // The admin without a token, with another session's and with a made-up one.
+    let other = browser();
+    sign_in(&app, &other, "admin@example.com").await;
+    let other_csrf = csrf_of(&page_ok(&app, &other, "/admin/accounts").await);
+    assert_ne!(other_csrf, csrf);
+    for token in [None, Some(other_csrf.as_str()), Some("made-up")] {
+        let res = set_scopes(&app, &admin, id, &["read"], token).await;
+        assert_eq!(res.status(), 403, "{token:?}");
+    }
+
+    assert_eq!(scopes_of(&app, id).await, "read write", "unchanged");
+    let events = app.gatehouse.recent_audit_events(100).await.unwrap();
+    assert!(
+        !events.iter().any(|e| e.action == "account.scopes"),
+        "{events:#?}"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -284,9 +284,22 @@ pub fn query_of(location: &str) -> HashMap<String, String> {
 pub async fn spawn_app_with_mail(
     backend: Backend,
 ) -> (TestApp, gatehouse_service::testing::SmtpSink) {
+    spawn_app_with_mail_and(backend, |_| {}).await
+}
+
+/// Like [`spawn_app_with_mail`], with settings adjusted by `configure` as well.
+#[allow(dead_code)]
+pub async fn spawn_app_with_mail_and(
+    backend: Backend,
+    configure: impl FnOnce(&mut Settings),
+) -> (TestApp, gatehouse_service::testing::SmtpSink) {
     let sink = gatehouse_service::testing::SmtpSink::start().await;
     let url = sink.url();
-    let app = spawn_app_with(backend, |s| s.smtp_url = Some(url.parse().unwrap())).await;
+    let app = spawn_app_with(backend, |s| {
+        s.smtp_url = Some(url.parse().unwrap());
+        configure(s);
+    })
+    .await;
     (app, sink)
 }
 

@@ -4,8 +4,10 @@
 
 use crate::helpers::{
     browser, csrf_of, hidden_fields, location, log_in, on_both_backends, page, page_ok, post_form,
-    sign_in, signed_in, spawn_app, spawn_app_with_mail, stored_user, text_of_id, TestApp, PASSWORD,
+    sign_in, signed_in, spawn_app, spawn_app_with_mail, spawn_app_with_mail_and, stored_user,
+    text_of_id, TestApp, PASSWORD, T0,
 };
+use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::user::Role;
 use gatehouse_service::people::Registration;
 use gatehouse_service::testing::{first_link, SmtpSink};
@@ -25,6 +27,11 @@ on_both_backends!(
     an_unknown_email_gets_the_same_reset_page_and_no_mail,
     no_more_than_three_reset_mails_are_sent_within_fifteen_minutes,
     sign_in_is_throttled_after_five_wrong_passwords,
+    parallel_wrong_passwords_do_not_slip_past_the_throttle,
+    a_password_reset_lifts_the_sign_in_lock,
+    already_registered_mails_share_the_per_address_mail_limit,
+    a_self_registered_account_holds_exactly_the_signup_scopes,
+    an_unknown_and_an_unconfirmed_address_get_the_same_sign_in_failure,
     the_setup_link_creates_the_first_admin_once,
     a_bad_or_replaced_setup_token_is_refused,
     register_without_a_valid_csrf_token_is_forbidden_and_stores_nothing,
@@ -80,7 +87,6 @@ async fn registered(app: &TestApp, sink: &SmtpSink, email: &str) -> String {
     verification_link(app, sink, email).await
 }
 
-/// The link of the next confirmation mail to `email`.
 /// Opens a confirmation link in a fresh browser and presses its button.
 async fn confirm(app: &TestApp, link: &str) -> reqwest::Response {
     let b = browser();
@@ -97,6 +103,7 @@ async fn confirm(app: &TestApp, link: &str) -> reqwest::Response {
         .unwrap()
 }
 
+/// The link of the next confirmation mail to `email`.
 async fn verification_link(app: &TestApp, sink: &SmtpSink, email: &str) -> String {
     let mail = sink
         .wait_for_mail(email, "Confirm your email address")
@@ -176,8 +183,8 @@ async fn account_count(app: &TestApp) -> usize {
         .len()
 }
 
-/// How many mails the outbox folder holds (servers without `smtp_url`).
-/// Mail written to the outbox so far, once what is being sent has finished.
+/// How many mails the outbox folder holds (servers without `smtp_url`), once what is being
+/// sent has finished.
 async fn outbox_count(app: &TestApp) -> usize {
     app.gatehouse.finish_mail().await;
     std::fs::read_dir(app.outbox.path())
@@ -362,6 +369,79 @@ async fn registering_a_taken_email_looks_the_same_and_mails_the_owner_instead(ba
         existing.password_hash.as_phc(),
         "the password is unchanged"
     );
+}
+
+async fn already_registered_mails_share_the_per_address_mail_limit(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    app.user(EMAIL).await;
+    let b = browser();
+    const REGISTERED: &str = "You already have an account";
+    for attempt in 1..=5 {
+        let res = register(&app, &b, EMAIL, "another password", "").await;
+        assert_eq!(res.status(), 200, "attempt {attempt}");
+        assert!(res.text().await.unwrap().contains(CHECK_YOUR_EMAIL));
+        app.clock.advance(10);
+    }
+    app.gatehouse.finish_mail().await;
+    assert_eq!(
+        mails_to(&sink, EMAIL, REGISTERED),
+        3,
+        "five sign-ups within a minute mail the owner three times"
+    );
+    // The limit is the one confirmation and reset mails count against.
+    forgot(&app, &b, EMAIL).await;
+    app.gatehouse.finish_mail().await;
+    assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 0);
+
+    // Once the first mail has left the 15-minute window, one more is allowed.
+    app.clock.advance(15 * 60);
+    let res = register(&app, &b, EMAIL, "another password", "").await;
+    assert_eq!(res.status(), 200);
+    app.gatehouse.finish_mail().await;
+    assert_eq!(mails_to(&sink, EMAIL, REGISTERED), 4);
+    assert_eq!(all_emails(&app).await, vec![EMAIL.to_owned()]);
+}
+
+/// Signs `EMAIL` up with the form, confirms it and signs in; the scopes stored for the new
+/// account and the keys page.
+async fn sign_up_and_open_the_keys_page(app: &TestApp, sink: &SmtpSink) -> (ScopeSet, String) {
+    let b = browser();
+    let res = register(app, &b, EMAIL, PASSWORD, "Acme Tours").await;
+    assert_eq!(res.status(), 200);
+    let link = verification_link(app, sink, EMAIL).await;
+    assert_eq!(confirm(app, &link).await.status(), 303);
+    sign_in(app, &b, EMAIL).await;
+    let account_id = stored_user(app, EMAIL)
+        .await
+        .unwrap()
+        .account_id
+        .expect("a registered user gets an account");
+    let account = app
+        .store
+        .find_account(&account_id)
+        .await
+        .unwrap()
+        .expect("stored");
+    let keys = page_ok(app, &b, "/portal/keys").await;
+    assert_eq!(text_of_id(&keys, "account-id"), Some(account_id.as_str()));
+    (account.scopes, keys)
+}
+
+async fn a_self_registered_account_holds_exactly_the_signup_scopes(backend: Backend) {
+    // By default a new account may do nothing until an admin grants scopes.
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    let (scopes, keys) = sign_up_and_open_the_keys_page(&app, &sink).await;
+    assert!(scopes.is_empty(), "no scopes: {scopes}");
+    assert!(keys.contains("<dt>Scopes</dt><dd></dd>"), "{keys}");
+    drop(app);
+
+    let (app, sink) = spawn_app_with_mail_and(backend, |s| {
+        s.signup_scopes = s.scopes.exactly(["read"]).unwrap();
+    })
+    .await;
+    let (scopes, keys) = sign_up_and_open_the_keys_page(&app, &sink).await;
+    assert_eq!(scopes.to_string(), "read", "exactly the signup scopes");
+    assert!(keys.contains("<dt>Scopes</dt><dd>read</dd>"), "{keys}");
 }
 
 async fn a_weak_password_is_refused_next_to_its_field_and_nothing_is_stored(backend: Backend) {
@@ -659,6 +739,150 @@ async fn sign_in_is_throttled_after_five_wrong_passwords(backend: Backend) {
     let res = log_in(&app, &b, EMAIL, PASSWORD).await;
     assert_eq!(res.status(), 303, "15 minutes later it works again");
     assert_eq!(location(&res), "/portal");
+}
+
+async fn parallel_wrong_passwords_do_not_slip_past_the_throttle(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user(EMAIL).await;
+    // Each guess comes from its own browser with its own form token.
+    let mut browsers = Vec::new();
+    for _ in 0..20 {
+        let b = browser();
+        let csrf = csrf_of(&page_ok(&app, &b, "/login").await);
+        browsers.push((b, csrf));
+    }
+    let guesses: Vec<_> = browsers
+        .into_iter()
+        .enumerate()
+        .map(|(i, (b, csrf))| {
+            let url = app.url("/login");
+            tokio::spawn(async move {
+                let wrong = format!("wrong password {i}");
+                b.post(url)
+                    .form(&[
+                        ("csrf_token", csrf.as_str()),
+                        ("email", EMAIL),
+                        ("password", wrong.as_str()),
+                    ])
+                    .send()
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let (mut refused, mut waiting) = (0usize, 0usize);
+    for guess in guesses {
+        let res = guess.await.unwrap();
+        match res.status().as_u16() {
+            401 => refused += 1,
+            429 => {
+                let retry_after: i64 = res.headers()[reqwest::header::RETRY_AFTER]
+                    .to_str()
+                    .unwrap()
+                    .parse()
+                    .unwrap();
+                assert!((1..=900).contains(&retry_after), "{retry_after}");
+                waiting += 1;
+            }
+            other => panic!("a guess got {other}"),
+        }
+    }
+    assert!(
+        (1..=5).contains(&refused),
+        "{refused} passwords were checked"
+    );
+    assert_eq!(refused + waiting, 20);
+    let failures = app
+        .store
+        .recent_event_times("login.failed", EMAIL, T0.plus_secs(-60), 100)
+        .await
+        .unwrap();
+    assert_eq!(failures.len(), refused, "every checked guess was recorded");
+
+    let res = log_in(&app, &browser(), EMAIL, PASSWORD).await;
+    assert_eq!(res.status(), 429, "the right password waits too");
+    assert!(res.headers().contains_key(reqwest::header::RETRY_AFTER));
+}
+
+async fn a_password_reset_lifts_the_sign_in_lock(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    app.user(EMAIL).await;
+    for attempt in 1..=5 {
+        let res = log_in(&app, &browser(), EMAIL, "not the password").await;
+        assert_eq!(res.status(), 401, "wrong password {attempt}");
+    }
+    assert_eq!(
+        log_in(&app, &browser(), EMAIL, PASSWORD).await.status(),
+        429,
+        "locked"
+    );
+
+    let b = browser();
+    forgot(&app, &b, EMAIL).await;
+    let link = reset_link(&app, &sink, EMAIL).await;
+    let fields = hidden_fields(&page_ok(&app, &b, &path_of(&app, &link)).await);
+    let res = post_form(
+        &app,
+        &b,
+        "/reset-password",
+        &[
+            ("csrf_token", &fields["csrf_token"]),
+            ("token", &fields["token"]),
+            ("password", NEW_PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+
+    // No time has passed: the new password works at once.
+    let res = log_in(&app, &browser(), EMAIL, NEW_PASSWORD).await;
+    assert_eq!(res.status(), 303, "the reset lifted the lock");
+    assert_eq!(location(&res), "/portal");
+
+    // Later guesses count again.
+    app.clock.advance(1);
+    for attempt in 1..=5 {
+        let res = log_in(&app, &browser(), EMAIL, "not the password").await;
+        assert_eq!(res.status(), 401, "wrong password {attempt} after the reset");
+    }
+    assert_eq!(
+        log_in(&app, &browser(), EMAIL, NEW_PASSWORD).await.status(),
+        429,
+        "locked again"
+    );
+}
+
+async fn an_unknown_and_an_unconfirmed_address_get_the_same_sign_in_failure(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    registered(&app, &sink, EMAIL).await;
+    app.user("known@example.com").await;
+    const SHOWN: &str = "someone@example.com";
+    // One browser, so the form token on the pages is the same.
+    let b = browser();
+    let mut pages = Vec::new();
+    for (email, password) in [
+        (EMAIL, PASSWORD),
+        ("nobody@example.com", PASSWORD),
+        ("known@example.com", "not the password"),
+    ] {
+        let res = log_in(&app, &b, email, password).await;
+        assert_eq!(res.status(), 401, "{email}");
+        let body = res.text().await.unwrap();
+        assert!(
+            body.contains(
+                "The email or password is not right, or the email address is not confirmed yet."
+            ),
+            "{email}: {body}"
+        );
+        assert!(body.contains("Send it again"), "{email}: {body}");
+        assert_eq!(
+            hidden_fields(&body).get("email").map(String::as_str),
+            Some(email)
+        );
+        pages.push(body.replace(email, SHOWN));
+    }
+    assert_eq!(pages[0], pages[1], "unconfirmed and unknown look the same");
+    assert_eq!(pages[0], pages[2], "and so does a wrong password");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -29,6 +29,7 @@ on_both_backends!(
     deleting_an_app_asks_first_and_stops_its_tokens,
     another_users_app_is_not_found_and_stays_unchanged,
     account_keys_are_created_once_used_and_revoked,
+    an_account_without_scopes_still_has_its_keys_page_and_new_keys,
     an_authorized_app_is_listed_with_its_scopes_and_can_be_revoked,
     portal_forms_without_a_valid_csrf_token_are_forbidden_and_change_nothing,
 );
@@ -882,6 +883,41 @@ async fn account_keys_are_created_once_used_and_revoked(backend: Backend) {
     let plain = signed_in(&app, "plain@example.com").await;
     let html = page_ok(&app, &plain, "/portal/keys").await;
     assert!(html.contains("has no account"), "{html}");
+}
+
+async fn an_account_without_scopes_still_has_its_keys_page_and_new_keys(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let me = user_with_account(&app, EMAIL, "Acme Tours").await;
+    let account_id = me.account_id.clone().unwrap().to_string();
+    // As a self-registered account is by default, until an admin grants some.
+    app.gatehouse
+        .set_account_scopes("test", &account_id, &[])
+        .await
+        .unwrap();
+    let b = browser();
+    sign_in(&app, &b, EMAIL).await;
+
+    let html = page_ok(&app, &b, "/portal/keys").await;
+    assert_eq!(text_of_id(&html, "account-id"), Some(account_id.as_str()));
+    assert!(html.contains("Acme Tours"), "{html}");
+    assert!(html.contains("<dt>Scopes</dt><dd></dd>"), "{html}");
+    assert!(html.contains("Create secret key"), "{html}");
+
+    let res = post_form(&app, &b, "/portal/keys", &[("csrf_token", &csrf_of(&html))]).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let secret = text_of_id(&html, "secret-key")
+        .expect("the new key, once")
+        .to_owned();
+    let keys = app.gatehouse.list_secret_keys(&account_id).await.unwrap();
+    assert_eq!(keys.len(), 2, "the first key and the new one");
+    // The key is real: it authenticates, carrying no scopes.
+    let res = check(&app, Some(&basic(&account_id, &secret)), "GET", "/anything").await;
+    assert_eq!(res.status(), 200);
+    assert_eq!(
+        res.headers()["gatehouse-account"].to_str().unwrap(),
+        account_id
+    );
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -81,6 +81,7 @@ on_both_backends!(
     portal::registration_with_a_taken_email_leaves_nothing_behind,
     portal::users_are_searched_case_insensitively_newest_first,
     portal::accounts_are_searched_case_insensitively_newest_first,
+    portal::account_scopes_are_replaced,
     portal::applications_are_searched_and_filtered_by_status,
     portal::searches_treat_like_wildcards_literally,
     portal::searches_fold_case_beyond_ascii,

@@ -5,7 +5,7 @@ use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application, RedirectUri, UniqueName};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
-use gatehouse_core::ids::ClientId;
+use gatehouse_core::ids::{AccountId, ClientId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::name::Name;
 use gatehouse_core::password::PasswordHash;
@@ -677,6 +677,61 @@ pub async fn accounts_are_searched_case_insensitively_newest_first(store: &dyn S
         .await
         .unwrap()
         .is_empty());
+}
+
+pub async fn account_scopes_are_replaced(store: &dyn Store) {
+    let acme = named_account("Acme Logistics");
+    let globex = named_account("Globex");
+    let (acme_key, _) = crate::fixtures::key(&acme, T0);
+    let (globex_key, _) = crate::fixtures::key(&globex, T0);
+    store.insert_account(&acme, &acme_key).await.unwrap();
+    store.insert_account(&globex, &globex_key).await.unwrap();
+    let catalogue = ScopeCatalogue::default();
+    let stored = |id: AccountId| async move { store.find_account(&id).await.unwrap().unwrap() };
+
+    for scopes in [
+        catalogue.exactly(["views"]).unwrap(),
+        catalogue.exactly(["read", "views", "write"]).unwrap(),
+        catalogue.exactly([]).unwrap(),
+    ] {
+        assert!(store
+            .update_account_scopes(&acme.account_id, &scopes)
+            .await
+            .unwrap());
+        let found = stored(acme.account_id.clone()).await;
+        assert_eq!(found.scopes, scopes, "replaced, not merged");
+        assert_eq!(found.name.as_str(), acme.name.as_str());
+        assert_eq!(found.created_at, acme.created_at);
+        let other = stored(globex.account_id.clone()).await;
+        assert_eq!(other.scopes, globex.scopes, "another account is untouched");
+    }
+    // The key is untouched, and the lookup behind HTTP Basic sees the new scopes.
+    let views = catalogue.exactly(["views"]).unwrap();
+    assert!(store
+        .update_account_scopes(&acme.account_id, &views)
+        .await
+        .unwrap());
+    let (key, owner) = store
+        .find_secret_key_by_digest(&acme_key.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.key_id, acme_key.key_id);
+    assert!(key.revoked_at.is_none());
+    assert_eq!(owner.account_id, acme.account_id);
+    assert_eq!(owner.scopes, views);
+
+    let unknown = AccountId::generate(&mut OsRng);
+    assert!(!store
+        .update_account_scopes(&unknown, &catalogue.exactly(["read"]).unwrap())
+        .await
+        .unwrap());
+    assert!(store.find_account(&unknown).await.unwrap().is_none());
+    assert_eq!(
+        store.list_accounts(&query(None, 10)).await.unwrap().len(),
+        2,
+        "no account was created"
+    );
 }
 
 fn named_app(owner: &User, name: &str, unique_name: &str) -> Application {
