@@ -845,7 +845,10 @@ async fn an_admin_sets_an_accounts_scopes_and_its_keys_follow_at_once(backend: B
 
     let back = format!("/admin/accounts?q={}&done=scopes", account.account_id);
     let html = page_ok(&app, &admin, &back).await;
-    assert!(html.contains("The account&#39;s scopes were saved."), "{html}");
+    assert!(
+        html.contains("The account&#39;s scopes were saved."),
+        "{html}"
+    );
     let row = row_with(&html, &account.account_id);
     assert!(
         row.contains("name=\"scope_read\" value=\"on\" checked"),

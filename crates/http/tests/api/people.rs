@@ -843,7 +843,11 @@ async fn a_password_reset_lifts_the_sign_in_lock(backend: Backend) {
     app.clock.advance(1);
     for attempt in 1..=5 {
         let res = log_in(&app, &browser(), EMAIL, "not the password").await;
-        assert_eq!(res.status(), 401, "wrong password {attempt} after the reset");
+        assert_eq!(
+            res.status(),
+            401,
+            "wrong password {attempt} after the reset"
+        );
     }
     assert_eq!(
         log_in(&app, &browser(), EMAIL, NEW_PASSWORD).await.status(),

@@ -398,9 +398,7 @@ async fn reset_client_secret_ends_the_old_one_at_once(backend: Backend) {
     assert_authenticates(&app, &new, true).await;
 }
 
-async fn a_cached_client_secret_stops_at_once_when_reset_or_the_app_is_suspended(
-    backend: Backend,
-) {
+async fn a_cached_client_secret_stops_at_once_when_reset_or_the_app_is_suspended(backend: Backend) {
     let app = spawn_app(backend).await;
     let old = app.client(&[], &[], false, true).await;
     // Used once, the secret's answer is in this node's cache.
