@@ -174,8 +174,13 @@ impl ValidationCache {
     /// Notes that `key_id` authenticated a call at `now` (written to the database in batches).
     pub fn note_key_use(&self, key_id: &KeyId, now: Timestamp) {
         if let Ok(mut uses) = self.key_uses.lock() {
-            let at = uses.entry(key_id.clone()).or_insert(now);
-            *at = (*at).max(now);
+            // The hot path: the key was used before in this period; no allocation.
+            match uses.get_mut(key_id) {
+                Some(at) => *at = (*at).max(now),
+                None => {
+                    uses.insert(key_id.clone(), now);
+                }
+            }
         }
     }
 
