@@ -432,7 +432,10 @@ async fn a_self_registered_account_holds_exactly_the_signup_scopes(backend: Back
     let (app, sink) = spawn_app_with_mail(backend).await;
     let (scopes, keys) = sign_up_and_open_the_keys_page(&app, &sink).await;
     assert!(scopes.is_empty(), "no scopes: {scopes}");
-    assert!(keys.contains("<dt>Scopes</dt><dd>None yet: an administrator grants them</dd>"), "{keys}");
+    assert!(
+        keys.contains("<dt>Scopes</dt><dd>None yet: an administrator grants them</dd>"),
+        "{keys}"
+    );
     drop(app);
 
     let (app, sink) = spawn_app_with_mail_and(backend, |s| {

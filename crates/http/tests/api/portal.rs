@@ -900,7 +900,10 @@ async fn an_account_without_scopes_still_has_its_keys_page_and_new_keys(backend:
     let html = page_ok(&app, &b, "/portal/keys").await;
     assert_eq!(text_of_id(&html, "account-id"), Some(account_id.as_str()));
     assert!(html.contains("Acme Tours"), "{html}");
-    assert!(html.contains("<dt>Scopes</dt><dd>None yet: an administrator grants them</dd>"), "{html}");
+    assert!(
+        html.contains("<dt>Scopes</dt><dd>None yet: an administrator grants them</dd>"),
+        "{html}"
+    );
     assert!(html.contains("Create secret key"), "{html}");
 
     let res = post_form(&app, &b, "/portal/keys", &[("csrf_token", &csrf_of(&html))]).await;
