@@ -208,10 +208,17 @@ async fn proxy(
     identity: &Identity,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
-    let mut outgoing = state
-        .upstream_client
-        .request(method, target)
-        .body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    // A request without a body (most GETs) is sent without one: a wrapped empty stream would
+    // go out chunked, which costs both sides.
+    let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
+        || parts
+            .headers
+            .get(header::CONTENT_LENGTH)
+            .is_some_and(|v| v.as_bytes() != b"0");
+    let mut outgoing = state.upstream_client.request(method, target);
+    if has_body {
+        outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
+    }
     for (name, value) in parts.headers.iter().filter(|(n, _)| forwardable(n)) {
         outgoing = outgoing.header(name, value);
     }
