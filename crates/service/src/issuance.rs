@@ -1,13 +1,15 @@
 //! Group commit of issued tokens. Every issuance that stores a new family with one access
-//! token (client credentials, account and embed tokens) hands it to one writer task, which
+//! token (client credentials, account and embed tokens) hands it to a writer task, which
 //! stores whatever has queued up in a single transaction and then answers each caller. A
 //! token is answered only after its transaction committed, so it survives `kill -9`; the
-//! writer turns many small commits into few large ones, which is what SQLite's single writer
-//! and PostgreSQL's WAL flush need.
+//! writers turn many small commits into few large ones, which is what SQLite's single writer
+//! and PostgreSQL's WAL flush need. SQLite gets one writer; PostgreSQL several, because it
+//! flushes concurrent commits together.
 
 use crate::Gatehouse;
 use gatehouse_core::token::{AccessToken, TokenFamily};
 use gatehouse_store::{Store, StoreError};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
@@ -21,17 +23,32 @@ struct Pending {
     done: oneshot::Sender<Result<(), StoreError>>,
 }
 
-/// The handle callers queue their issuances on; the writer stops when every handle is gone.
+/// The handle callers queue their issuances on: one queue per writer (as many as the store
+/// can commit at once), taken in turn. The writers stop when every handle is gone.
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<Pending>,
+    queues: Vec<mpsc::Sender<Pending>>,
+    next: AtomicUsize,
 }
 
 impl GroupCommit {
-    /// Starts the writer for `store` (on the current Tokio runtime).
+    /// Starts the writers for `store` (on the current Tokio runtime).
     pub(crate) fn start(store: Arc<dyn Store>) -> Self {
-        let (queue, incoming) = mpsc::channel(QUEUE);
-        tokio::spawn(write_batches(store, incoming));
-        Self { queue }
+        let queues = (0..store.write_concurrency().max(1))
+            .map(|_| {
+                let (queue, incoming) = mpsc::channel(QUEUE);
+                tokio::spawn(write_batches(store.clone(), incoming));
+                queue
+            })
+            .collect();
+        Self {
+            queues,
+            next: AtomicUsize::new(0),
+        }
+    }
+
+    fn queue(&self) -> Option<&mpsc::Sender<Pending>> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.queues.get(turn % self.queues.len().max(1))
     }
 }
 
@@ -80,7 +97,8 @@ impl Gatehouse {
             done,
         };
         let lost = || StoreError::Unavailable("the token writer stopped".into());
-        writer.queue.send(pending).await.map_err(|_| lost())?;
+        let queue = writer.queue().ok_or_else(lost)?;
+        queue.send(pending).await.map_err(|_| lost())?;
         answer.await.map_err(|_| lost())?
     }
 }

@@ -435,6 +435,11 @@ pub trait Store:
     async fn ping(&self) -> Result<(), StoreError>;
     /// Which backend this is, for logs.
     fn backend(&self) -> &'static str;
+    /// How many write transactions are worth running at once: SQLite has one writer, while
+    /// PostgreSQL flushes concurrent commits together.
+    fn write_concurrency(&self) -> usize {
+        1
+    }
 }
 
 /// How to connect; the defaults suit a server, tests use smaller pools.

@@ -464,4 +464,8 @@ impl Store for PostgresStore {
     fn backend(&self) -> &'static str {
         "postgres"
     }
+
+    fn write_concurrency(&self) -> usize {
+        4
+    }
 }
