@@ -1,0 +1,57 @@
+//! `gatehouse-bench`: the Rust half of `bench/run` (issue 7).
+//!
+//! - `seed`: bulk data for the benchmarks, straight into a migrated Gatehouse database (not
+//!   through HTTP): accounts with secret keys, live client-credentials tokens, unused
+//!   authorization codes. Tokens go through the storage layer (`TokenStore::
+//!   insert_families_with_tokens`, Gatehouse's own batched issuance write); accounts, keys and
+//!   codes, which the store can only insert one per call, go in as multi-row INSERTs in large
+//!   transactions against the schema of `crates/store/migrations` (bench-only SQL). Secrets
+//!   are made by `gatehouse-core`, so they are exactly what the server issues. Every plain
+//!   credential can be written to a file for the load generator.
+//! - `code-flow`: a load client for the authorization-code grant: concurrent tasks each take
+//!   the next seeded code, exchange it at `/oauth/v1/token`, then refresh once with the refresh
+//!   token the exchange returned, for a fixed time; prints the measurements as JSON.
+//!
+//! Traffic goes only where `--base` says (bench/run passes 127.0.0.1).
+
+mod flow;
+mod seed;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "gatehouse-bench", about = "Benchmark helpers for bench/run")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Bulk-seeds a Gatehouse database (prints what it did, with timings, as JSON).
+    Seed(seed::SeedArgs),
+    /// Drives the authorization-code exchange plus one refresh per code (prints JSON).
+    CodeFlow(flow::FlowArgs),
+}
+
+fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    let threads = match &cli.command {
+        Command::Seed(_) => 2,
+        Command::CodeFlow(args) => args.threads.max(1),
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(threads)
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let report = runtime.block_on(async {
+        match cli.command {
+            Command::Seed(args) => seed::run(args).await,
+            Command::CodeFlow(args) => flow::run(args).await,
+        }
+    })?;
+    println!("{report}");
+    Ok(())
+}
