@@ -123,34 +123,56 @@ pub struct RoutePolicy {
 pub enum Requirement {
     /// A valid credential holding this scope.
     Scope(String),
-    /// Any valid credential.
+    /// A valid credential holding at least one scope (a credential with no scope is good for
+    /// nothing, so it never passes).
     Authenticated,
     /// Nothing passes.
     Deny,
 }
 
-/// The requirement for `method` on `path`: the first route whose prefix matches decides (its
-/// method's scope, else `*`, else any valid credential); with no match, `default_deny` decides.
+/// The requirement for `method` on `path`. The first route whose prefix matches the path
+/// (ignoring ASCII case, as case-insensitive upstreams would) decides: the scope of its entry
+/// for the method, else of its `*` entry, else nothing passes. Methods are compared exactly
+/// (RFC 9110 §9.1: they are case-sensitive), and one with a lowercase letter is refused
+/// outright, since an upstream that folds case would run `post` as `POST` while the route
+/// would have judged it by `*`. With no matching route, `default_deny` decides.
 pub fn requirement(
     routes: &[RoutePolicy],
     method: &str,
     path: &str,
     default_deny: bool,
 ) -> (Option<usize>, Requirement) {
-    match routes.iter().position(|r| path.starts_with(&r.path_prefix)) {
+    let matched = routes
+        .iter()
+        .position(|r| starts_with_ignoring_ascii_case(path, &r.path_prefix));
+    if method.is_empty() || method.bytes().any(|b| !is_method_byte(b)) {
+        return (matched, Requirement::Deny);
+    }
+    match matched {
         Some(i) => {
             let scopes = routes.get(i).map(|r| &r.scopes);
             let scope = scopes.and_then(|s| s.get(method).or_else(|| s.get("*")));
             (
                 Some(i),
-                scope.map_or(Requirement::Authenticated, |s| {
-                    Requirement::Scope(s.clone())
-                }),
+                scope.map_or(Requirement::Deny, |s| Requirement::Scope(s.clone())),
             )
         }
         None if default_deny => (None, Requirement::Deny),
         None => (None, Requirement::Authenticated),
     }
+}
+
+/// RFC 9110 §5.6.2 token characters, less lowercase letters (see [`requirement`]).
+fn is_method_byte(b: u8) -> bool {
+    b.is_ascii_uppercase()
+        || b.is_ascii_digit()
+        || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+fn starts_with_ignoring_ascii_case(path: &str, prefix: &str) -> bool {
+    path.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))
 }
 
 /// Why a valid credential may not make the call (403).
@@ -178,41 +200,34 @@ pub fn authorize(
     }
     match requirement {
         Requirement::Deny => Err(Refusal::Denied),
-        Requirement::Authenticated => Ok(()),
+        Requirement::Authenticated if !identity.scopes.is_empty() => Ok(()),
+        Requirement::Authenticated => Err(Refusal::InsufficientScope),
         Requirement::Scope(scope) if identity.scopes.contains(scope) => Ok(()),
         Requirement::Scope(_) => Err(Refusal::InsufficientScope),
     }
 }
 
-/// Whether `path` is in the form routes are matched against: it starts with `/` and has no
-/// `.` or `..` segment, no empty segment but a trailing one, no backslash or `;`, no malformed
-/// escape and no escape of a character that has a plain form (letters, digits, `-._~/\;`),
-/// no whitespace or control character. Anything else could match one route here and mean
-/// another path to the upstream, so it is refused.
+/// Whether `path` is in the form routes are matched against, so that Gatehouse, a proxy in
+/// front of it and the upstream behind it all read the same path. It starts with `/`; it has
+/// no `.` or `..` segment and no empty segment but a trailing one; no backslash, no `;` (path
+/// parameters, which Java servlet containers strip: `/x/..;/v1`), no whitespace or control
+/// character; and every `%` starts a well-formed escape (see [`decode_escapes`]) and the
+/// decoded path is valid UTF-8, which rules out overlong forms such as `%C0%AE` for `.`.
+/// Anything else could match one route here and mean another path upstream, so it is refused.
 pub fn is_canonical_path(path: &str) -> bool {
     let Some(rest) = path.strip_prefix('/') else {
         return false;
     };
-    let bytes = path.as_bytes();
-    for (i, &b) in bytes.iter().enumerate() {
-        if b == b'%' {
-            // An escape must be well formed and must not spell a character that has a plain
-            // form: upstreams decode `%76` as `v` and would see another route's path.
-            let hex = bytes
-                .get(i + 1..i + 3)
-                .and_then(|h| std::str::from_utf8(h).ok());
-            match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                Some(c) if c.is_ascii_alphanumeric() || b"-._~/\\;".contains(&c) => return false,
-                Some(_) => {}
-                None => return false,
-            }
-        }
-    }
-    // `;` starts path parameters that Java servlet containers strip (`/x/..;/v1`).
     if path
         .chars()
         .any(|c| c == '\\' || c == ';' || c.is_whitespace() || c.is_control())
     {
+        return false;
+    }
+    let Some(decoded) = decode_escapes(path) else {
+        return false;
+    };
+    if std::str::from_utf8(&decoded).is_err() {
         return false;
     }
     let segments: Vec<&str> = rest.split('/').collect();
@@ -221,6 +236,41 @@ pub fn is_canonical_path(path: &str) -> bool {
         .iter()
         .enumerate()
         .all(|(i, seg)| *seg != "." && *seg != ".." && (!seg.is_empty() || i == last))
+}
+
+/// The bytes of `path` with every escape decoded; `None` if an escape is malformed (`%ZZ`,
+/// `%4`, `%+1`) or spells an ASCII character that must appear plain: one with a plain form
+/// that upstreams decode (letters, digits, `-._~`: `%76%31` would reach `/v1` unseen by its
+/// route), a separator or delimiter (`/ \ ; ? #`), the escape character itself (`%25`, which
+/// a second decoding turns into another escape), or a control character (`%00`).
+fn decode_escapes(path: &str) -> Option<Vec<u8>> {
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        if b != b'%' {
+            decoded.push(b);
+            i += 1;
+            continue;
+        }
+        let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
+        let c = (hex_value(hi)? << 4) | hex_value(lo)?;
+        let must_be_plain = c.is_ascii_alphanumeric()
+            || c.is_ascii_control()
+            || b"-._~/\\;%?#".contains(&c);
+        if must_be_plain {
+            return None;
+        }
+        decoded.push(c);
+        i += 3;
+    }
+    Some(decoded)
+}
+
+fn hex_value(digit: u8) -> Option<u8> {
+    char::from(digit)
+        .to_digit(16)
+        .and_then(|v| u8::try_from(v).ok())
 }
 
 /// The path of a request URI (`/a/b?x=1` → `/a/b`).
@@ -357,7 +407,8 @@ mod tests {
         );
         assert_eq!(
             requirement(&r, "GET", "/open/x", false).1,
-            Requirement::Authenticated
+            Requirement::Deny,
+            "a route that names no method and no * lets nothing through"
         );
         assert_eq!(
             requirement(&r, "GET", "/other", false),
@@ -369,13 +420,76 @@ mod tests {
         );
     }
 
+    #[test]
+    fn route_policy_fails_closed() {
+        let only_get = vec![RoutePolicy {
+            path_prefix: "/v1/".into(),
+            scopes: [("GET".to_owned(), "read".to_owned())].into(),
+        }];
+        let read = Requirement::Scope("read".into());
+        assert_eq!(requirement(&only_get, "GET", "/v1/x", false).1, read);
+        for method in ["POST", "DELETE", "PROPFIND"] {
+            assert_eq!(
+                requirement(&only_get, method, "/v1/x", false).1,
+                Requirement::Deny,
+                "{method} is not named and the route has no *"
+            );
+        }
+        let r = routes();
+        for method in ["post", "Get", "get", "", "GET ", "G\tET", "GÉT"] {
+            assert_eq!(
+                requirement(&r, method, "/v1/x", false).1,
+                Requirement::Deny,
+                "{method:?} is not an exact method"
+            );
+            assert_eq!(
+                requirement(&r, method, "/unrouted", false).1,
+                Requirement::Deny,
+                "{method:?} is refused on unrouted paths too"
+            );
+        }
+        assert_eq!(
+            requirement(&r, "PURGE", "/v1/x", false).1,
+            Requirement::Scope("write".into()),
+            "an exact method the route does not name falls to *"
+        );
+    }
+
+    #[test]
+    fn prefixes_match_without_regard_to_ascii_case() {
+        let r = routes();
+        for path in ["/V1/orders", "/v1/orders", "/V1/ORDERS"] {
+            assert_eq!(
+                requirement(&r, "GET", path, false),
+                (Some(0), Requirement::Scope("read".into())),
+                "{path}"
+            );
+        }
+        assert_eq!(requirement(&r, "GET", "/v", false).0, None);
+        assert_eq!(requirement(&r, "GET", "/é1/", false).0, None);
+    }
+
+    #[test]
+    fn a_credential_without_scopes_never_passes() {
+        let nothing = identity(&[], None);
+        assert_eq!(
+            authorize(&nothing, &Requirement::Authenticated, "GET", "/x"),
+            Err(Refusal::InsufficientScope)
+        );
+        let reader = identity(&["read"], None);
+        assert_eq!(
+            authorize(&reader, &Requirement::Authenticated, "GET", "/x"),
+            Ok(())
+        );
+    }
+
     fn identity(scopes: &[&str], view: Option<&str>) -> Identity {
         Identity {
             account_id: None,
             subject: None,
             client_id: None,
             scopes: ScopeCatalogue::default()
-                .select(scopes.iter().copied())
+                .exactly(scopes.iter().copied())
                 .unwrap(),
             embed_view: view.map(str::to_owned),
         }
@@ -463,6 +577,23 @@ mod tests {
             "/v1/%4",
             "/v1\\x",
             "/v 1",
+            "/v1/%00",
+            "/v1/a%25b",
+            "/v1/a%252Fb",
+            "/v1/a%2fb",
+            "/v1/a%5Cb",
+            "/v1/a%3Fb",
+            "/v1/a%23b",
+            "/v1/%2E%2E/admin",
+            "/v1/%C0%AE%C0%AE/admin",
+            "/v1/%E0%80%AE",
+            "/v1/%ED%A0%80",
+            "/v1/%C3",
+            "/v1/%ZZ",
+            "/v1/%+1",
+            "/v1/%",
+            "/v1/%7F",
+            "/v1/%0A",
         ] {
             assert!(!is_canonical_path(bad), "{bad}");
         }
