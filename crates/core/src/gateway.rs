@@ -164,9 +164,7 @@ pub fn requirement(
 
 /// RFC 9110 §5.6.2 token characters, less lowercase letters (see [`requirement`]).
 fn is_method_byte(b: u8) -> bool {
-    b.is_ascii_uppercase()
-        || b.is_ascii_digit()
-        || b"!#$%&'*+-.^_`|~".contains(&b)
+    b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
 fn starts_with_ignoring_ascii_case(path: &str, prefix: &str) -> bool {
@@ -210,8 +208,8 @@ pub fn authorize(
 /// Whether `path` is in the form routes are matched against, so that Gatehouse, a proxy in
 /// front of it and the upstream behind it all read the same path. It starts with `/`; it has
 /// no `.` or `..` segment and no empty segment but a trailing one; no backslash, no `;` (path
-/// parameters, which Java servlet containers strip: `/x/..;/v1`), no whitespace or control
-/// character; and every `%` starts a well-formed escape (see [`decode_escapes`]) and the
+/// parameters, which Java servlet containers strip: `/x/..;/v1`), nothing but visible ASCII
+/// (a URI holds no raw whitespace, control or non-ASCII character); and every `%` starts a well-formed escape (see [`decode_escapes`]) and the
 /// decoded path is valid UTF-8, which rules out overlong forms such as `%C0%AE` for `.`.
 /// Anything else could match one route here and mean another path upstream, so it is refused.
 pub fn is_canonical_path(path: &str) -> bool {
@@ -219,8 +217,8 @@ pub fn is_canonical_path(path: &str) -> bool {
         return false;
     };
     if path
-        .chars()
-        .any(|c| c == '\\' || c == ';' || c.is_whitespace() || c.is_control())
+        .bytes()
+        .any(|b| !b.is_ascii_graphic() || b == b'\\' || b == b';')
     {
         return false;
     }
@@ -255,9 +253,8 @@ fn decode_escapes(path: &str) -> Option<Vec<u8>> {
         }
         let (hi, lo) = (*bytes.get(i + 1)?, *bytes.get(i + 2)?);
         let c = (hex_value(hi)? << 4) | hex_value(lo)?;
-        let must_be_plain = c.is_ascii_alphanumeric()
-            || c.is_ascii_control()
-            || b"-._~/\\;%?#".contains(&c);
+        let must_be_plain =
+            c.is_ascii_alphanumeric() || c.is_ascii_control() || b"-._~/\\;%?#".contains(&c);
         if must_be_plain {
             return None;
         }
