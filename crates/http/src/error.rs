@@ -169,6 +169,13 @@ impl From<ServiceError> for PageError {
                 message: e.to_string(),
                 retry_after: Some(retry_after_secs),
             },
+            ServiceError::Busy { retry_after_secs } => Self {
+                status: StatusCode::SERVICE_UNAVAILABLE,
+                message:
+                    "Too many sign-ins are being checked right now. Please try again in a moment."
+                        .to_owned(),
+                retry_after: Some(retry_after_secs),
+            },
             other => Self::new(StatusCode::BAD_REQUEST, other.to_string()),
         }
     }

@@ -45,6 +45,13 @@ pub enum ServiceError {
         /// Seconds until the next attempt is allowed.
         retry_after_secs: i64,
     },
+    /// Too much password hashing is queued already: try again after this many seconds
+    /// (answered at once, so that a flood of sign-ins cannot take every core).
+    #[error("the server is busy; try again in {retry_after_secs} seconds")]
+    Busy {
+        /// Seconds to wait before trying again.
+        retry_after_secs: i64,
+    },
     /// The password was right but the email address is not confirmed yet.
     #[error("the email address is not confirmed yet")]
     EmailNotVerified,

@@ -1,6 +1,8 @@
 //! Password hashing and checking, bounded: each Argon2id run takes ~19 MiB and tens of
 //! milliseconds of CPU, and sign-up, reset, setup and sign-in are all reachable without an
-//! account, so at most twice the CPU count run at once and the rest wait their turn.
+//! account. At most as many run at once as there are CPUs, so checks of API credentials
+//! always find a core; a few more may wait their turn, and past that the request is turned
+//! away at once ([`ServiceError::Busy`]) rather than queued without bound.
 
 use crate::ServiceError;
 use gatehouse_core::password::{Password, PasswordHash};
@@ -10,25 +12,62 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
-fn argon2_permits() -> &'static Semaphore {
-    static PERMITS: OnceLock<Semaphore> = OnceLock::new();
-    PERMITS.get_or_init(|| {
-        let cpus = std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get);
-        Semaphore::new(cpus * 2)
+/// How long a client turned away should wait before trying again.
+const BUSY_RETRY_AFTER_SECS: i64 = 1;
+
+/// The bound on Argon2id work: `running` permits per CPU, `admitted` for those running plus
+/// those waiting.
+struct Argon2Queue {
+    running: Semaphore,
+    admitted: Semaphore,
+}
+
+impl Argon2Queue {
+    fn new(cpus: usize) -> Self {
+        Self {
+            running: Semaphore::new(cpus),
+            // Each run takes tens of milliseconds, so the last one admitted waits well under
+            // a second.
+            admitted: Semaphore::new(cpus * 4),
+        }
+    }
+
+    /// Runs one Argon2id computation off the async workers, or refuses it when the queue is
+    /// full.
+    async fn run<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let _admitted = self
+            .admitted
+            .try_acquire()
+            .map_err(|_| ServiceError::Busy {
+                retry_after_secs: BUSY_RETRY_AFTER_SECS,
+            })?;
+        let _running = self
+            .running
+            .acquire()
+            .await
+            .map_err(|e| ServiceError::Internal(Box::new(e)))?;
+        tokio::task::spawn_blocking(work)
+            .await
+            .map_err(|e| ServiceError::Internal(Box::new(e)))
+    }
+}
+
+fn argon2_queue() -> &'static Argon2Queue {
+    static QUEUE: OnceLock<Argon2Queue> = OnceLock::new();
+    QUEUE.get_or_init(|| {
+        Argon2Queue::new(
+            std::thread::available_parallelism().map_or(2, std::num::NonZeroUsize::get),
+        )
     })
 }
 
-/// Runs one Argon2id computation off the async workers, within the bound.
 async fn bounded<T: Send + 'static>(
     work: impl FnOnce() -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
-    let _permit = argon2_permits()
-        .acquire()
-        .await
-        .map_err(|e| ServiceError::Internal(Box::new(e)))?;
-    tokio::task::spawn_blocking(work)
-        .await
-        .map_err(|e| ServiceError::Internal(Box::new(e)))
+    argon2_queue().run(work).await
 }
 
 /// The Argon2id hash of a new password.
@@ -97,6 +136,54 @@ mod tests {
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         assert!(!verify_password(None, "anything".into()).await.unwrap());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_full_queue_turns_work_away_at_once() {
+        let queue = Arc::new(Argon2Queue::new(1));
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let gate = Arc::new(std::sync::Mutex::new(gate));
+        // One running (blocked on the gate) and three waiting fill the queue of four.
+        let mut admitted = Vec::new();
+        for _ in 0..4 {
+            let (queue, gate) = (queue.clone(), gate.clone());
+            admitted.push(tokio::spawn(async move {
+                queue
+                    .run(move || {
+                        let _ = gate.lock().unwrap().recv();
+                    })
+                    .await
+            }));
+        }
+        // Wait until all four hold an admission, however slowly they were scheduled.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while queue.admitted.available_permits() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "work was not admitted"
+            );
+            tokio::task::yield_now().await;
+        }
+        let refused = queue.run(|| ()).await;
+        assert!(
+            matches!(
+                refused,
+                Err(ServiceError::Busy {
+                    retry_after_secs: 1
+                })
+            ),
+            "{refused:?}"
+        );
+        for _ in 0..4 {
+            release.send(()).unwrap();
+        }
+        for task in admitted {
+            task.await.unwrap().unwrap();
+        }
+        assert!(
+            queue.run(|| ()).await.is_ok(),
+            "room again once the work is done"
+        );
     }
 
     #[tokio::test]
