@@ -156,14 +156,14 @@ impl ValidationCache {
     }
 
     /// Records whether the invalidation feed is connected; losing it empties the cache.
+    /// Either change starts a new generation: an answer loaded before a reconnection may
+    /// predate a revocation published while the feed was down, so it is not kept.
     pub fn set_connected(&self, connected: bool) {
-        if !connected {
-            if let Ok(mut entries) = self.entries.write() {
-                self.generation.fetch_add(1, Ordering::AcqRel);
-                entries.clear();
-            }
+        if let Ok(mut entries) = self.entries.write() {
+            self.generation.fetch_add(1, Ordering::AcqRel);
+            entries.clear();
+            self.connected.store(connected, Ordering::Release);
         }
-        self.connected.store(connected, Ordering::Release);
     }
 
     /// Whether the cache is trusted right now.
@@ -362,6 +362,27 @@ mod tests {
         cache.apply(&Invalidation::Token(d));
         cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T, loaded_at);
         assert!(matches!(cache.get(&d, T), Lookup::Unknown));
+    }
+
+    #[test]
+    fn an_answer_loaded_before_a_reconnection_is_not_kept() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        cache.set_connected(false);
+        let d = SecretDigest::of("a");
+        // Loaded during the outage; a revocation then may have gone unannounced.
+        let loaded_at = cache.generation();
+        cache.set_connected(true);
+        cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T, loaded_at);
+        assert!(matches!(cache.get(&d, T), Lookup::Unknown));
+        cache.remember_valid(
+            &d,
+            validated(None, None),
+            T.plus_secs(60),
+            T,
+            cache.generation(),
+        );
+        assert!(matches!(cache.get(&d, T), Lookup::Valid(_)));
     }
 
     #[test]
