@@ -22,7 +22,7 @@ pub async fn lookup(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<(Session, User)>, ServiceError> {
-    let Some(cookie) = session_cookie(headers) else {
+    let Some(cookie) = session_cookie(headers, state.issuer.starts_with("https://")) else {
         return Ok(None);
     };
     let Some(session) = state.gatehouse.find_session(&cookie).await? else {

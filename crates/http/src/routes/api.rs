@@ -154,7 +154,7 @@ fn forwardable(name: &HeaderName) -> bool {
         && !n.starts_with("x-forwarded-")
 }
 
-/// The client's cookies without Gatehouse's own session cookie.
+/// The client's cookies without Gatehouse's own (session and CSRF).
 fn upstream_cookies(headers: &HeaderMap) -> Option<String> {
     let kept: Vec<&str> = headers
         .get_all(header::COOKIE)
@@ -163,7 +163,11 @@ fn upstream_cookies(headers: &HeaderMap) -> Option<String> {
         .flat_map(|v| v.split(';'))
         .map(str::trim)
         .filter(|pair| {
-            !pair.is_empty() && pair.split('=').next() != Some(crate::extract::session::COOKIE)
+            !pair.is_empty()
+                && !pair
+                    .split('=')
+                    .next()
+                    .is_some_and(crate::extract::session::is_own_cookie)
         })
         .collect();
     (!kept.is_empty()).then(|| kept.join("; "))

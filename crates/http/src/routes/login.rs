@@ -51,7 +51,7 @@ async fn current_session(
     state: &AppState,
     headers: &HeaderMap,
 ) -> Result<Option<Session>, ServiceError> {
-    match session_cookie(headers) {
+    match session_cookie(headers, state.issuer.starts_with("https://")) {
         Some(cookie) => state.gatehouse.find_session(&cookie).await,
         None => Ok(None),
     }
