@@ -58,6 +58,27 @@ impl Gatehouse {
         });
     }
 
+    /// Runs `work` in the background, tracked with the mails being sent (so
+    /// [`Gatehouse::finish_mail`] waits for it too): a request that must answer the same
+    /// whether or not an address is registered answers before the lookups and writes that
+    /// would tell, by their duration, which case it was.
+    fn after_answering(
+        &self,
+        what: &'static str,
+        work: impl std::future::Future<Output = Result<(), ServiceError>> + Send + 'static,
+    ) {
+        let mut running = self
+            .mail_in_flight
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        while running.try_join_next().is_some() {}
+        running.spawn(async move {
+            if let Err(e) = work.await {
+                tracing::warn!(error = %e, "{what} failed");
+            }
+        });
+    }
+
     /// Waits until every mail handed to the background has been sent or has failed (each
     /// send is bounded by the mailer's timeout). The command line calls it before exiting and
     /// the server when it stops.
@@ -182,11 +203,21 @@ impl Gatehouse {
         Ok(user)
     }
 
-    /// Sends a new verification link to an unverified address; silent otherwise.
+    /// Sends a new verification link to an unverified address; silent otherwise. Answers at
+    /// once and does the work afterwards, so its timing does not tell whether the address is
+    /// registered.
     pub async fn resend_verification(&self, email: &str) -> Result<(), ServiceError> {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
+        let me = self.clone();
+        self.after_answering("resending a verification link", async move {
+            me.mail_verification_link(email).await
+        });
+        Ok(())
+    }
+
+    async fn mail_verification_link(&self, email: Email) -> Result<(), ServiceError> {
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
@@ -226,11 +257,20 @@ impl Gatehouse {
         Ok(sent.len() < MAX_RESET_MAILS as usize)
     }
 
-    /// Mails a password reset link if the address is registered; silent otherwise.
+    /// Mails a password reset link if the address is registered; silent otherwise. Answers
+    /// at once and does the work afterwards, as [`Gatehouse::resend_verification`] does.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), ServiceError> {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
+        let me = self.clone();
+        self.after_answering("mailing a password reset link", async move {
+            me.mail_reset_link(email).await
+        });
+        Ok(())
+    }
+
+    async fn mail_reset_link(&self, email: Email) -> Result<(), ServiceError> {
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
@@ -259,6 +299,14 @@ impl Gatehouse {
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<User, ServiceError> {
         let digest = self.link_digest(token)?;
         let password = Password::parse(password)?;
+        // Nobody without a live link gets a password hashed (the store checks again,
+        // atomically, when the link is spent).
+        if !self
+            .link_is_usable(token, LinkPurpose::ResetPassword)
+            .await?
+        {
+            return Err(ServiceError::LinkInvalid);
+        }
         let hash = hash_password(password).await?;
         let user_id = self
             .store
@@ -311,6 +359,9 @@ impl Gatehouse {
         let digest = self.link_digest(token)?;
         let email = Email::parse(email)?;
         let password = Password::parse(password)?;
+        if !self.link_is_usable(token, LinkPurpose::Setup).await? {
+            return Err(ServiceError::LinkInvalid);
+        }
         let password_hash = hash_password(password).await?;
         let now = self.clock.now();
         let admin = User {
