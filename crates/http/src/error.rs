@@ -169,6 +169,12 @@ impl From<ServiceError> for PageError {
                 message: e.to_string(),
                 retry_after: Some(retry_after_secs),
             },
+            ServiceError::RateLimited { retry_after_secs } => Self {
+                status: StatusCode::TOO_MANY_REQUESTS,
+                message: "Too many requests from your network. Please wait a moment and try again."
+                    .to_owned(),
+                retry_after: Some(retry_after_secs),
+            },
             ServiceError::Busy { retry_after_secs } => Self {
                 status: StatusCode::SERVICE_UNAVAILABLE,
                 message:

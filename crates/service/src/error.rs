@@ -45,6 +45,13 @@ pub enum ServiceError {
         /// Seconds until the next attempt is allowed.
         retry_after_secs: i64,
     },
+    /// Too many requests of this kind from the client's address: try again after this many
+    /// seconds.
+    #[error("too many requests; try again in {retry_after_secs} seconds")]
+    RateLimited {
+        /// Seconds until the client may try again.
+        retry_after_secs: i64,
+    },
     /// Too much password hashing is queued already: try again after this many seconds
     /// (answered at once, so that a flood of sign-ins cannot take every core).
     #[error("the server is busy; try again in {retry_after_secs} seconds")]

@@ -12,6 +12,7 @@ pub mod error;
 pub mod gateway;
 pub mod hypertrack;
 mod issuance;
+pub mod limits;
 pub mod mail;
 pub mod maintenance;
 pub mod notices;
@@ -48,6 +49,7 @@ pub struct Gatehouse {
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
     owner_accounts: Arc<cache::OwnerAccounts>,
+    limits: Arc<limits::ClientLimits>,
 }
 
 impl Gatehouse {
@@ -66,6 +68,7 @@ impl Gatehouse {
                 scopes: r.scopes.clone(),
             })
             .collect();
+        let limits = Arc::new(limits::ClientLimits::new(&settings.limits));
         Self {
             store,
             settings,
@@ -78,6 +81,7 @@ impl Gatehouse {
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
             owner_accounts: Arc::default(),
+            limits,
         }
     }
 
@@ -112,5 +116,10 @@ impl Gatehouse {
     /// The effective settings.
     pub fn settings(&self) -> &Settings {
         &self.settings
+    }
+
+    /// This node's per-client rate limits.
+    pub fn limits(&self) -> &limits::ClientLimits {
+        &self.limits
     }
 }

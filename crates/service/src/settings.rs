@@ -52,6 +52,29 @@ impl Default for Lifetimes {
     }
 }
 
+/// Per-client-address rate limits (`[limits]`); 0 turns one off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Sign-ins with a wrong password per minute (besides the per-email lock).
+    pub failed_sign_ins_per_minute: u32,
+    /// Sign-ups per hour, counted together with requests for password-reset and
+    /// confirmation mails.
+    pub sign_ups_per_hour: u32,
+    /// Failed client authentications (`invalid_client`) per minute at the token,
+    /// revocation and introspection endpoints.
+    pub failed_client_auth_per_minute: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            failed_sign_ins_per_minute: 10,
+            sign_ups_per_hour: 10,
+            failed_client_auth_per_minute: 120,
+        }
+    }
+}
+
 /// One `[[route]]`: a path prefix, an optional upstream, and the scope each method needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -93,6 +116,11 @@ pub struct Settings {
     pub lifetimes: Lifetimes,
     /// Gateway and `/auth/check` routes, in order.
     pub routes: Vec<Route>,
+    /// Proxies whose `X-Forwarded-For` names the client (for rate limits); none by default,
+    /// so the client is the socket's peer.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Per-client rate limits.
+    pub limits: Limits,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -125,6 +153,8 @@ impl std::fmt::Debug for Settings {
             .field("default_policy", &self.default_policy)
             .field("lifetimes", &self.lifetimes)
             .field("routes", &self.routes)
+            .field("trusted_proxies", &self.trusted_proxies)
+            .field("limits", &self.limits)
             .finish()
     }
 }
@@ -144,6 +174,8 @@ impl Default for Settings {
             default_policy: DefaultPolicy::Authenticated,
             lifetimes: Lifetimes::default(),
             routes: Vec::new(),
+            trusted_proxies: Vec::new(),
+            limits: Limits::default(),
         }
     }
 }
@@ -194,6 +226,16 @@ struct FileSettings {
     default_policy: Option<String>,
     lifetimes: Option<FileLifetimes>,
     route: Option<Vec<FileRoute>>,
+    trusted_proxies: Option<Vec<String>>,
+    limits: Option<FileLimits>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLimits {
+    failed_sign_ins_per_minute: Option<u32>,
+    sign_ups_per_hour: Option<u32>,
+    failed_client_auth_per_minute: Option<u32>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -445,6 +487,31 @@ fn validate(
             }
         }
     }
+    for proxy in raw.trusted_proxies.unwrap_or_default() {
+        check(
+            parse_cidr(&proxy)
+                .map(|net| settings.trusted_proxies.push(net))
+                .map_err(|why| format!("trusted_proxies: {why}")),
+        );
+    }
+    if let Some(l) = raw.limits {
+        let d = &mut settings.limits;
+        for (value, slot) in [
+            (
+                l.failed_sign_ins_per_minute,
+                &mut d.failed_sign_ins_per_minute,
+            ),
+            (l.sign_ups_per_hour, &mut d.sign_ups_per_hour),
+            (
+                l.failed_client_auth_per_minute,
+                &mut d.failed_client_auth_per_minute,
+            ),
+        ] {
+            if let Some(v) = value {
+                *slot = v;
+            }
+        }
+    }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
         match parse_route(route, &settings.scopes) {
             Ok(r) => settings.routes.push(r),
@@ -475,6 +542,14 @@ fn parse_public_url(raw: &str) -> Result<Url, String> {
         ));
     }
     Ok(url)
+}
+
+/// A CIDR (`10.0.0.0/8`, `fd00::/8`) or a single address (a /32 or /128).
+fn parse_cidr(raw: &str) -> Result<ipnet::IpNet, String> {
+    raw.parse::<ipnet::IpNet>()
+        .or_else(|_| raw.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map(|net| net.trunc())
+        .map_err(|_| format!("'{raw}' is not an IP address or CIDR such as 10.0.0.0/8"))
 }
 
 fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
@@ -557,6 +632,40 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         Settings::load(Some(file.path()), no_env, &Overrides::default())
+    }
+
+    #[test]
+    fn trusted_proxies_and_limits_are_read_and_checked() {
+        let s = load_toml(
+            r#"
+trusted_proxies = ["10.0.0.0/8", "192.168.1.7", "fd00::/8"]
+[limits]
+failed_sign_ins_per_minute = 3
+sign_ups_per_hour = 0
+"#,
+        )
+        .unwrap();
+        let nets: Vec<String> = s.trusted_proxies.iter().map(|n| n.to_string()).collect();
+        assert_eq!(nets, ["10.0.0.0/8", "192.168.1.7/32", "fd00::/8"]);
+        assert_eq!(
+            s.limits,
+            Limits {
+                failed_sign_ins_per_minute: 3,
+                sign_ups_per_hour: 0,
+                failed_client_auth_per_minute: 120
+            }
+        );
+        let err = load_toml("trusted_proxies = [\"10.0.0.0/33\", \"proxy.internal\"]").unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(
+            err.0.iter().all(|p| p.starts_with("trusted_proxies:")),
+            "{err}"
+        );
+        assert!(load_toml("[limits]\nsign_ups_per_hour = -1").is_err());
+        assert!(load_toml("[limits]\nper_day = 1").is_err());
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert!(default.trusted_proxies.is_empty());
+        assert_eq!(default.limits, Limits::default());
     }
 
     #[test]

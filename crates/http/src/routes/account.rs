@@ -3,6 +3,7 @@
 //! token of the visitor's (anonymous) session.
 
 use crate::error::PageError;
+use crate::extract::client_address::ClientAddress;
 use crate::routes::authorize::redirect;
 use crate::routes::login::{anonymous_form, FormToken};
 use crate::views::portal::{ConfirmEmailPage, ForgotPage, MessagePage, PasswordPage, RegisterPage};
@@ -17,6 +18,7 @@ use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::link::LinkPurpose;
 use gatehouse_core::ValidationError;
+use gatehouse_service::limits::Limited;
 use gatehouse_service::notices::paths::{FORGOT_PASSWORD, RESET_PASSWORD, SETUP, VERIFY_EMAIL};
 use gatehouse_service::people::Registration;
 use gatehouse_service::ServiceError;
@@ -74,10 +76,15 @@ async fn register_get(
 
 async fn register_post(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let (token, form) = anonymous_form(&state, &headers, body).await?;
+    state
+        .gatehouse
+        .limits()
+        .take(Limited::SignUpsAndMails, client)?;
     let email = form.get("email").unwrap_or("");
     let organisation = form.get("organisation").unwrap_or("");
     let registration = Registration {
@@ -150,10 +157,15 @@ async fn verify_post(
 
 async fn resend_post(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let (_, form) = anonymous_form(&state, &headers, body).await?;
+    state
+        .gatehouse
+        .limits()
+        .take(Limited::SignUpsAndMails, client)?;
     state
         .gatehouse
         .resend_verification(form.get("email").unwrap_or(""))
@@ -172,10 +184,15 @@ async fn forgot_get(
 
 async fn forgot_post(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let (_, form) = anonymous_form(&state, &headers, body).await?;
+    state
+        .gatehouse
+        .limits()
+        .take(Limited::SignUpsAndMails, client)?;
     state
         .gatehouse
         .request_password_reset(form.get("email").unwrap_or(""))

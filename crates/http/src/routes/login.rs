@@ -1,6 +1,7 @@
 //! Login and logout for people (end users at the consent step, later portal users).
 
 use crate::error::PageError;
+use crate::extract::client_address::ClientAddress;
 use crate::extract::form::Params;
 use crate::extract::session::{
     cookie_value, csrf_cookie, session_cookie, set_cookie, set_named_cookie,
@@ -17,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::token::{csrf_tokens_match, Session};
+use gatehouse_service::limits::Limited;
 use gatehouse_service::notices::paths::MY_APPS;
 use gatehouse_service::sessions::new_form_token;
 use gatehouse_service::ServiceError;
@@ -170,6 +172,7 @@ async fn login_get(
 
 async fn login_post(
     State(state): State<AppState>,
+    ClientAddress(client): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
@@ -178,6 +181,12 @@ async fn login_post(
     let email = form.get("email").unwrap_or("");
     let mut page = LoginPage::new(&token.csrf, return_to.unwrap_or(""));
     page.email = email;
+    let limits = state.gatehouse.limits();
+    if let Err(ServiceError::RateLimited { retry_after_secs }) =
+        limits.check(Limited::FailedSignIns, client)
+    {
+        return Ok(too_many_sign_ins(&mut page, retry_after_secs));
+    }
     match state
         .gatehouse
         .login(
@@ -199,6 +208,11 @@ async fn login_post(
         // An unconfirmed address gets the same answer as a wrong password, so the form does
         // not tell strangers which addresses have signed up; both offer the confirmation mail.
         Err(ServiceError::LoginFailed | ServiceError::EmailNotVerified) => {
+            if let Err(ServiceError::RateLimited { retry_after_secs }) =
+                limits.failed(Limited::FailedSignIns, client)
+            {
+                return Ok(too_many_sign_ins(&mut page, retry_after_secs));
+            }
             page.error = Some(
                 "The email or password is not right, or the email address is not confirmed yet.",
             );
@@ -221,6 +235,17 @@ async fn login_post(
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// The sign-in page again, 429: this address has had too many wrong passwords.
+fn too_many_sign_ins(page: &mut LoginPage<'_>, retry_after_secs: i64) -> Response {
+    page.error = Some("Too many failed sign-ins from your network. Wait a moment and try again.");
+    let mut response = (StatusCode::TOO_MANY_REQUESTS, render(&*page)).into_response();
+    response.headers_mut().insert(
+        header::RETRY_AFTER,
+        HeaderValue::from(retry_after_secs.max(1)),
+    );
+    response
 }
 
 async fn logout_post(
