@@ -37,6 +37,7 @@ impl Gatehouse {
         redirect_uris: &[String],
         scopes: &[String],
     ) -> Result<CreatedApp, ServiceError> {
+        confirmed(user)?;
         self.create_app(
             user.user_id.as_str(),
             NewApp {
@@ -152,12 +153,26 @@ impl Gatehouse {
         Ok(Some((account, keys)))
     }
 
-    /// A new secret key for the user's account (shown once).
+    /// A new secret key for the user's account (shown once). Refused while the account holds
+    /// no scope: a key would be good for nothing, and self-registration must not yield API
+    /// access before an administrator has decided what the account may do.
     pub async fn create_my_key(&self, user: &User) -> Result<CreatedKey, ServiceError> {
+        confirmed(user)?;
         let account_id = user
             .account_id
             .as_ref()
             .ok_or_else(|| ServiceError::NotApplicable("you have no account".into()))?;
+        let account = self
+            .store
+            .find_account(account_id)
+            .await?
+            .ok_or_else(|| ServiceError::NotApplicable("you have no account".into()))?;
+        if account.scopes.is_empty() {
+            return Err(ServiceError::NotApplicable(
+                "Your account has no scopes yet. An administrator must grant it scopes before you can create secret keys."
+                    .into(),
+            ));
+        }
         self.create_secret_key(user.user_id.as_str(), account_id.as_str())
             .await
     }
@@ -209,5 +224,16 @@ impl Gatehouse {
         )
         .await;
         Ok(())
+    }
+}
+
+/// Nothing can be made in someone's name before their address is confirmed (an account
+/// registered by someone else with a victim's address must stay empty).
+fn confirmed(user: &User) -> Result<(), ServiceError> {
+    match user.email_verified_at {
+        Some(_) => Ok(()),
+        None => Err(ServiceError::NotApplicable(
+            "Confirm your email address first.".into(),
+        )),
     }
 }
