@@ -9,6 +9,7 @@ pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod front_channel;
 pub mod gateway;
 pub mod hypertrack;
 mod issuance;
@@ -19,7 +20,6 @@ pub mod oauth;
 mod passwords;
 pub mod people;
 pub mod portal;
-pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

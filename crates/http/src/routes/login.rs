@@ -17,8 +17,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::token::{csrf_tokens_match, Session};
+use gatehouse_service::front_channel::new_form_token;
 use gatehouse_service::notices::paths::MY_APPS;
-use gatehouse_service::sessions::new_form_token;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
 
