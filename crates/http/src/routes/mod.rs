@@ -3,7 +3,7 @@
 
 mod account;
 mod admin;
-mod api;
+mod auth_check;
 pub(crate) mod authorize;
 mod hypertrack;
 pub(crate) mod login;
@@ -37,10 +37,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(private)
-        .merge(api::router())
+        .merge(auth_check::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
         .route(paths::COPY_SCRIPT, get(copy_script_get))
-        .fallback(api::gateway)
+        .fallback(auth_check::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
