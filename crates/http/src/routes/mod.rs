@@ -5,6 +5,7 @@ mod account;
 mod admin;
 mod auth_check;
 pub(crate) mod authorize;
+mod gateway;
 mod hypertrack;
 pub(crate) mod login;
 mod oauth;
@@ -40,7 +41,7 @@ pub fn router(state: AppState) -> Router {
         .merge(auth_check::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
         .route(paths::COPY_SCRIPT, get(copy_script_get))
-        .fallback(auth_check::gateway)
+        .fallback(gateway::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
