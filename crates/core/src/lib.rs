@@ -15,6 +15,7 @@ pub mod link;
 pub mod name;
 pub mod oauth;
 pub mod password;
+pub mod paths;
 pub mod region;
 pub mod scope;
 pub mod secret;

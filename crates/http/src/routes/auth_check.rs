@@ -4,7 +4,6 @@
 //! into HTTP.
 
 use crate::error::ApiError;
-use crate::routes::paths::AUTH_CHECK;
 use crate::AppState;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
@@ -12,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::any;
 use axum::Router;
 use gatehouse_core::gateway::{Identity, Refusal};
+use gatehouse_core::paths::AUTH_CHECK;
 use gatehouse_service::gateway::Verdict;
 
 pub fn router() -> Router<AppState> {

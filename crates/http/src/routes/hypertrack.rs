@@ -5,7 +5,6 @@ use crate::error::OAuthHttpError;
 use crate::extract::client_auth::basic_credentials;
 use crate::extract::form::Params;
 use crate::routes::oauth::token_response;
-use crate::routes::paths::{ACCOUNT_TOKEN, EMBED_TOKEN};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +13,7 @@ use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::paths::{ACCOUNT_TOKEN, EMBED_TOKEN};
 use serde_json::{json, Value};
 
 pub fn router() -> Router<AppState> {

@@ -4,7 +4,6 @@
 use crate::error::OAuthHttpError;
 use crate::extract::client_auth::{basic_credentials, client_credentials};
 use crate::extract::form::Params;
-use crate::routes::paths::{AUTHORIZE, INTROSPECT, METADATA, REVOKE, TOKEN};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -14,6 +13,7 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use gatehouse_core::application::ClientType;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::paths::{AUTHORIZE, INTROSPECT, METADATA, REVOKE, TOKEN};
 use gatehouse_service::oauth::{ClientCredentials, Introspection, IssuedTokens};
 use gatehouse_service::ServiceError;
 use serde_json::{json, Map, Value};

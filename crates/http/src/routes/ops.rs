@@ -5,13 +5,10 @@ use crate::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
+use gatehouse_core::paths::{HEALTHZ, READYZ};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-/// Path of the liveness probe.
-pub const HEALTHZ: &str = "/healthz";
-/// Path of the readiness probe.
-pub const READYZ: &str = "/readyz";
 /// Readiness waits at most this long for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 

@@ -16,6 +16,7 @@ mod helpers;
 mod hypertrack;
 mod oauth_flow;
 mod ops;
+mod paths;
 mod people;
 mod portal;
 mod tokens;
