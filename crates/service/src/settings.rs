@@ -2,6 +2,7 @@
 //! variables, then command-line flags, each overriding the last. Unknown keys and bad values
 //! are errors naming the key; all problems are reported at once.
 
+use gatehouse_core::paths;
 use gatehouse_core::region::Region;
 use gatehouse_core::scope::{ScopeCatalogue, ScopeSet};
 use lettre::message::Mailbox;
@@ -216,26 +217,6 @@ struct FileRoute {
     scopes: BTreeMap<String, String>,
 }
 
-/// First path segments Gatehouse serves itself; a route may not start inside one of them.
-pub const RESERVED_PATHS: [&str; 17] = [
-    "oauth",
-    ".well-known",
-    "auth",
-    "healthz",
-    "readyz",
-    "metrics",
-    "login",
-    "logout",
-    "portal",
-    "admin",
-    "static",
-    "setup",
-    "register",
-    "verify-email",
-    "resend-verification",
-    "forgot-password",
-    "reset-password",
-];
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
 ];
@@ -502,19 +483,12 @@ fn parse_database_url(raw: &str) -> Result<String, String> {
 fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Vec<String>> {
     let prefix = route.path_prefix;
     let mut problems = Vec::new();
-    let first_segment = prefix
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
     if !prefix.starts_with('/') || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
         problems.push(format!(
             "(path_prefix \"{prefix}\"): path_prefix must start with / and contain no spaces"
         ));
-    } else if RESERVED_PATHS.contains(&first_segment) {
-        problems.push(format!(
-            "(path_prefix \"{prefix}\"): shadows Gatehouse's own /{first_segment} paths"
-        ));
+    } else if let Some(shadow) = paths::shadowed_by(&prefix) {
+        problems.push(format!("(path_prefix \"{prefix}\"): {shadow}"));
     }
     let upstream = match route.upstream.as_deref().map(Url::parse) {
         None => None,
@@ -717,6 +691,41 @@ scopes = { GET = "admin", get = "read" }
         assert_eq!(s.database_url, "sqlite://flag.db");
         let s = Settings::load(Some(file.path()), env, &Overrides::default()).unwrap();
         assert_eq!(s.database_url, "sqlite://env.db");
+    }
+
+    #[test]
+    fn a_route_may_not_shadow_any_gatehouse_path() {
+        let route = |prefix: &str| {
+            load_toml(&format!(
+                "[[route]]\npath_prefix = \"{prefix}\"\nupstream = \"http://127.0.0.1:9000\"\n"
+            ))
+        };
+        for path in paths::all() {
+            for prefix in [
+                path.to_owned(),
+                format!("{path}/"),
+                path.to_ascii_uppercase(),
+            ] {
+                let err = route(&prefix).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("route[0] (path_prefix \"{prefix}\"): shadows")),
+                    "{prefix}: {err}"
+                );
+            }
+        }
+        for prefix in ["/oauth/", "/OAUTH/v1/tok", "/portal", "/oau", "/"] {
+            let err = route(prefix).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "route[0] (path_prefix \"{prefix}\"): shadows Gatehouse's own"
+                )),
+                "{prefix}: {err}"
+            );
+        }
+        for prefix in ["/oauthx/", "/v1/", "/views/", "/log/"] {
+            let s = route(prefix).unwrap();
+            assert_eq!(s.routes[0].path_prefix, prefix);
+        }
     }
 
     #[test]
