@@ -2,6 +2,7 @@
 //! HTTP in sight. Each function validates input into core types, lets the core decide, and
 //! writes through the store.
 
+pub mod account_tokens;
 pub mod accounts;
 pub mod admin;
 pub mod apps;
@@ -10,7 +11,6 @@ pub mod cache;
 pub mod clock;
 pub mod error;
 pub mod gateway;
-pub mod hypertrack;
 mod issuance;
 pub mod mail;
 pub mod maintenance;

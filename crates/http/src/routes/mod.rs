@@ -2,10 +2,10 @@
 //! response needs.
 
 mod account;
+mod account_tokens;
 mod admin;
 mod api;
 pub(crate) mod authorize;
-mod hypertrack;
 pub(crate) mod login;
 mod oauth;
 mod ops;
@@ -28,7 +28,7 @@ pub fn router(state: AppState) -> Router {
     let private = Router::new()
         .merge(oauth::router())
         .merge(authorize::router())
-        .merge(hypertrack::router())
+        .merge(account_tokens::router())
         .merge(login::router())
         .merge(account::router())
         .merge(portal::router())
