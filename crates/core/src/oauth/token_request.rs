@@ -211,8 +211,7 @@ fn optional(params: &impl RequestParameters, name: &str) -> Option<String> {
 }
 
 fn required(params: &impl RequestParameters, name: &str) -> Result<String, OAuthError> {
-    optional(params, name)
-        .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
+    optional(params, name).ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
 #[cfg(test)]
@@ -243,7 +242,9 @@ mod tests {
             if params.values.contains_key(*name) {
                 params.repeated.get_or_insert_with(|| (*name).to_owned());
             } else {
-                params.values.insert((*name).to_owned(), (*value).to_owned());
+                params
+                    .values
+                    .insert((*name).to_owned(), (*value).to_owned());
             }
         }
         params
@@ -315,7 +316,10 @@ mod tests {
             token(&[("grant_type", "client_credentials")]).unwrap(),
             TokenRequest::ClientCredentials { scope: None }
         );
-        let narrowed = token(&[("grant_type", "client_credentials"), ("scope", "read write")]);
+        let narrowed = token(&[
+            ("grant_type", "client_credentials"),
+            ("scope", "read write"),
+        ]);
         assert_eq!(
             narrowed.unwrap(),
             TokenRequest::ClientCredentials {
@@ -471,7 +475,10 @@ mod tests {
         );
         for grant in ["authorization_code", "refresh_token", "password"] {
             assert_eq!(
-                refusal(AccountTokenRequest::parse(&params(&[("grant_type", grant)]))),
+                refusal(AccountTokenRequest::parse(&params(&[(
+                    "grant_type",
+                    grant
+                )]))),
                 (
                     OAuthErrorCode::UnsupportedGrantType,
                     "grant_type must be client_credentials".to_owned()
