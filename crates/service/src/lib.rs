@@ -2,6 +2,7 @@
 //! HTTP in sight. Each function validates input into core types, lets the core decide, and
 //! writes through the store.
 
+pub mod account_tokens;
 pub mod accounts;
 pub mod admin;
 pub mod apps;
@@ -11,7 +12,6 @@ pub mod clock;
 pub mod error;
 pub mod front_channel;
 pub mod gateway;
-pub mod hypertrack;
 mod issuance;
 pub mod mail;
 pub mod maintenance;

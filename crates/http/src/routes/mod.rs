@@ -2,15 +2,14 @@
 //! response needs.
 
 mod account;
+mod account_tokens;
 mod admin;
 mod auth_check;
 pub(crate) mod authorize;
 mod gateway;
-mod hypertrack;
 pub(crate) mod login;
 mod oauth;
 mod ops;
-
 mod portal;
 
 use crate::error::ApiError;
@@ -35,7 +34,7 @@ fn routes() -> Router<AppState> {
     let private = Router::new()
         .merge(oauth::router())
         .merge(authorize::router())
-        .merge(hypertrack::router())
+        .merge(account_tokens::router())
         .merge(login::router())
         .merge(account::router())
         .merge(portal::router())

@@ -2,7 +2,7 @@
 //! and Envoy ext_authz: who may call what, how strictly the `Authorization` header is read,
 //! and how fast a revocation bites even when the credential was cached.
 //!
-//! The helpers marked `pub(crate)` are shared with the gateway and HyperTrack tests.
+//! The helpers marked `pub(crate)` are shared with the gateway and account token tests.
 
 use crate::helpers::{
     on_both_backends, query_of, spawn_app, spawn_app_with, TestApp, TestClient, CALLBACK, PASSWORD,
@@ -70,7 +70,7 @@ on_both_backends!(
 );
 
 // ---------------------------------------------------------------------------------------------
-// What the tests have in common (some shared with gateway.rs and hypertrack.rs)
+// What the tests have in common (some shared with gateway.rs and account_tokens.rs)
 // ---------------------------------------------------------------------------------------------
 
 pub(crate) const CHECK: &str = "/auth/check";
