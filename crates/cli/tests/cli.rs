@@ -37,7 +37,7 @@ use tokio::sync::OnceCell;
 // ---------------------------------------------------------------------------------------------
 
 /// How long `serve` may take to announce its address, and to exit after SIGTERM.
-const SERVE_LIMIT: Duration = Duration::from_secs(10);
+const SERVE_LIMIT: Duration = Duration::from_secs(30);
 
 const PASSWORD: &str = "correct horse battery";
 const OWNER: &str = "dev@example.com";
