@@ -1,11 +1,9 @@
-use crate::fixtures::{app_and_user, digest, pair, T0};
+use crate::fixtures::{app_and_user, client_family, digest, family_of, pair, T0};
 use gatehouse_core::application::Application;
 use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::scope::ScopeCatalogue;
 use gatehouse_core::secret::SecretKind;
-use gatehouse_core::token::{
-    AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken, TokenFamily,
-};
+use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
 use gatehouse_store::{Redemption, Rotation, Store, StoreError};
@@ -25,21 +23,6 @@ fn code(app: &Application, user: &User) -> AuthorizationCode {
         created_at: T0,
         expires_at: T0.plus_secs(60),
         used_at: None,
-    }
-}
-
-fn family_of(code: &AuthorizationCode) -> TokenFamily {
-    TokenFamily {
-        family_id: code.family_id.clone(),
-        origin: FamilyOrigin::AuthorizationCode,
-        client_id: Some(code.client_id.clone()),
-        user_id: Some(code.user_id.clone()),
-        account_id: None,
-        scopes: code.scopes.clone(),
-        created_at: T0,
-        revoked_at: None,
-        embed_view: None,
-        key_id: None,
     }
 }
 
@@ -280,19 +263,7 @@ pub async fn revoking_a_token_or_a_family(store: &dyn Store) {
 
 pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
     let (app, _) = app_and_user(store).await;
-    let family = TokenFamily {
-        family_id: FamilyId::generate(&mut OsRng),
-        origin: FamilyOrigin::ClientCredentials,
-        client_id: Some(app.client_id.clone()),
-        user_id: None,
-        account_id: None,
-        scopes: app.scopes.clone(),
-        created_at: T0,
-        revoked_at: None,
-        embed_view: None,
-        key_id: None,
-    };
-    let (access, _) = pair(&family.family_id, T0);
+    let (family, access) = client_family(&app);
     store
         .insert_family_with_token(&family, &access)
         .await
