@@ -320,16 +320,7 @@ fn assert_shows_secret_once(out: &str, secret: &str) {
 // Running every case on both backends
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() { super::$case(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await } )*
-        }
-    };
-}
+use gatehouse_store::testing::on_both_backends;
 
 on_both_backends!(
     // accounts and keys

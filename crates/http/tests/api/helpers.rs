@@ -526,17 +526,7 @@ pub fn assert_escaped(html: &str, what: &str) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Postgres).await } )*
-        }
-    };
-}
-pub(crate) use on_both_backends;
+pub(crate) use gatehouse_store::testing::on_both_backends;
 
 #[test]
 fn inputs_are_read_with_entities_decoded() {
