@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! The command line, as PRODUCT.md specifies it, driven through the real `gatehouse` binary.
+//! The command line, as the README documents it, driven through the real `gatehouse` binary.
 //!
 //! Every case runs on SQLite and on PostgreSQL, each with a fresh database. Each case starts
 //! the binary with a clean environment (no `GATEHOUSE_*` or `RUST_LOG` from the developer's

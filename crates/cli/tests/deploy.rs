@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 const START_LIMIT: Duration = Duration::from_secs(30);
 /// How often a condition is polled.
 const POLL_EVERY: Duration = Duration::from_millis(50);
-/// PRODUCT.md, Scale: a revocation takes effect on every node within one second.
+/// A revocation takes effect on every node within one second (README, "More than one node").
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(1);
 /// How soon after the database becomes unreachable every protected call must answer 503.
 const OUTAGE_DETECTION_LIMIT: Duration = Duration::from_secs(2);

@@ -1,5 +1,6 @@
-//! Error responses, one type per error shape of PRODUCT.md. The mapping from error to status
-//! lives here and nowhere else; internal details are logged once, never sent.
+//! Error responses, one type per error shape the API promises (OAuth errors, protected API
+//! calls, pages). The mapping from error to status lives here and nowhere else; internal
+//! details are logged once, never sent.
 
 use crate::views::{render, ErrorPage};
 use axum::http::{header, HeaderValue, StatusCode};
