@@ -2,12 +2,13 @@
 //!
 //! - `seed`: bulk data for the benchmarks, straight into a migrated Gatehouse database (not
 //!   through HTTP): accounts with secret keys, live client-credentials tokens, unused
-//!   authorization codes. Tokens go through the storage layer (`TokenStore::
-//!   insert_families_with_tokens`, Gatehouse's own batched issuance write); accounts, keys and
-//!   codes, which the store can only insert one per call, go in as multi-row INSERTs in large
-//!   transactions against the schema of `crates/store/migrations` (bench-only SQL). Secrets
-//!   are made by `gatehouse-core`, so they are exactly what the server issues. Every plain
-//!   credential can be written to a file for the load generator.
+//!   authorization codes. They go in as the store's own multi-row INSERTs
+//!   (`gatehouse_store::Insert` of its domain rows) in large transactions on a connection tuned
+//!   for loading, so the bench holds no copy of the schema; with `--tokens-through-store` the
+//!   tokens take the server's path instead (`TokenStore::insert_families_with_tokens`,
+//!   Gatehouse's own batched issuance write). Secrets are made by `gatehouse-core`, so they are
+//!   exactly what the server issues. Every plain credential can be written to a file for the
+//!   load generator.
 //! - `code-flow`: a load client for the authorization-code grant: concurrent tasks each take
 //!   the next seeded code, exchange it at `/oauth/v1/token`, then refresh once with the refresh
 //!   token the exchange returned, for a fixed time; prints the measurements as JSON.

@@ -1,22 +1,24 @@
-//! Bulk seeding. See the crate documentation for what goes through the store and what is
-//! bench-only SQL.
+//! Bulk seeding. See the crate documentation for what goes through the store's batch write and
+//! what through its bulk INSERTs.
 
 use anyhow::{bail, Context};
 use base64::Engine;
-use gatehouse_core::ids::{AccountId, ClientId, KeyId};
+use gatehouse_core::account::{Account, SecretKey};
+use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
+use gatehouse_core::name::Name;
 use gatehouse_core::region::Region;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{PlainSecret, SecretKind};
-use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, TokenFamily};
 use gatehouse_core::user::Email;
 use gatehouse_core::Timestamp;
-use gatehouse_store::{ConnectOptions, Store};
+use gatehouse_store::{ConnectOptions, Insert, Row, Store};
 use rand::rngs::{OsRng, StdRng};
 use rand::SeedableRng;
 use serde_json::json;
 use sqlx::postgres::PgPoolOptions;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::{PgPool, QueryBuilder, SqlitePool};
+use sqlx::{PgPool, SqlitePool};
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
@@ -75,7 +77,7 @@ pub struct SeedArgs {
     #[arg(long, default_value = "read")]
     scope: String,
     /// Insert the tokens through the store's own batch write (`insert_families_with_tokens`,
-    /// with the server's connection settings) instead of the bench-only bulk SQL.
+    /// with the server's connection settings) instead of the bulk INSERTs.
     #[arg(long)]
     tokens_through_store: bool,
 }
@@ -141,7 +143,7 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<String> {
             &args,
             &region,
             &client_id,
-            user.user_id.as_str(),
+            &user.user_id,
             redirect_uri,
             now,
         )
@@ -196,15 +198,55 @@ fn finish(out: Option<BufWriter<std::fs::File>>) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A connection of its own, tuned for loading, for the bulk inserts the store has no batch
+/// method for. The statements are the store's own ([`Insert`]), so the rows are its domain
+/// types and the schema stays in `gatehouse-store`.
+enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Rows per multi-row INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
+fn rows_per_statement<R: Row>(_: &[R]) -> usize {
+    (30_000 / R::COLUMNS.split(',').count()).max(1)
+}
+
+/// Inserts each slice of rows, in order, in one transaction of `$db`'s `$pool`.
+macro_rules! insert_all {
+    ($pool:expr, $db:ty, $($rows:expr),+) => {
+        async {
+            let mut tx = $pool.begin().await?;
+            $(
+                let rows = $rows;
+                for chunk in rows.chunks(rows_per_statement(rows)) {
+                    <$db as Insert>::insert(chunk).build().execute(&mut *tx).await?;
+                }
+            )+
+            tx.commit().await
+        }
+        .await
+    };
+}
+
+/// Inserts each slice of rows, in order, in one transaction of `db`.
+macro_rules! in_one_transaction {
+    ($db:expr, $($rows:expr),+) => {
+        match $db {
+            Db::Sqlite(pool) => insert_all!(pool, sqlx::Sqlite, $($rows),+),
+            Db::Postgres(pool) => insert_all!(pool, sqlx::Postgres, $($rows),+),
+        }
+    };
+}
+
 async fn seed_accounts(
     db: &Db,
     args: &SeedArgs,
     region: &Region,
     now: Timestamp,
 ) -> anyhow::Result<usize> {
-    let scopes = ScopeSet::parse_space_separated(&args.account_scopes)
-        .context("--account-scopes")?
-        .to_string();
+    let scopes =
+        ScopeSet::parse_space_separated(&args.account_scopes).context("--account-scopes")?;
+    let name = Name::parse("name", "Bench account").context("account name")?;
     let mut rng = rng()?;
     let mut out = writer(args.keys_file.as_deref())?;
     let per_account = args.keys_per_account.max(1);
@@ -219,12 +261,14 @@ async fn seed_accounts(
             let account_id = AccountId::generate(&mut rng);
             for _ in 0..per_account {
                 let secret = PlainSecret::generate(&mut rng, SecretKind::SecretKey, region);
-                key_rows.push(vec![
-                    Val::Text(KeyId::generate(&mut rng).as_str().to_owned()),
-                    Val::Text(account_id.as_str().to_owned()),
-                    Val::Bytes(secret.digest().as_bytes().to_vec()),
-                    Val::Int(now.unix()),
-                ]);
+                key_rows.push(SecretKey {
+                    key_id: KeyId::generate(&mut rng),
+                    account_id: account_id.clone(),
+                    digest: secret.digest(),
+                    created_at: now,
+                    last_used_at: None,
+                    revoked_at: None,
+                });
                 if let Some(out) = out.as_mut() {
                     let basic = base64::engine::general_purpose::STANDARD.encode(format!(
                         "{}:{}",
@@ -234,28 +278,15 @@ async fn seed_accounts(
                     writeln!(out, "Basic {basic}").context("writing --keys-file")?;
                 }
             }
-            account_rows.push(vec![
-                Val::Text(account_id.as_str().to_owned()),
-                Val::Text("Bench account".to_owned()),
-                Val::Text(scopes.clone()),
-                Val::Int(now.unix()),
-            ]);
+            account_rows.push(Account {
+                account_id,
+                name: name.clone(),
+                scopes: scopes.clone(),
+                created_at: now,
+            });
         }
         keys += key_rows.len();
-        db.insert_in_one_transaction(&[
-            Insert {
-                table: "accounts",
-                columns: &["account_id", "name", "scopes", "created_at"],
-                rows: &account_rows,
-            },
-            Insert {
-                table: "secret_keys",
-                columns: &["key_id", "account_id", "secret_digest", "created_at"],
-                rows: &key_rows,
-            },
-        ])
-        .await
-        .context("inserting accounts and keys")?;
+        in_one_transaction!(db, &account_rows, &key_rows).context("inserting accounts and keys")?;
         done += n;
     }
     finish(out)?;
@@ -333,47 +364,11 @@ async fn seed_tokens(
     finish(out)
 }
 
-/// The rows `insert_families_with_tokens` writes, as bench-only bulk SQL.
+/// The rows `insert_families_with_tokens` writes, in larger statements.
 async fn insert_tokens(db: &Db, batch: &[(TokenFamily, AccessToken)]) -> anyhow::Result<()> {
-    let mut families = Vec::with_capacity(batch.len());
-    let mut tokens = Vec::with_capacity(batch.len());
-    for (family, token) in batch {
-        let client = family.client_id.as_ref().map(ClientId::as_str);
-        families.push(vec![
-            Val::Text(family.family_id.as_str().to_owned()),
-            Val::Text(family.origin.as_str().to_owned()),
-            Val::Text(client.unwrap_or_default().to_owned()),
-            Val::Text(family.scopes.to_string()),
-            Val::Int(family.created_at.unix()),
-        ]);
-        tokens.push(vec![
-            Val::Bytes(token.digest.as_bytes().to_vec()),
-            Val::Text(token.family_id.as_str().to_owned()),
-            Val::Text(token.scopes.to_string()),
-            Val::Int(token.created_at.unix()),
-            Val::Int(token.expires_at.unix()),
-        ]);
-    }
-    db.insert_in_one_transaction(&[
-        Insert {
-            table: "token_families",
-            columns: &["family_id", "origin", "client_id", "scopes", "created_at"],
-            rows: &families,
-        },
-        Insert {
-            table: "access_tokens",
-            columns: &[
-                "token_digest",
-                "family_id",
-                "scopes",
-                "created_at",
-                "expires_at",
-            ],
-            rows: &tokens,
-        },
-    ])
-    .await
-    .context("inserting tokens")
+    let (families, tokens): (Vec<&TokenFamily>, Vec<&AccessToken>) =
+        batch.iter().map(|(family, token)| (family, token)).unzip();
+    in_one_transaction!(db, &families, &tokens).context("inserting tokens")
 }
 
 async fn seed_codes(
@@ -381,13 +376,11 @@ async fn seed_codes(
     args: &SeedArgs,
     region: &Region,
     client_id: &ClientId,
-    user_id: &str,
+    user_id: &UserId,
     redirect_uri: &str,
     now: Timestamp,
 ) -> anyhow::Result<()> {
-    let scopes = ScopeSet::parse_space_separated(&args.scope)
-        .context("--scope")?
-        .to_string();
+    let scopes = ScopeSet::parse_space_separated(&args.scope).context("--scope")?;
     let mut rng = rng()?;
     let mut out = writer(args.codes_file.as_deref())?;
     let mut done = 0;
@@ -399,87 +392,23 @@ async fn seed_codes(
             if let Some(out) = out.as_mut() {
                 writeln!(out, "{}", code.expose()).context("writing --codes-file")?;
             }
-            rows.push(vec![
-                Val::Bytes(code.digest().as_bytes().to_vec()),
-                Val::Text(FamilyId::generate(&mut rng).as_str().to_owned()),
-                Val::Text(client_id.as_str().to_owned()),
-                Val::Text(user_id.to_owned()),
-                Val::Text(redirect_uri.to_owned()),
-                Val::Text(scopes.clone()),
-                Val::Int(now.unix()),
-                Val::Int(now.plus_secs(LIVE_SECS).unix()),
-            ]);
+            rows.push(AuthorizationCode {
+                digest: code.digest(),
+                family_id: FamilyId::generate(&mut rng),
+                client_id: client_id.clone(),
+                user_id: user_id.clone(),
+                redirect_uri: redirect_uri.to_owned(),
+                scopes: scopes.clone(),
+                code_challenge: None,
+                created_at: now,
+                expires_at: now.plus_secs(LIVE_SECS),
+                used_at: None,
+            });
         }
-        db.insert_in_one_transaction(&[Insert {
-            table: "authorization_codes",
-            columns: &[
-                "code_digest",
-                "family_id",
-                "client_id",
-                "user_id",
-                "redirect_uri",
-                "scopes",
-                "created_at",
-                "expires_at",
-            ],
-            rows: &rows,
-        }])
-        .await
-        .context("inserting authorization codes")?;
+        in_one_transaction!(db, &rows).context("inserting authorization codes")?;
         done += n;
     }
     finish(out)
-}
-
-/// One value of a bulk-inserted row (no NULLs: nullable columns are left out).
-enum Val {
-    Text(String),
-    Int(i64),
-    Bytes(Vec<u8>),
-}
-
-struct Insert<'a> {
-    table: &'static str,
-    columns: &'static [&'static str],
-    rows: &'a [Vec<Val>],
-}
-
-/// Bench-only direct access to the database, for the bulk inserts the store has no batch
-/// method for.
-enum Db {
-    Sqlite(SqlitePool),
-    Postgres(PgPool),
-}
-
-/// Rows per multi-row INSERT: under SQLite's 32,766 and PostgreSQL's 65,535 bound parameters.
-fn rows_per_statement(columns: usize) -> usize {
-    (30_000 / columns.max(1)).max(1)
-}
-
-macro_rules! insert_all {
-    ($pool:expr, $db:ty, $inserts:expr) => {{
-        let mut tx = $pool.begin().await?;
-        for insert in $inserts {
-            for chunk in insert.rows.chunks(rows_per_statement(insert.columns.len())) {
-                let mut query = QueryBuilder::<$db>::new(format!(
-                    "INSERT INTO {} ({}) ",
-                    insert.table,
-                    insert.columns.join(", ")
-                ));
-                query.push_values(chunk, |mut row, values| {
-                    for value in values {
-                        match value {
-                            Val::Text(s) => row.push_bind(s.as_str()),
-                            Val::Int(i) => row.push_bind(*i),
-                            Val::Bytes(b) => row.push_bind(b.as_slice()),
-                        };
-                    }
-                });
-                query.build().execute(&mut *tx).await?;
-            }
-        }
-        tx.commit().await?;
-    }};
 }
 
 impl Db {
@@ -527,14 +456,6 @@ impl Db {
                 pool.close().await;
             }
             Self::Postgres(pool) => pool.close().await,
-        }
-        Ok(())
-    }
-
-    async fn insert_in_one_transaction(&self, inserts: &[Insert<'_>]) -> anyhow::Result<()> {
-        match self {
-            Self::Sqlite(pool) => insert_all!(pool, sqlx::Sqlite, inserts),
-            Self::Postgres(pool) => insert_all!(pool, sqlx::Postgres, inserts),
         }
         Ok(())
     }

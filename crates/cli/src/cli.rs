@@ -1,4 +1,4 @@
-//! The command line, exactly as PRODUCT.md specifies it.
+//! The command line: every command and option, with the help text `gatehouse --help` shows.
 
 use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;

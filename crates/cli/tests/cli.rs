@@ -4,7 +4,7 @@
     clippy::panic,
     clippy::indexing_slicing
 )]
-//! The command line, as PRODUCT.md specifies it, driven through the real `gatehouse` binary.
+//! The command line, as the README documents it, driven through the real `gatehouse` binary.
 //!
 //! Every case runs on SQLite and on PostgreSQL, each with a fresh database. Each case starts
 //! the binary with a clean environment (no `GATEHOUSE_*` or `RUST_LOG` from the developer's
@@ -37,7 +37,7 @@ use tokio::sync::OnceCell;
 // ---------------------------------------------------------------------------------------------
 
 /// How long `serve` may take to announce its address, and to exit after SIGTERM.
-const SERVE_LIMIT: Duration = Duration::from_secs(10);
+const SERVE_LIMIT: Duration = Duration::from_secs(30);
 
 const PASSWORD: &str = "correct horse battery";
 const OWNER: &str = "dev@example.com";
@@ -320,16 +320,7 @@ fn assert_shows_secret_once(out: &str, secret: &str) {
 // Running every case on both backends
 // ---------------------------------------------------------------------------------------------
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() { super::$case(super::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() { super::$case(super::Backend::Postgres).await } )*
-        }
-    };
-}
+use gatehouse_store::testing::on_both_backends;
 
 on_both_backends!(
     // accounts and keys

@@ -39,17 +39,15 @@ use tokio::task::JoinHandle;
 // Bounds
 // ---------------------------------------------------------------------------------------------
 
-/// How long `serve` or nginx may take to start listening, and to exit after SIGTERM.
-const START_LIMIT: Duration = Duration::from_secs(10);
+/// How long `serve` or nginx may take to start listening (or a node to trust its cache), and
+/// to exit after SIGTERM: generous, for a busy 2-core machine.
+const START_LIMIT: Duration = Duration::from_secs(30);
 /// How often a condition is polled.
 const POLL_EVERY: Duration = Duration::from_millis(50);
-/// PRODUCT.md, Scale: a revocation takes effect on every node within one second.
+/// A revocation takes effect on every node within one second (README, "More than one node").
 const PROPAGATION_LIMIT: Duration = Duration::from_secs(1);
 /// How soon after the database becomes unreachable every protected call must answer 503.
 const OUTAGE_DETECTION_LIMIT: Duration = Duration::from_secs(2);
-/// The node learns of an outage when its invalidation connection closes (at once here: the
-/// proxy closes it); calls start this long after, so that they do not race that notice.
-const DISCONNECT_GRACE: Duration = Duration::from_millis(100);
 /// How long the calls are then watched to stay 503.
 const OUTAGE_WATCH: Duration = Duration::from_secs(1);
 /// How soon after the database is back the calls must be answered normally again.
@@ -57,6 +55,11 @@ const RECOVERY_LIMIT: Duration = Duration::from_secs(10);
 /// What one HTTP request may take (a node waiting for an unreachable database answers 503
 /// after its pool's acquire timeout of a few seconds).
 const REQUEST_LIMIT: Duration = Duration::from_secs(20);
+
+/// What a node logs once its invalidation feed is connected (the validation cache is trusted)
+/// and once it is lost (the cache is not).
+const FEED_CONNECTED: &str = "invalidation feed connected";
+const FEED_LOST: &str = "invalidation feed lost";
 
 /// The shipped nginx configuration, used as it is apart from its addresses.
 const SHIPPED_NGINX_CONF: &str = include_str!("../../../deploy/nginx/gatehouse.conf");
@@ -316,6 +319,51 @@ impl Server {
 
     fn logs(&self) -> String {
         self.log.lock().unwrap().join("\n")
+    }
+
+    /// How many lines the server has logged so far.
+    fn log_len(&self) -> usize {
+        self.log.lock().unwrap().len()
+    }
+
+    /// What the last line about the invalidation feed from line `from` on says: `Some(true)`
+    /// for connected (the node trusts its validation cache), `Some(false)` for lost (it does
+    /// not), `None` when there is no such line. The node logs these once it has changed
+    /// its trust in the cache.
+    fn feed_state(&self, from: usize) -> Option<bool> {
+        let log = self.log.lock().unwrap();
+        log.iter().skip(from).rev().find_map(|line| {
+            if line.contains(FEED_CONNECTED) {
+                Some(true)
+            } else if line.contains(FEED_LOST) {
+                Some(false)
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Waits until the node's log, from line `from` on, ends in the feed state `connected`
+    /// (see [`Server::feed_state`]); fails after `limit`, naming `what`.
+    async fn await_feed(&self, from: usize, connected: bool, limit: Duration, what: &str) {
+        let deadline = Instant::now() + limit;
+        while self.feed_state(from) != Some(connected) {
+            assert!(
+                Instant::now() < deadline,
+                "{}: {what} did not happen within {limit:?}\n{}",
+                self.name,
+                self.logs()
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
+    /// Waits until the node follows the invalidation feed and so trusts its validation cache:
+    /// what it validates next is cached, and a later revocation has to reach it through the
+    /// database, not through a cache miss.
+    async fn await_cache_in_use(&self) {
+        self.await_feed(0, true, START_LIMIT, "trusting the validation cache")
+            .await;
     }
 
     /// SIGTERM (with the `kill` command); the server must exit cleanly within
@@ -679,40 +727,6 @@ fn postgres_address(url: &str) -> SocketAddr {
         .unwrap_or_else(|e| panic!("PostgreSQL address {host_port:?} in the test URL: {e}"));
     assert!(addr.ip().is_loopback(), "the test PostgreSQL must be local");
     addr
-}
-
-/// Waits until `count` Gatehouse processes hold their `LISTEN` connection to this database,
-/// so that their validation caches are trusted (and a later revocation has to reach them
-/// through the database, not through a cache miss).
-async fn await_listeners(database_url: &str, count: i64) {
-    use sqlx::Connection;
-    let deadline = Instant::now() + START_LIMIT;
-    let mut seen = 0;
-    while Instant::now() < deadline {
-        let mut conn = sqlx::PgConnection::connect(database_url).await.unwrap();
-        let (n,): (i64,) = sqlx::query_as(
-            "SELECT count(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND query LIKE 'LISTEN %'",
-        )
-        .fetch_one(&mut conn)
-        .await
-        .unwrap();
-        let _ = conn.close().await;
-        seen = n;
-        if seen >= count {
-            // The node marks its cache trusted right after LISTEN succeeds.
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            return;
-        }
-        tokio::time::sleep(POLL_EVERY).await;
-    }
-    panic!("{seen} of {count} nodes listen for invalidations after {START_LIMIT:?}");
-}
-
-/// On SQLite a node's cache is trusted from its first poll of the invalidation log (every
-/// 200 ms); this waits a little longer than one poll.
-async fn await_sqlite_feed() {
-    tokio::time::sleep(Duration::from_millis(400)).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1172,7 +1186,8 @@ impl TwoNodes {
         let account = site.create_account(db.url(), &[]).await;
         let a = site.serve("node A", db.url()).await;
         let b = site.serve("node B", db.url()).await;
-        await_listeners(db.url(), 2).await;
+        a.await_cache_in_use().await;
+        b.await_cache_in_use().await;
         Self {
             http: client(),
             a,
@@ -1280,7 +1295,7 @@ async fn a_secret_key_revoked_with_the_cli_on_the_same_sqlite_file_is_rejected_b
     let account = site.create_account(db.url(), &[]).await;
     let other = site.create_account(db.url(), &[]).await;
     let server = site.serve("gatehouse", db.url()).await;
-    await_sqlite_feed().await;
+    server.await_cache_in_use().await;
     let http = client();
     let basic = account.basic();
     for _ in 0..2 {
@@ -1341,7 +1356,7 @@ impl OutageStack {
 
         let proxy = PgProxy::start(postgres_address(db.url())).await;
         let server = site.serve("gatehouse", &proxy.url_for(db.url())).await;
-        await_listeners(db.url(), 1).await;
+        server.await_cache_in_use().await;
         let upstream = Upstream::start().await;
         let nginx = Nginx::start(&server, &upstream).await;
         let http = client();
@@ -1397,11 +1412,20 @@ async fn within_two_seconds_of_postgresql_becoming_unreachable_every_protected_c
 ) {
     let mut s = OutageStack::start().await;
 
+    let before = s.server.log_len();
     s.proxy.stop().await;
     let down = Instant::now();
     // A call racing the node's notice of the closed connection may still be answered from the
-    // cache, as a call made just before would be; the calls start once that race is over.
-    tokio::time::sleep(DISCONNECT_GRACE).await;
+    // cache, as a call made just before would be; the calls start once the node has noticed
+    // (it logs that it no longer trusts its cache).
+    s.server
+        .await_feed(
+            before,
+            false,
+            OUTAGE_DETECTION_LIMIT,
+            "noticing that the database is unreachable",
+        )
+        .await;
     let stack = &s;
     let (detected, seen) = poll(
         down,

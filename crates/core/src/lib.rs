@@ -1,6 +1,7 @@
-//! Gatehouse's domain core: the concepts of PRODUCT.md as validated types, and the rules and
-//! decisions over them. Nothing here performs I/O: time and randomness are passed in, so every
-//! rule can be tested without a server or a database.
+//! Gatehouse's domain core: the product's concepts (accounts, applications, secrets, tokens,
+//! scopes) as validated types, and the rules and decisions over them. Nothing here performs
+//! I/O: time and randomness are passed in, so every rule can be tested without a server or a
+//! database.
 #![warn(missing_docs)]
 
 pub mod account;
@@ -15,6 +16,7 @@ pub mod link;
 pub mod name;
 pub mod oauth;
 pub mod password;
+pub mod paths;
 pub mod region;
 pub mod scope;
 pub mod secret;

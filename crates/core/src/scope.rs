@@ -148,7 +148,7 @@ impl ScopeCatalogue {
 }
 
 impl Default for ScopeCatalogue {
-    /// `read`, `write`, `views`: the default catalogue of PRODUCT.md.
+    /// `read`, `write`, `views`: the default catalogue.
     fn default() -> Self {
         let set = ["read", "views", "write"]
             .into_iter()

@@ -1,13 +1,21 @@
-//! Error responses, one type per error shape of PRODUCT.md. The mapping from error to status
-//! lives here and nowhere else; internal details are logged once, never sent.
+//! Error responses, one type per error shape the API promises (OAuth errors, protected API
+//! calls, pages). The mapping from error to status lives here and nowhere else; internal
+//! details are logged once, never sent.
 
 use crate::views::{render, ErrorPage};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use gatehouse_core::oauth::authorize::AuthorizeRejection;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_service::ServiceError;
-use serde_json::json;
+use serde::Serialize;
+
+/// The body of every `{"message": …}` answer.
+#[derive(Debug, Serialize)]
+struct MessageBody {
+    message: &'static str,
+}
 
 /// An error answered as `{"message": …}` (gateway, `/auth/check`, operational endpoints).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -50,7 +58,7 @@ impl IntoResponse for ApiError {
             Self::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable"),
             Self::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "Gateway Timeout"),
         };
-        let mut response = (status, Json(json!({ "message": message }))).into_response();
+        let mut response = (status, Json(MessageBody { message })).into_response();
         // All challenges in one field (RFC 9110 §11.6.1): nginx before 1.23 passes on only the
         // first WWW-Authenticate header of an auth_request answer.
         let challenge = match self {
@@ -63,7 +71,15 @@ impl IntoResponse for ApiError {
             Self::Forbidden {
                 insufficient_scope: true,
             } => Some("Bearer realm=\"gatehouse\", error=\"insufficient_scope\""),
-            _ => None,
+            Self::BadRequest
+            | Self::Forbidden {
+                insufficient_scope: false,
+            }
+            | Self::NotFound
+            | Self::MethodNotAllowed
+            | Self::BadGateway
+            | Self::Unavailable
+            | Self::GatewayTimeout => None,
         };
         if let Some(challenge) = challenge {
             response.headers_mut().insert(
@@ -91,36 +107,107 @@ impl From<OAuthError> for OAuthHttpError {
     }
 }
 
-impl IntoResponse for OAuthHttpError {
-    fn into_response(self) -> Response {
-        let error = match self.0 {
-            ServiceError::OAuth(e) => e,
-            ServiceError::Invalid(e) => OAuthError::invalid_request(e.to_string()),
+impl OAuthHttpError {
+    /// The status, the RFC 6749 §5.2 error and the `Retry-After` seconds for each way a use
+    /// case can fail. Every variant is named, so a new one cannot reach a client unmapped.
+    fn answer(self) -> (StatusCode, OAuthError, Option<i64>) {
+        let refused = |error: OAuthError| (status_of(error.code), error, None);
+        match self.0 {
+            ServiceError::OAuth(e) => refused(e),
+            ServiceError::Authorize(rejection) => match rejection {
+                AuthorizeRejection::Redirect { error, .. } => refused(error),
+                AuthorizeRejection::ErrorPage(message) => {
+                    refused(OAuthError::invalid_request(message))
+                }
+            },
+            e @ (ServiceError::Invalid(_)
+            | ServiceError::Transition(_)
+            | ServiceError::NotApplicable(_)) => {
+                refused(OAuthError::invalid_request(e.to_string()))
+            }
+            // Something the request refers to is gone: the use case found it, then it was
+            // deleted. The request cannot succeed as sent, and the server did nothing wrong.
+            ServiceError::NotFound { .. } => refused(OAuthError::new(
+                OAuthErrorCode::InvalidGrant,
+                "the request refers to something that no longer exists",
+            )),
+            // Credentials of a person that cannot be used (RFC 6749 §5.2: invalid_grant
+            // covers the resource owner's credentials).
+            e @ (ServiceError::LoginFailed
+            | ServiceError::EmailNotVerified
+            | ServiceError::LinkInvalid) => refused(OAuthError::with(
+                OAuthErrorCode::InvalidGrant,
+                e.to_string(),
+            )),
+            e @ (ServiceError::Throttled { retry_after_secs }
+            | ServiceError::RateLimited { retry_after_secs }) => (
+                StatusCode::TOO_MANY_REQUESTS,
+                OAuthError::with(OAuthErrorCode::TemporarilyUnavailable, e.to_string()),
+                Some(retry_after_secs),
+            ),
+            e @ ServiceError::Busy { retry_after_secs } => (
+                StatusCode::SERVICE_UNAVAILABLE,
+                OAuthError::with(OAuthErrorCode::TemporarilyUnavailable, e.to_string()),
+                Some(retry_after_secs),
+            ),
             ServiceError::Unavailable(source) => {
                 tracing::warn!(error = %source, "oauth endpoint: database unavailable");
-                OAuthError::new(
+                refused(OAuthError::new(
                     OAuthErrorCode::TemporarilyUnavailable,
                     "the service is temporarily unavailable",
-                )
+                ))
             }
-            other => {
-                tracing::error!(error = ?other, "oauth endpoint failed");
-                OAuthError::new(OAuthErrorCode::ServerError, "internal error")
+            // A value Gatehouse generated collided with a stored one: the server's failure,
+            // not the client's.
+            e @ ServiceError::Conflict(_) => {
+                tracing::error!(error = ?e, "oauth endpoint: conflict while storing");
+                refused(OAuthError::new(
+                    OAuthErrorCode::ServerError,
+                    "internal error",
+                ))
             }
-        };
-        let status = match error.code {
-            OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
-            OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
-            OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
-            _ => StatusCode::BAD_REQUEST,
-        };
-        let body = json!({ "error": error.code.as_str(), "error_description": error.description });
-        let mut response = (status, Json(body)).into_response();
+            ServiceError::Internal(source) => {
+                tracing::error!(error = ?source, "oauth endpoint failed");
+                refused(OAuthError::new(
+                    OAuthErrorCode::ServerError,
+                    "internal error",
+                ))
+            }
+        }
+    }
+}
+
+/// The status of each OAuth error code: failed client authentication is 401 (RFC 6749 §5.2),
+/// other refusals 400.
+fn status_of(code: OAuthErrorCode) -> StatusCode {
+    match code {
+        OAuthErrorCode::InvalidClient => StatusCode::UNAUTHORIZED,
+        OAuthErrorCode::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        OAuthErrorCode::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+        OAuthErrorCode::InvalidRequest
+        | OAuthErrorCode::InvalidGrant
+        | OAuthErrorCode::UnauthorizedClient
+        | OAuthErrorCode::UnsupportedGrantType
+        | OAuthErrorCode::InvalidScope
+        | OAuthErrorCode::AccessDenied
+        | OAuthErrorCode::UnsupportedResponseType
+        | OAuthErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+    }
+}
+
+impl IntoResponse for OAuthHttpError {
+    fn into_response(self) -> Response {
+        let (status, error, retry_after) = self.answer();
+        let mut response = (status, Json(error)).into_response();
+        let headers = response.headers_mut();
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(
+            headers.insert(
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"gatehouse\""),
             );
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
     }
@@ -182,7 +269,14 @@ impl From<ServiceError> for PageError {
                         .to_owned(),
                 retry_after: Some(retry_after_secs),
             },
-            other => Self::new(StatusCode::BAD_REQUEST, other.to_string()),
+            ServiceError::Invalid(_)
+            | ServiceError::Transition(_)
+            | ServiceError::NotApplicable(_)
+            | ServiceError::OAuth(_)
+            | ServiceError::Authorize(_)
+            | ServiceError::LoginFailed
+            | ServiceError::EmailNotVerified
+            | ServiceError::LinkInvalid => Self::new(StatusCode::BAD_REQUEST, e.to_string()),
         }
     }
 }
@@ -200,5 +294,126 @@ impl IntoResponse for PageError {
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
         }
         response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use gatehouse_core::{TransitionError, ValidationError};
+
+    fn oauth_answer(error: ServiceError) -> (u16, &'static str, Option<i64>) {
+        let (status, error, retry_after) = OAuthHttpError(error).answer();
+        (status.as_u16(), error.code.as_str(), retry_after)
+    }
+
+    #[test]
+    fn every_service_error_has_its_oauth_answer() {
+        let cases = [
+            (
+                ServiceError::OAuth(OAuthError::new(OAuthErrorCode::InvalidClient, "x")),
+                (401, "invalid_client", None),
+            ),
+            (
+                ServiceError::Invalid(ValidationError::NoRedirectUri),
+                (400, "invalid_request", None),
+            ),
+            (
+                ServiceError::Transition(TransitionError {
+                    from: "rejected",
+                    action: "approve",
+                }),
+                (400, "invalid_request", None),
+            ),
+            (
+                ServiceError::not_found("client, user or account", "?"),
+                (400, "invalid_grant", None),
+            ),
+            (
+                ServiceError::NotApplicable("public apps have no secret".into()),
+                (400, "invalid_request", None),
+            ),
+            (
+                ServiceError::Authorize(AuthorizeRejection::Redirect {
+                    redirect_uri: "https://app.example.com/cb".into(),
+                    error: OAuthError::new(OAuthErrorCode::AccessDenied, "denied"),
+                    state: None,
+                }),
+                (400, "access_denied", None),
+            ),
+            (
+                ServiceError::Authorize(AuthorizeRejection::ErrorPage("unknown client".into())),
+                (400, "invalid_request", None),
+            ),
+            (ServiceError::LoginFailed, (400, "invalid_grant", None)),
+            (ServiceError::EmailNotVerified, (400, "invalid_grant", None)),
+            (ServiceError::LinkInvalid, (400, "invalid_grant", None)),
+            (
+                ServiceError::Throttled {
+                    retry_after_secs: 30,
+                },
+                (429, "temporarily_unavailable", Some(30)),
+            ),
+            (
+                ServiceError::RateLimited {
+                    retry_after_secs: 6,
+                },
+                (429, "temporarily_unavailable", Some(6)),
+            ),
+            (
+                ServiceError::Busy {
+                    retry_after_secs: 1,
+                },
+                (503, "temporarily_unavailable", Some(1)),
+            ),
+            (
+                ServiceError::Unavailable("down".into()),
+                (503, "temporarily_unavailable", None),
+            ),
+            (
+                ServiceError::Conflict("token family already exists".into()),
+                (500, "server_error", None),
+            ),
+            (
+                ServiceError::Internal("broken".into()),
+                (500, "server_error", None),
+            ),
+        ];
+        for (error, expected) in cases {
+            let shown = format!("{error:?}");
+            assert_eq!(oauth_answer(error), expected, "{shown}");
+        }
+    }
+
+    #[test]
+    fn internal_details_never_reach_the_oauth_body() {
+        let (_, error, _) = OAuthHttpError(ServiceError::Internal("secret detail".into())).answer();
+        assert_eq!(error.description, "internal error");
+    }
+
+    #[test]
+    fn oauth_errors_serialize_as_rfc_6749_section_5_2() {
+        let body = serde_json::to_value(OAuthError::new(
+            OAuthErrorCode::InvalidGrant,
+            "invalid authorization code",
+        ))
+        .unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "error": "invalid_grant",
+                "error_description": "invalid authorization code",
+            })
+        );
+    }
+
+    #[test]
+    fn throttled_oauth_answers_say_when_to_come_back() {
+        let response = OAuthHttpError(ServiceError::Throttled {
+            retry_after_secs: 0,
+        })
+        .into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "1");
     }
 }

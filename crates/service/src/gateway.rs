@@ -247,10 +247,15 @@ impl Gatehouse {
         let applier = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 match event {
-                    FeedEvent::Connected => cache.set_connected(true),
+                    // Logged once the cache is (dis)trusted, so that a reader of the log
+                    // (the deployment tests) knows it is.
+                    FeedEvent::Connected => {
+                        cache.set_connected(true);
+                        tracing::info!("invalidation feed connected; cache in use");
+                    }
                     FeedEvent::Disconnected => {
-                        tracing::warn!("invalidation feed lost; cache disabled until it is back");
                         cache.set_connected(false);
+                        tracing::warn!("invalidation feed lost; cache disabled until it is back");
                     }
                     FeedEvent::Invalidated(inv) => cache.apply(&inv),
                 }

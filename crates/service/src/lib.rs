@@ -2,6 +2,7 @@
 //! HTTP in sight. Each function validates input into core types, lets the core decide, and
 //! writes through the store.
 
+pub mod account_tokens;
 pub mod accounts;
 pub mod admin;
 pub mod apps;
@@ -9,8 +10,8 @@ pub mod audit;
 pub mod cache;
 pub mod clock;
 pub mod error;
+pub mod front_channel;
 pub mod gateway;
-pub mod hypertrack;
 mod issuance;
 pub mod limits;
 pub mod mail;
@@ -20,7 +21,6 @@ pub mod oauth;
 mod passwords;
 pub mod people;
 pub mod portal;
-pub mod sessions;
 pub mod settings;
 #[cfg(feature = "testing")]
 pub mod testing;

@@ -3,24 +3,9 @@
 
 use crate::mail::Mail;
 use gatehouse_core::application::Application;
+use gatehouse_core::paths;
 use gatehouse_core::user::Email;
 use gatehouse_core::Timestamp;
-
-/// Where each emailed link points, below the public URL.
-pub mod paths {
-    /// Confirms an email address (`?token=`).
-    pub const VERIFY_EMAIL: &str = "/verify-email";
-    /// Chooses a new password (`?token=`).
-    pub const RESET_PASSWORD: &str = "/reset-password";
-    /// Creates the first admin (`?token=`).
-    pub const SETUP: &str = "/setup";
-    /// Signs in.
-    pub const LOGIN: &str = "/login";
-    /// Asks for a password reset link.
-    pub const FORGOT_PASSWORD: &str = "/forgot-password";
-    /// The developer's list of apps.
-    pub const MY_APPS: &str = "/portal";
-}
 
 fn mail(to: &Email, subject: impl Into<String>, text: String) -> Mail {
     Mail {
@@ -106,7 +91,7 @@ pub fn app_approved(to: &Email, base: &str, app: &Application) -> Mail {
              It can now use OAuth 2.0 with its client ID and secret. Manage it here:\n\
              {base}{}/apps/{}\n",
             app_line(app),
-            paths::MY_APPS,
+            paths::PORTAL,
             app.client_id
         ),
     )
@@ -121,7 +106,7 @@ pub fn app_rejected(to: &Email, base: &str, app: &Application, reason: &str) -> 
             "Your app {} was not approved.\n\nReason given: {reason}\n\n\
              You can register a new app at {base}{}\n",
             app_line(app),
-            paths::MY_APPS
+            paths::PORTAL
         ),
     )
 }
@@ -135,7 +120,7 @@ pub fn app_suspended(to: &Email, base: &str, app: &Application) -> Mail {
             "Your app {} was suspended: its tokens no longer work and it cannot get new ones.\n\n\
              Contact the API provider to find out more. Your apps: {base}{}\n",
             app_line(app),
-            paths::MY_APPS
+            paths::PORTAL
         ),
     )
 }
@@ -148,7 +133,7 @@ pub fn app_reinstated(to: &Email, base: &str, app: &Application) -> Mail {
         format!(
             "Your app {} was reinstated and can get tokens again.\n\n{base}{}/apps/{}\n",
             app_line(app),
-            paths::MY_APPS,
+            paths::PORTAL,
             app.client_id
         ),
     )
@@ -165,7 +150,7 @@ pub fn secret_reset(to: &Email, base: &str, app: &Application, expires_at: Times
              period).\n\nIf you did not do this, check your app now: {base}{}/apps/{}\n",
             app_line(app),
             expires_at.to_rfc3339(),
-            paths::MY_APPS,
+            paths::PORTAL,
             app.client_id
         ),
     )
@@ -191,7 +176,7 @@ pub fn secret_expiring(
              {base}{}/apps/{}\n",
             app_line(app),
             expires_at.to_rfc3339(),
-            paths::MY_APPS,
+            paths::PORTAL,
             app.client_id
         ),
     )

@@ -8,14 +8,14 @@ use gatehouse_core::gateway::Identity;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
-use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode, TokenRequest};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Redemption, Rotation};
+use gatehouse_store::{Redemption, Rotation, StoreError};
 use rand::rngs::OsRng;
 use std::sync::Arc;
 
@@ -95,7 +95,8 @@ fn oauth(code: OAuthErrorCode, description: &'static str) -> ServiceError {
     ServiceError::OAuth(OAuthError::new(code, description))
 }
 
-fn invalid_client() -> ServiceError {
+/// RFC 6749 §5.2: the client did not authenticate (unknown, wrong secret, or no longer there).
+pub(crate) fn invalid_client() -> ServiceError {
     oauth(
         OAuthErrorCode::InvalidClient,
         "client authentication failed",
@@ -107,6 +108,60 @@ fn invalid_grant(description: &'static str) -> ServiceError {
 }
 
 impl Gatehouse {
+    /// RFC 6749 §3.2: issues what `request` asks for to `client`, which authenticated.
+    pub async fn grant_tokens(
+        &self,
+        client: &Application,
+        request: &TokenRequest,
+    ) -> Result<IssuedTokens, ServiceError> {
+        match request {
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri,
+                code_verifier,
+            } => {
+                self.exchange_code(
+                    client,
+                    code,
+                    redirect_uri.as_deref(),
+                    code_verifier.as_deref(),
+                )
+                .await
+            }
+            TokenRequest::RefreshToken {
+                refresh_token,
+                scope,
+            } => self.refresh(client, refresh_token, scope.as_deref()).await,
+            TokenRequest::ClientCredentials { scope } => {
+                self.client_credentials(client, scope.as_deref()).await
+            }
+        }
+    }
+
+    /// What a grant gets when storage reports that something it refers to is gone: the app,
+    /// the user or the code was deleted while the request was served (deleting an app or a
+    /// user deletes its codes and tokens). The caller is no client any more if its app went
+    /// (`invalid_client`); otherwise the grant is what no longer holds (`invalid_grant`, RFC
+    /// 6749 §5.2). Neither is the server's failure.
+    async fn deleted_mid_flight(
+        &self,
+        client: &Application,
+        refused: &'static str,
+        error: StoreError,
+    ) -> ServiceError {
+        let StoreError::NotFound(what) = error else {
+            return error.into();
+        };
+        match self.store.find_application(&client.client_id).await {
+            Ok(Some(_)) => {
+                tracing::info!(client_id = %client.client_id, what, "grant refused: deleted while the request was served");
+                invalid_grant(refused)
+            }
+            Ok(None) => invalid_client(),
+            Err(e) => e.into(),
+        }
+    }
+
     /// Authenticates the client of a token, revocation or introspection request. Unknown
     /// clients, wrong, expired or replaced secrets, and public apps presenting secrets (or
     /// confidential apps presenting none) all fail alike as `invalid_client`.
@@ -290,11 +345,19 @@ impl Gatehouse {
         };
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
-        match self
+        let redemption = self
             .store
             .redeem_code(&digest, &family, &access, &refresh, now)
-            .await?
-        {
+            .await;
+        let redemption = match redemption {
+            Ok(redemption) => redemption,
+            Err(e) => {
+                return Err(self
+                    .deleted_mid_flight(client, "invalid authorization code", e)
+                    .await)
+            }
+        };
+        match redemption {
             Redemption::Issued => Ok(IssuedTokens {
                 access_token: access_plain,
                 expires_in: self.settings.lifetimes.access_token,
@@ -353,11 +416,19 @@ impl Gatehouse {
         let access_scopes = requested_scopes(scope, &stored.scopes).map_err(ServiceError::OAuth)?;
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &access_scopes, &stored.scopes);
-        match self
+        let rotation = self
             .store
             .rotate_refresh_token(&digest, &access, &refresh, now)
-            .await?
-        {
+            .await;
+        let rotation = match rotation {
+            Ok(rotation) => rotation,
+            Err(e) => {
+                return Err(self
+                    .deleted_mid_flight(client, "invalid refresh token", e)
+                    .await)
+            }
+        };
+        match rotation {
             Rotation::Rotated => {
                 // The family's previous access token is revoked: other nodes must drop it.
                 self.invalidate(Invalidation::Family(family.family_id.clone()))
@@ -417,7 +488,11 @@ impl Gatehouse {
             key_id: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
-        self.store_issued(family, access).await?;
+        if let Err(e) = self.store_issued(family, access).await {
+            return Err(self
+                .deleted_mid_flight(client, "the client can no longer be issued tokens", e)
+                .await);
+        }
         Ok(IssuedTokens {
             access_token: access_plain,
             expires_in: self.settings.lifetimes.access_token,

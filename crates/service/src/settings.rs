@@ -2,6 +2,7 @@
 //! variables, then command-line flags, each overriding the last. Unknown keys and bad values
 //! are errors naming the key; all problems are reported at once.
 
+use gatehouse_core::paths;
 use gatehouse_core::region::Region;
 use gatehouse_core::scope::{ScopeCatalogue, ScopeSet};
 use lettre::message::Mailbox;
@@ -203,12 +204,37 @@ pub struct Overrides {
     pub database_url: Option<String>,
 }
 
-/// The environment variables Gatehouse reads, each naming one setting.
-pub const ENV_VARS: [(&str, &str); 4] = [
-    ("GATEHOUSE_DATABASE_URL", "database_url"),
-    ("GATEHOUSE_LISTEN", "listen"),
-    ("GATEHOUSE_PUBLIC_URL", "public_url"),
-    ("GATEHOUSE_REGION", "region"),
+/// One `GATEHOUSE_*` variable: its name, the configuration key it overrides (which names it in
+/// error messages until a flag overrides it in turn), and where that key's value goes.
+struct EnvVar {
+    name: &'static str,
+    key: &'static str,
+    slot: fn(&mut FileSettings) -> &mut Option<String>,
+}
+
+/// The environment variables Gatehouse reads, each mapped explicitly to its own key: a new
+/// variable needs its own line here, it cannot fall into another key's place.
+const ENV_VARS: [EnvVar; 4] = [
+    EnvVar {
+        name: "GATEHOUSE_DATABASE_URL",
+        key: "database_url",
+        slot: |raw| &mut raw.database_url,
+    },
+    EnvVar {
+        name: "GATEHOUSE_LISTEN",
+        key: "listen",
+        slot: |raw| &mut raw.listen,
+    },
+    EnvVar {
+        name: "GATEHOUSE_PUBLIC_URL",
+        key: "public_url",
+        slot: |raw| &mut raw.public_url,
+    },
+    EnvVar {
+        name: "GATEHOUSE_REGION",
+        key: "region",
+        slot: |raw| &mut raw.region,
+    },
 ];
 
 #[derive(Debug, Default, Deserialize)]
@@ -258,26 +284,6 @@ struct FileRoute {
     scopes: BTreeMap<String, String>,
 }
 
-/// First path segments Gatehouse serves itself; a route may not start inside one of them.
-pub const RESERVED_PATHS: [&str; 17] = [
-    "oauth",
-    ".well-known",
-    "auth",
-    "healthz",
-    "readyz",
-    "metrics",
-    "login",
-    "logout",
-    "portal",
-    "admin",
-    "static",
-    "setup",
-    "register",
-    "verify-email",
-    "resend-verification",
-    "forgot-password",
-    "reset-password",
-];
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
 ];
@@ -311,16 +317,10 @@ impl Settings {
             None => FileSettings::default(),
         };
         let mut origin: BTreeMap<&str, String> = BTreeMap::new();
-        for (var, key) in ENV_VARS {
-            if let Some(value) = env(var) {
-                origin.insert(key, var.to_owned());
-                let slot = match key {
-                    "database_url" => &mut raw.database_url,
-                    "listen" => &mut raw.listen,
-                    "public_url" => &mut raw.public_url,
-                    _ => &mut raw.region,
-                };
-                *slot = Some(value);
+        for var in &ENV_VARS {
+            if let Some(value) = env(var.name) {
+                origin.insert(var.key, var.name.to_owned());
+                *(var.slot)(&mut raw) = Some(value);
             }
         }
         if let Some(url) = &overrides.database_url {
@@ -577,19 +577,12 @@ fn parse_database_url(raw: &str) -> Result<String, String> {
 fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Vec<String>> {
     let prefix = route.path_prefix;
     let mut problems = Vec::new();
-    let first_segment = prefix
-        .trim_start_matches('/')
-        .split('/')
-        .next()
-        .unwrap_or("");
     if !prefix.starts_with('/') || prefix.chars().any(|c| c.is_whitespace() || c.is_control()) {
         problems.push(format!(
             "(path_prefix \"{prefix}\"): path_prefix must start with / and contain no spaces"
         ));
-    } else if RESERVED_PATHS.contains(&first_segment) {
-        problems.push(format!(
-            "(path_prefix \"{prefix}\"): shadows Gatehouse's own /{first_segment} paths"
-        ));
+    } else if let Some(shadow) = paths::shadowed_by(&prefix) {
+        problems.push(format!("(path_prefix \"{prefix}\"): {shadow}"));
     }
     let upstream = match route.upstream.as_deref().map(Url::parse) {
         None => None,
@@ -826,6 +819,80 @@ scopes = { GET = "admin", get = "read" }
         assert_eq!(s.database_url, "sqlite://flag.db");
         let s = Settings::load(Some(file.path()), env, &Overrides::default()).unwrap();
         assert_eq!(s.database_url, "sqlite://env.db");
+    }
+
+    #[test]
+    fn each_environment_variable_sets_its_own_key_and_no_other() {
+        for var in &ENV_VARS {
+            assert_eq!(
+                var.name,
+                format!("GATEHOUSE_{}", var.key.to_ascii_uppercase()),
+                "a variable is named after the key it overrides"
+            );
+            let mut raw = FileSettings::default();
+            *(var.slot)(&mut raw) = Some("x".to_owned());
+            let set: Vec<&str> = ENV_VARS
+                .iter()
+                .filter(|other| (other.slot)(&mut raw).is_some())
+                .map(|other| other.name)
+                .collect();
+            assert_eq!(set, [var.name]);
+        }
+        let values = [
+            ("GATEHOUSE_DATABASE_URL", "sqlite://env.db"),
+            ("GATEHOUSE_LISTEN", "127.0.0.1:9999"),
+            ("GATEHOUSE_PUBLIC_URL", "https://env.example.com"),
+            ("GATEHOUSE_REGION", "eu"),
+        ];
+        assert_eq!(ENV_VARS.map(|v| v.name), values.map(|(name, _)| name));
+        let default = Settings::default();
+        for (var, value) in values {
+            let env = |name: &str| (name == var).then(|| value.to_owned());
+            let s = Settings::load(None, env, &Overrides::default()).unwrap();
+            let changed = [
+                s.database_url != default.database_url,
+                s.listen != default.listen,
+                s.public_url != default.public_url,
+                s.region != default.region,
+            ];
+            let expected = values.map(|(name, _)| name == var);
+            assert_eq!(changed, expected, "{var}");
+        }
+    }
+
+    #[test]
+    fn a_route_may_not_shadow_any_gatehouse_path() {
+        let route = |prefix: &str| {
+            load_toml(&format!(
+                "[[route]]\npath_prefix = \"{prefix}\"\nupstream = \"http://127.0.0.1:9000\"\n"
+            ))
+        };
+        for path in paths::all() {
+            for prefix in [
+                path.to_owned(),
+                format!("{path}/"),
+                path.to_ascii_uppercase(),
+            ] {
+                let err = route(&prefix).unwrap_err().to_string();
+                assert!(
+                    err.contains(&format!("route[0] (path_prefix \"{prefix}\"): shadows")),
+                    "{prefix}: {err}"
+                );
+            }
+        }
+        for prefix in ["/oauth/", "/OAUTH/v1/tok", "/portal", "/oau", "/"] {
+            let err = route(prefix).unwrap_err().to_string();
+            assert!(
+                err.contains(&format!(
+                    "route[0] (path_prefix \"{prefix}\"): shadows Gatehouse's own"
+                )),
+                "{prefix}: {err}"
+            );
+        }
+        for prefix in ["/oauthx/", "/v1/", "/views/", "/log/"] {
+            let s = route(prefix).unwrap();
+            assert_eq!(s.routes[0].path_prefix, prefix);
+        }
     }
 
     #[test]

@@ -21,8 +21,9 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// How long [`SmtpSink::start`] waits for the server and [`SmtpSink::wait_for_mail`] for a mail.
-const WAIT: Duration = Duration::from_secs(10);
+/// How long [`SmtpSink::start`] waits for the server and [`SmtpSink::wait_for_mail`] for a mail:
+/// generous, for a busy 2-core machine.
+const WAIT: Duration = Duration::from_secs(30);
 const POLL: Duration = Duration::from_millis(50);
 
 /// Runs aiosmtpd's command line, first starting a thread that ends the process when its
@@ -66,7 +67,7 @@ pub struct ReceivedMail {
 }
 
 impl SmtpSink {
-    /// Starts the server and waits (at most 10 s) until it accepts connections.
+    /// Starts the server and waits (at most 30 s) until it accepts connections.
     ///
     /// # Panics
     /// When the interpreter or aiosmtpd is missing, or the server does not come up: the test
@@ -160,7 +161,7 @@ impl SmtpSink {
         self.port
     }
 
-    /// Waits (at most 10 s, polling every 50 ms) for a mail addressed to `to` whose subject
+    /// Waits (at most 30 s, polling every 50 ms) for a mail addressed to `to` whose subject
     /// contains `subject_contains`, and returns it. Each mail is returned once: a second
     /// call waits for another matching mail, so a test can wait for the next one.
     ///

@@ -1,17 +1,22 @@
-//! Gatehouse's storage: focused traits combined into [`Store`], implemented once for SQLite and
-//! once for PostgreSQL, each with its own SQL and embedded migrations. Anything that must be
-//! atomic is one method named after its event, so transactions never cross the trait.
+//! Gatehouse's storage: one trait per kind of data, combined into [`Store`]. Each operation's
+//! SQL is written once (`sql/`) and stamped out for SQLite and for PostgreSQL, whose modules
+//! hold only what differs (connecting, a few dialect rules, the invalidation feed) and whose
+//! migrations are embedded. Anything that must be atomic is one method named after its event,
+//! so transactions never cross the trait.
 #![warn(missing_docs)]
 
 mod error;
 mod postgres;
 mod rows;
+mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
 
 pub use error::{BoxError, StoreError};
 pub use postgres::PostgresStore;
+pub use rows::{Row, Value};
+pub use sql::Insert;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
@@ -72,9 +77,17 @@ pub trait AccountStore: Send + Sync {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<(SecretKey, Account)>, StoreError>;
+    /// Accounts matching the query.
+    async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
+    /// Replaces what an account may do; returns whether the account exists.
+    async fn update_account_scopes(
+        &self,
+        account_id: &AccountId,
+        scopes: &ScopeSet,
+    ) -> Result<bool, StoreError>;
 }
 
-/// Users.
+/// Users, and self-registration.
 #[async_trait]
 pub trait UserStore: Send + Sync {
     /// Stores a new user; `Conflict("email")` if the email is taken, `NotFound("account")` if
@@ -84,6 +97,18 @@ pub trait UserStore: Send + Sync {
     async fn find_user_by_email(&self, email: &Email) -> Result<Option<User>, StoreError>;
     /// The user with this ID, if any.
     async fn find_user(&self, user_id: &UserId) -> Result<Option<User>, StoreError>;
+    /// Whether any admin exists.
+    async fn has_admin(&self) -> Result<bool, StoreError>;
+    /// Self-registration: stores the developer's account (without keys), the user and the
+    /// email verification link, atomically. `Conflict("email")` if the email is taken.
+    async fn register_user(
+        &self,
+        account: &Account,
+        user: &User,
+        link: &OneTimeLink,
+    ) -> Result<(), StoreError>;
+    /// Users matching the query.
+    async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
 }
 
 /// Applications and their client secrets.
@@ -137,6 +162,26 @@ pub trait AppStore: Send + Sync {
         &self,
         digest: &SecretDigest,
     ) -> Result<Option<ClientSecret>, StoreError>;
+    /// Applications matching the query.
+    async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
+    /// Replaces an app's redirect URIs; returns whether the app exists.
+    async fn update_redirect_uris(
+        &self,
+        client_id: &ClientId,
+        redirect_uris: &[RedirectUri],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
+    async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+    /// Claims the live client secrets (the newest of each approved app: one being replaced
+    /// needs no reminder) that end within `days` days of `now` and have not had
+    /// a reminder this close to their end yet, marking them reminded; each secret is claimed
+    /// once per threshold, even with several nodes running this.
+    async fn claim_secret_reminders(
+        &self,
+        now: Timestamp,
+        days: u32,
+    ) -> Result<Vec<ClientSecret>, StoreError>;
 }
 
 /// What redeeming an authorization code did.
@@ -237,6 +282,16 @@ pub trait GrantStore: Send + Sync {
     ) -> Result<Option<Grant>, StoreError>;
     /// Stores the grant, replacing the scopes and update time of an existing one.
     async fn upsert_grant(&self, grant: &Grant) -> Result<(), StoreError>;
+    /// Every grant a user has given, most recent first.
+    async fn list_grants_of_user(&self, user_id: &UserId) -> Result<Vec<Grant>, StoreError>;
+    /// Withdraws a user's consent to an app: deletes the grant and revokes every token family
+    /// the user's consent produced for it; returns the revoked families.
+    async fn revoke_grant(
+        &self,
+        user_id: &UserId,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> Result<Vec<FamilyId>, StoreError>;
 }
 
 /// Browser sessions.
@@ -248,6 +303,8 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, digest: &SecretDigest) -> Result<Option<Session>, StoreError>;
     /// Removes a session (logout, or replaced at login).
     async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError>;
+    /// Deletes sessions that ended before `now`; returns how many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
 }
 
 /// The audit log.
@@ -257,6 +314,17 @@ pub trait AuditStore: Send + Sync {
     async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError>;
     /// The most recent events, newest first, at most `limit`.
     async fn list_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
+    /// Audit events matching the query.
+    async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The times of the latest `limit` events with this action and target at or after
+    /// `since`, newest first (login throttling counts failures with it).
+    async fn recent_event_times(
+        &self,
+        action: &str,
+        target: &str,
+        since: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Timestamp>, StoreError>;
 }
 
 /// One-time links: email verification, password reset, first-admin setup. Each use is one
@@ -292,8 +360,6 @@ pub trait LinkStore: Send + Sync {
         admin: &User,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Whether any admin exists.
-    async fn has_admin(&self) -> Result<bool, StoreError>;
 }
 
 /// A search in an admin list: case-insensitive substring match, newest first.
@@ -322,72 +388,6 @@ pub struct AuditQuery {
     pub until: Option<Timestamp>,
     /// At most this many events.
     pub limit: u32,
-}
-
-/// What the developer portal and admin console need beyond the OAuth core.
-#[async_trait]
-pub trait PortalStore: Send + Sync {
-    /// Self-registration: stores the developer's account (without keys), the user and the
-    /// email verification link, atomically. `Conflict("email")` if the email is taken.
-    async fn register_user(
-        &self,
-        account: &Account,
-        user: &User,
-        link: &OneTimeLink,
-    ) -> Result<(), StoreError>;
-    /// Users matching the query.
-    async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
-    /// Accounts matching the query.
-    async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
-    /// Applications matching the query.
-    async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
-    /// Replaces what an account may do; returns whether the account exists.
-    async fn update_account_scopes(
-        &self,
-        account_id: &AccountId,
-        scopes: &ScopeSet,
-    ) -> Result<bool, StoreError>;
-    /// Replaces an app's redirect URIs; returns whether the app exists.
-    async fn update_redirect_uris(
-        &self,
-        client_id: &ClientId,
-        redirect_uris: &[RedirectUri],
-        now: Timestamp,
-    ) -> Result<bool, StoreError>;
-    /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
-    async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;
-    /// Claims the live client secrets (the newest of each approved app: one being replaced
-    /// needs no reminder) that end within `days` days of `now` and have not had
-    /// a reminder this close to their end yet, marking them reminded; each secret is claimed
-    /// once per threshold, even with several nodes running this.
-    async fn claim_secret_reminders(
-        &self,
-        now: Timestamp,
-        days: u32,
-    ) -> Result<Vec<ClientSecret>, StoreError>;
-    /// Every grant a user has given, most recent first.
-    async fn list_grants_of_user(&self, user_id: &UserId) -> Result<Vec<Grant>, StoreError>;
-    /// Withdraws a user's consent to an app: deletes the grant and revokes every token family
-    /// the user's consent produced for it; returns the revoked families.
-    async fn revoke_grant(
-        &self,
-        user_id: &UserId,
-        client_id: &ClientId,
-        now: Timestamp,
-    ) -> Result<Vec<FamilyId>, StoreError>;
-    /// Deletes sessions that ended before `now`; returns how many.
-    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
-    /// Audit events matching the query.
-    async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
-    /// The times of the latest `limit` events with this action and target at or after
-    /// `since`, newest first (login throttling counts failures with it).
-    async fn recent_event_times(
-        &self,
-        action: &str,
-        target: &str,
-        since: Timestamp,
-        limit: u32,
-    ) -> Result<Vec<Timestamp>, StoreError>;
 }
 
 /// What the invalidation feed reports.
@@ -427,7 +427,6 @@ pub trait Store:
     + SessionStore
     + InvalidationStore
     + LinkStore
-    + PortalStore
 {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;
@@ -477,8 +476,9 @@ pub async fn connect(url: &str, options: ConnectOptions) -> Result<Arc<dyn Store
 /// The names of the embedded migrations of each backend, for the test that keeps the two
 /// histories identical.
 pub fn migration_names() -> [(&'static str, Vec<String>); 2] {
+    use sql::Dialect;
     [
-        ("sqlite", sqlite::migration_names()),
-        ("postgres", postgres::migration_names()),
+        ("sqlite", sql::migration_names(SqliteStore::migrator())),
+        ("postgres", sql::migration_names(PostgresStore::migrator())),
     ]
 }

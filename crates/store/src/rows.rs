@@ -1,6 +1,8 @@
-//! Rows as both backends return them (TEXT, BIGINT/INTEGER and BYTEA/BLOB map to the same Rust
-//! types), and their conversion into domain types. Stored data is re-validated on the way out:
-//! a row that no longer parses is reported as an internal error, never trusted.
+//! The schema as Rust sees it, for both backends (TEXT, BIGINT/INTEGER and BYTEA/BLOB map to the
+//! same Rust types): each domain type's table, columns and values ([`Row`], the way in), and the
+//! rows queries return with their conversion into domain types (the way out). Stored data is
+//! re-validated on the way out: a row that no longer parses is reported as an internal error,
+//! never trusted.
 
 use crate::StoreError;
 use gatehouse_core::account::{Account, SecretKey};
@@ -20,6 +22,95 @@ use gatehouse_core::token::{
 };
 use gatehouse_core::user::{Email, Role, User};
 use gatehouse_core::Timestamp;
+use std::borrow::Cow;
+
+/// One column's value, as the store binds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Value<'a> {
+    /// TEXT, or NULL.
+    Text(Option<Cow<'a, str>>),
+    /// BIGINT/INTEGER (times are Unix seconds), or NULL.
+    Int(Option<i64>),
+    /// BYTEA/BLOB: a digest.
+    Bytes(&'a [u8]),
+}
+
+/// How a domain type is stored: its table, its columns and its values in column order. Every
+/// INSERT of the store is built from it ([`crate::Insert`]), and so is bulk seeding: the
+/// schema is written down once, here and in the migrations.
+pub trait Row: Sync {
+    /// The table.
+    const TABLE: &'static str;
+    /// The columns, comma separated, in the order of [`Row::values`].
+    const COLUMNS: &'static str;
+    /// The values, one per column.
+    fn values(&self) -> Vec<Value<'_>>;
+}
+
+/// What a failed INSERT of a row reports: the unique field that collided and the referenced
+/// object that is missing.
+pub(crate) trait Named: Row {
+    const CONFLICT: &'static str;
+    const MISSING: &'static str;
+}
+
+impl<T: Row> Row for &T {
+    const TABLE: &'static str = T::TABLE;
+    const COLUMNS: &'static str = T::COLUMNS;
+    fn values(&self) -> Vec<Value<'_>> {
+        (**self).values()
+    }
+}
+
+impl<T: Named> Named for &T {
+    const CONFLICT: &'static str = T::CONFLICT;
+    const MISSING: &'static str = T::MISSING;
+}
+
+fn text(s: &str) -> Value<'_> {
+    Value::Text(Some(Cow::Borrowed(s)))
+}
+
+fn opt_text(s: Option<&str>) -> Value<'_> {
+    Value::Text(s.map(Cow::Borrowed))
+}
+
+fn owned(s: String) -> Value<'static> {
+    Value::Text(Some(Cow::Owned(s)))
+}
+
+fn time(t: Timestamp) -> Value<'static> {
+    Value::Int(Some(t.unix()))
+}
+
+fn opt_time(t: Option<Timestamp>) -> Value<'static> {
+    Value::Int(t.map(Timestamp::unix))
+}
+
+fn bytes(d: &SecretDigest) -> Value<'_> {
+    Value::Bytes(d.as_bytes())
+}
+
+/// Implements [`Row`] and [`Named`] from `column => value` pairs, so that the two can never
+/// disagree on order.
+macro_rules! row {
+    ($type:ty, $table:literal, conflict $conflict:literal, missing $missing:literal,
+     |$r:ident| { $first:ident => $first_value:expr $(, $column:ident => $value:expr)* $(,)? }) => {
+        impl Row for $type {
+            const TABLE: &'static str = $table;
+            const COLUMNS: &'static str =
+                concat!(stringify!($first) $(, ", ", stringify!($column))*);
+            fn values(&self) -> Vec<Value<'_>> {
+                let $r = self;
+                vec![$first_value $(, $value)*]
+            }
+        }
+        impl Named for $type {
+            const CONFLICT: &'static str = $conflict;
+            const MISSING: &'static str = $missing;
+        }
+    };
+}
 
 fn ts(secs: i64) -> Timestamp {
     Timestamp::from_unix(secs)
@@ -418,3 +509,132 @@ impl TryFrom<SessionRow> for Session {
         })
     }
 }
+
+row!(Account, "accounts", conflict "account", missing "account", |a| {
+    account_id => text(a.account_id.as_str()),
+    name => text(a.name.as_str()),
+    scopes => owned(a.scopes.to_string()),
+    created_at => time(a.created_at),
+});
+
+row!(SecretKey, "secret_keys", conflict "secret key", missing "account", |k| {
+    key_id => text(k.key_id.as_str()),
+    account_id => text(k.account_id.as_str()),
+    secret_digest => bytes(&k.digest),
+    created_at => time(k.created_at),
+    last_used_at => opt_time(k.last_used_at),
+    revoked_at => opt_time(k.revoked_at),
+});
+
+row!(User, "users", conflict "email", missing "account", |u| {
+    user_id => text(u.user_id.as_str()),
+    email => text(u.email.as_str()),
+    password_hash => text(u.password_hash.as_phc()),
+    role => text(u.role.as_str()),
+    account_id => opt_text(u.account_id.as_ref().map(AccountId::as_str)),
+    created_at => time(u.created_at),
+    email_verified_at => opt_time(u.email_verified_at),
+});
+
+row!(OneTimeLink, "one_time_links", conflict "link", missing "user", |l| {
+    link_digest => bytes(&l.digest),
+    purpose => text(l.purpose.as_str()),
+    user_id => opt_text(l.user_id.as_ref().map(UserId::as_str)),
+    created_at => time(l.created_at),
+    expires_at => opt_time(l.expires_at),
+    used_at => opt_time(l.used_at),
+});
+
+row!(Application, "applications", conflict "unique_name", missing "owner", |a| {
+    client_id => text(a.client_id.as_str()),
+    owner_id => text(a.owner_id.as_str()),
+    name => text(a.name.as_str()),
+    unique_name => text(a.unique_name.as_str()),
+    scopes => owned(a.scopes.to_string()),
+    redirect_uris => owned(join_redirect_uris(&a.redirect_uris)),
+    client_type => text(a.client_type.as_str()),
+    status => text(a.status.as_str()),
+    status_reason => opt_text(a.status_reason.as_deref()),
+    created_at => time(a.created_at),
+    updated_at => time(a.updated_at),
+});
+
+row!(ClientSecret, "client_secrets", conflict "client secret", missing "application", |s| {
+    secret_id => text(s.secret_id.as_str()),
+    client_id => text(s.client_id.as_str()),
+    secret_digest => bytes(&s.digest),
+    created_at => time(s.created_at),
+    expires_at => time(s.expires_at),
+    revoked_at => opt_time(s.revoked_at),
+});
+
+row!(AuditEvent, "audit_events", conflict "audit event", missing "referenced row", |e| {
+    at => time(e.at),
+    actor => text(&e.actor),
+    action => text(&e.action),
+    target => text(&e.target),
+    detail => text(&e.detail),
+});
+
+row!(TokenFamily, "token_families",
+    conflict "token family", missing "client, user or account", |f| {
+    family_id => text(f.family_id.as_str()),
+    origin => text(f.origin.as_str()),
+    client_id => opt_text(f.client_id.as_ref().map(ClientId::as_str)),
+    user_id => opt_text(f.user_id.as_ref().map(UserId::as_str)),
+    account_id => opt_text(f.account_id.as_ref().map(AccountId::as_str)),
+    scopes => owned(f.scopes.to_string()),
+    created_at => time(f.created_at),
+    revoked_at => opt_time(f.revoked_at),
+    embed_view => opt_text(f.embed_view.as_deref()),
+    key_id => opt_text(f.key_id.as_ref().map(KeyId::as_str)),
+});
+
+row!(AccessToken, "access_tokens", conflict "access token", missing "token family", |t| {
+    token_digest => bytes(&t.digest),
+    family_id => text(t.family_id.as_str()),
+    scopes => owned(t.scopes.to_string()),
+    created_at => time(t.created_at),
+    expires_at => time(t.expires_at),
+    revoked_at => opt_time(t.revoked_at),
+});
+
+row!(RefreshToken, "refresh_tokens", conflict "refresh token", missing "token family", |t| {
+    token_digest => bytes(&t.digest),
+    family_id => text(t.family_id.as_str()),
+    scopes => owned(t.scopes.to_string()),
+    created_at => time(t.created_at),
+    expires_at => time(t.expires_at),
+    used_at => opt_time(t.used_at),
+    revoked_at => opt_time(t.revoked_at),
+});
+
+row!(AuthorizationCode, "authorization_codes",
+    conflict "authorization code", missing "client or user", |c| {
+    code_digest => bytes(&c.digest),
+    family_id => text(c.family_id.as_str()),
+    client_id => text(c.client_id.as_str()),
+    user_id => text(c.user_id.as_str()),
+    redirect_uri => text(&c.redirect_uri),
+    scopes => owned(c.scopes.to_string()),
+    code_challenge => opt_text(c.code_challenge.as_ref().map(CodeChallenge::as_str)),
+    created_at => time(c.created_at),
+    expires_at => time(c.expires_at),
+    used_at => opt_time(c.used_at),
+});
+
+row!(Grant, "grants", conflict "grant", missing "user or client", |g| {
+    user_id => text(g.user_id.as_str()),
+    client_id => text(g.client_id.as_str()),
+    scopes => owned(g.scopes.to_string()),
+    created_at => time(g.created_at),
+    updated_at => time(g.updated_at),
+});
+
+row!(Session, "sessions", conflict "session", missing "user", |s| {
+    session_digest => bytes(&s.digest),
+    user_id => opt_text(s.user_id.as_ref().map(UserId::as_str)),
+    csrf_token => text(&s.csrf_token),
+    created_at => time(s.created_at),
+    expires_at => time(s.expires_at),
+});

@@ -1,12 +1,84 @@
 //! Test support (feature `testing`): a fresh, migrated database per test on either backend,
-//! removed when the guard drops. SQLite lives in a temporary folder; PostgreSQL gets a database
-//! `gh_test_<random>` on the server named by `GATEHOUSE_TEST_POSTGRES_URL`. Without that
-//! variable a PostgreSQL test fails, never skips.
+//! removed when the guard drops, and [`on_both_backends!`], which runs each case on both.
+//! SQLite lives in a temporary folder; PostgreSQL gets a database `gh_test_<random>` on the
+//! server named by `GATEHOUSE_TEST_POSTGRES_URL`. Without that variable a PostgreSQL test
+//! fails, never skips.
 #![allow(clippy::expect_used, clippy::panic)]
 
 use crate::{connect, ConnectOptions, Store};
 use rand::distributions::{Alphanumeric, DistString};
+use std::future::Future;
 use std::sync::Arc;
+
+pub use crate::on_both_backends;
+
+/// Runs each case once on SQLite and once on PostgreSQL: one `#[tokio::test]` per case and
+/// backend (multi-threaded runtime), in modules `sqlite` and `postgres` beside the invocation.
+/// A case is an `async fn` of the invoking module (`case`) or of a module of it
+/// (`module::case`) that takes either the [`Backend`] (to start a server or a command on it),
+/// a `&dyn Store` or an `Arc<dyn Store>` (a fresh migrated database, dropped after the case);
+/// see [`Case`].
+///
+/// ```text
+/// on_both_backends!(tokens::code_redeems_once, apps::at_most_two_live_secrets);
+/// ```
+#[macro_export]
+macro_rules! on_both_backends {
+    (@tests $backend:ident; $($case:ident = $($path:ident)::+),+) => {
+        $(
+            #[::tokio::test(flavor = "multi_thread")]
+            async fn $case() {
+                $crate::testing::Case::run(
+                    super::$($path)::+,
+                    $crate::testing::Backend::$backend,
+                )
+                .await
+            }
+        )+
+    };
+    (@modules $($case:ident = $($path:ident)::+),+) => {
+        mod sqlite {
+            $crate::on_both_backends!(@tests Sqlite; $($case = $($path)::+),+);
+        }
+        mod postgres {
+            $crate::on_both_backends!(@tests Postgres; $($case = $($path)::+),+);
+        }
+    };
+    ($($module:ident :: $case:ident),+ $(,)?) => {
+        $crate::on_both_backends!(@modules $($case = $module::$case),+);
+    };
+    ($($case:ident),+ $(,)?) => {
+        $crate::on_both_backends!(@modules $($case = $case),+);
+    };
+}
+
+/// A test case [`on_both_backends!`] can run, by what it takes (`Input`): a [`Backend`], a
+/// `&dyn Store` or an `Arc<dyn Store>`.
+pub trait Case<Input> {
+    /// Runs the case on `backend`.
+    fn run(self, backend: Backend) -> impl Future<Output = ()>;
+}
+
+impl<F: AsyncFnOnce(Backend)> Case<Backend> for F {
+    async fn run(self, backend: Backend) {
+        self(backend).await;
+    }
+}
+
+impl<F: for<'a> AsyncFnOnce(&'a dyn Store)> Case<&dyn Store> for F {
+    async fn run(self, backend: Backend) {
+        let db = TestDb::fresh(backend).await;
+        let store = db.migrated_store().await;
+        self(&*store).await;
+    }
+}
+
+impl<F: AsyncFnOnce(Arc<dyn Store>)> Case<Arc<dyn Store>> for F {
+    async fn run(self, backend: Backend) {
+        let db = TestDb::fresh(backend).await;
+        self(db.migrated_store().await).await;
+    }
+}
 
 /// The variable naming the PostgreSQL server for tests (a URL whose database is an admin one,
 /// such as `postgres`; the role needs CREATEDB).

@@ -1,8 +1,9 @@
 //! `gatehouse serve`.
 
 use anyhow::Context;
+use gatehouse_core::paths::SETUP;
 use gatehouse_http::Server;
-use gatehouse_service::{notices, Gatehouse};
+use gatehouse_service::Gatehouse;
 
 pub async fn run(gatehouse: Gatehouse) -> anyhow::Result<()> {
     let listen = gatehouse.settings().listen;
@@ -34,7 +35,7 @@ async fn announce_setup_link(gatehouse: &Gatehouse) -> anyhow::Result<()> {
         "No admin exists yet. Create the first one at:\n\n    {}{}?token={}\n\n\
          (or run `gatehouse user create --admin --email EMAIL --password-stdin`)",
         gatehouse.public_base(),
-        notices::paths::SETUP,
+        SETUP,
         token.expose()
     );
     Ok(())

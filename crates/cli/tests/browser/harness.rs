@@ -32,18 +32,20 @@ use tokio::task::JoinHandle;
 
 /// How long a page helper waits for an element, a page load or a URL: generous, because on a
 /// 2-core CI machine the other suites (Argon2, PostgreSQL) run beside the browser.
-pub const WAIT: Duration = Duration::from_secs(15);
+pub const WAIT: Duration = Duration::from_secs(30);
 /// How often a condition is polled.
 const POLL_EVERY: Duration = Duration::from_millis(50);
 /// Outer bound on one WebDriver command (a page load inside it is bounded by [`WAIT`]).
-const COMMAND_LIMIT: Duration = Duration::from_secs(20);
+const COMMAND_LIMIT: Duration = Duration::from_secs(45);
 /// How long `gatehouse serve` or chromedriver may take to answer after being started, and
 /// to exit after SIGTERM.
-const START_LIMIT: Duration = Duration::from_secs(15);
+const START_LIMIT: Duration = Duration::from_secs(30);
 /// How long Chromium may take to start (a new WebDriver session) on a busy machine.
 const SESSION_LIMIT: Duration = Duration::from_secs(60);
 /// Attempts at starting a process on a port that was free a moment before.
 const PORT_ATTEMPTS: usize = 3;
+/// The `window` property [`Browser::click`] sets on the page it leaves.
+const PAGE_MARK: &str = "__gatehouseLeftPage";
 /// Tallest window used for a full-page screenshot.
 const MAX_SCREENSHOT_HEIGHT: u32 = 4000;
 
@@ -557,13 +559,16 @@ impl Browser {
         panic!("{what}\n  at {url}\n  page text:\n{text}");
     }
 
-    /// Navigates to `path` (relative to the base URL, or absolute) and waits for the load.
+    /// Navigates to `path` (relative to the base URL, or absolute) and waits until the new
+    /// page (after any redirects) has loaded.
     pub async fn goto(&self, path: &str) {
         let url = self.absolute(path);
+        self.mark_page().await;
         match bounded(COMMAND_LIMIT, format!("goto {url}"), self.client.goto(&url)).await {
             Ok(()) => {}
             Err(e) => self.fail(format!("goto {url} failed: {e}")).await,
         }
+        self.await_next_page(&format!("goto {url}")).await;
     }
 
     /// The current URL.
@@ -649,10 +654,14 @@ impl Browser {
         }
     }
 
-    /// Clicks the element matching `selector`; a navigation it starts is waited for by the
-    /// next helper (wait for what the next page shows, or use [`Browser::wait_for_path`]).
-    pub async fn click(&self, selector: &str) {
+    /// Clicks the element matching `selector`, a link or a form's submit button, and waits
+    /// until the browser has left the page and loaded the next one (for a form, the page its
+    /// answer or redirect led to); returns that page's URL. Fails if no new page has loaded
+    /// within [`WAIT`]. So the next step never reads, or navigates away from, the page the
+    /// click was made on.
+    pub async fn click(&self, selector: &str) -> Url {
         let element = self.find(selector).await;
+        self.mark_page().await;
         let clicked = bounded(
             COMMAND_LIMIT,
             format!("clicking {selector:?}"),
@@ -661,6 +670,42 @@ impl Browser {
         .await;
         if let Err(e) = clicked {
             self.fail(format!("cannot click {selector:?}: {e}")).await;
+        }
+        self.await_next_page(&format!("clicking {selector:?}"))
+            .await
+    }
+
+    /// Marks the current document (a property of its `window`, which the next document does
+    /// not have), so that [`Browser::await_next_page`] can tell when it has been replaced.
+    async fn mark_page(&self) {
+        self.script(&format!("window.{PAGE_MARK} = true; return null;"))
+            .await;
+    }
+
+    /// Waits until the page marked by [`Browser::mark_page`] has been replaced by a new one
+    /// that has finished loading; returns its URL. `what` (the step that navigates) names
+    /// the failure.
+    async fn await_next_page(&self, what: &str) -> Url {
+        let probe =
+            format!("return window.{PAGE_MARK} !== true && document.readyState === 'complete';");
+        let deadline = Instant::now() + WAIT;
+        loop {
+            // While the browser swaps documents a script may fail or find none: not yet.
+            let answer =
+                tokio::time::timeout(COMMAND_LIMIT, self.client.execute(&probe, vec![])).await;
+            let last_answer = match answer {
+                Ok(Ok(Value::Bool(true))) => return self.current_url().await,
+                Ok(Ok(other)) => format!("not yet: {other}"),
+                Ok(Err(e)) => format!("the page could not be read: {e}"),
+                Err(_) => "the browser did not answer".to_owned(),
+            };
+            if Instant::now() >= deadline {
+                self.fail(format!(
+                    "{what} did not lead to a new page within {WAIT:?} ({last_answer})"
+                ))
+                .await;
+            }
+            tokio::time::sleep(POLL_EVERY).await;
         }
     }
 

@@ -5,9 +5,10 @@
 //! secret; then an end user authorizes the app and lands on its redirect URI with a code.
 //! Every page is saved as a screenshot at desktop and phone width.
 
-use crate::harness::{Browser, Callback, Gatehouse};
+use crate::harness::{Browser, Callback, Gatehouse, WAIT};
 use gatehouse_service::testing::{first_link, SmtpSink};
 use reqwest::Url;
+use std::time::{Duration, Instant};
 
 const PASSWORD: &str = "correct horse battery";
 const ADMIN: &str = "admin@example.com";
@@ -15,6 +16,8 @@ const DEVELOPER: &str = "ada@example.com";
 const END_USER: &str = "grace@example.com";
 const APP_NAME: &str = "Fleet Dashboard";
 
+/// Signs in as `email` on the login page and waits until the sign-in has led to My apps
+/// (`/portal`), so the session exists before the next step.
 async fn sign_in(browser: &Browser, email: &str) {
     browser.goto("/login").await;
     browser.fill("#email", email).await;
@@ -22,6 +25,7 @@ async fn sign_in(browser: &Browser, email: &str) {
     browser
         .click("form[action='/login'] button[type=submit]")
         .await;
+    browser.wait_for_path("/portal").await;
 }
 
 async fn sign_out(browser: &Browser) {
@@ -31,9 +35,10 @@ async fn sign_out(browser: &Browser) {
     browser.wait_for_path("/login").await;
 }
 
-/// The setup link `gatehouse serve` printed on its first start.
+/// The setup link `gatehouse serve` printed on its first start (waits for it, bounded).
 async fn printed_setup_link(gatehouse: &Gatehouse) -> String {
-    for _ in 0..100 {
+    let deadline = Instant::now() + WAIT;
+    loop {
         let logs = gatehouse.logs();
         if let Some(link) = logs
             .split_whitespace()
@@ -41,9 +46,13 @@ async fn printed_setup_link(gatehouse: &Gatehouse) -> String {
         {
             return link.to_owned();
         }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(
+            Instant::now() < deadline,
+            "no setup link printed within {WAIT:?}:\n{}",
+            gatehouse.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    panic!("no setup link printed:\n{}", gatehouse.logs());
 }
 
 /// The value of query parameter `name` in `url`.
@@ -95,7 +104,6 @@ async fn a_developer_registers_adds_an_app_gets_it_approved_and_a_user_authorize
     browser.wait_for_path("/login").await;
     assert!(browser.text_of("main").await.contains("confirmed"));
     sign_in(&browser, DEVELOPER).await;
-    browser.wait_for_path("/portal").await;
     assert!(browser.text_of("main").await.contains("no apps yet"));
 
     // Add a new App: it is Pending, with its client secret shown once.
@@ -137,7 +145,6 @@ async fn a_developer_registers_adds_an_app_gets_it_approved_and_a_user_authorize
 
     // The developer sees it Approved, and resets the secret behind a confirmation.
     sign_in(&browser, DEVELOPER).await;
-    browser.wait_for_path("/portal").await;
     assert_eq!(browser.text_of("table.list .badge").await, "Approved");
     browser.goto(&format!("/portal/apps/{client_id}")).await;
     assert_eq!(browser.text_of("#client-id").await, client_id);

@@ -1,6 +1,7 @@
 //! OAuth error codes, one enum for every endpoint, each variant citing where it is defined.
 //! The HTTP layer chooses statuses; nothing here knows about them.
 
+use serde::Serialize;
 use std::borrow::Cow;
 use std::fmt;
 
@@ -51,12 +52,21 @@ impl OAuthErrorCode {
     }
 }
 
-/// An OAuth error with a human-readable `error_description`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+impl Serialize for OAuthErrorCode {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// An OAuth error with a human-readable `error_description`; serialized, it is the RFC 6749
+/// §5.2 error response body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct OAuthError {
     /// The `error` code.
+    #[serde(rename = "error")]
     pub code: OAuthErrorCode,
     /// The `error_description` (RFC 6749: printable ASCII except `"` and `\`).
+    #[serde(rename = "error_description")]
     pub description: Cow<'static, str>,
 }
 

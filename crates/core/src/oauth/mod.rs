@@ -3,6 +3,9 @@
 
 pub mod authorize;
 pub mod error;
+pub mod metadata;
 pub mod pkce;
+pub mod token_request;
 
 pub use error::{OAuthError, OAuthErrorCode};
+pub use token_request::{GrantType, TokenRequest};

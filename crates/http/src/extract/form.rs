@@ -4,6 +4,7 @@
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
 use axum::http::{header, HeaderMap};
+use gatehouse_core::oauth::token_request::RequestParameters;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 
@@ -62,6 +63,18 @@ impl Params {
     /// The first repeated parameter name, if any.
     pub fn repeated(&self) -> Option<&str> {
         self.repeated.as_deref()
+    }
+}
+
+/// What the typed OAuth requests of core read (`TokenRequest::parse` and the account token
+/// requests).
+impl RequestParameters for Params {
+    fn value(&self, name: &str) -> Option<&str> {
+        self.get(name)
+    }
+
+    fn repeated(&self) -> Option<&str> {
+        Params::repeated(self)
     }
 }
 

@@ -5,7 +5,6 @@ use crate::error::PageError;
 use crate::extract::form::Params;
 use crate::extract::session::session_cookie;
 use crate::routes::authorize::redirect;
-use crate::routes::paths::LOGIN;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,6 +12,7 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
+use gatehouse_core::paths::{LOGIN, PORTAL};
 use gatehouse_core::token::Session;
 use gatehouse_core::user::{Role, User};
 use gatehouse_service::ServiceError;
@@ -73,12 +73,9 @@ impl SignedIn {
 /// Where to come back after signing in: the page asked for, when it was a plain GET.
 fn login_redirect(parts: &Parts) -> Response {
     let target = if parts.method == Method::GET {
-        parts
-            .uri
-            .path_and_query()
-            .map_or("/portal", |pq| pq.as_str())
+        parts.uri.path_and_query().map_or(PORTAL, |pq| pq.as_str())
     } else {
-        "/portal"
+        PORTAL
     };
     let query = url::form_urlencoded::Serializer::new(String::new())
         .append_pair("return_to", target)

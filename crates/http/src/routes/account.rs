@@ -17,15 +17,14 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::link::LinkPurpose;
+use gatehouse_core::paths::{
+    FORGOT_PASSWORD, LOGIN, REGISTER, RESEND_VERIFICATION, RESET_PASSWORD, SETUP, VERIFY_EMAIL,
+};
 use gatehouse_core::ValidationError;
 use gatehouse_service::limits::Limited;
-use gatehouse_service::notices::paths::{FORGOT_PASSWORD, RESET_PASSWORD, SETUP, VERIFY_EMAIL};
 use gatehouse_service::people::Registration;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
-
-const REGISTER: &str = "/register";
-const RESEND_VERIFICATION: &str = "/resend-verification";
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -42,7 +41,7 @@ fn check_your_mail() -> Response {
         title: "Check your email",
         message: "If that address can receive it, a message with a link is on its way. \
                   The link works once and expires; if nothing arrives, check the spam folder.",
-        next: Some(("/login", "Back to sign in")),
+        next: Some((LOGIN, "Back to sign in")),
     })
 }
 
@@ -149,7 +148,10 @@ async fn verify_post(
         .verify_email(form.get("token").unwrap_or(""))
         .await
     {
-        Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, "/login?done=verified")),
+        Ok(_) => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("{LOGIN}?done=verified"),
+        )),
         Err(ServiceError::LinkInvalid) => Ok(link_refused()),
         Err(e) => Err(e.into()),
     }
@@ -269,7 +271,10 @@ async fn reset_post(
         .reset_password(token, form.get("password").unwrap_or(""))
         .await
     {
-        Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, "/login?done=reset")),
+        Ok(_) => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("{LOGIN}?done=reset"),
+        )),
         Err(ServiceError::LinkInvalid) => Ok(link_refused()),
         Err(ServiceError::Invalid(e)) => {
             let page = password_page(
@@ -306,7 +311,10 @@ async fn setup_post(
         .complete_setup(token, email, form.get("password").unwrap_or(""))
         .await
     {
-        Ok(_) => Ok(redirect(StatusCode::SEE_OTHER, "/login?done=setup")),
+        Ok(_) => Ok(redirect(
+            StatusCode::SEE_OTHER,
+            &format!("{LOGIN}?done=setup"),
+        )),
         Err(ServiceError::LinkInvalid) => Ok(link_refused()),
         Err(e @ (ServiceError::Invalid(_) | ServiceError::Conflict(_))) => {
             let page = password_page(

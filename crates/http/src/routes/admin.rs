@@ -19,6 +19,10 @@ use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::application::AppStatus;
 use gatehouse_core::ids::ClientId;
+use gatehouse_core::paths::{
+    ADMIN, ADMIN_ACCOUNTS, ADMIN_ACCOUNT_SCOPES, ADMIN_APPS, ADMIN_APP_DECISION, ADMIN_AUDIT,
+    ADMIN_SLASH, ADMIN_USERS,
+};
 use gatehouse_service::admin::{AppWithOwner, AuditFilter};
 use gatehouse_service::apps::DecisionRequest;
 use gatehouse_service::ServiceError;
@@ -28,13 +32,14 @@ type Q = Query<HashMap<String, String>>;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/admin", get(queue))
-        .route("/admin/apps", get(apps))
-        .route("/admin/apps/{client_id}/{decision}", post(decide))
-        .route("/admin/users", get(users))
-        .route("/admin/accounts", get(accounts))
-        .route("/admin/accounts/{account_id}/scopes", post(account_scopes))
-        .route("/admin/audit", get(audit))
+        .route(ADMIN, get(queue))
+        .route(ADMIN_SLASH, get(queue))
+        .route(ADMIN_APPS, get(apps))
+        .route(ADMIN_APP_DECISION, post(decide))
+        .route(ADMIN_USERS, get(users))
+        .route(ADMIN_ACCOUNTS, get(accounts))
+        .route(ADMIN_ACCOUNT_SCOPES, post(account_scopes))
+        .route(ADMIN_AUDIT, get(audit))
 }
 
 fn param<'q>(query: &'q Q, name: &str) -> &'q str {
@@ -149,9 +154,9 @@ async fn decide(
     }
     // Pending apps are decided from the queue; the others from the apps list.
     let back = if matches!(decision.as_str(), "approve" | "reject") {
-        "/admin"
+        ADMIN
     } else {
-        "/admin/apps"
+        ADMIN_APPS
     };
     Ok(redirect(
         StatusCode::SEE_OTHER,
@@ -247,7 +252,7 @@ async fn account_scopes(
         .finish();
     Ok(redirect(
         StatusCode::SEE_OTHER,
-        &format!("/admin/accounts?{back}"),
+        &format!("{ADMIN_ACCOUNTS}?{back}"),
     ))
 }
 

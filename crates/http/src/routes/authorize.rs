@@ -4,7 +4,6 @@
 use crate::error::PageError;
 use crate::extract::form::form_body;
 use crate::extract::signed_in::lookup;
-use crate::routes::paths::{AUTHORIZE, LOGIN};
 use crate::views::{describe_scope, render, ConsentPage, ScopeLine};
 use crate::AppState;
 use axum::body::Bytes;
@@ -16,6 +15,7 @@ use axum::routing::get;
 use axum::Router;
 use gatehouse_core::oauth::authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::paths::{AUTHORIZE, LOGIN};
 use gatehouse_core::token::Session;
 use gatehouse_core::user::User;
 use gatehouse_service::ServiceError;

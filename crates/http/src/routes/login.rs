@@ -7,7 +7,6 @@ use crate::extract::session::{
     cookie_value, csrf_cookie, session_cookie, set_cookie, set_named_cookie,
 };
 use crate::routes::authorize::redirect;
-use crate::routes::paths::{LOGIN, LOGOUT};
 use crate::views::{render, LoginPage, SignedInPage};
 use crate::AppState;
 use axum::body::Bytes;
@@ -17,10 +16,10 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use gatehouse_core::paths::{LOGIN, LOGOUT, PORTAL};
 use gatehouse_core::token::{csrf_tokens_match, Session};
+use gatehouse_service::front_channel::new_form_token;
 use gatehouse_service::limits::Limited;
-use gatehouse_service::notices::paths::MY_APPS;
-use gatehouse_service::sessions::new_form_token;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
 
@@ -197,7 +196,7 @@ async fn login_post(
         .await
     {
         Ok((_, fresh)) => {
-            let response = redirect(StatusCode::SEE_OTHER, return_to.unwrap_or(MY_APPS));
+            let response = redirect(StatusCode::SEE_OTHER, return_to.unwrap_or(PORTAL));
             Ok(with_cookie(
                 response,
                 &state,

@@ -2,14 +2,14 @@
 //! response needs.
 
 mod account;
+mod account_tokens;
 mod admin;
-mod api;
+mod auth_check;
 pub(crate) mod authorize;
-mod hypertrack;
+mod gateway;
 pub(crate) mod login;
 mod oauth;
 mod ops;
-pub mod paths;
 mod portal;
 
 use crate::error::ApiError;
@@ -21,14 +21,20 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
+use gatehouse_core::paths;
 
 /// Gatehouse's complete router.
 pub fn router(state: AppState) -> Router {
+    routes().with_state(state)
+}
+
+/// Every route and layer, before the state is attached (so a test can list the paths).
+fn routes() -> Router<AppState> {
     // Tokens, secrets shown once, and pages about one person: never stored by any cache.
     let private = Router::new()
         .merge(oauth::router())
         .merge(authorize::router())
-        .merge(hypertrack::router())
+        .merge(account_tokens::router())
         .merge(login::router())
         .merge(account::router())
         .merge(portal::router())
@@ -37,16 +43,15 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
         .merge(private)
-        .merge(api::router())
+        .merge(auth_check::router())
         .route(paths::STYLESHEET, get(stylesheet_get))
         .route(paths::COPY_SCRIPT, get(copy_script_get))
-        .fallback(api::gateway)
+        .fallback(gateway::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
         .layer(middleware::from_fn(security_headers))
         .layer(middleware::from_fn(strip_identity_headers))
         .layer(middleware::from_fn(access_log))
-        .with_state(state)
 }
 
 /// RFC 6749 §5.1: token responses must not be cached; neither may pages showing a secret once
@@ -189,6 +194,113 @@ pub fn redact_secrets(uri: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::redact_secrets as redact_access_token;
+    use gatehouse_core::paths;
+    use std::collections::BTreeSet;
+    use std::path::Path;
+
+    /// The paths the router registers. axum has no API to list them; its `Debug` output
+    /// lists them (`node: Node { paths: {RouteId(1): "/healthz", ...} }`) for this kind of
+    /// inspection. Should a new axum print them differently, the tests below fail (they
+    /// compare with the non-empty table), so they cannot pass by finding nothing.
+    fn registered_paths() -> BTreeSet<String> {
+        let shown = format!("{:?}", super::routes());
+        let start = shown.find("node: Node { paths: {").unwrap_or(shown.len());
+        let end = shown.find("fallback_router").unwrap_or(shown.len());
+        shown
+            .get(start..end)
+            .unwrap_or("")
+            .split('"')
+            .skip(1)
+            .step_by(2)
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn the_router_registers_exactly_the_served_paths_of_the_table() {
+        let served: BTreeSet<String> = paths::SERVED.iter().map(|p| p.to_string()).collect();
+        let registered = registered_paths();
+        let unlisted: Vec<_> = registered.difference(&served).collect();
+        let unrouted: Vec<_> = served.difference(&registered).collect();
+        assert!(
+            unlisted.is_empty(),
+            "routed but missing from gatehouse_core::paths::SERVED: {unlisted:?}"
+        );
+        assert!(
+            unrouted.is_empty(),
+            "in gatehouse_core::paths::SERVED but not routed: {unrouted:?}"
+        );
+        for planned in paths::PLANNED {
+            assert!(
+                !registered.contains(*planned),
+                "{planned} is planned, not served"
+            );
+        }
+    }
+
+    /// Whether `path` (no query) is an instance of `pattern`, a `{name}` segment standing for
+    /// any one segment.
+    fn instance_of(path: &str, pattern: &str) -> bool {
+        let (mut path, mut pattern) = (path.split('/'), pattern.split('/'));
+        loop {
+            match (path.next(), pattern.next()) {
+                (None, None) => return true,
+                (Some(seg), Some(pat)) if seg == pat => {}
+                (Some(seg), Some(pat)) if pat.starts_with('{') && !seg.is_empty() => {}
+                _ => return false,
+            }
+        }
+    }
+
+    fn templates(dir: &Path, found: &mut Vec<(String, String)>) {
+        for entry in std::fs::read_dir(dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                templates(&path, found);
+            } else {
+                let text = std::fs::read_to_string(&path).unwrap();
+                found.push((path.display().to_string(), text));
+            }
+        }
+    }
+
+    #[test]
+    fn every_link_and_form_in_the_templates_targets_a_served_path() {
+        let mut files = Vec::new();
+        templates(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("templates"),
+            &mut files,
+        );
+        let mut checked = 0;
+        for (file, text) in files {
+            for attribute in ["href=\"", "action=\""] {
+                for rest in text.split(attribute).skip(1) {
+                    let target = rest.split('"').next().unwrap();
+                    if !target.starts_with('/') {
+                        continue; // `#main`, or a URL handed in by the handler
+                    }
+                    // `{{ app.client_id }}` stands for one segment.
+                    let mut path = String::new();
+                    for (i, part) in target.split("{{").enumerate() {
+                        match part.split_once("}}") {
+                            Some((_, after)) if i > 0 => {
+                                path.push('x');
+                                path.push_str(after);
+                            }
+                            _ => path.push_str(part),
+                        }
+                    }
+                    let path = path.split(['?', '#']).next().unwrap();
+                    assert!(
+                        paths::SERVED.iter().any(|p| instance_of(path, p)),
+                        "{file}: {target} is not a served path"
+                    );
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 20, "only {checked} links found");
+    }
 
     #[test]
     fn one_time_links_never_reach_the_log() {

@@ -4,7 +4,6 @@
 use crate::error::OAuthHttpError;
 use crate::extract::client_auth::{basic_credentials, client_credentials};
 use crate::extract::form::Params;
-use crate::routes::paths::{AUTHORIZE, INTROSPECT, METADATA, REVOKE, TOKEN};
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,10 +12,12 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use gatehouse_core::application::ClientType;
-use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::oauth::metadata::{AuthorizationServerMetadata, Endpoints};
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode, TokenRequest};
+use gatehouse_core::paths::{AUTHORIZE, INTROSPECT, METADATA, REVOKE, TOKEN};
 use gatehouse_service::oauth::{ClientCredentials, Introspection, IssuedTokens};
 use gatehouse_service::ServiceError;
-use serde_json::{json, Map, Value};
+use serde::Serialize;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,24 +28,17 @@ pub fn router() -> Router<AppState> {
 }
 
 /// RFC 8414 §2, built from the router's own path constants so the two cannot drift.
-async fn metadata_get(State(state): State<AppState>) -> Json<Value> {
+async fn metadata_get(State(state): State<AppState>) -> Json<AuthorizationServerMetadata> {
     let issuer = &state.issuer;
-    let auth_methods = ["client_secret_basic", "client_secret_post", "none"];
-    Json(json!({
-        "issuer": issuer.as_ref(),
-        "authorization_endpoint": format!("{issuer}{AUTHORIZE}"),
-        "token_endpoint": format!("{issuer}{TOKEN}"),
-        "revocation_endpoint": format!("{issuer}{REVOKE}"),
-        "introspection_endpoint": format!("{issuer}{INTROSPECT}"),
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
-        "token_endpoint_auth_methods_supported": auth_methods,
-        "revocation_endpoint_auth_methods_supported": auth_methods,
-        "introspection_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post"],
-        "code_challenge_methods_supported": ["S256"],
-        "scopes_supported": state.gatehouse.settings().scopes.all().to_vec(),
-    }))
+    let endpoints = Endpoints {
+        issuer: issuer.to_string(),
+        authorization: format!("{issuer}{AUTHORIZE}"),
+        token: format!("{issuer}{TOKEN}"),
+        revocation: format!("{issuer}{REVOKE}"),
+        introspection: format!("{issuer}{INTROSPECT}"),
+    };
+    let scopes = state.gatehouse.settings().scopes.all().to_vec();
+    Json(AuthorizationServerMetadata::new(endpoints, scopes))
 }
 
 /// A form body with no repeated parameter (RFC 6749 §3.2).
@@ -66,63 +60,45 @@ fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthEr
         .ok_or_else(|| OAuthError::invalid_request(format!("{name} is required")))
 }
 
-/// RFC 6749 §4.1.3, §6 and §4.4.
+/// RFC 6749 §4.1.3, §6 and §4.4. The request is read whole before the client is looked up:
+/// a malformed one never reaches the store.
 async fn token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, OAuthHttpError> {
-    let form = oauth_form(&headers, body)?;
-    let grant_type = required(&form, "grant_type")?;
-    if !matches!(
-        grant_type,
-        "authorization_code" | "refresh_token" | "client_credentials"
-    ) {
-        return Err(OAuthError::new(
-            OAuthErrorCode::UnsupportedGrantType,
-            "grant_type must be authorization_code, refresh_token or client_credentials",
-        )
-        .into());
-    }
+) -> Result<Json<TokenResponse>, OAuthHttpError> {
+    let form = Params::from_form(&headers, body).map_err(OAuthError::invalid_request)?;
+    let request = TokenRequest::parse(&form)?;
     let credentials = client_credentials(&headers, &form)?;
     let gatehouse = &state.gatehouse;
     let client = gatehouse.authenticate_client(&credentials).await?;
-    let issued = match grant_type {
-        "authorization_code" => {
-            let code = required(&form, "code")?;
-            gatehouse
-                .exchange_code(
-                    &client,
-                    code,
-                    form.get("redirect_uri"),
-                    form.get("code_verifier"),
-                )
-                .await?
-        }
-        "refresh_token" => {
-            let token = required(&form, "refresh_token")?;
-            gatehouse.refresh(&client, token, form.get("scope")).await?
-        }
-        _ => {
-            gatehouse
-                .client_credentials(&client, form.get("scope"))
-                .await?
-        }
-    };
-    Ok(Json(token_response(&issued)))
+    let issued = gatehouse.grant_tokens(&client, &request).await?;
+    Ok(Json(TokenResponse::from(issued)))
 }
 
-/// RFC 6749 §5.1.
-pub fn token_response(issued: &IssuedTokens) -> Value {
-    let mut body = Map::new();
-    body.insert("access_token".into(), issued.access_token.expose().into());
-    body.insert("token_type".into(), "Bearer".into());
-    body.insert("expires_in".into(), issued.expires_in.into());
-    if let Some(refresh) = &issued.refresh_token {
-        body.insert("refresh_token".into(), refresh.expose().into());
+/// RFC 6749 §5.1; the refresh token only for the code and refresh grants. No `Debug`: it
+/// holds the tokens' plain text.
+#[derive(Serialize)]
+pub struct TokenResponse {
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token: Option<String>,
+    scope: String,
+}
+
+impl From<IssuedTokens> for TokenResponse {
+    /// The one place the tokens' plain text is revealed: into the response body.
+    fn from(issued: IssuedTokens) -> Self {
+        Self {
+            access_token: issued.access_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+            refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
+            scope: issued.scope.to_string(),
+        }
     }
-    body.insert("scope".into(), issued.scope.to_string().into());
-    Value::Object(body)
 }
 
 /// RFC 7009 §2: 200 for revoked and for unknown tokens alike.
@@ -144,41 +120,67 @@ async fn introspect_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, OAuthHttpError> {
+) -> Result<Json<IntrospectionResponse>, OAuthHttpError> {
     let form = oauth_form(&headers, body)?;
     authenticate_introspector(&state, &headers, &form).await?;
     let token = required(&form, "token")?;
-    let answer = match state.gatehouse.introspect(token).await? {
-        Introspection::Inactive => json!({ "active": false }),
-        Introspection::Active {
-            scope,
-            client_id,
-            sub,
-            account_id,
-            exp,
-            iat,
-            token_type,
-        } => {
-            let mut body = Map::new();
-            body.insert("active".into(), true.into());
-            body.insert("scope".into(), scope.to_string().into());
-            if let Some(client_id) = client_id {
-                body.insert("client_id".into(), client_id.as_str().into());
-            }
-            if let Some(sub) = sub {
-                body.insert("sub".into(), sub.as_str().into());
-            }
-            if let Some(account_id) = account_id {
-                body.insert("account_id".into(), account_id.as_str().into());
-            }
-            body.insert("exp".into(), exp.unix().into());
-            body.insert("iat".into(), iat.unix().into());
-            body.insert("token_type".into(), token_type.into());
-            body.insert("iss".into(), state.issuer.as_ref().into());
-            Value::Object(body)
+    let answer = state.gatehouse.introspect(token).await?;
+    Ok(Json(IntrospectionResponse::new(answer, &state.issuer)))
+}
+
+/// RFC 7662 §2.2: `{"active": false}` and nothing else for a token that is not usable
+/// (§2.2 forbids saying more), the token's details for one that is.
+#[derive(Debug, Serialize)]
+struct IntrospectionResponse {
+    active: bool,
+    #[serde(flatten)]
+    details: Option<ActiveToken>,
+}
+
+/// What RFC 7662 §2.2 tells about an active token.
+#[derive(Debug, Serialize)]
+struct ActiveToken {
+    scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sub: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    account_id: Option<String>,
+    exp: i64,
+    iat: i64,
+    token_type: &'static str,
+    iss: String,
+}
+
+impl IntrospectionResponse {
+    fn new(introspection: Introspection, issuer: &str) -> Self {
+        let details = match introspection {
+            Introspection::Inactive => None,
+            Introspection::Active {
+                scope,
+                client_id,
+                sub,
+                account_id,
+                exp,
+                iat,
+                token_type,
+            } => Some(ActiveToken {
+                scope: scope.to_string(),
+                client_id: client_id.map(|id| id.as_str().to_owned()),
+                sub: sub.map(|id| id.as_str().to_owned()),
+                account_id: account_id.map(|id| id.as_str().to_owned()),
+                exp: exp.unix(),
+                iat: iat.unix(),
+                token_type,
+                iss: issuer.to_owned(),
+            }),
+        };
+        Self {
+            active: details.is_some(),
+            details,
         }
-    };
-    Ok(Json(answer))
+    }
 }
 
 async fn authenticate_introspector(

@@ -5,13 +5,10 @@ use crate::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::{json, Value};
+use gatehouse_core::paths::{HEALTHZ, READYZ};
+use serde::Serialize;
 use std::time::Duration;
 
-/// Path of the liveness probe.
-pub const HEALTHZ: &str = "/healthz";
-/// Path of the readiness probe.
-pub const READYZ: &str = "/readyz";
 /// Readiness waits at most this long for the database.
 const READY_TIMEOUT: Duration = Duration::from_secs(2);
 
@@ -21,16 +18,23 @@ pub fn router() -> Router<AppState> {
         .route(READYZ, get(readyz_get))
 }
 
+/// The body of both probes' success.
+#[derive(Debug, Serialize)]
+struct ProbeStatus {
+    /// `ok` when alive, `ready` when ready.
+    status: &'static str,
+}
+
 /// Alive: the process serves HTTP. Touches nothing else, so it is also the benchmark ceiling.
-async fn healthz_get() -> Json<Value> {
-    Json(json!({ "status": "ok" }))
+async fn healthz_get() -> Json<ProbeStatus> {
+    Json(ProbeStatus { status: "ok" })
 }
 
 /// Ready: the database answers within [`READY_TIMEOUT`]; 503 otherwise.
-async fn readyz_get(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+async fn readyz_get(State(state): State<AppState>) -> Result<Json<ProbeStatus>, ApiError> {
     let ping = tokio::time::timeout(READY_TIMEOUT, state.gatehouse.store().ping()).await;
     match ping {
-        Ok(Ok(())) => Ok(Json(json!({ "status": "ready" }))),
+        Ok(Ok(())) => Ok(Json(ProbeStatus { status: "ready" })),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "readiness check failed");
             Err(ApiError::Unavailable)

@@ -20,34 +20,28 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use gatehouse_core::application::{Application, ClientType};
+use gatehouse_core::paths::{
+    expand, PORTAL, PORTAL_APP, PORTAL_APP_DELETE, PORTAL_APP_REDIRECT_URIS,
+    PORTAL_APP_RESET_SECRET, PORTAL_AUTHORIZED, PORTAL_AUTHORIZED_REVOKE, PORTAL_KEYS,
+    PORTAL_KEY_REVOKE, PORTAL_NEW_APP, PORTAL_SLASH,
+};
 use gatehouse_core::ValidationError;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/portal", get(my_apps))
-        .route("/portal/apps/new", get(new_app_get).post(new_app_post))
-        .route("/portal/apps/{client_id}", get(app_get))
-        .route(
-            "/portal/apps/{client_id}/reset-secret",
-            get(reset_confirm).post(reset_post),
-        )
-        .route(
-            "/portal/apps/{client_id}/redirect-uris",
-            post(redirect_uris_post),
-        )
-        .route(
-            "/portal/apps/{client_id}/delete",
-            get(delete_confirm).post(delete_post),
-        )
-        .route("/portal/keys", get(keys_get).post(keys_post))
-        .route("/portal/keys/{key_id}/revoke", post(key_revoke_post))
-        .route("/portal/authorized", get(authorized_get))
-        .route(
-            "/portal/authorized/{client_id}/revoke",
-            post(authorization_revoke_post),
-        )
+        .route(PORTAL, get(my_apps))
+        .route(PORTAL_SLASH, get(my_apps))
+        .route(PORTAL_NEW_APP, get(new_app_get).post(new_app_post))
+        .route(PORTAL_APP, get(app_get))
+        .route(PORTAL_APP_RESET_SECRET, get(reset_confirm).post(reset_post))
+        .route(PORTAL_APP_REDIRECT_URIS, post(redirect_uris_post))
+        .route(PORTAL_APP_DELETE, get(delete_confirm).post(delete_post))
+        .route(PORTAL_KEYS, get(keys_get).post(keys_post))
+        .route(PORTAL_KEY_REVOKE, post(key_revoke_post))
+        .route(PORTAL_AUTHORIZED, get(authorized_get))
+        .route(PORTAL_AUTHORIZED_REVOKE, post(authorization_revoke_post))
 }
 
 impl SignedIn {
@@ -252,9 +246,9 @@ async fn reset_confirm(
             app.name,
             replaced_secret_note(state.gatehouse.settings().lifetimes.client_secret_grace)
         ),
-        action: format!("/portal/apps/{}/reset-secret", app.client_id),
+        action: expand(PORTAL_APP_RESET_SECRET, &[app.client_id.as_str()]),
         button: "Reset secret",
-        cancel: format!("/portal/apps/{}", app.client_id),
+        cancel: expand(PORTAL_APP, &[app.client_id.as_str()]),
     };
     Ok(render(&page))
 }
@@ -351,9 +345,9 @@ async fn delete_confirm(
              working at once. This cannot be undone.",
             app.name, app.unique_name
         ),
-        action: format!("/portal/apps/{}/delete", app.client_id),
+        action: expand(PORTAL_APP_DELETE, &[app.client_id.as_str()]),
         button: "Delete app",
-        cancel: format!("/portal/apps/{}", app.client_id),
+        cancel: expand(PORTAL_APP, &[app.client_id.as_str()]),
     };
     Ok(render(&page))
 }
@@ -367,7 +361,10 @@ async fn delete_post(
 ) -> Result<Response, PageError> {
     me.form(&headers, body)?;
     state.gatehouse.delete_my_app(&me.user, &client_id).await?;
-    Ok(redirect(StatusCode::SEE_OTHER, "/portal?done=deleted"))
+    Ok(redirect(
+        StatusCode::SEE_OTHER,
+        &format!("{PORTAL}?done=deleted"),
+    ))
 }
 
 async fn keys_page(
@@ -430,7 +427,7 @@ async fn key_revoke_post(
     state.gatehouse.revoke_my_key(&me.user, &key_id).await?;
     Ok(redirect(
         StatusCode::SEE_OTHER,
-        "/portal/keys?done=key-revoked",
+        &format!("{PORTAL_KEYS}?done=key-revoked"),
     ))
 }
 
@@ -476,7 +473,7 @@ async fn authorization_revoke_post(
         .await?;
     Ok(redirect(
         StatusCode::SEE_OTHER,
-        "/portal/authorized?done=access-revoked",
+        &format!("{PORTAL_AUTHORIZED}?done=access-revoked"),
     ))
 }
 

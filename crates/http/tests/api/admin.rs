@@ -780,13 +780,15 @@ async fn scopes_of(app: &TestApp, account_id: &str) -> String {
 /// Waits (bounded) until the node trusts its validation cache, so that what a test checks
 /// next really is cached.
 async fn cache_in_use(app: &TestApp) {
-    for _ in 0..500 {
-        if app.gatehouse.cache_is_trusted() {
-            return;
-        }
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT;
+    while !app.gatehouse.cache_is_trusted() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the validation cache was not trusted within {:?}",
+            crate::helpers::WAIT
+        );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
-    panic!("the validation cache was not trusted within 5 s");
 }
 
 async fn an_admin_sets_an_accounts_scopes_and_its_keys_follow_at_once(backend: Backend) {

@@ -350,13 +350,10 @@ async fn raw_get(app: &TestApp, path: &str, authorization: &str) -> u16 {
     );
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut answer = Vec::new();
-    tokio::time::timeout(
-        std::time::Duration::from_secs(10),
-        stream.read_to_end(&mut answer),
-    )
-    .await
-    .expect("an answer within 10 s")
-    .unwrap();
+    tokio::time::timeout(crate::helpers::WAIT, stream.read_to_end(&mut answer))
+        .await
+        .unwrap_or_else(|_| panic!("no answer to GET {path} within {:?}", crate::helpers::WAIT))
+        .unwrap();
     let text = String::from_utf8_lossy(&answer);
     let status_line = text.lines().next().unwrap_or_default();
     status_line

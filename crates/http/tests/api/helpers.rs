@@ -11,6 +11,9 @@ use std::sync::Arc;
 use tokio::sync::oneshot;
 
 pub const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
+/// How long a test waits for a background event (the invalidation feed connecting, a key-use
+/// batch being stored) or one HTTP answer: generous, for a busy 2-core machine.
+pub const WAIT: std::time::Duration = std::time::Duration::from_secs(30);
 pub const PASSWORD: &str = "correct horse battery";
 pub const CALLBACK: &str = "https://client.example.com/callback";
 
@@ -92,6 +95,30 @@ impl TestApp {
             client_id,
             client_secret: created.secret.map(|(_, plain)| plain.expose().to_owned()),
             redirect_uri: uris[0].clone(),
+        }
+    }
+
+    /// Writes the key uses noted so far and waits (bounded by [`WAIT`]) until the store holds
+    /// a last use of key `key_id` of account `account_id`; returns it. The node's own periodic
+    /// batch may have taken the uses a moment before: `flush_key_uses` then finds nothing
+    /// left to write and returns while that batch is still being stored.
+    pub async fn key_use_recorded(&self, account_id: &str, key_id: &str) -> Timestamp {
+        let deadline = std::time::Instant::now() + WAIT;
+        loop {
+            self.gatehouse.flush_key_uses().await;
+            let keys = self.gatehouse.list_secret_keys(account_id).await.unwrap();
+            let key = keys
+                .iter()
+                .find(|k| k.key_id.to_string() == key_id)
+                .unwrap_or_else(|| panic!("no key {key_id} in account {account_id}"));
+            if let Some(used) = key.last_used_at {
+                return used;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "no last use of key {key_id} stored within {WAIT:?}"
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
         }
     }
 
@@ -191,7 +218,7 @@ pub fn client(cookies: bool) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .cookie_store(cookies)
-        .timeout(std::time::Duration::from_secs(10))
+        .timeout(WAIT)
         .build()
         .unwrap()
 }
@@ -499,17 +526,7 @@ pub fn assert_escaped(html: &str, what: &str) {
     );
 }
 
-macro_rules! on_both_backends {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Sqlite).await } )*
-        }
-        mod postgres {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() { super::$case(gatehouse_store::testing::Backend::Postgres).await } )*
-        }
-    };
-}
-pub(crate) use on_both_backends;
+pub(crate) use gatehouse_store::testing::on_both_backends;
 
 #[test]
 fn inputs_are_read_with_entities_decoded() {

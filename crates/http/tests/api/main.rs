@@ -8,14 +8,15 @@
     clippy::indexing_slicing
 )]
 
+mod account_tokens;
 mod admin;
 mod auth_check;
 mod authorize;
 mod gateway;
 mod helpers;
-mod hypertrack;
 mod oauth_flow;
 mod ops;
+mod paths;
 mod people;
 mod portal;
 mod tokens;

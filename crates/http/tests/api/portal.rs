@@ -818,7 +818,7 @@ async fn account_keys_are_created_once_used_and_revoked(backend: Backend) {
         res.headers()["gatehouse-account"].to_str().unwrap(),
         account_id
     );
-    app.gatehouse.flush_key_uses().await;
+    app.key_use_recorded(&account_id, &new_key).await;
     let html = page_ok(&app, &b, "/portal/keys").await;
     let row = row_with(&html, &new_key);
     let used: Timestamp = T0.plus_secs(86_400 + 3600);

@@ -5,8 +5,11 @@ use crate::helpers::{
     on_both_backends, query_of, spawn_app, spawn_app_with, TestApp, TestClient, CALLBACK, T0,
 };
 use gatehouse_core::oauth::authorize::AuthorizeParams;
+use gatehouse_core::oauth::{OAuthErrorCode, TokenRequest};
 use gatehouse_core::user::User;
-use gatehouse_service::apps::DecisionRequest;
+use gatehouse_service::apps::{DecisionRequest, NewApp};
+use gatehouse_service::oauth::ClientCredentials;
+use gatehouse_service::ServiceError;
 use gatehouse_store::testing::Backend;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response};
@@ -33,6 +36,8 @@ on_both_backends!(
     missing_grant_type_is_invalid_request,
     json_body_is_invalid_request,
     repeated_parameter_is_invalid_request,
+    missing_code_or_refresh_token_is_invalid_request_naming_it,
+    a_malformed_token_request_is_refused_before_the_client_is_looked_up,
     garbage_code_is_invalid_grant,
     garbage_refresh_token_is_invalid_grant,
     code_issued_to_another_client_is_invalid_grant,
@@ -40,6 +45,7 @@ on_both_backends!(
     client_credentials_beyond_the_apps_scopes_is_invalid_scope,
     pending_apps_valid_credentials_get_no_token,
     public_client_cannot_use_client_credentials,
+    an_app_deleted_while_its_request_is_served_is_refused_not_a_server_error,
     suspended_apps_tokens_turn_inactive_and_it_gets_no_new_ones,
     revoking_an_unknown_token_is_ok,
     a_client_cannot_revoke_another_clients_token,
@@ -529,6 +535,49 @@ async fn repeated_parameter_is_invalid_request(backend: Backend) {
     }
 }
 
+async fn missing_code_or_refresh_token_is_invalid_request_naming_it(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.client(&[], &[], false, true).await;
+    for (grant, missing) in [
+        ("authorization_code", "code"),
+        ("refresh_token", "refresh_token"),
+    ] {
+        for form in [
+            vec![("grant_type", grant)],
+            vec![("grant_type", grant), (missing, "")],
+        ] {
+            let res = basic_post(&app, TOKEN, &client, &form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(res.status(), 400);
+            let body: Value = res.json().await.unwrap();
+            assert_eq!(body["error"], "invalid_request", "{body}");
+            assert_eq!(
+                body["error_description"],
+                format!("{missing} is required"),
+                "{body}"
+            );
+        }
+    }
+}
+
+async fn a_malformed_token_request_is_refused_before_the_client_is_looked_up(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let client = app.client(&[], &[], false, true).await;
+    let wrong = with_secret(&client, "wrong");
+    for form in [
+        vec![("grant_type", "authorization_code")],
+        vec![("grant_type", "password")],
+        vec![("scope", "read")],
+    ] {
+        let res = basic_post(&app, TOKEN, &wrong, &form).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{form:?}");
+        let res = plain_post(&app, TOKEN, &form).send().await.unwrap();
+        assert_eq!(res.status(), 400, "{form:?}");
+    }
+}
+
 async fn garbage_code_is_invalid_grant(backend: Backend) {
     let app = spawn_app(backend).await;
     let client = app.client(&[], &[], false, true).await;
@@ -680,6 +729,99 @@ async fn public_client_cannot_use_client_credentials(backend: Backend) {
         ("client_id", client.client_id.as_str()),
     ];
     assert_refused(plain_post(&app, TOKEN, &form), 400, "unauthorized_client").await;
+}
+
+/// The app is deleted after its client authenticated and before its grant is stored (deleting
+/// an app deletes its codes and tokens): each grant is refused as a client error, and the
+/// client that is gone is `invalid_client`, never a `server_error`.
+async fn an_app_deleted_while_its_request_is_served_is_refused_not_a_server_error(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let owner = app.user("deleted-app-owner@example.com").await;
+    let created = app
+        .gatehouse
+        .create_app(
+            "test",
+            NewApp {
+                owner_email: owner.email.as_str(),
+                name: "Fleet Dashboard",
+                redirect_uris: &[CALLBACK.to_owned()],
+                scopes: &[],
+                public: false,
+            },
+        )
+        .await
+        .unwrap();
+    let client_id = created.app.client_id.to_string();
+    app.gatehouse
+        .decide_app("test", &client_id, DecisionRequest::Approve)
+        .await
+        .unwrap();
+    let client = TestClient {
+        client_id: client_id.clone(),
+        client_secret: created.secret.map(|(_, plain)| plain.expose().to_owned()),
+        redirect_uri: CALLBACK.to_owned(),
+    };
+    let user = app.user("deleted-app-user@example.com").await;
+    let code = code_for(&app, &client, &user).await;
+    let refresh = code_tokens(&app, &client, &user).await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let authenticated = app
+        .gatehouse
+        .authenticate_client(&ClientCredentials::Secret {
+            client_id: client_id.clone(),
+            secret: client.client_secret.clone().unwrap(),
+        })
+        .await
+        .unwrap();
+
+    app.gatehouse
+        .delete_my_app(&owner, &client_id)
+        .await
+        .unwrap();
+
+    let requests = [
+        (
+            TokenRequest::ClientCredentials { scope: None },
+            OAuthErrorCode::InvalidClient,
+        ),
+        (
+            TokenRequest::AuthorizationCode {
+                code,
+                redirect_uri: Some(CALLBACK.to_owned()),
+                code_verifier: None,
+            },
+            OAuthErrorCode::InvalidGrant,
+        ),
+        (
+            TokenRequest::RefreshToken {
+                refresh_token: refresh,
+                scope: None,
+            },
+            OAuthErrorCode::InvalidGrant,
+        ),
+    ];
+    for (request, expected) in requests {
+        match app.gatehouse.grant_tokens(&authenticated, &request).await {
+            Err(ServiceError::OAuth(e)) => assert_eq!(e.code, expected, "{request:?}: {e}"),
+            other => panic!("{request:?}: expected {expected:?}, got {other:?}"),
+        }
+    }
+    // Over HTTP the client no longer authenticates at all.
+    assert_refused(
+        basic_post(
+            &app,
+            TOKEN,
+            &client,
+            &[("grant_type", "client_credentials")],
+        ),
+        401,
+        "invalid_client",
+    )
+    .await;
 }
 
 async fn suspended_apps_tokens_turn_inactive_and_it_gets_no_new_ones(backend: Backend) {

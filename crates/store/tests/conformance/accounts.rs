@@ -1,5 +1,7 @@
-use crate::fixtures::{account, key, T0};
+use crate::fixtures::{account, key, named_account, query, T0};
+use gatehouse_core::account::Account;
 use gatehouse_core::ids::{AccountId, KeyId};
+use gatehouse_core::scope::ScopeCatalogue;
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_store::{Revocation, Store, StoreError};
 use rand::rngs::OsRng;
@@ -167,4 +169,107 @@ pub async fn revoking_a_key_revokes_the_tokens_it_minted(store: &dyn Store) {
         .unwrap()
         .unwrap();
     assert!(b.is_active(T0.plus_secs(1)), "minted by another key");
+}
+
+pub async fn accounts_are_searched_case_insensitively_newest_first(store: &dyn Store) {
+    let names = ["Acme Logistics", "Globex", "ACME Freight", "Initech"];
+    let mut accounts = Vec::new();
+    for n in names {
+        let a = named_account(n);
+        let (key, _) = crate::fixtures::key(&a, T0);
+        store.insert_account(&a, &key).await.unwrap();
+        accounts.push(a);
+    }
+    let listed = |found: Vec<Account>| -> Vec<String> {
+        found
+            .into_iter()
+            .map(|a| a.name.as_str().to_owned())
+            .collect()
+    };
+    assert_eq!(
+        listed(store.list_accounts(&query(None, 10)).await.unwrap()),
+        ["Initech", "ACME Freight", "Globex", "Acme Logistics"]
+    );
+    assert_eq!(
+        listed(store.list_accounts(&query(Some("acme"), 10)).await.unwrap()),
+        ["ACME Freight", "Acme Logistics"]
+    );
+    assert_eq!(
+        listed(store.list_accounts(&query(Some("aCmE"), 1)).await.unwrap()),
+        ["ACME Freight"]
+    );
+    assert_eq!(
+        listed(store.list_accounts(&query(Some("lobe"), 10)).await.unwrap()),
+        ["Globex"]
+    );
+    let globex_id = accounts[1].account_id.as_str().to_lowercase();
+    assert_eq!(
+        listed(
+            store
+                .list_accounts(&query(Some(&globex_id), 10))
+                .await
+                .unwrap()
+        ),
+        ["Globex"]
+    );
+    assert!(store
+        .list_accounts(&query(Some("umbrella"), 10))
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn account_scopes_are_replaced(store: &dyn Store) {
+    let acme = named_account("Acme Logistics");
+    let globex = named_account("Globex");
+    let (acme_key, _) = crate::fixtures::key(&acme, T0);
+    let (globex_key, _) = crate::fixtures::key(&globex, T0);
+    store.insert_account(&acme, &acme_key).await.unwrap();
+    store.insert_account(&globex, &globex_key).await.unwrap();
+    let catalogue = ScopeCatalogue::default();
+    let stored = |id: AccountId| async move { store.find_account(&id).await.unwrap().unwrap() };
+
+    for scopes in [
+        catalogue.exactly(["views"]).unwrap(),
+        catalogue.exactly(["read", "views", "write"]).unwrap(),
+        catalogue.exactly([]).unwrap(),
+    ] {
+        assert!(store
+            .update_account_scopes(&acme.account_id, &scopes)
+            .await
+            .unwrap());
+        let found = stored(acme.account_id.clone()).await;
+        assert_eq!(found.scopes, scopes, "replaced, not merged");
+        assert_eq!(found.name.as_str(), acme.name.as_str());
+        assert_eq!(found.created_at, acme.created_at);
+        let other = stored(globex.account_id.clone()).await;
+        assert_eq!(other.scopes, globex.scopes, "another account is untouched");
+    }
+    // The key is untouched, and the lookup behind HTTP Basic sees the new scopes.
+    let views = catalogue.exactly(["views"]).unwrap();
+    assert!(store
+        .update_account_scopes(&acme.account_id, &views)
+        .await
+        .unwrap());
+    let (key, owner) = store
+        .find_secret_key_by_digest(&acme_key.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(key.key_id, acme_key.key_id);
+    assert!(key.revoked_at.is_none());
+    assert_eq!(owner.account_id, acme.account_id);
+    assert_eq!(owner.scopes, views);
+
+    let unknown = AccountId::generate(&mut OsRng);
+    assert!(!store
+        .update_account_scopes(&unknown, &catalogue.exactly(["read"]).unwrap())
+        .await
+        .unwrap());
+    assert!(store.find_account(&unknown).await.unwrap().is_none());
+    assert_eq!(
+        store.list_accounts(&query(None, 10)).await.unwrap().len(),
+        2,
+        "no account was created"
+    );
 }

@@ -1,6 +1,15 @@
-use crate::fixtures::{app, client_secret, user, T0};
-use gatehouse_core::application::AppStatus;
-use gatehouse_store::{Store, StoreError};
+use crate::fixtures::{
+    app, approve, client_family, client_secret, code, grant, is_active, issued, named_app,
+    stored_user, user, DAY, T0,
+};
+use gatehouse_core::application::{AppStatus, Application, RedirectUri};
+use gatehouse_core::client_secret::ClientSecret;
+use gatehouse_core::ids::ClientId;
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::user::User;
+use gatehouse_core::Timestamp;
+use gatehouse_store::{ListQuery, Store, StoreError};
+use rand::rngs::OsRng;
 
 async fn owner(store: &dyn Store) -> gatehouse_core::user::User {
     let owner = user("owner@example.com", None);
@@ -222,4 +231,523 @@ pub async fn resets_in_the_same_second_retire_secrets_in_issue_order(store: &dyn
         .map(|s| s.secret_id.clone())
         .collect();
     assert_eq!(live, vec![third.secret_id, second.secret_id]);
+}
+
+pub async fn applications_are_searched_and_filtered_by_status(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let specs = [
+        ("Fleet Dashboard", "fleet-dashboard"),
+        ("Route Planner", "route-planner"),
+        ("Fleet Mobile", "fleet-mobile"),
+        ("Billing", "invoices-fleet"),
+    ];
+    let mut apps = Vec::new();
+    for (name, unique) in specs {
+        let a = named_app(&owner, name, unique);
+        store.insert_application(&a, None).await.unwrap();
+        apps.push(a);
+    }
+    approve(store, &apps[0]).await;
+    approve(store, &apps[1]).await;
+    approve(store, &apps[3]).await;
+    assert!(store
+        .update_application_status(
+            &apps[3].client_id,
+            AppStatus::Approved,
+            AppStatus::Suspended,
+            Some("abuse"),
+            T0
+        )
+        .await
+        .unwrap());
+
+    let listed = |found: Vec<Application>| -> Vec<String> {
+        found
+            .into_iter()
+            .map(|a| a.unique_name.as_str().to_owned())
+            .collect()
+    };
+    let q = |search: Option<&str>, status: Option<AppStatus>, limit: u32| ListQuery {
+        search: search.map(str::to_owned),
+        status,
+        limit,
+    };
+    assert_eq!(
+        listed(store.list_applications(&q(None, None, 10)).await.unwrap()),
+        [
+            "invoices-fleet",
+            "fleet-mobile",
+            "route-planner",
+            "fleet-dashboard"
+        ]
+    );
+    assert_eq!(
+        listed(store.list_applications(&q(None, None, 3)).await.unwrap()),
+        ["invoices-fleet", "fleet-mobile", "route-planner"]
+    );
+    // By name or unique name, in any case.
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(Some("FLEET"), None, 10))
+                .await
+                .unwrap()
+        ),
+        ["invoices-fleet", "fleet-mobile", "fleet-dashboard"]
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(Some("planner"), None, 10))
+                .await
+                .unwrap()
+        ),
+        ["route-planner"]
+    );
+    // By client ID, in any case.
+    let id = apps[2].client_id.as_str().to_uppercase();
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(Some(&id), None, 10))
+                .await
+                .unwrap()
+        ),
+        ["fleet-mobile"]
+    );
+    // By status, alone and with a search.
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(None, Some(AppStatus::Approved), 10))
+                .await
+                .unwrap()
+        ),
+        ["route-planner", "fleet-dashboard"]
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(None, Some(AppStatus::Pending), 10))
+                .await
+                .unwrap()
+        ),
+        ["fleet-mobile"]
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(Some("fleet"), Some(AppStatus::Approved), 10))
+                .await
+                .unwrap()
+        ),
+        ["fleet-dashboard"]
+    );
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(Some("Fleet"), Some(AppStatus::Suspended), 10))
+                .await
+                .unwrap()
+        ),
+        ["invoices-fleet"]
+    );
+    assert!(store
+        .list_applications(&q(Some("route"), Some(AppStatus::Rejected), 10))
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        listed(
+            store
+                .list_applications(&q(None, Some(AppStatus::Approved), 1))
+                .await
+                .unwrap()
+        ),
+        ["route-planner"]
+    );
+}
+
+pub async fn redirect_uris_are_replaced(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let fleet = app(&owner, "fleet");
+    let other = app(&owner, "other");
+    store.insert_application(&fleet, None).await.unwrap();
+    store.insert_application(&other, None).await.unwrap();
+    let uris = vec![
+        RedirectUri::parse("https://new.example.com/callback").unwrap(),
+        RedirectUri::parse("http://127.0.0.1:8080/cb?a=b").unwrap(),
+        RedirectUri::parse("https://third.example.com/cb").unwrap(),
+    ];
+    let at = T0.plus_secs(50);
+    assert!(store
+        .update_redirect_uris(&fleet.client_id, &uris, at)
+        .await
+        .unwrap());
+    let found = store
+        .find_application(&fleet.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.redirect_uris, uris);
+    assert_eq!(found.updated_at, at);
+    let untouched = store
+        .find_application(&other.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(untouched.redirect_uris, other.redirect_uris);
+    assert_eq!(untouched.updated_at, T0);
+    assert!(!store
+        .update_redirect_uris(&ClientId::generate(&mut OsRng), &uris, at)
+        .await
+        .unwrap());
+}
+
+pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let alice = stored_user(store, user("alice@example.com", None)).await;
+    let doomed = app(&owner, "doomed");
+    let kept = app(&owner, "kept");
+    let doomed_secret = client_secret(&doomed, T0);
+    let kept_secret = client_secret(&kept, T0);
+    store
+        .insert_application(&doomed, Some(&doomed_secret))
+        .await
+        .unwrap();
+    store
+        .insert_application(&kept, Some(&kept_secret))
+        .await
+        .unwrap();
+    let newer_secret = client_secret(&doomed, T0.plus_secs(1));
+    store
+        .reset_client_secret(&newer_secret, T0.plus_secs(DAY), T0.plus_secs(1))
+        .await
+        .unwrap();
+    store
+        .upsert_grant(&grant(&alice, &doomed, T0))
+        .await
+        .unwrap();
+    store.upsert_grant(&grant(&alice, &kept, T0)).await.unwrap();
+    let doomed_tokens = issued(store, &doomed, &alice).await;
+    let kept_tokens = issued(store, &kept, &alice).await;
+    let pending_code = code(&doomed, &alice, T0);
+    store
+        .insert_authorization_code(&pending_code)
+        .await
+        .unwrap();
+    let (cc_family, cc_access) = client_family(&doomed);
+    store
+        .insert_family_with_token(&cc_family, &cc_access)
+        .await
+        .unwrap();
+
+    assert!(store.delete_application(&doomed.client_id).await.unwrap());
+
+    assert!(store
+        .find_application(&doomed.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    for s in [&doomed_secret, &newer_secret] {
+        assert!(store
+            .find_client_secret_by_digest(&s.digest)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    assert!(store
+        .list_client_secrets(&doomed.client_id)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .find_grant(&alice.user_id, &doomed.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    for c in [&doomed_tokens.code, &pending_code] {
+        assert!(store
+            .find_authorization_code(&c.digest)
+            .await
+            .unwrap()
+            .is_none());
+    }
+    for a in [&doomed_tokens.access, &cc_access] {
+        assert!(store.find_access_token(&a.digest).await.unwrap().is_none());
+    }
+    assert!(store
+        .find_refresh_token(&doomed_tokens.refresh.digest)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(!store
+        .revoke_family(&doomed_tokens.code.family_id, T0)
+        .await
+        .unwrap());
+
+    // The other app keeps everything.
+    assert!(store
+        .find_application(&kept.client_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_client_secret_by_digest(&kept_secret.digest)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .find_grant(&alice.user_id, &kept.client_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(is_active(store, &kept_tokens.access, T0).await);
+    assert!(store
+        .find_refresh_token(&kept_tokens.refresh.digest)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store.find_user(&alice.user_id).await.unwrap().is_some());
+    assert_eq!(
+        store
+            .list_applications_by_owner(&owner.user_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    assert!(
+        !store.delete_application(&doomed.client_id).await.unwrap(),
+        "already deleted"
+    );
+}
+
+pub async fn deleting_an_unknown_application_reports_false(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let kept = app(&owner, "kept");
+    store.insert_application(&kept, None).await.unwrap();
+    assert!(!store
+        .delete_application(&ClientId::generate(&mut OsRng))
+        .await
+        .unwrap());
+    assert!(store
+        .find_application(&kept.client_id)
+        .await
+        .unwrap()
+        .is_some());
+}
+
+fn secret_ending(app: &Application, expires_at: Timestamp) -> ClientSecret {
+    ClientSecret {
+        expires_at,
+        ..client_secret(app, T0.plus_secs(-300 * DAY))
+    }
+}
+
+/// An app (approved unless `status` says otherwise) whose only secret is `secret_of(app)`.
+async fn app_with_secret(
+    store: &dyn Store,
+    owner: &User,
+    unique: &str,
+    status: AppStatus,
+    secret_of: impl FnOnce(&Application) -> ClientSecret,
+) -> ClientSecret {
+    let a = app(owner, unique);
+    let secret = secret_of(&a);
+    store.insert_application(&a, Some(&secret)).await.unwrap();
+    if status != AppStatus::Pending {
+        approve(store, &a).await;
+    }
+    if status == AppStatus::Suspended {
+        assert!(store
+            .update_application_status(
+                &a.client_id,
+                AppStatus::Approved,
+                AppStatus::Suspended,
+                Some("abuse"),
+                T0
+            )
+            .await
+            .unwrap());
+    }
+    secret
+}
+
+fn ids(secrets: Vec<ClientSecret>) -> Vec<String> {
+    let mut ids: Vec<String> = secrets
+        .into_iter()
+        .map(|s| s.secret_id.as_str().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn ids_of(secrets: &[&ClientSecret]) -> Vec<String> {
+    let mut ids: Vec<String> = secrets
+        .iter()
+        .map(|s| s.secret_id.as_str().to_owned())
+        .collect();
+    ids.sort();
+    ids
+}
+
+pub async fn reminders_claim_only_approved_apps_live_secrets_within_the_window(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let now = T0;
+    let ending = |days: i64| move |a: &Application| secret_ending(a, now.plus_secs(days * DAY));
+    let soon = app_with_secret(store, &owner, "soon", AppStatus::Approved, ending(10)).await;
+    let very_soon =
+        app_with_secret(store, &owner, "very-soon", AppStatus::Approved, ending(3)).await;
+    let edge = app_with_secret(store, &owner, "edge", AppStatus::Approved, |a| {
+        secret_ending(a, now.plus_secs(30 * DAY))
+    })
+    .await;
+    let _far = app_with_secret(store, &owner, "far", AppStatus::Approved, ending(40)).await;
+    let _pending = app_with_secret(store, &owner, "pending", AppStatus::Pending, ending(5)).await;
+    let _suspended =
+        app_with_secret(store, &owner, "suspended", AppStatus::Suspended, ending(5)).await;
+    let _expired = app_with_secret(store, &owner, "expired", AppStatus::Approved, |a| {
+        secret_ending(a, now.plus_secs(-DAY))
+    })
+    .await;
+    let _ends_now = app_with_secret(store, &owner, "ends-now", AppStatus::Approved, |a| {
+        secret_ending(a, now)
+    })
+    .await;
+    let _revoked = app_with_secret(store, &owner, "revoked", AppStatus::Approved, |a| {
+        ClientSecret {
+            revoked_at: Some(now.plus_secs(-60)),
+            ..secret_ending(a, now.plus_secs(5 * DAY))
+        }
+    })
+    .await;
+
+    let claimed = store.claim_secret_reminders(now, 30).await.unwrap();
+    assert_eq!(ids(claimed), ids_of(&[&soon, &very_soon, &edge]));
+    let claimed = store.claim_secret_reminders(now, 7).await.unwrap();
+    assert_eq!(ids(claimed), ids_of(&[&very_soon]));
+    // The claim marks the secret, not more.
+    let found = store
+        .find_client_secret_by_digest(&very_soon.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.expires_at, very_soon.expires_at);
+    assert_eq!(found.revoked_at, None);
+}
+
+pub async fn reminders_skip_a_secret_being_replaced(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let old = app_with_secret(store, &owner, "rotating", AppStatus::Approved, |a| {
+        secret_ending(a, T0.plus_secs(200 * DAY))
+    })
+    .await;
+    // A reset with a grace period: the old secret now ends in two days, the new one in a year.
+    let new = ClientSecret {
+        secret_id: gatehouse_core::ids::ClientSecretId::generate(&mut OsRng),
+        digest: SecretDigest::of("the replacement"),
+        created_at: T0,
+        expires_at: T0.plus_secs(365 * DAY),
+        ..old.clone()
+    };
+    store
+        .reset_client_secret(&new, T0.plus_secs(2 * DAY), T0)
+        .await
+        .unwrap();
+    assert!(store
+        .claim_secret_reminders(T0, 7)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_secret_reminders(T0, 30)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn reminders_claim_each_secret_once_per_threshold(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let end = T0.plus_secs(20 * DAY);
+    let a = app_with_secret(store, &owner, "a", AppStatus::Approved, |app| {
+        secret_ending(app, end)
+    })
+    .await;
+    let b = app_with_secret(store, &owner, "b", AppStatus::Approved, |app| {
+        secret_ending(app, end.plus_secs(-15 * DAY))
+    })
+    .await;
+
+    // Day 0: both end within 30 days, only b within 7. b's first reminder is the 7-day one.
+    assert_eq!(
+        ids(store.claim_secret_reminders(T0, 7).await.unwrap()),
+        ids_of(&[&b])
+    );
+    assert!(
+        store
+            .claim_secret_reminders(T0, 7)
+            .await
+            .unwrap()
+            .is_empty(),
+        "claimed once per threshold"
+    );
+    assert_eq!(
+        ids(store.claim_secret_reminders(T0, 30).await.unwrap()),
+        ids_of(&[&a]),
+        "never the 30-day reminder after the 7-day one"
+    );
+    assert!(store
+        .claim_secret_reminders(T0, 30)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_secret_reminders(T0.plus_secs(DAY), 30)
+        .await
+        .unwrap()
+        .is_empty());
+    // Two weeks later b has expired and a is six days out: its 7-day reminder follows the
+    // 30-day one, once.
+    let later = T0.plus_secs(14 * DAY);
+    assert_eq!(
+        ids(store.claim_secret_reminders(later, 7).await.unwrap()),
+        ids_of(&[&a])
+    );
+    assert!(store
+        .claim_secret_reminders(later, 7)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(store
+        .claim_secret_reminders(later, 30)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn concurrent_reminder_claims_never_share_a_secret(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let mut all = Vec::new();
+    for i in 0..6 {
+        all.push(
+            app_with_secret(
+                store,
+                &owner,
+                &format!("app-{i}"),
+                AppStatus::Approved,
+                |a| secret_ending(a, T0.plus_secs((i + 1) * DAY)),
+            )
+            .await,
+        );
+    }
+    let (one, two) = tokio::join!(
+        store.claim_secret_reminders(T0, 30),
+        store.claim_secret_reminders(T0, 30)
+    );
+    let mut claimed = ids(one.unwrap());
+    claimed.extend(ids(two.unwrap()));
+    claimed.sort();
+    assert_eq!(claimed, ids_of(&all.iter().collect::<Vec<_>>()));
 }

@@ -1,5 +1,6 @@
-//! The storage conformance suite: every case is written once against `&dyn Store` and run on
-//! SQLite and on a real PostgreSQL, each with a fresh database.
+//! The storage conformance suite: every case is written once against the store (`&dyn Store`,
+//! or `Arc<dyn Store>` where it shares the store with spawned tasks) and run on SQLite and on a
+//! real PostgreSQL, each with a fresh database. The files follow the storage traits.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -12,28 +13,14 @@ mod apps;
 mod audit;
 mod feed;
 mod fixtures;
-mod portal;
+mod grants;
+mod links;
+mod search;
+mod sessions;
 mod tokens;
 mod users;
 
-macro_rules! on_both_backends {
-    ($($file:ident :: $case:ident),* $(,)?) => {
-        mod sqlite {
-            $( #[tokio::test] async fn $case() {
-                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Sqlite).await;
-                let store = db.migrated_store().await;
-                crate::$file::$case(&*store).await
-            } )*
-        }
-        mod postgres {
-            $( #[tokio::test] async fn $case() {
-                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Postgres).await;
-                let store = db.migrated_store().await;
-                crate::$file::$case(&*store).await
-            } )*
-        }
-    };
-}
+use gatehouse_store::testing::on_both_backends;
 
 on_both_backends!(
     accounts::account_and_first_key_are_stored_together,
@@ -41,9 +28,15 @@ on_both_backends!(
     accounts::key_for_unknown_account_is_not_found,
     accounts::revoking_a_key_is_idempotent_and_scoped_to_its_account,
     accounts::revoking_a_key_revokes_the_tokens_it_minted,
+    accounts::accounts_are_searched_case_insensitively_newest_first,
+    accounts::account_scopes_are_replaced,
     users::user_is_found_by_email_and_id,
     users::duplicate_email_is_a_conflict_and_keeps_the_first_user,
     users::user_of_unknown_account_is_not_stored,
+    users::has_admin_sees_any_admin,
+    users::registration_stores_account_user_and_link_together,
+    users::registration_with_a_taken_email_leaves_nothing_behind,
+    users::users_are_searched_case_insensitively_newest_first,
     apps::application_and_first_secret_are_stored_together,
     apps::taken_unique_name_is_a_conflict_and_stores_nothing,
     apps::application_of_unknown_owner_is_not_stored,
@@ -52,8 +45,14 @@ on_both_backends!(
     apps::reset_with_grace_keeps_at_most_two_live_secrets,
     apps::reset_of_unknown_application_stores_nothing,
     apps::resets_in_the_same_second_retire_secrets_in_issue_order,
-    audit::events_are_listed_newest_first_up_to_the_limit,
-    audit::migrating_twice_is_harmless,
+    apps::applications_are_searched_and_filtered_by_status,
+    apps::redirect_uris_are_replaced,
+    apps::deleting_an_application_removes_everything_it_owns,
+    apps::deleting_an_unknown_application_reports_false,
+    apps::reminders_claim_only_approved_apps_live_secrets_within_the_window,
+    apps::reminders_skip_a_secret_being_replaced,
+    apps::reminders_claim_each_secret_once_per_threshold,
+    apps::concurrent_reminder_claims_never_share_a_secret,
     tokens::code_is_stored_and_found_by_digest,
     tokens::code_redeems_once_and_a_replay_revokes_its_family,
     tokens::refresh_rotates_and_replaces_the_familys_access_token,
@@ -61,66 +60,33 @@ on_both_backends!(
     tokens::expired_or_unknown_refresh_token_changes_nothing,
     tokens::revoking_a_token_or_a_family,
     tokens::client_token_family_is_stored_in_one_step,
-    tokens::grants_are_upserted_per_user_and_app,
-    tokens::sessions_are_found_by_digest_and_deleted,
-    portal::links_are_stored_and_found_by_digest,
-    portal::verify_email_works_once_and_only_before_expiry,
-    portal::verify_email_takes_only_verification_links,
-    portal::verify_email_keeps_an_earlier_verification_time,
-    portal::reset_password_sets_the_hash_and_spends_the_users_other_reset_links,
-    portal::reset_password_ends_only_the_users_sessions,
-    portal::reset_password_marks_an_unverified_email_verified,
-    portal::reset_password_refuses_unusable_links,
-    portal::setup_creates_the_first_admin_once,
-    portal::setup_is_refused_once_an_admin_exists,
-    portal::setup_with_a_taken_email_is_a_conflict,
-    portal::replacing_the_setup_link_retires_the_previous_one,
-    portal::has_admin_sees_any_admin,
-    portal::concurrent_uses_of_one_link_succeed_once,
-    portal::registration_stores_account_user_and_link_together,
-    portal::registration_with_a_taken_email_leaves_nothing_behind,
-    portal::users_are_searched_case_insensitively_newest_first,
-    portal::accounts_are_searched_case_insensitively_newest_first,
-    portal::account_scopes_are_replaced,
-    portal::applications_are_searched_and_filtered_by_status,
-    portal::searches_treat_like_wildcards_literally,
-    portal::searches_fold_case_beyond_ascii,
-    portal::redirect_uris_are_replaced,
-    portal::deleting_an_application_removes_everything_it_owns,
-    portal::deleting_an_unknown_application_reports_false,
-    portal::reminders_claim_only_approved_apps_live_secrets_within_the_window,
-    portal::reminders_claim_each_secret_once_per_threshold,
-    portal::reminders_skip_a_secret_being_replaced,
-    portal::concurrent_reminder_claims_never_share_a_secret,
-    portal::grants_of_a_user_are_listed_most_recent_first,
-    portal::revoking_a_grant_revokes_only_that_users_families_for_that_app,
-    portal::revoking_a_grant_spends_the_users_unused_codes,
-    portal::expired_sessions_are_deleted,
-    portal::audit_search_applies_each_filter,
-    portal::audit_search_combines_filters_and_limits,
-    portal::audit_action_prefix_treats_like_wildcards_literally,
-    portal::recent_event_times_count_one_action_on_one_target,
-);
-
-/// Cases that need the store shared with spawned tasks.
-macro_rules! on_both_backends_shared {
-    ($($file:ident :: $case:ident),* $(,)?) => {
-        mod shared_sqlite {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() {
-                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Sqlite).await;
-                crate::$file::$case(db.migrated_store().await).await
-            } )*
-        }
-        mod shared_postgres {
-            $( #[tokio::test(flavor = "multi_thread")] async fn $case() {
-                let db = gatehouse_store::testing::TestDb::fresh(gatehouse_store::testing::Backend::Postgres).await;
-                crate::$file::$case(db.migrated_store().await).await
-            } )*
-        }
-    };
-}
-
-on_both_backends_shared!(
+    grants::grants_are_upserted_per_user_and_app,
+    grants::grants_of_a_user_are_listed_most_recent_first,
+    grants::revoking_a_grant_revokes_only_that_users_families_for_that_app,
+    grants::revoking_a_grant_spends_the_users_unused_codes,
+    sessions::sessions_are_found_by_digest_and_deleted,
+    sessions::expired_sessions_are_deleted,
+    links::links_are_stored_and_found_by_digest,
+    links::verify_email_works_once_and_only_before_expiry,
+    links::verify_email_takes_only_verification_links,
+    links::verify_email_keeps_an_earlier_verification_time,
+    links::reset_password_sets_the_hash_and_spends_the_users_other_reset_links,
+    links::reset_password_ends_only_the_users_sessions,
+    links::reset_password_marks_an_unverified_email_verified,
+    links::reset_password_refuses_unusable_links,
+    links::setup_creates_the_first_admin_once,
+    links::setup_is_refused_once_an_admin_exists,
+    links::setup_with_a_taken_email_is_a_conflict,
+    links::replacing_the_setup_link_retires_the_previous_one,
+    links::concurrent_uses_of_one_link_succeed_once,
+    audit::events_are_listed_newest_first_up_to_the_limit,
+    audit::migrating_twice_is_harmless,
+    audit::audit_search_applies_each_filter,
+    audit::audit_search_combines_filters_and_limits,
+    audit::audit_action_prefix_treats_like_wildcards_literally,
+    audit::recent_event_times_count_one_action_on_one_target,
+    search::searches_treat_like_wildcards_literally,
+    search::searches_fold_case_beyond_ascii,
     feed::published_invalidations_reach_every_follower,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
 );

@@ -1,31 +1,13 @@
-use crate::fixtures::{app, user, T0};
+use crate::fixtures::{app_and_user, client_family, digest, family_of, pair, T0};
 use gatehouse_core::application::Application;
 use gatehouse_core::oauth::pkce::CodeChallenge;
-use gatehouse_core::region::Region;
 use gatehouse_core::scope::ScopeCatalogue;
-use gatehouse_core::secret::{PlainSecret, SecretDigest, SecretKind};
-use gatehouse_core::token::{
-    AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, Grant, RefreshToken, Session,
-    TokenFamily,
-};
+use gatehouse_core::secret::SecretKind;
+use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
 use gatehouse_store::{Redemption, Rotation, Store, StoreError};
 use rand::rngs::OsRng;
-
-fn digest(kind: SecretKind) -> SecretDigest {
-    PlainSecret::generate(&mut OsRng, kind, &Region::default()).digest()
-}
-
-async fn app_and_user(store: &dyn Store) -> (Application, User) {
-    let owner = user("owner@example.com", None);
-    store.insert_user(&owner).await.unwrap();
-    let app = app(&owner, "fleet");
-    store.insert_application(&app, None).await.unwrap();
-    let end_user = user("alice@example.com", None);
-    store.insert_user(&end_user).await.unwrap();
-    (app, end_user)
-}
 
 fn code(app: &Application, user: &User) -> AuthorizationCode {
     AuthorizationCode {
@@ -42,43 +24,6 @@ fn code(app: &Application, user: &User) -> AuthorizationCode {
         expires_at: T0.plus_secs(60),
         used_at: None,
     }
-}
-
-fn family_of(code: &AuthorizationCode) -> TokenFamily {
-    TokenFamily {
-        family_id: code.family_id.clone(),
-        origin: FamilyOrigin::AuthorizationCode,
-        client_id: Some(code.client_id.clone()),
-        user_id: Some(code.user_id.clone()),
-        account_id: None,
-        scopes: code.scopes.clone(),
-        created_at: T0,
-        revoked_at: None,
-        embed_view: None,
-        key_id: None,
-    }
-}
-
-fn pair(family: &FamilyId, at: Timestamp) -> (AccessToken, RefreshToken) {
-    let scopes = ScopeCatalogue::default().select(["read"]).unwrap();
-    let access = AccessToken {
-        digest: digest(SecretKind::AccessToken),
-        family_id: family.clone(),
-        scopes: scopes.clone(),
-        created_at: at,
-        expires_at: at.plus_secs(3600),
-        revoked_at: None,
-    };
-    let refresh = RefreshToken {
-        digest: digest(SecretKind::RefreshToken),
-        family_id: family.clone(),
-        scopes,
-        created_at: at,
-        expires_at: at.plus_secs(86_400),
-        used_at: None,
-        revoked_at: None,
-    };
-    (access, refresh)
 }
 
 /// A redeemed code's family with its first pair.
@@ -318,19 +263,7 @@ pub async fn revoking_a_token_or_a_family(store: &dyn Store) {
 
 pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
     let (app, _) = app_and_user(store).await;
-    let family = TokenFamily {
-        family_id: FamilyId::generate(&mut OsRng),
-        origin: FamilyOrigin::ClientCredentials,
-        client_id: Some(app.client_id.clone()),
-        user_id: None,
-        account_id: None,
-        scopes: app.scopes.clone(),
-        created_at: T0,
-        revoked_at: None,
-        embed_view: None,
-        key_id: None,
-    };
-    let (access, _) = pair(&family.family_id, T0);
+    let (family, access) = client_family(&app);
     store
         .insert_family_with_token(&family, &access)
         .await
@@ -343,48 +276,4 @@ pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
     assert_eq!(view.family.origin, FamilyOrigin::ClientCredentials);
     assert!(view.family.user_id.is_none());
     assert!(view.is_active(T0) && !view.is_active(T0.plus_secs(3600)));
-}
-
-pub async fn grants_are_upserted_per_user_and_app(store: &dyn Store) {
-    let (app, user) = app_and_user(store).await;
-    assert!(store
-        .find_grant(&user.user_id, &app.client_id)
-        .await
-        .unwrap()
-        .is_none());
-    let mut grant = Grant {
-        user_id: user.user_id.clone(),
-        client_id: app.client_id.clone(),
-        scopes: ScopeCatalogue::default().select(["read"]).unwrap(),
-        created_at: T0,
-        updated_at: T0,
-    };
-    store.upsert_grant(&grant).await.unwrap();
-    grant.scopes = ScopeCatalogue::default().select(["read", "write"]).unwrap();
-    grant.updated_at = T0.plus_secs(5);
-    store.upsert_grant(&grant).await.unwrap();
-    let found = store
-        .find_grant(&user.user_id, &app.client_id)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(found.scopes.to_string(), "read write");
-    assert_eq!((found.created_at, found.updated_at), (T0, T0.plus_secs(5)));
-}
-
-pub async fn sessions_are_found_by_digest_and_deleted(store: &dyn Store) {
-    let (_, user) = app_and_user(store).await;
-    let session = Session {
-        digest: digest(SecretKind::Session),
-        user_id: Some(user.user_id.clone()),
-        csrf_token: Session::new_csrf_token(&mut OsRng),
-        created_at: T0,
-        expires_at: T0.plus_secs(Session::LIFETIME_SECS),
-    };
-    store.insert_session(&session).await.unwrap();
-    let found = store.find_session(&session.digest).await.unwrap().unwrap();
-    assert_eq!(found.user_id, Some(user.user_id));
-    assert_eq!(found.csrf_token, session.csrf_token);
-    store.delete_session(&session.digest).await.unwrap();
-    assert!(store.find_session(&session.digest).await.unwrap().is_none());
 }

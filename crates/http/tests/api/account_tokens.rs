@@ -1,4 +1,5 @@
-//! HyperTrack's token endpoints: `POST /oauth/token` (an account's own access token) and
+//! An account's own tokens (the HyperTrack-style endpoints): `POST /oauth/token` (an account's
+//! own access token) and
 //! `POST /oauth/embed-token` (a read-only token for one embedded view), and how `/auth/check`
 //! treats what they issue.
 
@@ -37,6 +38,7 @@ on_both_backends!(
     embed_token_refuses_post_of_its_view,
     embed_token_as_a_bearer_header_opens_get_of_its_view,
     embed_url_on_another_host_is_400,
+    embed_token_without_embed_url_or_with_another_grant_is_400,
     embed_token_without_authentication_is_401,
     embed_token_expires_after_900_seconds,
     ordinary_access_token_in_the_query_parameter_is_401,
@@ -437,6 +439,29 @@ async fn embed_url_on_another_host_is_400(backend: Backend) {
             .unwrap();
         assert_oauth_error(res, 400, "invalid_request").await;
     }
+}
+
+async fn embed_token_without_embed_url_or_with_another_grant_is_400(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let post = |body: Value| {
+        app.http
+            .post(app.url(EMBED_TOKEN))
+            .header("Authorization", account.basic())
+            .json(&body)
+    };
+    let res = post(json!({"grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_request").await;
+    let res = post(json!({"embed_url": app.url(VIEW), "grant_type": "refresh_token"}))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "unsupported_grant_type").await;
+    // grant_type may be left out.
+    ok_json(post(json!({"embed_url": app.url(VIEW)}))).await;
 }
 
 async fn embed_token_without_authentication_is_401(backend: Backend) {

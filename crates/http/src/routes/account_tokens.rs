@@ -1,11 +1,11 @@
-//! HyperTrack's token endpoints: `POST /oauth/token` (an account's access token) and
+//! An account's own tokens, in the HyperTrack style: `POST /oauth/token` (the account's
+//! access token, `client_credentials` with the account as the client) and
 //! `POST /oauth/embed-token` (a read-only token for one embedded view).
 
 use crate::error::OAuthHttpError;
 use crate::extract::client_auth::basic_credentials;
 use crate::extract::form::Params;
-use crate::routes::oauth::token_response;
-use crate::routes::paths::{ACCOUNT_TOKEN, EMBED_TOKEN};
+use crate::routes::oauth::TokenResponse;
 use crate::AppState;
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,8 +13,12 @@ use axum::extract::State;
 use axum::http::{header, HeaderMap};
 use axum::routing::post;
 use axum::{Json, Router};
+use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
-use serde_json::{json, Value};
+use gatehouse_core::paths::{ACCOUNT_TOKEN, EMBED_TOKEN};
+use gatehouse_service::account_tokens::EmbedIssued;
+use serde::Serialize;
+use serde_json::Value;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -47,26 +51,21 @@ fn json_params(body: &[u8]) -> Result<Params, OAuthError> {
     Ok(Params::from_pairs(pairs))
 }
 
+/// The body's parameters, from JSON or a form; the typed requests refuse repeated ones.
 fn request_params(
     headers: &HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Params, OAuthError> {
-    let params = if is_json(headers) {
+    if is_json(headers) {
         let bytes = body.map_err(|_| {
             OAuthError::invalid_request(
                 "the request body is larger than 64 KiB or could not be read",
             )
         })?;
-        json_params(&bytes)?
+        json_params(&bytes)
     } else {
-        Params::from_form(headers, body).map_err(OAuthError::invalid_request)?
-    };
-    if let Some(name) = params.repeated() {
-        return Err(OAuthError::invalid_request(format!(
-            "parameter {name} is repeated"
-        )));
+        Params::from_form(headers, body).map_err(OAuthError::invalid_request)
     }
-    Ok(params)
 }
 
 fn invalid_client() -> OAuthError {
@@ -74,16 +73,6 @@ fn invalid_client() -> OAuthError {
         OAuthErrorCode::InvalidClient,
         "client authentication failed",
     )
-}
-
-fn client_credentials_only(params: &Params) -> Result<(), OAuthError> {
-    match params.get("grant_type") {
-        None | Some("client_credentials") => Ok(()),
-        Some(_) => Err(OAuthError::new(
-            OAuthErrorCode::UnsupportedGrantType,
-            "grant_type must be client_credentials",
-        )),
-    }
 }
 
 /// The account's credentials: Basic, or `client_id` and `client_secret` in the body.
@@ -107,18 +96,15 @@ async fn account_token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, OAuthHttpError> {
+) -> Result<Json<TokenResponse>, OAuthHttpError> {
     let params = request_params(&headers, body)?;
-    if params.get("grant_type").is_none() {
-        return Err(OAuthError::invalid_request("grant_type is required").into());
-    }
-    client_credentials_only(&params)?;
+    let request = AccountTokenRequest::parse(&params)?;
     let (account_id, secret) = account_credentials(&headers, &params)?;
     let issued = state
         .gatehouse
-        .account_token(&account_id, &secret, params.get("scope"))
+        .account_token(&account_id, &secret, &request)
         .await?;
-    Ok(Json(token_response(&issued)))
+    Ok(Json(TokenResponse::from(issued)))
 }
 
 /// Basic account auth and JSON `{"embed_url": URL, "grant_type": "client_credentials"}`.
@@ -126,23 +112,36 @@ async fn embed_token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
-) -> Result<Json<Value>, OAuthHttpError> {
+) -> Result<Json<EmbedTokenResponse>, OAuthHttpError> {
     let params = request_params(&headers, body)?;
-    client_credentials_only(&params)?;
+    let request = EmbedTokenRequest::parse(&params)?;
     let (account_id, secret) = basic_credentials(&headers)
         .map_err(|()| invalid_client())?
         .ok_or_else(invalid_client)?;
-    let embed_url = params
-        .get("embed_url")
-        .ok_or_else(|| OAuthError::invalid_request("embed_url is required"))?;
     let issued = state
         .gatehouse
-        .embed_token(&account_id, &secret, embed_url, &state.issuer)
+        .embed_token(&account_id, &secret, &request, &state.issuer)
         .await?;
-    Ok(Json(json!({
-        "secure_embed_url": issued.secure_embed_url,
-        "access_token": issued.access_token.expose(),
-        "token_type": "Bearer",
-        "expires_in": issued.expires_in,
-    })))
+    Ok(Json(EmbedTokenResponse::from(issued)))
+}
+
+/// The embed token answer: the view's URL with the token in its query (RFC 6750 §2.3), and
+/// the token itself. No `Debug`: it holds the token's plain text.
+#[derive(Serialize)]
+struct EmbedTokenResponse {
+    secure_embed_url: String,
+    access_token: String,
+    token_type: &'static str,
+    expires_in: i64,
+}
+
+impl From<EmbedIssued> for EmbedTokenResponse {
+    fn from(issued: EmbedIssued) -> Self {
+        Self {
+            secure_embed_url: issued.secure_embed_url,
+            access_token: issued.access_token.expose().to_owned(),
+            token_type: "Bearer",
+            expires_in: issued.expires_in,
+        }
+    }
 }

@@ -1,16 +1,19 @@
-//! HyperTrack's token endpoints: an account's own access token (`POST /oauth/token`) and a
-//! read-only token for one embedded view (`POST /oauth/embed-token`).
+//! An account's own tokens: its access token (`client_credentials` where the client is the
+//! account, served at `POST /oauth/token`) and a read-only token for one embedded view
+//! (`POST /oauth/embed-token`).
 
-use crate::oauth::IssuedTokens;
+use crate::oauth::{invalid_client, IssuedTokens};
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::gateway::{access_token_param, is_canonical_path};
 use gatehouse_core::ids::KeyId;
 use gatehouse_core::oauth::authorize::requested_scopes;
-use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
+use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
+use gatehouse_core::oauth::OAuthError;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+use gatehouse_store::StoreError;
 use rand::rngs::OsRng;
 use url::Url;
 
@@ -36,12 +39,7 @@ impl Gatehouse {
     ) -> Result<(Account, KeyId), ServiceError> {
         self.authenticate_account_key(account_id, secret_key)
             .await?
-            .ok_or_else(|| {
-                ServiceError::OAuth(OAuthError::new(
-                    OAuthErrorCode::InvalidClient,
-                    "client authentication failed",
-                ))
-            })
+            .ok_or_else(invalid_client)
     }
 
     async fn issue_account_token(
@@ -79,20 +77,29 @@ impl Gatehouse {
             expires_at: now.plus_secs(lifetime),
             revoked_at: None,
         };
-        self.store_issued(family, token).await?;
+        self.store_issued(family, token)
+            .await
+            .map_err(|e| match e {
+                // The account was deleted after it authenticated (its tokens go with it): it
+                // is no longer a client, which is not the server's failure.
+                StoreError::NotFound(_) => invalid_client(),
+                other => other.into(),
+            })?;
         Ok(plain)
     }
 
     /// `client_credentials` where the client is an account: `client_id` = AccountId,
-    /// `client_secret` = SecretKey. `scope` may narrow the account's scopes, never widen them.
+    /// `client_secret` = SecretKey. The request's `scope` may narrow the account's scopes,
+    /// never widen them.
     pub async fn account_token(
         &self,
         account_id: &str,
         secret_key: &str,
-        scope: Option<&str>,
+        request: &AccountTokenRequest,
     ) -> Result<IssuedTokens, ServiceError> {
         let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
-        let scopes = requested_scopes(scope, &account.scopes).map_err(ServiceError::OAuth)?;
+        let scopes = requested_scopes(request.scope.as_deref(), &account.scopes)
+            .map_err(ServiceError::OAuth)?;
         let lifetime = self.settings.lifetimes.access_token;
         let token = self
             .issue_account_token(
@@ -112,16 +119,17 @@ impl Gatehouse {
         })
     }
 
-    /// A read-only token that opens `GET` of exactly `embed_url`'s path and query, which must
-    /// be under `issuer` (this deployment's public URL).
+    /// A read-only token that opens `GET` of exactly the request's `embed_url` (its path and
+    /// query), which must be under `issuer` (this deployment's public URL).
     pub async fn embed_token(
         &self,
         account_id: &str,
         secret_key: &str,
-        embed_url: &str,
+        request: &EmbedTokenRequest,
         issuer: &str,
     ) -> Result<EmbedIssued, ServiceError> {
         let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
+        let embed_url = request.embed_url.as_str();
         let bad = |why: &'static str| ServiceError::OAuth(OAuthError::invalid_request(why));
         if embed_url.len() > gatehouse_core::application::RedirectUri::MAX {
             return Err(bad("embed_url is longer than 2000 characters"));

@@ -24,7 +24,7 @@ impl SqliteStore {
 
     async fn invalidations_after(&self, seq: i64) -> Result<Vec<(i64, String)>, StoreError> {
         Ok(
-            sqlx::query_as("SELECT seq, payload FROM invalidations WHERE seq > ? ORDER BY seq")
+            sqlx::query_as("SELECT seq, payload FROM invalidations WHERE seq > $1 ORDER BY seq")
                 .bind(seq)
                 .fetch_all(&self.pool)
                 .await?,
@@ -40,12 +40,12 @@ impl InvalidationStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO invalidations (payload, created_at) VALUES (?, ?)")
+        sqlx::query("INSERT INTO invalidations (payload, created_at) VALUES ($1, $2)")
             .bind(invalidation.to_string())
             .bind(now.unix())
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM invalidations WHERE created_at < ?")
+        sqlx::query("DELETE FROM invalidations WHERE created_at < $1")
             .bind(now.unix() - KEEP_SECS)
             .execute(&mut *tx)
             .await?;

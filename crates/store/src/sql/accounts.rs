@@ -1,0 +1,181 @@
+//! [`crate::AccountStore`]: accounts and their secret keys.
+
+macro_rules! impl_account_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use $crate::rows::{convert_all, AccountRow, SecretKeyRow};
+            use $crate::sql::search::Search;
+            use $crate::sql::{select, Dialect};
+            use $crate::{AccountStore, ListQuery, Revocation, StoreError};
+            use gatehouse_core::account::{Account, SecretKey};
+            use gatehouse_core::ids::{AccountId, KeyId};
+            use gatehouse_core::scope::ScopeSet;
+            use gatehouse_core::secret::SecretDigest;
+            use gatehouse_core::Timestamp;
+            use std::slice::from_ref;
+
+            #[async_trait::async_trait]
+            impl AccountStore for $store {
+                async fn insert_account(
+                    &self,
+                    account: &Account,
+                    first_key: &SecretKey,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    Self::insert_rows(&mut *tx, from_ref(account)).await?;
+                    Self::insert_rows(&mut *tx, from_ref(first_key)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn find_account(
+                    &self,
+                    account_id: &AccountId,
+                ) -> Result<Option<Account>, StoreError> {
+                    let row: Option<AccountRow> =
+                        sqlx::query_as(&select::<Account>("WHERE account_id = $1"))
+                            .bind(account_id.as_str())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    row.map(Account::try_from).transpose()
+                }
+
+                async fn insert_secret_key(&self, key: &SecretKey) -> Result<(), StoreError> {
+                    Self::insert_rows(&self.pool, from_ref(key)).await
+                }
+
+                async fn list_secret_keys(
+                    &self,
+                    account_id: &AccountId,
+                ) -> Result<Vec<SecretKey>, StoreError> {
+                    let sql = select::<SecretKey>("WHERE account_id = $1 ORDER BY seq");
+                    let rows: Vec<SecretKeyRow> = sqlx::query_as(&sql)
+                        .bind(account_id.as_str())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    convert_all(rows)
+                }
+
+                async fn revoke_secret_key(
+                    &self,
+                    account_id: &AccountId,
+                    key_id: &KeyId,
+                    now: Timestamp,
+                ) -> Result<Revocation, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query(
+                        "UPDATE secret_keys SET revoked_at = $1 \
+                         WHERE key_id = $2 AND account_id = $3 AND revoked_at IS NULL",
+                    )
+                    .bind(now.unix())
+                    .bind(key_id.as_str())
+                    .bind(account_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    if done.rows_affected() == 1 {
+                        // Tokens the key minted (account and embed tokens) die with it.
+                        sqlx::query(
+                            "UPDATE token_families SET revoked_at = $1 \
+                             WHERE key_id = $2 AND revoked_at IS NULL",
+                        )
+                        .bind(now.unix())
+                        .bind(key_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        tx.commit().await?;
+                        return Ok(Revocation::Revoked);
+                    }
+                    tx.rollback().await?;
+                    let exists: Option<(String,)> = sqlx::query_as(
+                        "SELECT key_id FROM secret_keys WHERE key_id = $1 AND account_id = $2",
+                    )
+                    .bind(key_id.as_str())
+                    .bind(account_id.as_str())
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    match exists {
+                        Some(_) => Ok(Revocation::AlreadyRevoked),
+                        None => Err(StoreError::NotFound("secret key")),
+                    }
+                }
+
+                async fn record_key_use(
+                    &self,
+                    uses: &[(KeyId, Timestamp)],
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    for (key_id, at) in uses {
+                        sqlx::query(
+                            "UPDATE secret_keys SET last_used_at = $1 \
+                             WHERE key_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
+                        )
+                        .bind(at.unix())
+                        .bind(key_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn find_secret_key_by_digest(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<(SecretKey, Account)>, StoreError> {
+                    let key: Option<SecretKeyRow> =
+                        sqlx::query_as(&select::<SecretKey>("WHERE secret_digest = $1"))
+                            .bind(digest.as_bytes().as_slice())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    let Some(key) = key.map(SecretKey::try_from).transpose()? else {
+                        return Ok(None);
+                    };
+                    // Digest equality was decided by the index; check again in constant time.
+                    if key.digest != *digest {
+                        return Ok(None);
+                    }
+                    let account = self
+                        .find_account(&key.account_id)
+                        .await?
+                        .ok_or_else(|| StoreError::corrupt("secret key without account"))?;
+                    Ok(Some((key, account)))
+                }
+
+                async fn list_accounts(
+                    &self,
+                    query: &ListQuery,
+                ) -> Result<Vec<Account>, StoreError> {
+                    let search = Search::new(query.search.as_deref(), Self::FOLDS_UNICODE_CASE);
+                    let rows: Vec<AccountRow> = sqlx::query_as(&select::<Account>(
+                        "WHERE CAST($1 AS TEXT) IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' \
+                         OR LOWER(account_id) LIKE $1 ESCAPE '\\' \
+                         ORDER BY seq DESC LIMIT $2",
+                    ))
+                    .bind(search.pattern())
+                    .bind(search.sql_limit(query.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let accounts: Vec<Account> = convert_all(rows)?;
+                    Ok(search.finish(accounts, query.limit, |a| {
+                        [a.name.as_str(), a.account_id.as_str()]
+                    }))
+                }
+
+                async fn update_account_scopes(
+                    &self,
+                    account_id: &AccountId,
+                    scopes: &ScopeSet,
+                ) -> Result<bool, StoreError> {
+                    let done =
+                        sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
+                            .bind(scopes.to_string())
+                            .bind(account_id.as_str())
+                            .execute(&self.pool)
+                            .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_account_store;

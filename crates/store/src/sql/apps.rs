@@ -1,0 +1,242 @@
+//! [`crate::AppStore`]: applications and their client secrets.
+
+macro_rules! impl_app_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use $crate::rows::{convert_all, join_redirect_uris, ApplicationRow, ClientSecretRow};
+            use $crate::sql::search::Search;
+            use $crate::sql::{select, Dialect};
+            use $crate::{AppStore, ListQuery, StoreError};
+            use gatehouse_core::application::{AppStatus, Application, RedirectUri};
+            use gatehouse_core::client_secret::ClientSecret;
+            use gatehouse_core::ids::{ClientId, UserId};
+            use gatehouse_core::secret::SecretDigest;
+            use gatehouse_core::Timestamp;
+            use std::slice::from_ref;
+
+            #[async_trait::async_trait]
+            impl AppStore for $store {
+                async fn insert_application(
+                    &self,
+                    app: &Application,
+                    first_secret: Option<&ClientSecret>,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    Self::insert_rows(&mut *tx, from_ref(app)).await?;
+                    if let Some(secret) = first_secret {
+                        Self::insert_rows(&mut *tx, from_ref(secret)).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn find_application(
+                    &self,
+                    client_id: &ClientId,
+                ) -> Result<Option<Application>, StoreError> {
+                    let row: Option<ApplicationRow> =
+                        sqlx::query_as(&select::<Application>("WHERE client_id = $1"))
+                            .bind(client_id.as_str())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    row.map(Application::try_from).transpose()
+                }
+
+                async fn list_applications_by_owner(
+                    &self,
+                    owner_id: &UserId,
+                ) -> Result<Vec<Application>, StoreError> {
+                    let sql = select::<Application>("WHERE owner_id = $1 ORDER BY seq");
+                    let rows: Vec<ApplicationRow> = sqlx::query_as(&sql)
+                        .bind(owner_id.as_str())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    convert_all(rows)
+                }
+
+                async fn update_application_status(
+                    &self,
+                    client_id: &ClientId,
+                    expected: AppStatus,
+                    next: AppStatus,
+                    reason: Option<&str>,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE applications SET status = $1, status_reason = $2, \
+                         updated_at = $3 WHERE client_id = $4 AND status = $5",
+                    )
+                    .bind(next.as_str())
+                    .bind(reason)
+                    .bind(now.unix())
+                    .bind(client_id.as_str())
+                    .bind(expected.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn list_client_secrets(
+                    &self,
+                    client_id: &ClientId,
+                ) -> Result<Vec<ClientSecret>, StoreError> {
+                    let sql = select::<ClientSecret>("WHERE client_id = $1 ORDER BY seq DESC");
+                    let rows: Vec<ClientSecretRow> = sqlx::query_as(&sql)
+                        .bind(client_id.as_str())
+                        .fetch_all(&self.pool)
+                        .await?;
+                    convert_all(rows)
+                }
+
+                async fn reset_client_secret(
+                    &self,
+                    new: &ClientSecret,
+                    replaced_until: Timestamp,
+                    now: Timestamp,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // Writing the application row first locks it (SQLite: the whole
+                    // database) before anything is read, so two resets on any nodes run one
+                    // after the other instead of both retiring the same secret.
+                    let app = sqlx::query(
+                        "UPDATE applications SET updated_at = $1 WHERE client_id = $2",
+                    )
+                    .bind(now.unix())
+                    .bind(new.client_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    if app.rows_affected() == 0 {
+                        return Err(StoreError::NotFound("application"));
+                    }
+                    let newest_live: Option<(String,)> = sqlx::query_as(
+                        "SELECT secret_id FROM client_secrets \
+                         WHERE client_id = $1 AND revoked_at IS NULL AND expires_at > $2 \
+                         ORDER BY seq DESC LIMIT 1",
+                    )
+                    .bind(new.client_id.as_str())
+                    .bind(now.unix())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let newest = newest_live.map(|(id,)| id).unwrap_or_default();
+                    sqlx::query(
+                        "UPDATE client_secrets SET revoked_at = $1 \
+                         WHERE client_id = $2 AND revoked_at IS NULL AND secret_id <> $3",
+                    )
+                    .bind(now.unix())
+                    .bind(new.client_id.as_str())
+                    .bind(&newest)
+                    .execute(&mut *tx)
+                    .await?;
+                    sqlx::query(
+                        "UPDATE client_secrets SET expires_at = $1 \
+                         WHERE secret_id = $2 AND expires_at > $1",
+                    )
+                    .bind(replaced_until.unix())
+                    .bind(&newest)
+                    .execute(&mut *tx)
+                    .await?;
+                    Self::insert_rows(&mut *tx, from_ref(new)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn find_client_secret_by_digest(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<ClientSecret>, StoreError> {
+                    let row: Option<ClientSecretRow> =
+                        sqlx::query_as(&select::<ClientSecret>("WHERE secret_digest = $1"))
+                            .bind(digest.as_bytes().as_slice())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    let secret = row.map(ClientSecret::try_from).transpose()?;
+                    Ok(secret.filter(|s| s.digest == *digest))
+                }
+
+                async fn list_applications(
+                    &self,
+                    query: &ListQuery,
+                ) -> Result<Vec<Application>, StoreError> {
+                    let search = Search::new(query.search.as_deref(), Self::FOLDS_UNICODE_CASE);
+                    let rows: Vec<ApplicationRow> = sqlx::query_as(&select::<Application>(
+                        "WHERE (CAST($1 AS TEXT) IS NULL OR LOWER(name) LIKE $1 ESCAPE '\\' \
+                         OR LOWER(unique_name) LIKE $1 ESCAPE '\\' \
+                         OR LOWER(client_id) LIKE $1 ESCAPE '\\') \
+                         AND (CAST($2 AS TEXT) IS NULL OR status = $2) \
+                         ORDER BY seq DESC LIMIT $3",
+                    ))
+                    .bind(search.pattern())
+                    .bind(query.status.map(|s| s.as_str()))
+                    .bind(search.sql_limit(query.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    let apps: Vec<Application> = convert_all(rows)?;
+                    Ok(search.finish(apps, query.limit, |a| {
+                        [
+                            a.name.as_str(),
+                            a.unique_name.as_str(),
+                            a.client_id.as_str(),
+                        ]
+                    }))
+                }
+
+                async fn update_redirect_uris(
+                    &self,
+                    client_id: &ClientId,
+                    redirect_uris: &[RedirectUri],
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE applications SET redirect_uris = $1, updated_at = $2 \
+                         WHERE client_id = $3",
+                    )
+                    .bind(join_redirect_uris(redirect_uris))
+                    .bind(now.unix())
+                    .bind(client_id.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn delete_application(
+                    &self,
+                    client_id: &ClientId,
+                ) -> Result<bool, StoreError> {
+                    // Secrets, codes, grants and token families (with their tokens) go by
+                    // ON DELETE CASCADE.
+                    let done = sqlx::query("DELETE FROM applications WHERE client_id = $1")
+                        .bind(client_id.as_str())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn claim_secret_reminders(
+                    &self,
+                    now: Timestamp,
+                    days: u32,
+                ) -> Result<Vec<ClientSecret>, StoreError> {
+                    let rows: Vec<ClientSecretRow> = sqlx::query_as(&format!(
+                        "UPDATE client_secrets SET reminded_days = $1 \
+                         WHERE revoked_at IS NULL AND expires_at > $2 AND expires_at <= $3 \
+                         AND (reminded_days IS NULL OR reminded_days > $1) \
+                         AND client_id IN \
+                             (SELECT client_id FROM applications WHERE status = 'approved') \
+                         AND NOT EXISTS (SELECT 1 FROM client_secrets newer \
+                             WHERE newer.client_id = client_secrets.client_id \
+                             AND newer.seq > client_secrets.seq) \
+                         RETURNING {}",
+                        <ClientSecret as $crate::Row>::COLUMNS
+                    ))
+                    .bind(i64::from(days))
+                    .bind(now.unix())
+                    .bind(now.plus_secs(i64::from(days) * 86_400).unix())
+                    .fetch_all(&self.pool)
+                    .await?;
+                    convert_all(rows)
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_app_store;

@@ -1,0 +1,148 @@
+//! The SQL of every store operation, written once. sqlx binds `$1`-style placeholders on SQLite
+//! and PostgreSQL alike, so each entity's file holds a macro that stamps its trait out for one
+//! backend, and [`impl_store!`] stamps them all: `sqlite/mod.rs` and `postgres/mod.rs` invoke it
+//! with their store and sqlx database types. What the dialects really disagree on is a
+//! [`Dialect`] each backend implements; connecting and the invalidation feed stay in the
+//! backends' modules. Nothing here branches on the backend at run time.
+
+pub(crate) mod accounts;
+pub(crate) mod apps;
+pub(crate) mod audit;
+pub(crate) mod grants;
+pub(crate) mod links;
+pub(crate) mod search;
+pub(crate) mod sessions;
+pub(crate) mod tokens;
+pub(crate) mod users;
+
+use crate::rows::{Row, Value};
+use sqlx::migrate::Migrator;
+use sqlx::QueryBuilder;
+
+/// What differs between the backends' SQL; everything else is shared.
+pub(crate) trait Dialect {
+    /// The backend's name, for logs.
+    const NAME: &'static str;
+    /// How many write transactions are worth running at once.
+    const WRITE_CONCURRENCY: usize;
+    /// Statements that run first in `complete_setup`, so that two setups at once (two nodes
+    /// each printed a link) cannot both see "no admin".
+    const SETUP_LOCKS: &'static [&'static str];
+    /// Whether `LOWER` and `LIKE` fold case beyond ASCII; where they do not, a search for
+    /// non-ASCII text is finished in Rust ([`search::Search`]).
+    const FOLDS_UNICODE_CASE: bool;
+    /// The embedded migrations, in `migrations/<backend>`.
+    fn migrator() -> &'static Migrator;
+}
+
+/// The names of a backend's migrations, `<version>_<description>`.
+pub(crate) fn migration_names(migrator: &Migrator) -> Vec<String> {
+    migrator
+        .iter()
+        .map(|m| format!("{}_{}", m.version, m.description))
+        .collect()
+}
+
+/// The store's INSERT for rows of one type, in one database's dialect. Bulk seeding
+/// (`crates/bench`) writes through it too.
+pub trait Insert: sqlx::Database {
+    /// `INSERT INTO <table> (<columns>) VALUES (…), (…)` with `rows` bound. Rows × columns
+    /// must stay within the database's limit on bound parameters (SQLite 32,766).
+    fn insert<R: Row>(rows: &[R]) -> QueryBuilder<'_, Self>;
+}
+
+macro_rules! impl_insert {
+    ($db:ty) => {
+        impl Insert for $db {
+            fn insert<R: Row>(rows: &[R]) -> QueryBuilder<'_, Self> {
+                let mut query =
+                    QueryBuilder::new(format!("INSERT INTO {} ({}) ", R::TABLE, R::COLUMNS));
+                query.push_values(rows, |mut columns, row| {
+                    for value in row.values() {
+                        match value {
+                            Value::Text(text) => columns.push_bind(text),
+                            Value::Int(int) => columns.push_bind(int),
+                            Value::Bytes(bytes) => columns.push_bind(bytes),
+                        };
+                    }
+                });
+                query
+            }
+        }
+    };
+}
+
+impl_insert!(sqlx::Sqlite);
+impl_insert!(sqlx::Postgres);
+
+/// `SELECT <R's columns> FROM <R's table> <rest>`.
+pub(crate) fn select<R: Row>(rest: &str) -> String {
+    format!("SELECT {} FROM {} {rest}", R::COLUMNS, R::TABLE)
+}
+
+/// `R`'s columns read through the alias `table`, each renamed `<prefix><column>` (the names a
+/// flattened row struct expects).
+pub(crate) fn columns_of<R: Row>(table: &str, prefix: &str) -> String {
+    R::COLUMNS
+        .split(", ")
+        .map(|c| format!("{table}.{c} AS {prefix}{c}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Stamps every storage trait out for `$store`, whose `pool` is a pool of sqlx database `$db`
+/// and which implements [`Dialect`].
+macro_rules! impl_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use $crate::rows::Named;
+            use $crate::sql::Dialect;
+            use $crate::{Store, StoreError};
+
+            impl $store {
+                /// Inserts `rows` with one statement, naming what a failure is about.
+                async fn insert_rows<'c, R: Named>(
+                    executor: impl sqlx::Executor<'c, Database = $db>,
+                    rows: &[R],
+                ) -> Result<(), StoreError> {
+                    <$db as $crate::Insert>::insert(rows)
+                        .build()
+                        .execute(executor)
+                        .await
+                        .map_err(|e| StoreError::from(e).naming(R::CONFLICT, R::MISSING))?;
+                    Ok(())
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl Store for $store {
+                async fn migrate(&self) -> Result<(), StoreError> {
+                    Self::migrator().run(&self.pool).await?;
+                    Ok(())
+                }
+
+                async fn ping(&self) -> Result<(), StoreError> {
+                    sqlx::query("SELECT 1").execute(&self.pool).await?;
+                    Ok(())
+                }
+
+                fn backend(&self) -> &'static str {
+                    Self::NAME
+                }
+
+                fn write_concurrency(&self) -> usize {
+                    Self::WRITE_CONCURRENCY
+                }
+            }
+        };
+        $crate::sql::accounts::impl_account_store!($store, $db);
+        $crate::sql::users::impl_user_store!($store, $db);
+        $crate::sql::apps::impl_app_store!($store, $db);
+        $crate::sql::tokens::impl_token_store!($store, $db);
+        $crate::sql::grants::impl_grant_store!($store, $db);
+        $crate::sql::sessions::impl_session_store!($store, $db);
+        $crate::sql::audit::impl_audit_store!($store, $db);
+        $crate::sql::links::impl_link_store!($store, $db);
+    };
+}
+pub(crate) use impl_store;

@@ -1,0 +1,51 @@
+//! [`crate::SessionStore`]: browser sessions.
+
+macro_rules! impl_session_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use gatehouse_core::secret::SecretDigest;
+            use gatehouse_core::token::Session;
+            use gatehouse_core::Timestamp;
+            use $crate::rows::SessionRow;
+            use $crate::sql::select;
+            use $crate::{SessionStore, StoreError};
+
+            #[async_trait::async_trait]
+            impl SessionStore for $store {
+                async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
+                    Self::insert_rows(&self.pool, std::slice::from_ref(session)).await
+                }
+
+                async fn find_session(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<Session>, StoreError> {
+                    let row: Option<SessionRow> =
+                        sqlx::query_as(&select::<Session>("WHERE session_digest = $1"))
+                            .bind(digest.as_bytes().as_slice())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    let session = row.map(Session::try_from).transpose()?;
+                    Ok(session.filter(|s| s.digest == *digest))
+                }
+
+                async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError> {
+                    sqlx::query("DELETE FROM sessions WHERE session_digest = $1")
+                        .bind(digest.as_bytes().as_slice())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(())
+                }
+
+                async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
+                    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
+                        .bind(now.unix())
+                        .execute(&self.pool)
+                        .await?;
+                    Ok(done.rows_affected())
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_session_store;

@@ -1,0 +1,238 @@
+//! [`crate::TokenStore`]: authorization codes, token families, access and refresh tokens.
+
+/// Tokens stored by one multi-row INSERT: 10 parameters each, well inside both databases'
+/// limits on parameters per statement.
+pub(crate) const ROWS_PER_STATEMENT: usize = 256;
+
+/// `SELECT` of a token of type `T` joined to its family (`f_` columns), by digest.
+pub(crate) fn token_with_family<T: crate::Row>() -> String {
+    format!(
+        "SELECT {}, {} FROM {} t JOIN token_families f ON f.family_id = t.family_id \
+         WHERE t.token_digest = $1",
+        super::columns_of::<T>("t", ""),
+        super::columns_of::<gatehouse_core::token::TokenFamily>("f", "f_"),
+        T::TABLE,
+    )
+}
+
+macro_rules! impl_token_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use gatehouse_core::secret::SecretDigest;
+            use gatehouse_core::token::{
+                AccessToken, AuthorizationCode, FamilyId, RefreshToken, TokenFamily, TokenView,
+            };
+            use gatehouse_core::Timestamp;
+            use std::slice::from_ref;
+            use std::sync::LazyLock;
+            use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
+            use $crate::sql::select;
+            use $crate::sql::tokens::{token_with_family, ROWS_PER_STATEMENT};
+            use $crate::{Redemption, Rotation, StoreError, TokenStore};
+
+            static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
+            static FIND_REFRESH: LazyLock<String> =
+                LazyLock::new(token_with_family::<RefreshToken>);
+
+            impl $store {
+                async fn revoke_family_in<'c>(
+                    executor: impl sqlx::Executor<'c, Database = $db>,
+                    family_id: &str,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE token_families SET revoked_at = $1 \
+                         WHERE family_id = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now.unix())
+                    .bind(family_id)
+                    .execute(executor)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+            }
+
+            #[async_trait::async_trait]
+            impl TokenStore for $store {
+                async fn insert_authorization_code(
+                    &self,
+                    code: &AuthorizationCode,
+                ) -> Result<(), StoreError> {
+                    Self::insert_rows(&self.pool, from_ref(code)).await
+                }
+
+                async fn find_authorization_code(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<AuthorizationCode>, StoreError> {
+                    let row: Option<AuthorizationCodeRow> =
+                        sqlx::query_as(&select::<AuthorizationCode>("WHERE code_digest = $1"))
+                            .bind(digest.as_bytes().as_slice())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    let code = row.map(AuthorizationCode::try_from).transpose()?;
+                    Ok(code.filter(|c| c.digest == *digest))
+                }
+
+                async fn redeem_code(
+                    &self,
+                    code: &SecretDigest,
+                    family: &TokenFamily,
+                    access: &AccessToken,
+                    refresh: &RefreshToken,
+                    now: Timestamp,
+                ) -> Result<Redemption, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let spent = sqlx::query(
+                        "UPDATE authorization_codes SET used_at = $1 \
+                         WHERE code_digest = $2 AND used_at IS NULL AND family_id = $3",
+                    )
+                    .bind(now.unix())
+                    .bind(code.as_bytes().as_slice())
+                    .bind(family.family_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    if spent.rows_affected() == 1 {
+                        Self::insert_rows(&mut *tx, from_ref(family)).await?;
+                        Self::insert_rows(&mut *tx, from_ref(access)).await?;
+                        Self::insert_rows(&mut *tx, from_ref(refresh)).await?;
+                        tx.commit().await?;
+                        return Ok(Redemption::Issued);
+                    }
+                    let earlier: Option<(String,)> = sqlx::query_as(
+                        "SELECT family_id FROM authorization_codes WHERE code_digest = $1",
+                    )
+                    .bind(code.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some((family_id,)) = earlier else {
+                        return Err(StoreError::NotFound("code"));
+                    };
+                    Self::revoke_family_in(&mut *tx, &family_id, now).await?;
+                    tx.commit().await?;
+                    Ok(Redemption::Replayed)
+                }
+
+                async fn insert_families_with_tokens(
+                    &self,
+                    issued: &[(TokenFamily, AccessToken)],
+                ) -> Result<(), StoreError> {
+                    // Two multi-row statements per batch, not two per token: each statement is
+                    // a round trip to the connection.
+                    let mut tx = self.pool.begin().await?;
+                    for chunk in issued.chunks(ROWS_PER_STATEMENT) {
+                        let (families, tokens): (Vec<_>, Vec<_>) =
+                            chunk.iter().map(|(f, t)| (f, t)).unzip();
+                        Self::insert_rows(&mut *tx, &families).await?;
+                        Self::insert_rows(&mut *tx, &tokens).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn find_access_token(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<TokenView>, StoreError> {
+                    let row: Option<AccessTokenRow> = sqlx::query_as(&FIND_ACCESS)
+                        .bind(digest.as_bytes().as_slice())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let view = row.map(TokenView::try_from).transpose()?;
+                    Ok(view.filter(|v| v.token.digest == *digest))
+                }
+
+                async fn find_refresh_token(
+                    &self,
+                    digest: &SecretDigest,
+                ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError> {
+                    let row: Option<RefreshTokenRow> = sqlx::query_as(&FIND_REFRESH)
+                        .bind(digest.as_bytes().as_slice())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    let found = row
+                        .map(<(RefreshToken, TokenFamily)>::try_from)
+                        .transpose()?;
+                    Ok(found.filter(|(t, _)| t.digest == *digest))
+                }
+
+                async fn rotate_refresh_token(
+                    &self,
+                    presented: &SecretDigest,
+                    access: &AccessToken,
+                    refresh: &RefreshToken,
+                    now: Timestamp,
+                ) -> Result<Rotation, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let spent = sqlx::query(
+                        "UPDATE refresh_tokens SET used_at = $1 \
+                         WHERE token_digest = $2 AND family_id = $3 AND used_at IS NULL \
+                         AND revoked_at IS NULL AND expires_at > $4 \
+                         AND EXISTS (SELECT 1 FROM token_families f \
+                             WHERE f.family_id = refresh_tokens.family_id \
+                             AND f.revoked_at IS NULL)",
+                    )
+                    .bind(now.unix())
+                    .bind(presented.as_bytes().as_slice())
+                    .bind(access.family_id.as_str())
+                    .bind(now.unix())
+                    .execute(&mut *tx)
+                    .await?;
+                    if spent.rows_affected() == 1 {
+                        sqlx::query(
+                            "UPDATE access_tokens SET revoked_at = $1 \
+                             WHERE family_id = $2 AND revoked_at IS NULL",
+                        )
+                        .bind(now.unix())
+                        .bind(access.family_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        Self::insert_rows(&mut *tx, from_ref(access)).await?;
+                        Self::insert_rows(&mut *tx, from_ref(refresh)).await?;
+                        tx.commit().await?;
+                        return Ok(Rotation::Rotated);
+                    }
+                    let earlier: Option<(Option<i64>, String)> = sqlx::query_as(
+                        "SELECT used_at, family_id FROM refresh_tokens WHERE token_digest = $1",
+                    )
+                    .bind(presented.as_bytes().as_slice())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    match earlier {
+                        Some((Some(_), family_id)) => {
+                            Self::revoke_family_in(&mut *tx, &family_id, now).await?;
+                            tx.commit().await?;
+                            Ok(Rotation::Reused)
+                        }
+                        _ => Ok(Rotation::Invalid),
+                    }
+                }
+
+                async fn revoke_access_token(
+                    &self,
+                    digest: &SecretDigest,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE access_tokens SET revoked_at = $1 \
+                         WHERE token_digest = $2 AND revoked_at IS NULL",
+                    )
+                    .bind(now.unix())
+                    .bind(digest.as_bytes().as_slice())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn revoke_family(
+                    &self,
+                    family_id: &FamilyId,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    Self::revoke_family_in(&self.pool, family_id.as_str(), now).await
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_token_store;

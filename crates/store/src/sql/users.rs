@@ -1,0 +1,82 @@
+//! [`crate::UserStore`]: users, and self-registration.
+
+macro_rules! impl_user_store {
+    ($store:ty, $db:ty) => {
+        const _: () = {
+            use gatehouse_core::account::Account;
+            use gatehouse_core::ids::UserId;
+            use gatehouse_core::link::OneTimeLink;
+            use gatehouse_core::user::{Email, User};
+            use std::slice::from_ref;
+            use $crate::rows::{convert_all, UserRow};
+            use $crate::sql::search::contains_pattern;
+            use $crate::sql::select;
+            use $crate::{ListQuery, StoreError, UserStore};
+
+            #[async_trait::async_trait]
+            impl UserStore for $store {
+                async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
+                    Self::insert_rows(&self.pool, from_ref(user)).await
+                }
+
+                async fn find_user_by_email(
+                    &self,
+                    email: &Email,
+                ) -> Result<Option<User>, StoreError> {
+                    let row: Option<UserRow> = sqlx::query_as(&select::<User>("WHERE email = $1"))
+                        .bind(email.as_str())
+                        .fetch_optional(&self.pool)
+                        .await?;
+                    row.map(User::try_from).transpose()
+                }
+
+                async fn find_user(&self, user_id: &UserId) -> Result<Option<User>, StoreError> {
+                    let row: Option<UserRow> =
+                        sqlx::query_as(&select::<User>("WHERE user_id = $1"))
+                            .bind(user_id.as_str())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    row.map(User::try_from).transpose()
+                }
+
+                async fn has_admin(&self) -> Result<bool, StoreError> {
+                    let (exists,): (bool,) =
+                        sqlx::query_as("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')")
+                            .fetch_one(&self.pool)
+                            .await?;
+                    Ok(exists)
+                }
+
+                async fn register_user(
+                    &self,
+                    account: &Account,
+                    user: &User,
+                    link: &OneTimeLink,
+                ) -> Result<(), StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    Self::insert_rows(&mut *tx, from_ref(account)).await?;
+                    Self::insert_rows(&mut *tx, from_ref(user)).await?;
+                    Self::insert_rows(&mut *tx, from_ref(link)).await?;
+                    tx.commit().await?;
+                    Ok(())
+                }
+
+                async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError> {
+                    // Emails are stored lowercased (Unicode) and IDs are ASCII: SQL matches
+                    // them all on every backend.
+                    let rows: Vec<UserRow> = sqlx::query_as(&select::<User>(
+                        "WHERE CAST($1 AS TEXT) IS NULL OR email LIKE $1 ESCAPE '\\' \
+                         OR LOWER(user_id) LIKE $1 ESCAPE '\\' \
+                         ORDER BY seq DESC LIMIT $2",
+                    ))
+                    .bind(contains_pattern(query.search.as_deref()))
+                    .bind(i64::from(query.limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    convert_all(rows)
+                }
+            }
+        };
+    };
+}
+pub(crate) use impl_user_store;
