@@ -144,7 +144,7 @@ pub fn requirement(
 ) -> (Option<usize>, Requirement) {
     let matched = routes
         .iter()
-        .position(|r| starts_with_ignoring_ascii_case(path, &r.path_prefix));
+        .position(|r| prefix_matches(&r.path_prefix, path));
     if method.is_empty() || method.bytes().any(|b| !is_method_byte(b)) {
         return (matched, Requirement::Deny);
     }
@@ -167,7 +167,10 @@ fn is_method_byte(b: u8) -> bool {
     b.is_ascii_uppercase() || b.is_ascii_digit() || b"!#$%&'*+-.^_`|~".contains(&b)
 }
 
-fn starts_with_ignoring_ascii_case(path: &str, prefix: &str) -> bool {
+/// Whether a route's `prefix` governs `path`: the path starts with it, ignoring ASCII case.
+/// Everything that picks a route (the policy here, the gateway's choice of upstream) uses
+/// this, so they can never pick different routes.
+pub fn prefix_matches(prefix: &str, path: &str) -> bool {
     path.as_bytes()
         .get(..prefix.len())
         .is_some_and(|head| head.eq_ignore_ascii_case(prefix.as_bytes()))

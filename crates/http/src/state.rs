@@ -50,7 +50,7 @@ impl AppState {
     pub fn upstream_for(&self, path: &str) -> Option<&str> {
         self.routes
             .iter()
-            .find(|(prefix, _)| path.starts_with(prefix.as_str()))
+            .find(|(prefix, _)| gatehouse_core::gateway::prefix_matches(prefix, path))
             .and_then(|(_, upstream)| upstream.as_deref())
     }
 }

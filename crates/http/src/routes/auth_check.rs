@@ -114,12 +114,9 @@ async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Respon
             response.headers_mut().extend(identity_headers(&identity));
             response
         }
-        // Behind nginx, any status but 2xx/401/403 is turned into a 500; a bad path is a
-        // refusal there.
-        Verdict::BadPath => ApiError::Forbidden {
-            insufficient_scope: false,
-        }
-        .into_response(),
+        // A path that proxies and upstreams could read differently is 400, as at the
+        // gateway. nginx turns any status but 2xx/401/403 into its 500 page; the shipped
+        // configuration tells a 400 apart there (deploy/nginx/gatehouse.conf).
         other => refused(other).into_response(),
     }
 }

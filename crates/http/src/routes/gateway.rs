@@ -65,6 +65,11 @@ fn upstream_cookies(headers: &HeaderMap) -> Option<String> {
 /// streaming bodies; anything else is 404.
 pub async fn gateway(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
+    // Refused before any route is looked for, as `/auth/check` refuses it: a path that an
+    // upstream could read as another one is the caller's error wherever it points.
+    if !gatehouse_core::gateway::is_canonical_path(path) {
+        return ApiError::BadRequest.into_response();
+    }
     let Some(upstream) = state.upstream_for(path) else {
         return ApiError::NotFound.into_response();
     };

@@ -59,7 +59,10 @@ on_both_backends!(
     expired_token_is_401_even_after_it_was_cached,
     refresh_token_presented_as_bearer_is_401,
     client_secret_presented_as_bearer_is_401,
-    non_canonical_original_uris_are_403,
+    non_canonical_original_uris_are_400,
+    methods_a_route_does_not_name_exactly_are_refused,
+    prefixes_govern_every_ascii_case,
+    a_credential_without_scopes_never_passes,
     revoked_key_is_refused_at_once_after_it_was_cached,
     revoked_access_token_is_refused_at_once_after_it_was_cached,
     revoking_the_refresh_token_refuses_its_access_token_at_once_after_it_was_cached,
@@ -685,16 +688,35 @@ async fn client_secret_presented_as_bearer_is_401(backend: Backend) {
     assert_basic_refused(&app, &basic(&client.client_id, secret)).await;
 }
 
-async fn non_canonical_original_uris_are_403(backend: Backend) {
+async fn non_canonical_original_uris_are_400(backend: Backend) {
     let app = spawn_app_with(backend, with_v1_route).await;
     let account = seed_account(&app, &["read", "write", "views"]).await;
 
-    for uri in ["/v1/../admin", "//v1/x", "/v1/%2e%2e/x", "/v1/%2E%2E/x"] {
+    for uri in [
+        "/v1/../admin",
+        "//v1/x",
+        "/v1/%2e%2e/x",
+        "/v1/%2E%2E/x",
+        "/v1/a%00b",
+        "/v1/a%25b",
+        "/v1/a%2Fb",
+        "/v1/a%5Cb",
+        "/v1/a%3Fb",
+        "/v1/a%23b",
+        "/v1/%C0%AE%C0%AE/admin",
+        "/v1/%ZZ",
+        "/v1/%e",
+    ] {
         let res = check(&app, Some(&account.basic()), "GET", uri).await;
-        assert_eq!(res.status(), 403, "{uri}");
+        assert_eq!(res.status(), 400, "{uri}");
         assert!(header(&res, "gatehouse-account").is_none(), "{uri}");
         let body: Value = res.json().await.unwrap();
-        assert_eq!(body, json!({"message": "Forbidden"}), "{uri}");
+        assert_eq!(body, json!({"message": "Bad Request"}), "{uri}");
+    }
+    // Escapes that every reader decodes alike still pass.
+    for uri in ["/v1/caf%C3%A9", "/v1/a%20b"] {
+        let res = check(&app, Some(&account.basic()), "GET", uri).await;
+        assert_eq!(res.status(), 200, "{uri}");
     }
 }
 
@@ -879,10 +901,72 @@ async fn a_non_canonical_path_is_refused_without_a_scope_challenge(backend: Back
     let account = seed_account(&app, &["read"]).await;
     let authorization = basic(&account.account_id, &account.secret_key);
     let res = check(&app, Some(&authorization), "GET", "/v1/../admin").await;
-    assert_eq!(res.status(), 403);
+    assert_eq!(res.status(), 400);
     assert!(!challenges(&res).contains("insufficient_scope"));
     let body: Value = res.json().await.unwrap();
-    assert_eq!(body, json!({"message": "Forbidden"}));
+    assert_eq!(body, json!({"message": "Bad Request"}));
+}
+
+/// Route policy fails closed: a method the route does not name (with no `*`) is refused, and
+/// so is a method that is not spelled exactly (RFC 9110 methods are case-sensitive).
+async fn methods_a_route_does_not_name_exactly_are_refused(backend: Backend) {
+    let app = spawn_app_with(backend, with_v1_route).await;
+    let account = seed_account(&app, &["read", "write", "views"]).await;
+    let token = account_token(&app, &account).await;
+    for authorization in [account.basic(), bearer(&token)] {
+        assert_eq!(
+            check(&app, Some(&authorization), "GET", "/v1/trips")
+                .await
+                .status(),
+            200
+        );
+        for method in ["DELETE", "PUT", "PATCH", "post", "get", "Get"] {
+            let res = check(&app, Some(&authorization), method, "/v1/trips").await;
+            assert_eq!(res.status(), 403, "{method}");
+            assert!(header(&res, "gatehouse-account").is_none(), "{method}");
+        }
+        // An inexact method is refused on unrouted paths too.
+        let res = check(&app, Some(&authorization), "get", "/internal/report").await;
+        assert_eq!(res.status(), 403);
+    }
+}
+
+/// Case-insensitive upstreams (Express, IIS) serve `/V1/trips` as `/v1/trips`: the `/v1/`
+/// route governs every spelling.
+async fn prefixes_govern_every_ascii_case(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        with_v1_route(s);
+        s.default_policy = DefaultPolicy::Authenticated;
+    })
+    .await;
+    let views_only = seed_account(&app, &["views"]).await;
+    let reader = seed_account(&app, &["read"]).await;
+    for path in ["/v1/trips", "/V1/trips", "/V1/TRIPS"] {
+        let res = check(&app, Some(&views_only.basic()), "GET", path).await;
+        assert_eq!(res.status(), 403, "{path} needs read");
+        let res = check(&app, Some(&reader.basic()), "GET", path).await;
+        assert_eq!(res.status(), 200, "{path}");
+    }
+}
+
+/// A credential that holds no scope is good for nothing: it never passes, not even where
+/// `default_policy = "authenticated"` lets any valid credential through.
+async fn a_credential_without_scopes_never_passes(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        with_v1_route(s);
+        s.default_policy = DefaultPolicy::Authenticated;
+    })
+    .await;
+    let nothing = seed_account(&app, &["read"]).await;
+    app.gatehouse
+        .set_account_scopes("test", &nothing.account_id, &[])
+        .await
+        .unwrap();
+    for (method, path) in [("GET", "/internal/report"), ("GET", "/v1/trips")] {
+        let res = check(&app, Some(&nothing.basic()), method, path).await;
+        assert_eq!(res.status(), 403, "{method} {path}");
+        assert!(header(&res, "gatehouse-account").is_none());
+    }
 }
 
 /// Traefik sets X-Forwarded-* and passes the client's other headers on: a client-supplied
@@ -936,7 +1020,7 @@ async fn percent_encoded_spellings_of_a_route_are_refused(backend: Backend) {
         "/v1;/trips",
     ] {
         let res = check(&app, Some(&authorization), "POST", uri).await;
-        assert_eq!(res.status(), 403, "{uri}");
+        assert_eq!(res.status(), 400, "{uri}");
     }
 }
 
