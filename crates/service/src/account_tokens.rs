@@ -100,6 +100,7 @@ impl Gatehouse {
         let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
         let scopes = requested_scopes(request.scope.as_deref(), &account.scopes)
             .map_err(ServiceError::OAuth)?;
+        holds_a_scope(&scopes)?;
         let lifetime = self.settings.lifetimes.access_token;
         let token = self
             .issue_account_token(
@@ -163,6 +164,7 @@ impl Gatehouse {
             .filter(|s| READ_ONLY_SCOPES.contains(s))
             .collect();
         let scopes = ScopeSet::parse_space_separated(&read_only.join(" "))?;
+        holds_a_scope(&scopes)?;
         let lifetime = self.settings.lifetimes.embed_token;
         let token = self
             .issue_account_token(
@@ -184,4 +186,18 @@ impl Gatehouse {
             expires_in: lifetime,
         })
     }
+}
+
+/// A token without a scope could pass nothing, and an account without scopes (a
+/// self-registered developer's, until an administrator grants some) must not get API access:
+/// such a request is refused rather than answered with a useless token.
+fn holds_a_scope(scopes: &ScopeSet) -> Result<(), ServiceError> {
+    if scopes.is_empty() {
+        return Err(ServiceError::OAuth(OAuthError::with(
+            gatehouse_core::oauth::OAuthErrorCode::InvalidScope,
+            "the account holds no scope that such a token could carry; an administrator grants scopes"
+                .into(),
+        )));
+    }
+    Ok(())
 }

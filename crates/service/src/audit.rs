@@ -7,8 +7,22 @@ use gatehouse_core::audit::AuditEvent;
 impl Gatehouse {
     /// Appends an event by `actor` to the audit log.
     pub(crate) async fn audit(&self, actor: &str, action: &str, target: &str, detail: String) {
+        self.audit_at(self.clock.now(), actor, action, target, detail)
+            .await;
+    }
+
+    /// Appends an event that happened at `at` (work finished after its request was answered
+    /// is recorded at the request's time).
+    pub(crate) async fn audit_at(
+        &self,
+        at: gatehouse_core::Timestamp,
+        actor: &str,
+        action: &str,
+        target: &str,
+        detail: String,
+    ) {
         let event = AuditEvent {
-            at: self.clock.now(),
+            at,
             actor: actor.to_owned(),
             action: action.to_owned(),
             target: target.to_owned(),

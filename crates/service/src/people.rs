@@ -13,6 +13,7 @@ use gatehouse_core::password::Password;
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretDigest, SecretKind};
 use gatehouse_core::throttle;
 use gatehouse_core::user::{Email, Role, User};
+use gatehouse_core::Timestamp;
 use gatehouse_store::StoreError;
 use rand::rngs::OsRng;
 
@@ -83,18 +84,34 @@ impl Gatehouse {
     /// send is bounded by the mailer's timeout). The command line calls it before exiting and
     /// the server when it stops.
     pub async fn finish_mail(&self) {
-        let mut pending = std::mem::take(
-            &mut *self
-                .mail_in_flight
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner),
-        );
-        while pending.join_next().await.is_some() {}
+        // Work done after answering sends its mail from the background too: keep going
+        // until nothing new was handed over.
+        loop {
+            let mut pending = std::mem::take(
+                &mut *self
+                    .mail_in_flight
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner),
+            );
+            if pending.is_empty() {
+                return;
+            }
+            while pending.join_next().await.is_some() {}
+        }
     }
 
     fn new_link(&self, purpose: LinkPurpose, user: Option<&UserId>) -> (OneTimeLink, PlainSecret) {
+        self.new_link_at(purpose, user, self.clock.now())
+    }
+
+    fn new_link_at(
+        &self,
+        purpose: LinkPurpose,
+        user: Option<&UserId>,
+        now: Timestamp,
+    ) -> (OneTimeLink, PlainSecret) {
         let plain = PlainSecret::generate(&mut OsRng, SecretKind::Link, &self.settings.region);
-        let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), self.clock.now());
+        let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), now);
         (link, plain)
     }
 
@@ -168,7 +185,7 @@ impl Gatehouse {
                 Ok(())
             }
             Err(StoreError::Conflict("email")) => {
-                if self.mail_allowed(&email).await? {
+                if self.mail_allowed(&email, self.clock.now()).await? {
                     self.audit(
                         "anonymous",
                         "mail.link_sent",
@@ -210,23 +227,31 @@ impl Gatehouse {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let me = self.clone();
+        let (me, now) = (self.clone(), self.clock.now());
         self.after_answering("resending a verification link", async move {
-            me.mail_verification_link(email).await
+            me.mail_verification_link(email, now).await
         });
         Ok(())
     }
 
-    async fn mail_verification_link(&self, email: Email) -> Result<(), ServiceError> {
+    async fn mail_verification_link(
+        &self,
+        email: Email,
+        now: Timestamp,
+    ) -> Result<(), ServiceError> {
+        // Requests for one address are answered at once and done in the background, where
+        // they would otherwise all pass the mail limit before any of them is recorded.
+        let _one_at_a_time = self.address_locks.lock(email.as_str()).await;
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
-        if user.email_verified_at.is_some() || !self.mail_allowed(&email).await? {
+        if user.email_verified_at.is_some() || !self.mail_allowed(&email, now).await? {
             return Ok(());
         }
-        let (link, plain) = self.new_link(LinkPurpose::VerifyEmail, Some(&user.user_id));
+        let (link, plain) = self.new_link_at(LinkPurpose::VerifyEmail, Some(&user.user_id), now);
         self.store.insert_link(&link).await?;
-        self.audit(
+        self.audit_at(
+            now,
             "anonymous",
             "mail.link_sent",
             email.as_str(),
@@ -242,9 +267,8 @@ impl Gatehouse {
         Ok(())
     }
 
-    /// Whether another link may be mailed to `email` now (a few per throttle window).
-    async fn mail_allowed(&self, email: &Email) -> Result<bool, ServiceError> {
-        let now = self.clock.now();
+    /// Whether another link may be mailed to `email` at `now` (a few per throttle window).
+    async fn mail_allowed(&self, email: &Email, now: Timestamp) -> Result<bool, ServiceError> {
         let sent = self
             .store
             .recent_event_times(
@@ -263,23 +287,27 @@ impl Gatehouse {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let me = self.clone();
+        let (me, now) = (self.clone(), self.clock.now());
         self.after_answering("mailing a password reset link", async move {
-            me.mail_reset_link(email).await
+            me.mail_reset_link(email, now).await
         });
         Ok(())
     }
 
-    async fn mail_reset_link(&self, email: Email) -> Result<(), ServiceError> {
+    async fn mail_reset_link(&self, email: Email, now: Timestamp) -> Result<(), ServiceError> {
+        // Requests for one address are answered at once and done in the background, where
+        // they would otherwise all pass the mail limit before any of them is recorded.
+        let _one_at_a_time = self.address_locks.lock(email.as_str()).await;
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
-        if !self.mail_allowed(&email).await? {
+        if !self.mail_allowed(&email, now).await? {
             return Ok(());
         }
-        let (link, plain) = self.new_link(LinkPurpose::ResetPassword, Some(&user.user_id));
+        let (link, plain) = self.new_link_at(LinkPurpose::ResetPassword, Some(&user.user_id), now);
         self.store.insert_link(&link).await?;
-        self.audit(
+        self.audit_at(
+            now,
             "anonymous",
             "mail.link_sent",
             email.as_str(),

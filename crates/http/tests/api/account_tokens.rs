@@ -524,9 +524,19 @@ async fn an_embed_token_still_needs_the_routes_scope_and_obeys_the_deny_policy(b
         s.default_policy = gatehouse_service::settings::DefaultPolicy::Deny;
     })
     .await;
+    // An account with no read-only scope gets no embed token at all: it could open nothing.
     let writer = crate::auth_check::seed_account(&app, &["write"]).await;
+    let res = embed_request(&app, &writer, &app.url("/v1/trips?id=7"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+    // An embed token holding `views` still needs the route's `read` and obeys `deny`.
+    let viewer = crate::auth_check::seed_account(&app, &["views"]).await;
     for view in ["/v1/trips?id=7", "/internal/report"] {
-        let body = ok_json(embed_request(&app, &writer, &app.url(view))).await;
+        let body = ok_json(embed_request(&app, &viewer, &app.url(view))).await;
         let secure = body["secure_embed_url"].as_str().unwrap();
         let uri = secure.trim_start_matches(&app.base);
         let res = check_uri(&app, "GET", uri).await;

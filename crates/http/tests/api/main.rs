@@ -8,6 +8,7 @@
     clippy::indexing_slicing
 )]
 
+mod abuse;
 mod account_tokens;
 mod admin;
 mod auth_check;

@@ -5,8 +5,9 @@
 use crate::auth_check::{basic, bearer, check};
 use crate::helpers::{
     admin, assert_escaped, browser, csrf_of, hidden_fields, location, on_both_backends, page,
-    page_ok, post_form, row_with, rows, sign_in, signed_in, spawn_app, spawn_app_with_mail,
-    stored_app, text_of_id, user_with_account, TestApp, TestClient, CALLBACK, T0,
+    page_ok, post_form, row_with, rows, sign_in, signed_in, spawn_app, spawn_app_with,
+    spawn_app_with_mail, stored_app, text_of_id, user_with_account, TestApp, TestClient, CALLBACK,
+    T0,
 };
 use gatehouse_core::application::AppStatus;
 use gatehouse_core::Timestamp;
@@ -29,7 +30,7 @@ on_both_backends!(
     deleting_an_app_asks_first_and_stops_its_tokens,
     another_users_app_is_not_found_and_stays_unchanged,
     account_keys_are_created_once_used_and_revoked,
-    an_account_without_scopes_still_has_its_keys_page_and_new_keys,
+    an_account_without_scopes_gets_no_keys_and_no_access_until_an_admin_grants_one,
     an_authorized_app_is_listed_with_its_scopes_and_can_be_revoked,
     portal_forms_without_a_valid_csrf_token_are_forbidden_and_change_nothing,
 );
@@ -885,11 +886,35 @@ async fn account_keys_are_created_once_used_and_revoked(backend: Backend) {
     assert!(html.contains("has no account"), "{html}");
 }
 
-async fn an_account_without_scopes_still_has_its_keys_page_and_new_keys(backend: Backend) {
-    let app = spawn_app(backend).await;
-    let me = user_with_account(&app, EMAIL, "Acme Tours").await;
-    let account_id = me.account_id.clone().unwrap().to_string();
-    // As a self-registered account is by default, until an admin grants some.
+/// Self-registration must not yield API access: an account without scopes (as a
+/// self-registered developer's is until an admin grants some) gets no new key, and the keys
+/// it has pass nothing and mint no tokens.
+async fn an_account_without_scopes_gets_no_keys_and_no_access_until_an_admin_grants_one(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| {
+        s.default_policy = gatehouse_service::settings::DefaultPolicy::Authenticated;
+    })
+    .await;
+    let created = app
+        .gatehouse
+        .create_account("test", "Acme Tours", &[])
+        .await
+        .unwrap();
+    let account_id = created.account.account_id.to_string();
+    let first_key = created.secret_key.expose().to_owned();
+    app.gatehouse
+        .create_user(
+            "test",
+            gatehouse_service::users::NewUser {
+                email: EMAIL,
+                password: crate::helpers::PASSWORD,
+                role: gatehouse_core::user::Role::Developer,
+                account_id: Some(&account_id),
+            },
+        )
+        .await
+        .unwrap();
     app.gatehouse
         .set_account_scopes("test", &account_id, &[])
         .await
@@ -904,17 +929,58 @@ async fn an_account_without_scopes_still_has_its_keys_page_and_new_keys(backend:
         html.contains("<dt>Scopes</dt><dd>None yet: an administrator grants them</dd>"),
         "{html}"
     );
-    assert!(html.contains("Create secret key"), "{html}");
+    assert!(!html.contains("Create secret key"), "{html}");
+    assert!(html.contains("cannot have secret keys"), "{html}");
 
+    // The form is hidden, and the POST is refused all the same.
+    let res = post_form(&app, &b, "/portal/keys", &[("csrf_token", &csrf_of(&html))]).await;
+    assert!(res.status().is_client_error(), "{}", res.status());
+    let keys = app.gatehouse.list_secret_keys(&account_id).await.unwrap();
+    assert_eq!(keys.len(), 1, "no key was made");
+
+    // The key the account already has passes nothing and mints nothing.
+    let res = check(
+        &app,
+        Some(&basic(&account_id, &first_key)),
+        "GET",
+        "/anything",
+    )
+    .await;
+    assert_eq!(res.status(), 403);
+    let res = app
+        .http
+        .post(app.url("/oauth/token"))
+        .basic_auth(&account_id, Some(&first_key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_scope", "{body}");
+    let res = app
+        .http
+        .post(app.url("/oauth/embed-token"))
+        .basic_auth(&account_id, Some(&first_key))
+        .json(&serde_json::json!({"embed_url": app.url("/views/trips"), "grant_type": "client_credentials"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 400);
+
+    // Once an admin grants a scope, keys can be made and they work.
+    app.gatehouse
+        .set_account_scopes("test", &account_id, &["read".to_owned()])
+        .await
+        .unwrap();
+    let html = page_ok(&app, &b, "/portal/keys").await;
+    assert!(html.contains("Create secret key"), "{html}");
     let res = post_form(&app, &b, "/portal/keys", &[("csrf_token", &csrf_of(&html))]).await;
     assert_eq!(res.status(), 200);
     let html = res.text().await.unwrap();
     let secret = text_of_id(&html, "secret-key")
         .expect("the new key, once")
         .to_owned();
-    let keys = app.gatehouse.list_secret_keys(&account_id).await.unwrap();
-    assert_eq!(keys.len(), 2, "the first key and the new one");
-    // The key is real: it authenticates, carrying no scopes.
     let res = check(&app, Some(&basic(&account_id, &secret)), "GET", "/anything").await;
     assert_eq!(res.status(), 200);
     assert_eq!(
