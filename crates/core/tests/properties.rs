@@ -85,15 +85,11 @@ fn respell(path: &str, flips: &[bool], escapes: &[bool], lower_hex: bool) -> Str
                 }
             }
         } else if flip {
-            out.extend(
-                if c.is_ascii_lowercase() {
-                    c.to_ascii_uppercase()
-                } else {
-                    c.to_ascii_lowercase()
-                }
-                .to_string()
-                .chars(),
-            );
+            out.push(if c.is_ascii_lowercase() {
+                c.to_ascii_uppercase()
+            } else {
+                c.to_ascii_lowercase()
+            });
         } else {
             out.push(c);
         }
