@@ -1149,6 +1149,49 @@ async fn a_valid_key_without_the_route_scope_through_nginx_is_403_json_with_insu
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn nginx_access_log_redacts_access_tokens_however_the_parameter_name_is_spelled() {
+    let s = NginxStack::start().await;
+    let spellings = [
+        ("access_token", "ghet_us_SECRETPLAIN"),
+        ("access%5Ftoken", "ghet_us_SECRETUPPER"),
+        ("access%5ftoken", "ghet_us_SECRETLOWER"),
+    ];
+    for (name, token) in spellings {
+        let reply = s
+            .call(
+                Method::GET,
+                &format!("/views/trips?id=7&{name}={token}&x=1"),
+                &Auth::None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    // nginx writes each line when its request ends; wait for all three.
+    let log_path = s.nginx.dir.path().join("access.log");
+    let (done, seen) = poll(
+        Instant::now(),
+        Duration::from_secs(30),
+        || async { std::fs::read_to_string(&log_path).unwrap_or_default() },
+        |text: &String| text.lines().count() >= 3,
+    )
+    .await;
+    let log = seen.last().cloned().unwrap_or_default();
+    assert!(done.is_some(), "three access log lines within 30 s:\n{log}");
+    for (name, token) in spellings {
+        assert!(
+            !log.contains(token),
+            "{name} leaked into the access log:\n{log}"
+        );
+    }
+    assert_eq!(log.matches("REDACTED").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("&x=1").count(),
+        3,
+        "the rest of the URI stays: {log}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_gatehouse_makes_nginx_answer_503_json_and_never_reach_the_upstream() {
     let mut s = NginxStack::start().await;
     let reply = s.call(Method::GET, "/v1/trips", &s.full.basic()).await;

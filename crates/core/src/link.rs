@@ -33,14 +33,15 @@ impl LinkPurpose {
             .find(|p| p.as_str() == raw)
     }
 
-    /// How long a link of this purpose works; `None` means until used (the setup URL is
-    /// printed on the operator's own console at every start while no admin exists).
+    /// How long a link of this purpose works; `None` means until used.
     pub const fn lifetime_secs(self) -> Option<i64> {
         match self {
             Self::VerifyEmail => Some(48 * 3600),
             // Short: a reset link in a mailbox is a password.
             Self::ResetPassword => Some(3600),
-            Self::Setup => None,
+            // Whoever holds it becomes the first admin: it must not outlive the moment of
+            // setting up (a restart prints a fresh one while no admin exists).
+            Self::Setup => Some(3600),
         }
     }
 }
@@ -110,10 +111,10 @@ mod tests {
     }
 
     #[test]
-    fn the_setup_link_lasts_until_used() {
+    fn the_setup_link_lasts_an_hour() {
         let l = link(LinkPurpose::Setup);
-        assert_eq!(l.expires_at, None);
-        assert!(l.is_usable(Timestamp::from_unix(i64::MAX)));
+        assert!(l.is_usable(Timestamp::from_unix(1000 + 3599)));
+        assert!(!l.is_usable(Timestamp::from_unix(1000 + 3600)));
     }
 
     #[test]

@@ -21,8 +21,8 @@ pub async fn run(gatehouse: Gatehouse) -> anyhow::Result<()> {
 }
 
 /// On a deployment without an admin, prints a one-time URL that creates the first one. It goes
-/// to the operator's terminal (stdout), not to the log: it is a secret, valid until used, and
-/// replaced at every start until an admin exists.
+/// to the operator's terminal (stdout), not to the log: it is a secret, valid once for an
+/// hour, and replaced at every start until an admin exists.
 async fn announce_setup_link(gatehouse: &Gatehouse) -> anyhow::Result<()> {
     let Some(token) = gatehouse
         .setup_link()

@@ -34,6 +34,7 @@ on_both_backends!(
     an_unknown_and_an_unconfirmed_address_get_the_same_sign_in_failure,
     the_setup_link_creates_the_first_admin_once,
     a_bad_or_replaced_setup_token_is_refused,
+    the_setup_link_expires_after_an_hour,
     register_without_a_valid_csrf_token_is_forbidden_and_stores_nothing,
     resend_verification_without_a_valid_csrf_token_is_forbidden_and_sends_nothing,
     forgot_password_without_a_valid_csrf_token_is_forbidden_and_sends_nothing,
@@ -958,6 +959,35 @@ async fn the_setup_link_creates_the_first_admin_once(backend: Backend) {
     assert!(notice.contains("The admin account is ready"), "{notice}");
     sign_in(&app, &b, "root@example.com").await;
     assert!(page_ok(&app, &b, "/admin").await.contains("Review queue"));
+}
+
+/// The setup link makes whoever holds it the first admin: it works for an hour only.
+async fn the_setup_link_expires_after_an_hour(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let token = app.gatehouse.setup_link().await.unwrap().unwrap();
+    let url = format!("/setup?token={}", token.expose());
+    let b = browser();
+    app.clock.advance(3599);
+    let form = page_ok(&app, &b, &url).await;
+    let csrf = csrf_of(&form);
+    app.clock.advance(1);
+    let (status, body) = page(&app, &b, &url).await;
+    assert_eq!(status, 400);
+    assert!(body.contains(LINK_REFUSED), "{body}");
+    let res = post_form(
+        &app,
+        &b,
+        "/setup",
+        &[
+            ("csrf_token", &csrf),
+            ("token", token.expose()),
+            ("email", "root@example.com"),
+            ("password", PASSWORD),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 400);
+    assert!(!app.store.has_admin().await.unwrap());
 }
 
 async fn a_bad_or_replaced_setup_token_is_refused(backend: Backend) {
