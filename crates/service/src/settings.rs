@@ -964,3 +964,83 @@ scopes = { GET = "admin", get = "read" }
         assert!(e.contains("signup_scopes") && e.contains("admin"), "{e}");
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::io::Write;
+
+    fn load(text: &str) -> Result<Settings, ConfigError> {
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        file.write_all(text.as_bytes()).unwrap();
+        Settings::load(Some(file.path()), |_| None, &Overrides::default())
+    }
+
+    /// TOML-looking text built from the real keys, with values of every kind.
+    fn toml_ish() -> impl Strategy<Value = String> {
+        let key = prop::sample::select(vec![
+            "listen",
+            "public_url",
+            "region",
+            "database_url",
+            "scopes",
+            "signup_scopes",
+            "smtp_url",
+            "outbox_dir",
+            "mail_from",
+            "default_policy",
+            "trusted_proxies",
+            "unknown_key",
+            "[lifetimes]\naccess_token",
+            "[lifetimes]\nclient_secret_grace",
+            "[limits]\nsign_ups_per_hour",
+            "[[route]]\npath_prefix",
+        ]);
+        let value = prop_oneof![
+            any::<i64>().prop_map(|n| n.to_string()),
+            ".{0,20}".prop_map(|s| format!("{s:?}")),
+            proptest::collection::vec(".{0,8}", 0..3).prop_map(|v| format!("{v:?}")),
+            Just("true".to_owned()),
+            Just("{ GET = \"read\" }".to_owned()),
+        ];
+        proptest::collection::vec((key, value), 0..6).prop_map(|pairs| {
+            pairs
+                .into_iter()
+                .map(|(k, v)| format!("{k} = {v}\n"))
+                .collect()
+        })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn loading_any_text_never_panics(text in prop_oneof![".{0,200}", toml_ish()]) {
+            if let Err(ConfigError(problems)) = load(&text) {
+                prop_assert!(!problems.is_empty());
+            }
+        }
+
+        #[test]
+        fn every_out_of_range_lifetime_is_refused_naming_its_key(value in prop_oneof![
+            i64::MIN..1i64,
+            (MAX_LIFETIME + 1)..i64::MAX,
+        ]) {
+            let err = load(&format!("[lifetimes]\naccess_token = {value}")).unwrap_err();
+            prop_assert!(err.0.iter().any(|p| p.starts_with("lifetimes.access_token:")), "{}", err);
+        }
+
+        #[test]
+        fn a_route_prefix_either_loads_as_written_or_is_refused_naming_it(prefix in "/?[a-zA-Z0-9./_%-]{0,12}") {
+            let text = format!("[[route]]\npath_prefix = {prefix:?}\nscopes = {{ GET = \"read\" }}");
+            match load(&text) {
+                Ok(settings) => {
+                    prop_assert_eq!(settings.routes.len(), 1);
+                    prop_assert_eq!(&settings.routes[0].path_prefix, &prefix);
+                }
+                Err(err) => prop_assert!(err.0.iter().all(|p| p.starts_with("route[0]")), "{}", err),
+            }
+        }
+    }
+}

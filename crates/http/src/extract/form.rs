@@ -125,3 +125,52 @@ mod tests {
         assert!(Params::from_form(&headers, Ok(Bytes::new())).is_err());
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use super::Params;
+    use gatehouse_core::oauth::TokenRequest;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(3000))]
+
+        #[test]
+        fn parsing_any_body_never_panics(raw in proptest::collection::vec(any::<u8>(), 0..200)) {
+            let params = Params::parse(&raw);
+            let _ = params.repeated();
+            let _ = TokenRequest::parse(&params);
+        }
+
+        #[test]
+        fn encoded_pairs_round_trip(pairs in proptest::collection::btree_map(".{1,12}", ".{1,20}", 0..8)) {
+            let body = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(&pairs)
+                .finish();
+            let params = Params::parse(body.as_bytes());
+            prop_assert_eq!(params.repeated(), None);
+            for (name, value) in &pairs {
+                prop_assert_eq!(params.get(name), Some(value.as_str()));
+            }
+        }
+
+        #[test]
+        fn a_repeated_name_is_reported_however_it_is_encoded(
+            name in "[a-z_]{1,12}",
+            first in ".{0,10}",
+            second in ".{0,10}",
+        ) {
+            // The second occurrence spells the name with every byte escaped.
+            let escaped: String = name.bytes().map(|b| format!("%{b:02X}")).collect();
+            let body = format!(
+                "{}&{escaped}={}",
+                url::form_urlencoded::Serializer::new(String::new())
+                    .append_pair(&name, &first)
+                    .finish(),
+                url::form_urlencoded::byte_serialize(second.as_bytes()).collect::<String>()
+            );
+            let params = Params::parse(body.as_bytes());
+            prop_assert_eq!(params.repeated(), Some(name.as_str()));
+        }
+    }
+}
