@@ -36,3 +36,27 @@ impl FromRequestParts<AppState> for ClientAddress {
         )))
     }
 }
+
+/// Runs client authentication (or a whole request that starts with it) under the
+/// per-address limit on failures ([`Limited::FailedClientAuth`]): a client past the limit is
+/// refused before its credentials are checked, and the `invalid_client` that goes past it is
+/// answered 429 instead.
+pub async fn within_client_auth_limit<T>(
+    state: &AppState,
+    client: IpAddr,
+    authenticate: impl std::future::Future<Output = Result<T, crate::error::OAuthHttpError>>,
+) -> Result<T, crate::error::OAuthHttpError> {
+    use gatehouse_core::oauth::OAuthErrorCode;
+    use gatehouse_service::limits::Limited;
+    use gatehouse_service::ServiceError;
+    let limits = state.gatehouse.limits();
+    limits.check(Limited::FailedClientAuth, client)?;
+    match authenticate.await {
+        Err(e) if matches!(&e.0, ServiceError::OAuth(o) if o.code == OAuthErrorCode::InvalidClient) =>
+        {
+            limits.failed(Limited::FailedClientAuth, client)?;
+            Err(e)
+        }
+        other => other,
+    }
+}

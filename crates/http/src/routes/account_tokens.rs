@@ -3,6 +3,7 @@
 //! `POST /oauth/embed-token` (a read-only token for one embedded view).
 
 use crate::error::OAuthHttpError;
+use crate::extract::client_address::{within_client_auth_limit, ClientAddress};
 use crate::extract::client_auth::basic_credentials;
 use crate::extract::form::Params;
 use crate::routes::oauth::TokenResponse;
@@ -94,22 +95,27 @@ fn account_credentials(
 /// `client_credentials` with `client_id`=AccountId and `client_secret`=SecretKey.
 async fn account_token_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TokenResponse>, OAuthHttpError> {
     let params = request_params(&headers, body)?;
     let request = AccountTokenRequest::parse(&params)?;
     let (account_id, secret) = account_credentials(&headers, &params)?;
-    let issued = state
-        .gatehouse
-        .account_token(&account_id, &secret, &request)
-        .await?;
+    let issued = within_client_auth_limit(&state, address, async {
+        Ok(state
+            .gatehouse
+            .account_token(&account_id, &secret, &request)
+            .await?)
+    })
+    .await?;
     Ok(Json(TokenResponse::from(issued)))
 }
 
 /// Basic account auth and JSON `{"embed_url": URL, "grant_type": "client_credentials"}`.
 async fn embed_token_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<EmbedTokenResponse>, OAuthHttpError> {
@@ -118,10 +124,13 @@ async fn embed_token_post(
     let (account_id, secret) = basic_credentials(&headers)
         .map_err(|()| invalid_client())?
         .ok_or_else(invalid_client)?;
-    let issued = state
-        .gatehouse
-        .embed_token(&account_id, &secret, &request, &state.issuer)
-        .await?;
+    let issued = within_client_auth_limit(&state, address, async {
+        Ok(state
+            .gatehouse
+            .embed_token(&account_id, &secret, &request, &state.issuer)
+            .await?)
+    })
+    .await?;
     Ok(Json(EmbedTokenResponse::from(issued)))
 }
 

@@ -2,6 +2,7 @@
 //! (RFC 7009) and introspection (RFC 7662).
 
 use crate::error::OAuthHttpError;
+use crate::extract::client_address::{within_client_auth_limit, ClientAddress};
 use crate::extract::client_auth::{basic_credentials, client_credentials};
 use crate::extract::form::Params;
 use crate::AppState;
@@ -64,6 +65,7 @@ fn required<'a>(form: &'a Params, name: &'static str) -> Result<&'a str, OAuthEr
 /// a malformed one never reaches the store.
 async fn token_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<TokenResponse>, OAuthHttpError> {
@@ -71,7 +73,10 @@ async fn token_post(
     let request = TokenRequest::parse(&form)?;
     let credentials = client_credentials(&headers, &form)?;
     let gatehouse = &state.gatehouse;
-    let client = gatehouse.authenticate_client(&credentials).await?;
+    let client = within_client_auth_limit(&state, address, async {
+        Ok(gatehouse.authenticate_client(&credentials).await?)
+    })
+    .await?;
     let issued = gatehouse.grant_tokens(&client, &request).await?;
     Ok(Json(TokenResponse::from(issued)))
 }
@@ -104,12 +109,16 @@ impl From<IssuedTokens> for TokenResponse {
 /// RFC 7009 §2: 200 for revoked and for unknown tokens alike.
 async fn revoke_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, OAuthHttpError> {
     let form = oauth_form(&headers, body)?;
     let credentials = client_credentials(&headers, &form)?;
-    let client = state.gatehouse.authenticate_client(&credentials).await?;
+    let client = within_client_auth_limit(&state, address, async {
+        Ok(state.gatehouse.authenticate_client(&credentials).await?)
+    })
+    .await?;
     let token = required(&form, "token")?;
     state.gatehouse.revoke_token(&client, token).await?;
     Ok(StatusCode::OK)
@@ -118,11 +127,17 @@ async fn revoke_post(
 /// RFC 7662 §2: the caller is an approved confidential app or an account (Basic).
 async fn introspect_post(
     State(state): State<AppState>,
+    ClientAddress(address): ClientAddress,
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<IntrospectionResponse>, OAuthHttpError> {
     let form = oauth_form(&headers, body)?;
-    authenticate_introspector(&state, &headers, &form).await?;
+    within_client_auth_limit(
+        &state,
+        address,
+        authenticate_introspector(&state, &headers, &form),
+    )
+    .await?;
     let token = required(&form, "token")?;
     let answer = state.gatehouse.introspect(token).await?;
     Ok(Json(IntrospectionResponse::new(answer, &state.issuer)))

@@ -17,6 +17,7 @@ on_both_backends!(
     wrong_passwords_from_one_address_are_answered_429_past_the_limit,
     a_trusted_proxy_names_the_client_and_an_untrusted_one_cannot,
     sign_ups_and_link_mails_share_one_limit_per_address,
+    failed_client_authentication_is_limited_across_the_token_endpoints,
 );
 
 const EMAIL: &str = "dev@example.com";
@@ -211,4 +212,81 @@ async fn forgot_password_answers_before_looking_the_address_up() {
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.local_addr().unwrap().port()
+}
+
+async fn failed_client_authentication_is_limited_across_the_token_endpoints(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.limits = Limits {
+            failed_client_auth_per_minute: 3,
+            ..Limits::default()
+        }
+    })
+    .await;
+    let client = app.client(&["read"], &[], false, true).await;
+    let secret = client.client_secret.clone().unwrap();
+    let token = |path: &'static str, user: String, password: String| {
+        let app = &app;
+        async move {
+            let res = app
+                .http
+                .post(app.url(path))
+                .basic_auth(user, Some(password))
+                .form(&[("grant_type", "client_credentials")])
+                .send()
+                .await
+                .unwrap();
+            let status = res.status().as_u16();
+            let retry_after = res.headers().contains_key("retry-after");
+            let body: serde_json::Value = res.json().await.unwrap();
+            (
+                status,
+                retry_after,
+                body["error"].as_str().unwrap_or("").to_owned(),
+            )
+        }
+    };
+    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    // Failures at the app and the account token endpoints count together.
+    assert_eq!(
+        token("/oauth/v1/token", client.client_id.clone(), wrong.clone())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        token(
+            "/oauth/token",
+            "acct_nobody".into(),
+            "ghsk_us_nothing".into()
+        )
+        .await
+        .0,
+        401
+    );
+    assert_eq!(
+        token("/oauth/v1/token", client.client_id.clone(), wrong.clone())
+            .await
+            .0,
+        401
+    );
+    assert_eq!(
+        token("/oauth/v1/token", client.client_id.clone(), wrong.clone()).await,
+        (429, true, "temporarily_unavailable".to_owned())
+    );
+    // Refused before the credentials are checked, right ones included.
+    assert_eq!(
+        token("/oauth/v1/token", client.client_id.clone(), secret.clone())
+            .await
+            .0,
+        429
+    );
+    let res = app
+        .http
+        .post(app.url("/oauth/v1/introspect"))
+        .basic_auth(&client.client_id, Some(&secret))
+        .form(&[("token", "ghat_us_nothing")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 429);
 }
