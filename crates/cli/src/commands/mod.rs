@@ -25,7 +25,16 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         |var| std::env::var(var).ok(),
         &overrides,
     )?;
-    let gatehouse = open(settings).await?;
+    // A server answers 503 quickly when its database is slow to hand out a connection; a
+    // one-off command run by an operator should rather wait for a busy database.
+    let options = match cli.command {
+        Command::Serve => ConnectOptions::default(),
+        _ => ConnectOptions {
+            acquire_timeout: std::time::Duration::from_secs(30),
+            ..ConnectOptions::default()
+        },
+    };
+    let gatehouse = open(settings, options).await?;
     let outcome = match cli.command {
         Command::Serve => serve::run(gatehouse.clone()).await,
         Command::Migrate => {
@@ -43,8 +52,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Connects to the configured database and applies pending migrations, so every command works
 /// on a fresh database.
-async fn open(settings: Settings) -> anyhow::Result<Gatehouse> {
-    let store = connect(&settings.database_url, ConnectOptions::default())
+async fn open(settings: Settings, options: ConnectOptions) -> anyhow::Result<Gatehouse> {
+    let store = connect(&settings.database_url, options)
         .await
         .context("cannot open the database")?;
     store

@@ -219,6 +219,12 @@ async fn login_post(
             Ok((StatusCode::UNAUTHORIZED, render(&page)).into_response())
         }
         Err(ServiceError::Throttled { retry_after_secs }) => {
+            // Guessing at a locked address still counts against the client's allowance.
+            if let Err(ServiceError::RateLimited { retry_after_secs }) =
+                limits.failed(Limited::FailedSignIns, client)
+            {
+                return Ok(too_many_sign_ins(&mut page, retry_after_secs));
+            }
             let minutes = (retry_after_secs + 59) / 60;
             let message = format!(
                 "Too many failed sign-ins for this email. Try again in {minutes} minute{}, or reset your password.",

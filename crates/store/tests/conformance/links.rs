@@ -60,7 +60,11 @@ pub async fn links_are_stored_and_found_by_digest(store: &dyn Store) {
     );
     let found = store.find_link(&setup.digest).await.unwrap().unwrap();
     assert_eq!(found, setup);
-    assert_eq!((found.user_id, found.expires_at), (None, None));
+    assert_eq!(
+        (found.user_id, found.expires_at),
+        (None, Some(T0.plus_secs(3600))),
+        "a setup link names no user and works for an hour"
+    );
     assert!(store
         .find_link(&digest(SecretKind::Link))
         .await
