@@ -12,11 +12,15 @@
 //! - `code-flow`: a load client for the authorization-code grant: concurrent tasks each take
 //!   the next seeded code, exchange it at `/oauth/v1/token`, then refresh once with the refresh
 //!   token the exchange returned, for a fixed time; prints the measurements as JSON.
+//! - `soak`: mixed traffic at a steady pace for a fixed time (token issuance, checks with good
+//!   and bad credentials, code exchange and refresh, revocations, failed sign-ins), every
+//!   answer checked against the one expected; prints the counts as JSON (`bench/run --soak`).
 //!
 //! Traffic goes only where `--base` says (bench/run passes 127.0.0.1).
 
 mod flow;
 mod seed;
+mod soak;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -34,6 +38,8 @@ enum Command {
     Seed(seed::SeedArgs),
     /// Drives the authorization-code exchange plus one refresh per code (prints JSON).
     CodeFlow(flow::FlowArgs),
+    /// Mixed traffic at a steady pace, answers checked (prints JSON).
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -41,6 +47,7 @@ fn main() -> anyhow::Result<()> {
     let threads = match &cli.command {
         Command::Seed(_) => 2,
         Command::CodeFlow(args) => args.threads.max(1),
+        Command::Soak(args) => args.threads.max(1),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -51,6 +58,7 @@ fn main() -> anyhow::Result<()> {
         match cli.command {
             Command::Seed(args) => seed::run(args).await,
             Command::CodeFlow(args) => flow::run(args).await,
+            Command::Soak(args) => soak::run(args).await,
         }
     })?;
     println!("{report}");
