@@ -44,6 +44,7 @@ on_both_backends!(
     public_client_without_pkce_redirects_with_invalid_request,
     repeated_parameter_redirects_with_invalid_request,
     missing_state_redirects_with_invalid_request_and_no_state,
+    every_response_to_the_client_carries_the_metadatas_issuer,
     signed_out_user_is_sent_to_login_and_back_to_the_same_request,
     login_page_has_email_password_and_a_hidden_csrf_field,
     login_page_refuses_to_be_framed,
@@ -112,7 +113,7 @@ fn redirect_to_client(res: &Response, redirect_uri: &str) -> HashMap<String, Str
 }
 
 /// Requests authorization for `client` with `extra` and asserts the client is sent `error`
-/// with a description and the original state, and no code.
+/// with a description, the original state and the issuer (RFC 9207), and no code.
 async fn assert_redirected_with(
     app: &TestApp,
     client: &TestClient,
@@ -141,6 +142,11 @@ async fn assert_redirected_with(
         query.get("state").map(String::as_str),
         Some("state-123"),
         "the original state comes back"
+    );
+    assert_eq!(
+        query.get("iss").map(String::as_str),
+        Some(app.base.as_str()),
+        "the error names its issuer"
     );
     assert!(!query.contains_key("code"), "no code with an error");
 }
@@ -381,6 +387,7 @@ async fn registered_redirect_uri_with_a_query_must_match_exactly_and_keeps_its_q
     let query = query_of(&to);
     assert!(query.contains_key("code"));
     assert_eq!(query["state"], "state-123");
+    assert_eq!(query["iss"], app.base);
 
     // An error redirect keeps the registered query too.
     let res = app
@@ -392,6 +399,7 @@ async fn registered_redirect_uri_with_a_query_must_match_exactly_and_keeps_its_q
     let query = redirect_to_client(&res, registered);
     assert_eq!(query["tenant"], "7");
     assert_eq!(query["error"], "unsupported_response_type");
+    assert_eq!(query["iss"], app.base);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +604,68 @@ async fn missing_state_redirects_with_invalid_request_and_no_state(backend: Back
     assert_eq!(query["error"], "invalid_request");
     assert!(query["error_description"].contains("state"), "{query:?}");
     assert!(!query.contains_key("state"), "no state to echo: {query:?}");
+    assert_eq!(query["iss"], app.base, "the issuer all the same");
     assert!(!query.contains_key("code"));
+}
+
+/// RFC 9207: every response to the client names the issuer exactly as the metadata does, here
+/// a public URL other than the address the server listens on; a code too.
+async fn every_response_to_the_client_carries_the_metadatas_issuer(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.public_url = Some("https://eu.auth.example.com/".parse().unwrap());
+    })
+    .await;
+    let metadata: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], "https://eu.auth.example.com");
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    let issuer = metadata["issuer"].as_str().unwrap();
+
+    let client = app.client(&[], &[], false, true).await;
+    for (extra, error) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "nonsense")], "invalid_scope"),
+        (vec![("state", "")], "invalid_request"),
+    ] {
+        let res = app
+            .http
+            .get(app.authorize_url(&client, &extra))
+            .send()
+            .await
+            .unwrap();
+        let query = redirect_to_client(&res, &client.redirect_uri);
+        assert_eq!(query["error"], error);
+        assert_eq!(
+            query.get("iss").map(String::as_str),
+            Some(issuer),
+            "{extra:?}"
+        );
+    }
+
+    // A code: issued the way the consent step issues it (this server's cookies are Secure,
+    // which the test's plain-http browser does not send back).
+    let user = app.user("iss@example.com").await;
+    let params = gatehouse_core::oauth::authorize::AuthorizeParams::from_pairs(query_of(
+        &app.authorize_url(&client, &[]),
+    ));
+    let (request, _) = app.gatehouse.validate_authorization(&params).await.unwrap();
+    let to = app.gatehouse.issue_code(&user, &request).await.unwrap();
+    let query = query_of(&to);
+    assert!(query.contains_key("code"), "{to}");
+    assert_eq!(query.get("iss").map(String::as_str), Some(issuer), "{to}");
 }
 
 // ---------------------------------------------------------------------------------------------
