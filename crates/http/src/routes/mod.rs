@@ -64,14 +64,26 @@ async fn no_store(request: Request, next: Next) -> Response {
     response
 }
 
-/// Headers on every response: no framing (clickjacking on the login and consent pages), no
-/// sniffing, no referrer (authorization URLs carry state), and a CSP allowing only our own
-/// stylesheet and script, and forms that post back to us. The login and consent pages get no
-/// `form-action`: browsers apply it to the redirects after a form is sent, and those two forms
-/// end at the client's own redirect URI (consent given, or given before and found at sign-in).
+/// Marks a response that came from an upstream through the gateway: it is the upstream's, and
+/// Gatehouse adds none of its own headers to it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proxied;
+
+/// Headers on each of Gatehouse's own responses: no framing (clickjacking on the login and
+/// consent pages), no sniffing, no referrer (authorization URLs carry state), a CSP allowing
+/// only our own stylesheet and script, and forms that post back to us.
+/// The login and consent pages get no `form-action`: browsers apply it to the redirects after
+/// a form is sent, and those two forms end at the client's own redirect URI (consent given, or
+/// given before and found at sign-in).
+///
+/// A response the gateway proxied ([`Proxied`]) is the upstream's and keeps exactly the
+/// headers it was sent with: an embed view must be able to say who may frame it.
 async fn security_headers(request: Request, next: Next) -> Response {
     let ends_at_client = matches!(request.uri().path(), paths::LOGIN | paths::AUTHORIZE);
     let mut response = next.run(request).await;
+    if response.extensions().get::<Proxied>().is_some() {
+        return response;
+    }
     let headers = response.headers_mut();
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
