@@ -52,6 +52,7 @@ on_both_backends!(
     showing_the_sign_in_form_stores_nothing,
     a_csrf_token_from_another_browser_is_refused,
     session_cookie_is_secure_when_the_public_url_is_https,
+    over_https_the_session_cookie_is_host_prefixed_and_the_plain_name_is_ignored,
     wrong_password_is_a_401_page_and_starts_no_session,
     unknown_email_gets_the_same_401_as_a_wrong_password,
     login_without_a_csrf_token_is_forbidden,
@@ -867,6 +868,89 @@ async fn session_cookie_is_secure_when_the_public_url_is_https(backend: Backend)
         cookie.starts_with("__host-gatehouse_csrf=") && !cookie.contains("domain="),
         "over https the visitor's CSRF cookie is host-only: {cookie}"
     );
+}
+
+/// The `name=value` part of the `Set-Cookie` header of `res` for cookie `name`, and its
+/// attributes, lowercased.
+fn set_cookie_named(res: &Response, name: &str) -> Option<(String, Vec<String>)> {
+    res.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().unwrap();
+        let mut parts = v.split(';').map(str::trim);
+        let (found, value) = parts.next()?.split_once('=')?;
+        (found == name).then(|| {
+            (
+                value.to_owned(),
+                parts.map(str::to_ascii_lowercase).collect(),
+            )
+        })
+    })
+}
+
+async fn over_https_the_session_cookie_is_host_prefixed_and_the_plain_name_is_ignored(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.public_url = Some("https://auth.example.com".parse().unwrap());
+    })
+    .await;
+    app.user("tls@example.com").await;
+    let client = app.client(&[], &[], false, true).await;
+    // The test talks plain http on loopback, where a cookie jar would keep Secure cookies to
+    // itself: the cookies are carried by hand, as a browser at the https URL would.
+    let res = app.http.get(app.url("/login")).send().await.unwrap();
+    let (csrf_cookie, _) =
+        set_cookie_named(&res, "__Host-gatehouse_csrf").expect("the sign-in form's cookie");
+    let csrf = hidden_fields(&res.text().await.unwrap())["csrf_token"].clone();
+    let res = app
+        .http
+        .post(app.url("/login"))
+        .header("Cookie", format!("__Host-gatehouse_csrf={csrf_cookie}"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "tls@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
+    assert!(
+        set_cookie_named(&res, "gatehouse_session").is_none(),
+        "no cookie without the prefix"
+    );
+    let (session, attributes) =
+        set_cookie_named(&res, "__Host-gatehouse_session").expect("the session cookie");
+    assert!(session.starts_with("ghse_us_"), "{session}");
+    for wanted in ["secure", "path=/", "httponly", "samesite=lax"] {
+        assert!(
+            attributes.iter().any(|a| a == wanted),
+            "{wanted}: {attributes:?}"
+        );
+    }
+    assert!(
+        !attributes.iter().any(|a| a.starts_with("domain")),
+        "__Host- cookies have no Domain: {attributes:?}"
+    );
+
+    // The session works under its own name; under the plain http name it is a stranger's.
+    let authorize = app.authorize_url(&client, &[]);
+    let signed_in = app
+        .http
+        .get(&authorize)
+        .header("Cookie", format!("__Host-gatehouse_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200, "the consent page");
+    let planted = app
+        .http
+        .get(&authorize)
+        .header("Cookie", format!("gatehouse_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 303, "sent to sign in");
+    assert!(location(&planted).unwrap().starts_with("/login?"));
 }
 
 async fn wrong_password_is_a_401_page_and_starts_no_session(backend: Backend) {

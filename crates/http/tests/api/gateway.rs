@@ -32,6 +32,7 @@ on_both_backends!(
     route_without_upstream_is_404_at_the_gateway,
     embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it,
     proxied_responses_keep_the_upstreams_headers_and_gatehouses_own_keep_theirs,
+    over_an_https_public_url_only_gatehouses_own_responses_send_hsts,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -140,9 +141,20 @@ fn closed_port_url() -> String {
 /// A server with routes `/v1/` (GET read, POST write) and `/views/` (GET views) to `upstream`,
 /// `/policy/` without an upstream, and `/down/` to a closed port.
 async fn gateway_app(backend: Backend, upstream: &Upstream) -> TestApp {
+    gateway_app_at(backend, upstream, None).await
+}
+
+/// [`gateway_app`] with its `public_url` set to `public_url`, if given.
+async fn gateway_app_at(
+    backend: Backend,
+    upstream: &Upstream,
+    public_url: Option<&str>,
+) -> TestApp {
     let base = upstream.base.clone();
     let closed = closed_port_url();
+    let public_url = public_url.map(|u| u.parse().unwrap());
     spawn_app_with(backend, move |s| {
+        s.public_url = public_url;
         s.routes = vec![
             v1_route(Some(&base)),
             route("/views/", Some(&base), &[("GET", "views")]),
@@ -598,4 +610,43 @@ async fn proxied_responses_keep_the_upstreams_headers_and_gatehouses_own_keep_th
     assert_eq!(login.status(), 200);
     assert_gatehouses_own(&login, "the login page");
     assert_eq!(upstream.hits(), 2);
+}
+
+async fn over_an_https_public_url_only_gatehouses_own_responses_send_hsts(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let tls = gateway_app_at(backend, &upstream, Some("https://auth.example.com")).await;
+    let account = seed_account(&tls, &["read"]).await;
+    for path in [
+        "/login",
+        "/.well-known/oauth-authorization-server",
+        "/v1/trips",
+    ] {
+        let res = tls.http.get(tls.url(path)).send().await.unwrap();
+        assert_eq!(
+            header_values(&res, "strict-transport-security"),
+            ["max-age=31536000"],
+            "{path} answered {}",
+            res.status()
+        );
+    }
+    let proxied = tls
+        .http
+        .get(tls.url("/v1/trips"))
+        .header("Authorization", account.basic())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    assert!(
+        header_values(&proxied, "strict-transport-security").is_empty(),
+        "HSTS is the upstream's to send on its own answers"
+    );
+
+    let plain = gateway_app_at(backend, &upstream, Some("http://auth.example.com")).await;
+    let res = plain.http.get(plain.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        header_values(&res, "strict-transport-security").is_empty(),
+        "no HSTS when the public URL is http"
+    );
 }
