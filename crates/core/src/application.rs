@@ -213,6 +213,14 @@ impl AppStatus {
         .find(|s| s.as_str() == raw)
     }
 
+    /// Whether a change of the app's redirect URIs must wait for an admin. Once an app has
+    /// been approved (approved or suspended), a new redirect URI would receive codes that no
+    /// one reviewed. An app never approved (pending or rejected) is changed directly: it cannot
+    /// sign anyone in, and a pending app is reviewed as a whole anyway.
+    pub const fn reviews_redirect_uri_changes(self) -> bool {
+        matches!(self, Self::Approved | Self::Suspended)
+    }
+
     /// The status after `decision`, if the current status allows it.
     pub fn apply(self, decision: &Decision) -> Result<AppStatus, TransitionError> {
         let next = match (self, decision) {
@@ -295,6 +303,62 @@ pub struct Application {
     pub created_at: Timestamp,
     /// When its status or settings last changed.
     pub updated_at: Timestamp,
+}
+
+/// New redirect URIs for an app whose changes are reviewed, waiting for an admin. The app keeps
+/// its current URIs until the change is approved; a new request replaces this one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUriChange {
+    /// The app.
+    pub client_id: ClientId,
+    /// The URIs asked for, at least one.
+    pub redirect_uris: Vec<RedirectUri>,
+    /// When the owner asked.
+    pub requested_at: Timestamp,
+}
+
+/// What an owner's new list of redirect URIs does, decided by [`redirect_uri_edit`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectUriEdit {
+    /// The list replaces the app's URIs at once: the app was never approved, or the list only
+    /// removes URIs (which opens nothing new, and a lost domain must be dropped without delay).
+    Apply,
+    /// The list waits for an admin as the app's pending change (replacing any earlier one).
+    Request,
+    /// The list is the app's current one: the pending change is withdrawn.
+    Withdraw,
+    /// Nothing to do: the list is already in force, or already the pending change.
+    Unchanged,
+}
+
+fn same_uris(a: &[RedirectUri], b: &[RedirectUri]) -> bool {
+    a.iter().all(|u| b.contains(u)) && b.iter().all(|u| a.contains(u))
+}
+
+/// What replacing the redirect URIs of `app` (whose pending change is `pending`) with
+/// `requested` does. Lists are compared as sets: reordering changes nothing a client can reach.
+/// Any URI the app does not have yet waits for an admin once the app has been approved.
+pub fn redirect_uri_edit(
+    app: &Application,
+    pending: Option<&RedirectUriChange>,
+    requested: &[RedirectUri],
+) -> RedirectUriEdit {
+    if !app.status.reviews_redirect_uri_changes() {
+        return RedirectUriEdit::Apply;
+    }
+    if same_uris(&app.redirect_uris, requested) {
+        return match pending {
+            Some(_) => RedirectUriEdit::Withdraw,
+            None => RedirectUriEdit::Unchanged,
+        };
+    }
+    if requested.iter().all(|u| app.redirect_uris.contains(u)) {
+        return RedirectUriEdit::Apply;
+    }
+    match pending {
+        Some(change) if same_uris(&change.redirect_uris, requested) => RedirectUriEdit::Unchanged,
+        _ => RedirectUriEdit::Request,
+    }
 }
 
 /// Validates a list of redirect URIs: at least one, each valid, duplicates dropped.
@@ -412,5 +476,93 @@ mod tests {
             AppStatus::Approved.apply(&Decision::Suspend),
             Ok(AppStatus::Suspended)
         );
+    }
+
+    fn app_with(status: AppStatus, uris: &[&str]) -> Application {
+        use rand::rngs::OsRng;
+        Application {
+            client_id: ClientId::generate(&mut OsRng),
+            owner_id: UserId::generate(&mut OsRng),
+            name: Name::parse("name", "Fleet").unwrap(),
+            unique_name: UniqueName::from_stored("fleet".into()),
+            scopes: ScopeSet::parse_space_separated("read").unwrap(),
+            redirect_uris: parse_redirect_uris(uris.iter().copied()).unwrap(),
+            client_type: ClientType::Confidential,
+            status,
+            status_reason: None,
+            created_at: Timestamp::from_unix(0),
+            updated_at: Timestamp::from_unix(0),
+        }
+    }
+
+    fn uris(raw: &[&str]) -> Vec<RedirectUri> {
+        parse_redirect_uris(raw.iter().copied()).unwrap()
+    }
+
+    #[test]
+    fn an_app_never_approved_changes_its_redirect_uris_at_once() {
+        for status in [AppStatus::Pending, AppStatus::Rejected] {
+            let app = app_with(status, &["https://a.example.com/cb"]);
+            assert!(!status.reviews_redirect_uri_changes());
+            assert_eq!(
+                redirect_uri_edit(&app, None, &uris(&["https://evil.example.com/cb"])),
+                RedirectUriEdit::Apply,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_approved_or_suspended_app_asks_for_review() {
+        for status in [AppStatus::Approved, AppStatus::Suspended] {
+            let app = app_with(
+                status,
+                &["https://a.example.com/cb", "https://b.example.com/cb"],
+            );
+            let wider = uris(&["https://a.example.com/cb", "https://c.example.com/cb"]);
+            assert_eq!(
+                redirect_uri_edit(&app, None, &wider),
+                RedirectUriEdit::Request,
+                "{status}"
+            );
+            let pending = RedirectUriChange {
+                client_id: app.client_id.clone(),
+                redirect_uris: wider.clone(),
+                requested_at: Timestamp::from_unix(5),
+            };
+            let reordered = uris(&["https://c.example.com/cb", "https://a.example.com/cb"]);
+            assert_eq!(
+                redirect_uri_edit(&app, Some(&pending), &reordered),
+                RedirectUriEdit::Unchanged,
+                "already asked for"
+            );
+            let other = uris(&["https://d.example.com/cb"]);
+            assert_eq!(
+                redirect_uri_edit(&app, Some(&pending), &other),
+                RedirectUriEdit::Request,
+                "a new request replaces the pending one"
+            );
+            let current = uris(&["https://b.example.com/cb", "https://a.example.com/cb"]);
+            assert_eq!(
+                redirect_uri_edit(&app, Some(&pending), &current),
+                RedirectUriEdit::Withdraw
+            );
+            assert_eq!(
+                redirect_uri_edit(&app, None, &current),
+                RedirectUriEdit::Unchanged
+            );
+            let narrower = uris(&["https://a.example.com/cb"]);
+            assert_eq!(
+                redirect_uri_edit(&app, Some(&pending), &narrower),
+                RedirectUriEdit::Apply,
+                "removing a URI opens nothing new"
+            );
+            let swapped = uris(&["https://a.example.com/cb", "https://a.example.com/cb2"]);
+            assert_eq!(
+                redirect_uri_edit(&app, None, &swapped),
+                RedirectUriEdit::Request,
+                "one new URI is enough to need review"
+            );
+        }
     }
 }

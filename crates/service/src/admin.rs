@@ -1,12 +1,17 @@
-//! The admin console's reads: the review queue, searchable lists of apps, users and accounts,
-//! and the audit log. Decisions themselves go through [`Gatehouse::decide_app`].
+//! The admin console's reads: the review queue (pending apps and redirect URI changes),
+//! searchable lists of apps, users and accounts, and the audit log; and the decisions on
+//! redirect URI changes. Decisions on apps go through [`Gatehouse::decide_app`].
 
-use crate::{Gatehouse, ServiceError};
+use crate::portal::joined;
+use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
-use gatehouse_core::application::{AppStatus, Application};
+use gatehouse_core::application::{
+    parse_redirect_uris, AppStatus, Application, RedirectUri, RedirectUriChange,
+};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::ids::{AccountId, UserId};
 use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::name::Reason;
 use gatehouse_core::user::{Email, User};
 use gatehouse_core::Timestamp;
 use gatehouse_store::{AuditQuery, ListQuery};
@@ -22,6 +27,26 @@ pub struct AppWithOwner {
     pub app: Application,
     /// Its owner's email (`None` if the owner vanished).
     pub owner: Option<Email>,
+}
+
+/// A redirect URI change waiting in the review queue, with its app and the owner's email.
+#[derive(Debug)]
+pub struct RedirectUriReview {
+    /// The app, with the URIs in force.
+    pub app: Application,
+    /// Its owner's email (`None` if the owner vanished).
+    pub owner: Option<Email>,
+    /// The URIs asked for.
+    pub change: RedirectUriChange,
+}
+
+/// An admin's decision on a redirect URI change.
+#[derive(Debug, Clone, Copy)]
+pub enum UriDecision<'a> {
+    /// Put the URIs asked for in force.
+    Approve,
+    /// Drop them, with this reason for the owner.
+    Reject(&'a str),
 }
 
 /// The audit log filters as typed into the form; empty fields do not filter.
@@ -79,6 +104,110 @@ impl Gatehouse {
             out.push(AppWithOwner { app, owner });
         }
         Ok(out)
+    }
+
+    /// The redirect URI changes waiting for a decision, oldest request first.
+    pub async fn admin_redirect_uri_changes(&self) -> Result<Vec<RedirectUriReview>, ServiceError> {
+        let changes = self.store.list_redirect_uri_changes(LIST_LIMIT).await?;
+        let mut out = Vec::with_capacity(changes.len());
+        for change in changes {
+            // An app deleted since the list was read takes its change with it.
+            let Some(app) = self.store.find_application(&change.client_id).await? else {
+                continue;
+            };
+            let owner = self.store.find_user(&app.owner_id).await?.map(|u| u.email);
+            out.push(RedirectUriReview { app, owner, change });
+        }
+        Ok(out)
+    }
+
+    /// Decides the redirect URI change waiting for app `client_id`, which must still ask for
+    /// exactly `expected` (the URIs the admin reviewed). Approving puts them in force at once
+    /// on every node; rejecting drops them and the app keeps its URIs. The owner is told.
+    pub async fn decide_redirect_uris(
+        &self,
+        actor: &str,
+        client_id: &str,
+        expected: &[String],
+        decision: UriDecision<'_>,
+    ) -> Result<Application, ServiceError> {
+        let reason = match decision {
+            UriDecision::Approve => None,
+            UriDecision::Reject(reason) => Some(Reason::parse(reason)?),
+        };
+        let mut app = self.get_app(client_id).await?;
+        let expected = parse_redirect_uris(expected.iter().map(String::as_str))?;
+        let now = self.clock.now();
+        let decided = match &reason {
+            None => {
+                self.store
+                    .approve_redirect_uri_change(&app.client_id, &expected, now)
+                    .await?
+            }
+            Some(_) => {
+                self.store
+                    .drop_redirect_uri_change(&app.client_id, &expected)
+                    .await?
+            }
+        };
+        if !decided {
+            return Err(self.uri_change_moved(&app, &expected).await);
+        }
+        let owner = self.store.find_user(&app.owner_id).await.ok().flatten();
+        let base = self.public_base();
+        match &reason {
+            None => {
+                self.audit(
+                    actor,
+                    "app.redirect_uris.approve",
+                    app.client_id.as_str(),
+                    joined(&expected),
+                )
+                .await;
+                // Authenticated clients are cached with their app, redirect URIs included.
+                self.invalidate(Invalidation::Client(app.client_id.clone()))
+                    .await;
+                app.redirect_uris = expected;
+                app.updated_at = now;
+                if let Some(owner) = owner {
+                    let mail = notices::redirect_uris_approved(&owner.email, &base, &app);
+                    self.send_mail(mail).await;
+                }
+            }
+            Some(reason) => {
+                self.audit(
+                    actor,
+                    "app.redirect_uris.reject",
+                    app.client_id.as_str(),
+                    reason.as_str().to_owned(),
+                )
+                .await;
+                if let Some(owner) = owner {
+                    let mail =
+                        notices::redirect_uris_rejected(&owner.email, &base, &app, reason.as_str());
+                    self.send_mail(mail).await;
+                }
+            }
+        }
+        Ok(app)
+    }
+
+    /// Why a decision on `app`'s change to `expected` found nothing to decide.
+    async fn uri_change_moved(&self, app: &Application, expected: &[RedirectUri]) -> ServiceError {
+        match self.store.find_redirect_uri_change(&app.client_id).await {
+            Ok(Some(current)) if current.redirect_uris != expected => ServiceError::Conflict(
+                "The owner asked for other redirect URIs meanwhile. Review the new request.".into(),
+            ),
+            Ok(Some(_)) => ServiceError::Conflict(
+                "The app changed meanwhile. Reload the review queue and try again.".into(),
+            ),
+            Ok(None) => ServiceError::Conflict(
+                "No redirect URI change of this app is waiting: it was decided or withdrawn \
+                 already."
+                    .into(),
+            ),
+            Err(e) => e.into(),
+        }
     }
 
     /// Users whose email or ID contains `search`, newest first.

@@ -6,9 +6,7 @@ use crate::{Gatehouse, ServiceError};
 use gatehouse_core::application::Application;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::ids::ClientId;
-use gatehouse_core::oauth::authorize::{
-    redirect_location, validate, AuthorizeParams, AuthorizeRequest,
-};
+use gatehouse_core::oauth::authorize::{validate, AuthorizeParams, AuthorizeRequest};
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretKind};
 use gatehouse_core::throttle;
 use gatehouse_core::token::{AuthorizationCode, FamilyId, Grant, Session};
@@ -228,7 +226,7 @@ impl Gatehouse {
     }
 
     /// Issues a code for `request` on behalf of `user`; returns the client redirect location
-    /// carrying `code` and `state`.
+    /// carrying `code`, `state` and this deployment's issuer as `iss` (RFC 9207).
     pub async fn issue_code(
         &self,
         user: &User,
@@ -253,10 +251,7 @@ impl Gatehouse {
             used_at: None,
         };
         self.store.insert_authorization_code(&code).await?;
-        Ok(redirect_location(
-            &request.redirect_uri,
-            &[("code", plain.expose()), ("state", &request.state)],
-        ))
+        Ok(request.code_location(plain.expose(), &self.public_base()))
     }
 
     /// The app behind a client ID, for display.

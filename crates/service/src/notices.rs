@@ -2,7 +2,7 @@
 //! message was not expected. Links carry one-time secrets: these bodies are never logged.
 
 use crate::mail::Mail;
-use gatehouse_core::application::Application;
+use gatehouse_core::application::{Application, RedirectUri};
 use gatehouse_core::paths;
 use gatehouse_core::user::Email;
 use gatehouse_core::Timestamp;
@@ -176,6 +176,101 @@ pub fn secret_expiring(
              {base}{}/apps/{}\n",
             app_line(app),
             expires_at.to_rfc3339(),
+            paths::PORTAL,
+            app.client_id
+        ),
+    )
+}
+
+/// Redirect URIs as an indented list, one per line.
+fn uri_list(uris: &[RedirectUri]) -> String {
+    uris.iter().map(|u| format!("  {}\n", u.as_str())).collect()
+}
+
+/// The owner asked to change the redirect URIs of an approved app: it waits for an admin.
+pub fn redirect_uris_requested(
+    to: &Email,
+    base: &str,
+    app: &Application,
+    requested: &[RedirectUri],
+) -> Mail {
+    mail(
+        to,
+        format!(
+            "The redirect URI change of {} is waiting for review",
+            app.unique_name
+        ),
+        format!(
+            "You asked to change the redirect URIs of {} to:\n\n{}\n\
+             An administrator reviews the change first; you will get an email when it is \
+             decided. Until then the app keeps its current redirect URIs:\n\n{}\n\
+             If you did not ask for this, check your app now: {base}{}/apps/{}\n",
+            app_line(app),
+            uri_list(requested),
+            uri_list(&app.redirect_uris),
+            paths::PORTAL,
+            app.client_id
+        ),
+    )
+}
+
+/// Tells an admin that an app's redirect URI change waits in the review queue.
+pub fn redirect_uris_to_review(
+    to: &Email,
+    base: &str,
+    app: &Application,
+    owner: &Email,
+    requested: &[RedirectUri],
+) -> Mail {
+    mail(
+        to,
+        format!("Redirect URI change to review: {}", app.unique_name),
+        format!(
+            "{owner} asked to change the redirect URIs of {}.\n\n\
+             Now:\n{}\nAsked for:\n{}\n\
+             The app keeps its current redirect URIs until an administrator approves the \
+             change. Approve or reject it in the review queue: {base}{}\n",
+            app_line(app),
+            uri_list(&app.redirect_uris),
+            uri_list(requested),
+            paths::ADMIN
+        ),
+    )
+}
+
+/// An admin approved the app's redirect URI change.
+pub fn redirect_uris_approved(to: &Email, base: &str, app: &Application) -> Mail {
+    mail(
+        to,
+        format!(
+            "The redirect URI change of {} was approved",
+            app.unique_name
+        ),
+        format!(
+            "The change you asked for was approved: {} now uses these redirect URIs, and no \
+             others:\n\n{}\n{base}{}/apps/{}\n",
+            app_line(app),
+            uri_list(&app.redirect_uris),
+            paths::PORTAL,
+            app.client_id
+        ),
+    )
+}
+
+/// An admin rejected the app's redirect URI change.
+pub fn redirect_uris_rejected(to: &Email, base: &str, app: &Application, reason: &str) -> Mail {
+    mail(
+        to,
+        format!(
+            "The redirect URI change of {} was not approved",
+            app.unique_name
+        ),
+        format!(
+            "The change to the redirect URIs of {} was not approved.\n\nReason given: {reason}\n\n\
+             The app keeps its redirect URIs:\n\n{}\n\
+             You can ask for another change on the app's page: {base}{}/apps/{}\n",
+            app_line(app),
+            uri_list(&app.redirect_uris),
             paths::PORTAL,
             app.client_id
         ),

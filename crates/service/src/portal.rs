@@ -3,16 +3,31 @@
 
 use crate::accounts::CreatedKey;
 use crate::apps::{CreatedApp, NewApp};
-use crate::{Gatehouse, ServiceError};
+use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::account::{Account, SecretKey};
-use gatehouse_core::application::{parse_redirect_uris, Application};
+use gatehouse_core::application::{
+    parse_redirect_uris, redirect_uri_edit, Application, RedirectUri, RedirectUriChange,
+    RedirectUriEdit,
+};
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::ClientId;
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::secret::PlainSecret;
 use gatehouse_core::token::Grant;
 use gatehouse_core::user::User;
-use gatehouse_store::Revocation;
+use gatehouse_store::{Revocation, StoreError};
+
+/// What saving an app's redirect URIs did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RedirectUriOutcome {
+    /// The list is in force (the app was never approved, or the list only removes URIs, or it
+    /// is the app's list already).
+    Saved,
+    /// The list waits for an admin; the app keeps its URIs until then.
+    AwaitingApproval,
+    /// The change that was waiting was withdrawn; the app keeps its URIs.
+    Withdrawn,
+}
 
 /// An app the user consented to, with what they granted.
 #[derive(Debug)]
@@ -87,39 +102,165 @@ impl Gatehouse {
             .await
     }
 
-    /// Replaces the redirect URIs of one of the user's apps (validated as at registration).
+    /// Saves new redirect URIs for one of the user's apps (validated as at registration). An
+    /// app never approved takes them at once. Once approved, a list with any URI the app does
+    /// not have yet waits for an admin as the app's pending change (the owner and the admins
+    /// are told by mail), and the app keeps its URIs meanwhile; removing URIs takes effect at
+    /// once, and the app's own list again withdraws a waiting change.
     pub async fn update_my_redirect_uris(
         &self,
         user: &User,
         client_id: &str,
         redirect_uris: &[String],
-    ) -> Result<Application, ServiceError> {
+    ) -> Result<(Application, RedirectUriOutcome), ServiceError> {
         let mut app = self.my_app(user, client_id).await?;
         let uris = parse_redirect_uris(redirect_uris.iter().map(String::as_str))?;
-        let now = self.clock.now();
-        if !self
+        let pending = self.store.find_redirect_uri_change(&app.client_id).await?;
+        match redirect_uri_edit(&app, pending.as_ref(), &uris) {
+            RedirectUriEdit::Apply => {
+                let now = self.clock.now();
+                if !self
+                    .store
+                    .update_redirect_uris(&app.client_id, &uris, app.status, now)
+                    .await?
+                {
+                    return Err(self.app_changed_meanwhile(user, client_id).await);
+                }
+                self.audit(
+                    user.user_id.as_str(),
+                    "app.redirect_uris.update",
+                    app.client_id.as_str(),
+                    joined(&uris),
+                )
+                .await;
+                // Authenticated clients are cached with their app, redirect URIs included.
+                self.invalidate(Invalidation::Client(app.client_id.clone()))
+                    .await;
+                app.redirect_uris = uris;
+                app.updated_at = now;
+                Ok((app, RedirectUriOutcome::Saved))
+            }
+            RedirectUriEdit::Request => {
+                let change = RedirectUriChange {
+                    client_id: app.client_id.clone(),
+                    redirect_uris: uris,
+                    requested_at: self.clock.now(),
+                };
+                self.store
+                    .request_redirect_uris(&change)
+                    .await
+                    .map_err(|e| match e {
+                        StoreError::NotFound(_) => {
+                            ServiceError::not_found("application", client_id)
+                        }
+                        other => other.into(),
+                    })?;
+                self.audit(
+                    user.user_id.as_str(),
+                    "app.redirect_uris.request",
+                    app.client_id.as_str(),
+                    joined(&change.redirect_uris),
+                )
+                .await;
+                self.tell_of_redirect_uri_request(user, &app, &change.redirect_uris)
+                    .await;
+                Ok((app, RedirectUriOutcome::AwaitingApproval))
+            }
+            RedirectUriEdit::Withdraw => {
+                self.withdraw_change(user, &app, pending).await?;
+                Ok((app, RedirectUriOutcome::Withdrawn))
+            }
+            RedirectUriEdit::Unchanged if pending.is_some() => {
+                Ok((app, RedirectUriOutcome::AwaitingApproval))
+            }
+            RedirectUriEdit::Unchanged => Ok((app, RedirectUriOutcome::Saved)),
+        }
+    }
+
+    /// Withdraws the redirect URI change waiting for one of the user's apps, if any.
+    pub async fn withdraw_my_redirect_uri_change(
+        &self,
+        user: &User,
+        client_id: &str,
+    ) -> Result<Application, ServiceError> {
+        let app = self.my_app(user, client_id).await?;
+        let pending = self.store.find_redirect_uri_change(&app.client_id).await?;
+        self.withdraw_change(user, &app, pending).await?;
+        Ok(app)
+    }
+
+    /// The redirect URI change waiting for an admin's approval for `app`, if any.
+    pub async fn redirect_uri_change(
+        &self,
+        app: &Application,
+    ) -> Result<Option<RedirectUriChange>, ServiceError> {
+        Ok(self.store.find_redirect_uri_change(&app.client_id).await?)
+    }
+
+    async fn withdraw_change(
+        &self,
+        user: &User,
+        app: &Application,
+        pending: Option<RedirectUriChange>,
+    ) -> Result<(), ServiceError> {
+        let Some(pending) = pending else {
+            return Ok(());
+        };
+        // Only the change this request saw: one replaced meanwhile stays for the owner to see.
+        if self
             .store
-            .update_redirect_uris(&app.client_id, &uris, now)
+            .drop_redirect_uri_change(&app.client_id, &pending.redirect_uris)
             .await?
         {
-            return Err(ServiceError::not_found("application", client_id));
-        }
-        self.audit(
-            user.user_id.as_str(),
-            "app.redirect_uris.update",
-            app.client_id.as_str(),
-            uris.iter()
-                .map(|u| u.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
-        .await;
-        // Authenticated clients are cached with their app, redirect URIs included.
-        self.invalidate(Invalidation::Client(app.client_id.clone()))
+            self.audit(
+                user.user_id.as_str(),
+                "app.redirect_uris.withdraw",
+                app.client_id.as_str(),
+                joined(&pending.redirect_uris),
+            )
             .await;
-        app.redirect_uris = uris;
-        app.updated_at = now;
-        Ok(app)
+        }
+        Ok(())
+    }
+
+    /// The error for a compare-and-set that found the app changed: gone, or decided meanwhile.
+    async fn app_changed_meanwhile(&self, user: &User, client_id: &str) -> ServiceError {
+        match self.my_app(user, client_id).await {
+            Ok(_) => ServiceError::Conflict(
+                "The app changed meanwhile. Reload the page and try again.".into(),
+            ),
+            Err(e) => e,
+        }
+    }
+
+    /// Mails the owner and every admin that `requested` waits for review.
+    async fn tell_of_redirect_uri_request(
+        &self,
+        owner: &User,
+        app: &Application,
+        requested: &[RedirectUri],
+    ) {
+        let base = self.public_base();
+        self.send_mail(notices::redirect_uris_requested(
+            &owner.email,
+            &base,
+            app,
+            requested,
+        ))
+        .await;
+        let admins = match self.store.list_admins().await {
+            Ok(admins) => admins,
+            Err(e) => {
+                tracing::warn!(error = %e, client_id = %app.client_id, "admins not found; redirect URI change not mailed to them");
+                return;
+            }
+        };
+        // An admin who asked is told once, as the owner.
+        for admin in admins.iter().filter(|a| a.user_id != owner.user_id) {
+            let mail =
+                notices::redirect_uris_to_review(&admin.email, &base, app, &owner.email, requested);
+            self.send_mail(mail).await;
+        }
     }
 
     /// Deletes one of the user's apps with everything it holds; its tokens stop at once.
@@ -225,6 +366,14 @@ impl Gatehouse {
         .await;
         Ok(())
     }
+}
+
+/// Redirect URIs as the audit log records them: space separated.
+pub(crate) fn joined(uris: &[RedirectUri]) -> String {
+    uris.iter()
+        .map(RedirectUri::as_str)
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// Nothing can be made in someone's name before their address is confirmed (an account

@@ -21,7 +21,7 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use gatehouse_core::account::{Account, SecretKey};
-use gatehouse_core::application::{AppStatus, Application, RedirectUri};
+use gatehouse_core::application::{AppStatus, Application, RedirectUri, RedirectUriChange};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
@@ -99,6 +99,8 @@ pub trait UserStore: Send + Sync {
     async fn find_user(&self, user_id: &UserId) -> Result<Option<User>, StoreError>;
     /// Whether any admin exists.
     async fn has_admin(&self) -> Result<bool, StoreError>;
+    /// Every admin, oldest first (the people told about changes waiting for review).
+    async fn list_admins(&self) -> Result<Vec<User>, StoreError>;
     /// Self-registration: stores the developer's account (without keys), the user and the
     /// email verification link, atomically. `Conflict("email")` if the email is taken.
     async fn register_user(
@@ -164,12 +166,44 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Option<ClientSecret>, StoreError>;
     /// Applications matching the query.
     async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
-    /// Replaces an app's redirect URIs; returns whether the app exists.
+    /// Replaces an app's redirect URIs, only while its status is still `status` (a
+    /// compare-and-set: an app approved meanwhile keeps the URIs its approver saw); returns
+    /// whether the change was made.
     async fn update_redirect_uris(
         &self,
         client_id: &ClientId,
         redirect_uris: &[RedirectUri],
+        status: AppStatus,
         now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Stores `change` as the app's pending redirect URIs, replacing any earlier change; the
+    /// app's own URIs stay as they are. `NotFound("application")` if the app does not exist.
+    async fn request_redirect_uris(&self, change: &RedirectUriChange) -> Result<(), StoreError>;
+    /// The app's pending redirect URI change, if any.
+    async fn find_redirect_uri_change(
+        &self,
+        client_id: &ClientId,
+    ) -> Result<Option<RedirectUriChange>, StoreError>;
+    /// Pending redirect URI changes, oldest request first, at most `limit`.
+    async fn list_redirect_uri_changes(
+        &self,
+        limit: u32,
+    ) -> Result<Vec<RedirectUriChange>, StoreError>;
+    /// Atomically puts the app's pending change in force and removes it, only if it still
+    /// asks for exactly `expected` (what the approver saw; a newer request is not approved by
+    /// mistake). Returns whether the change was made.
+    async fn approve_redirect_uri_change(
+        &self,
+        client_id: &ClientId,
+        expected: &[RedirectUri],
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Removes the app's pending change if it still asks for exactly `expected`, leaving the
+    /// app's URIs as they are. Returns whether it was removed.
+    async fn drop_redirect_uri_change(
+        &self,
+        client_id: &ClientId,
+        expected: &[RedirectUri],
     ) -> Result<bool, StoreError>;
     /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
     async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;

@@ -6,7 +6,9 @@
 
 use crate::StoreError;
 use gatehouse_core::account::{Account, SecretKey};
-use gatehouse_core::application::{AppStatus, Application, ClientType, RedirectUri, UniqueName};
+use gatehouse_core::application::{
+    AppStatus, Application, ClientType, RedirectUri, RedirectUriChange, UniqueName,
+};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
@@ -253,6 +255,14 @@ pub(crate) struct ApplicationRow {
     updated_at: i64,
 }
 
+/// Reads a list stored by [`join_redirect_uris`].
+fn split_redirect_uris(stored: &str) -> Result<Vec<RedirectUri>, StoreError> {
+    stored
+        .split(' ')
+        .map(|u| field(RedirectUri::parse(u)))
+        .collect()
+}
+
 impl TryFrom<ApplicationRow> for Application {
     type Error = StoreError;
     fn try_from(r: ApplicationRow) -> Result<Self, StoreError> {
@@ -262,11 +272,7 @@ impl TryFrom<ApplicationRow> for Application {
             name: field(Name::parse("name", &r.name))?,
             unique_name: UniqueName::from_stored(r.unique_name),
             scopes: field(ScopeSet::parse_space_separated(&r.scopes))?,
-            redirect_uris: r
-                .redirect_uris
-                .split(' ')
-                .map(|u| field(RedirectUri::parse(u)))
-                .collect::<Result<_, _>>()?,
+            redirect_uris: split_redirect_uris(&r.redirect_uris)?,
             client_type: ClientType::parse(&r.client_type)
                 .ok_or_else(|| StoreError::corrupt("unknown client type"))?,
             status: AppStatus::parse(&r.status)
@@ -274,6 +280,24 @@ impl TryFrom<ApplicationRow> for Application {
             status_reason: r.status_reason,
             created_at: ts(r.created_at),
             updated_at: ts(r.updated_at),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct RedirectUriChangeRow {
+    client_id: String,
+    redirect_uris: String,
+    requested_at: i64,
+}
+
+impl TryFrom<RedirectUriChangeRow> for RedirectUriChange {
+    type Error = StoreError;
+    fn try_from(r: RedirectUriChangeRow) -> Result<Self, StoreError> {
+        Ok(RedirectUriChange {
+            client_id: field(ClientId::parse(&r.client_id))?,
+            redirect_uris: split_redirect_uris(&r.redirect_uris)?,
+            requested_at: ts(r.requested_at),
         })
     }
 }
@@ -557,6 +581,13 @@ row!(Application, "applications", conflict "unique_name", missing "owner", |a| {
     status_reason => opt_text(a.status_reason.as_deref()),
     created_at => time(a.created_at),
     updated_at => time(a.updated_at),
+});
+
+row!(RedirectUriChange, "pending_redirect_uris",
+    conflict "redirect URI change", missing "application", |c| {
+    client_id => text(c.client_id.as_str()),
+    redirect_uris => owned(join_redirect_uris(&c.redirect_uris)),
+    requested_at => time(c.requested_at),
 });
 
 row!(ClientSecret, "client_secrets", conflict "client secret", missing "application", |s| {

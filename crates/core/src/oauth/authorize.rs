@@ -5,6 +5,10 @@
 //! not redirect. Gatehouse also shows the page for apps that are not approved, so a pending
 //! or suspended app cannot use the server as a redirector. Every other problem is redirected
 //! to the client with `error`, `error_description` and the original `state`.
+//!
+//! Every response that goes back to the client, a code or an error, also carries `iss`, the
+//! issuer identifier (RFC 9207), so a client talking to several authorization servers (the
+//! US and EU deployments) can tell which one answered and is not open to mix-up attacks.
 
 use super::pkce::CodeChallenge;
 use super::{OAuthError, OAuthErrorCode};
@@ -117,8 +121,9 @@ impl AuthorizeRejection {
         Self::ErrorPage(message.to_owned())
     }
 
-    /// The location to redirect to, or `None` for an error page.
-    pub fn location(&self) -> Option<String> {
+    /// The location to redirect to, naming `issuer` (RFC 9207 §2), or `None` for an error
+    /// page.
+    pub fn location(&self, issuer: &str) -> Option<String> {
         match self {
             Self::ErrorPage(_) => None,
             Self::Redirect {
@@ -133,9 +138,21 @@ impl AuthorizeRejection {
                 if let Some(state) = state {
                     params.push(("state", state.as_str()));
                 }
+                params.push(("iss", issuer));
                 Some(redirect_location(redirect_uri, &params))
             }
         }
+    }
+}
+
+impl AuthorizeRequest {
+    /// The successful response (RFC 6749 §4.1.2 with RFC 9207 §2): the request's redirect URI
+    /// with `code`, the client's `state` and `issuer` as `iss`.
+    pub fn code_location(&self, code: &str, issuer: &str) -> String {
+        redirect_location(
+            &self.redirect_uri,
+            &[("code", code), ("state", &self.state), ("iss", issuer)],
+        )
     }
 }
 
@@ -461,8 +478,30 @@ mod tests {
             state: Some("xyz".into()),
         };
         assert_eq!(
-            rejection.location().unwrap(),
-            "https://a.example.com/cb?error=access_denied&error_description=denied&state=xyz"
+            rejection.location("https://gh.example.com").unwrap(),
+            "https://a.example.com/cb?error=access_denied&error_description=denied&state=xyz\
+             &iss=https%3A%2F%2Fgh.example.com"
         );
+        assert_eq!(
+            AuthorizeRejection::ErrorPage("no".into()).location("https://gh.example.com"),
+            None
+        );
+    }
+
+    #[test]
+    fn every_response_to_the_client_names_the_issuer() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let request = validate(&params(&app, &[]), Some(&app)).unwrap();
+        let location = request.code_location("c", "https://eu.gh.example.com");
+        assert_eq!(
+            location,
+            "https://app.example.com/cb?x=1&code=c&state=xyz&iss=https%3A%2F%2Feu.gh.example.com"
+        );
+        let refused = validate(&params(&app, &[("state", "")]), Some(&app)).unwrap_err();
+        let location = refused.location("https://eu.gh.example.com").unwrap();
+        let url = Url::parse(&location).unwrap();
+        let iss: Vec<_> = url.query_pairs().filter(|(k, _)| k == "iss").collect();
+        assert_eq!(iss.len(), 1, "{location}");
+        assert_eq!(iss[0].1, "https://eu.gh.example.com");
     }
 }

@@ -56,6 +56,8 @@ pub struct AuthorizationServerMetadata {
     pub code_challenge_methods_supported: [&'static str; 1],
     /// The deployment's scope catalogue.
     pub scopes_supported: Vec<String>,
+    /// Always `true`: every authorization response carries `iss` (RFC 9207 §3).
+    pub authorization_response_iss_parameter_supported: bool,
 }
 
 impl AuthorizationServerMetadata {
@@ -75,6 +77,7 @@ impl AuthorizationServerMetadata {
             introspection_endpoint_auth_methods_supported: INTROSPECTION_AUTH_METHODS,
             code_challenge_methods_supported: ["S256"],
             scopes_supported,
+            authorization_response_iss_parameter_supported: true,
         }
     }
 }
@@ -103,5 +106,6 @@ mod tests {
             ["authorization_code", "refresh_token", "client_credentials"]
         );
         assert_eq!(metadata.token_endpoint, "https://gh.example.com/t");
+        assert!(metadata.authorization_response_iss_parameter_supported);
     }
 }

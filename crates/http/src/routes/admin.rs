@@ -1,12 +1,13 @@
-//! The admin console: the review queue (approve, reject with a reason), searchable lists of
-//! apps (suspend, reinstate), users and accounts, and the audit log with filters.
+//! The admin console: the review queue of pending apps and of redirect URI changes to approved
+//! apps (approve, reject with a reason), searchable lists of apps (suspend, reinstate), users
+//! and accounts, and the audit log with filters.
 
 use crate::error::PageError;
 use crate::extract::signed_in::Admin;
 use crate::routes::authorize::redirect;
 use crate::views::portal::{
     AccountLine, AdminAccountsPage, AdminAppsPage, AdminUsersPage, AppLine, AuditFields, AuditPage,
-    EventLine, QueuePage, ScopeChoice, StatusOption, UserLine,
+    EventLine, QueuePage, ScopeChoice, StatusOption, UriChangeLine, UserLine,
 };
 use crate::views::{describe_scope, render};
 use crate::AppState;
@@ -23,7 +24,7 @@ use gatehouse_core::paths::{
     ADMIN, ADMIN_ACCOUNTS, ADMIN_ACCOUNT_SCOPES, ADMIN_APPS, ADMIN_APP_DECISION, ADMIN_AUDIT,
     ADMIN_SLASH, ADMIN_USERS,
 };
-use gatehouse_service::admin::{AppWithOwner, AuditFilter};
+use gatehouse_service::admin::{AppWithOwner, AuditFilter, UriDecision};
 use gatehouse_service::apps::DecisionRequest;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
@@ -61,6 +62,13 @@ fn done_notice(query: &Q) -> Option<&'static str> {
             Some("The app was suspended: its tokens stopped working. Its owner was notified.")
         }
         "reinstate" => Some("The app was reinstated and its owner notified."),
+        "approve-uris" => {
+            Some("The new redirect URIs are in force, and the owner was notified by email.")
+        }
+        "reject-uris" => Some(
+            "The redirect URI change was rejected: the app keeps its redirect URIs. Its owner \
+             was notified by email.",
+        ),
         _ => None,
     }
 }
@@ -74,10 +82,18 @@ async fn queue(
         .gatehouse
         .admin_apps("", Some(AppStatus::Pending))
         .await?;
+    let uri_changes = state
+        .gatehouse
+        .admin_redirect_uri_changes()
+        .await?
+        .iter()
+        .map(|r| UriChangeLine::of(&r.app, r.owner.as_ref().map(|e| e.as_str()), &r.change))
+        .collect();
     let page = QueuePage {
         nav: me.nav("admin"),
         csrf: &me.session.csrf_token,
         apps: lines(&pending),
+        uri_changes,
         notice: done_notice(&query),
     };
     Ok(render(&page))
@@ -131,6 +147,37 @@ async fn decide(
             "No such application.",
         ));
     }
+    let uri_decision = match decision.as_str() {
+        "approve-uris" => Some(UriDecision::Approve),
+        "reject-uris" => Some(UriDecision::Reject(form.get("reason").unwrap_or(""))),
+        _ => None,
+    };
+    if let Some(uri_decision) = uri_decision {
+        // The URIs the admin reviewed, as the queue's form carries them.
+        let expected: Vec<String> = form
+            .get("redirect_uris")
+            .unwrap_or("")
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        return match state
+            .gatehouse
+            .decide_redirect_uris(
+                me.user.user_id.as_str(),
+                &client_id,
+                &expected,
+                uri_decision,
+            )
+            .await
+        {
+            Ok(_) => Ok(redirect(
+                StatusCode::SEE_OTHER,
+                &format!("{ADMIN}?done={decision}"),
+            )),
+            Err(ServiceError::Invalid(e)) => Err(not_recorded(&e)),
+            Err(e) => Err(e.into()),
+        };
+    }
     let request = match decision.as_str() {
         "approve" => DecisionRequest::Approve,
         "reject" => DecisionRequest::Reject(form.get("reason").unwrap_or("")),
@@ -144,12 +191,7 @@ async fn decide(
         .await
     {
         Ok(_) => {}
-        Err(ServiceError::Invalid(e)) => {
-            return Err(PageError::new(
-                StatusCode::UNPROCESSABLE_ENTITY,
-                format!("The decision was not recorded: {e}. Go back and try again."),
-            ))
-        }
+        Err(ServiceError::Invalid(e)) => return Err(not_recorded(&e)),
         Err(e) => return Err(e.into()),
     }
     // Pending apps are decided from the queue; the others from the apps list.
@@ -162,6 +204,14 @@ async fn decide(
         StatusCode::SEE_OTHER,
         &format!("{back}?done={decision}"),
     ))
+}
+
+/// The page for a decision refused for its input (a missing reason).
+fn not_recorded(e: &gatehouse_core::ValidationError) -> PageError {
+    PageError::new(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        format!("The decision was not recorded: {e}. Go back and try again."),
+    )
 }
 
 async fn users(

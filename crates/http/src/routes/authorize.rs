@@ -33,10 +33,10 @@ pub fn redirect(status: StatusCode, location: &str) -> Response {
     }
 }
 
-/// Turns a refused request into its page or its redirect.
-fn refused(error: ServiceError, status: StatusCode) -> Response {
+/// Turns a refused request into its page or its redirect (naming `issuer`, RFC 9207).
+fn refused(error: ServiceError, status: StatusCode, issuer: &str) -> Response {
     match error {
-        ServiceError::Authorize(rejection) => match rejection.location() {
+        ServiceError::Authorize(rejection) => match rejection.location(issuer) {
             Some(location) => redirect(status, &location),
             None => {
                 let AuthorizeRejection::ErrorPage(message) = rejection else {
@@ -76,7 +76,7 @@ async fn authorize_get(
         AuthorizeParams::from_pairs(url::form_urlencoded::parse(raw.as_bytes()).into_owned());
     let (request, app) = match state.gatehouse.validate_authorization(&params).await {
         Ok(valid) => valid,
-        Err(e) => return refused(e, StatusCode::FOUND),
+        Err(e) => return refused(e, StatusCode::FOUND, &state.issuer),
     };
     let (session, user) = match lookup(&state, &headers).await {
         Ok(Some(found)) => found,
@@ -155,7 +155,7 @@ async fn consent_post(
     let params = AuthorizeParams::from_pairs(url::form_urlencoded::parse(&body).into_owned());
     let (request, _) = match state.gatehouse.validate_authorization(&params).await {
         Ok(valid) => valid,
-        Err(e) => return refused(e, StatusCode::SEE_OTHER),
+        Err(e) => return refused(e, StatusCode::SEE_OTHER, &state.issuer),
     };
     let (session, user) = match lookup(&state, &headers).await {
         Ok(Some(found)) => found,
@@ -182,7 +182,11 @@ async fn consent_post(
                 error: OAuthError::new(OAuthErrorCode::AccessDenied, "the user denied the request"),
                 state: Some(request.state.clone()),
             };
-            refused(ServiceError::Authorize(denied), StatusCode::SEE_OTHER)
+            refused(
+                ServiceError::Authorize(denied),
+                StatusCode::SEE_OTHER,
+                &state.issuer,
+            )
         }
         _ => PageError::new(StatusCode::BAD_REQUEST, "Choose Allow or Deny.").into_response(),
     }

@@ -139,7 +139,9 @@ async fn proxy(
         }
         Ok(Ok(response)) => response,
     };
-    let mut response = Response::builder().status(upstream.status());
+    let mut response = Response::builder()
+        .status(upstream.status())
+        .extension(super::Proxied);
     for (name, value) in upstream
         .headers()
         .iter()

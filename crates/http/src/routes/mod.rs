@@ -15,7 +15,7 @@ mod portal;
 use crate::error::ApiError;
 use crate::extract::form::MAX_FORM_BYTES;
 use crate::AppState;
-use axum::extract::{DefaultBodyLimit, Request};
+use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -25,11 +25,12 @@ use gatehouse_core::paths;
 
 /// Gatehouse's complete router.
 pub fn router(state: AppState) -> Router {
-    routes().with_state(state)
+    let https = state.issuer.starts_with("https://");
+    routes(OwnHeaders { https }).with_state(state)
 }
 
 /// Every route and layer, before the state is attached (so a test can list the paths).
-fn routes() -> Router<AppState> {
+fn routes(own_headers: OwnHeaders) -> Router<AppState> {
     // Tokens, secrets shown once, and pages about one person: never stored by any cache.
     let private = Router::new()
         .merge(oauth::router())
@@ -49,7 +50,10 @@ fn routes() -> Router<AppState> {
         .fallback(gateway::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(middleware::from_fn(security_headers))
+        .layer(middleware::from_fn_with_state(
+            own_headers,
+            security_headers,
+        ))
         .layer(middleware::from_fn(strip_identity_headers))
         .layer(middleware::from_fn(access_log))
 }
@@ -64,15 +68,43 @@ async fn no_store(request: Request, next: Next) -> Response {
     response
 }
 
-/// Headers on every response: no framing (clickjacking on the login and consent pages), no
-/// sniffing, no referrer (authorization URLs carry state), and a CSP allowing only our own
-/// stylesheet and script, and forms that post back to us. The login and consent pages get no
-/// `form-action`: browsers apply it to the redirects after a form is sent, and those two forms
-/// end at the client's own redirect URI (consent given, or given before and found at sign-in).
-async fn security_headers(request: Request, next: Next) -> Response {
+/// Marks a response that came from an upstream through the gateway: it is the upstream's, and
+/// Gatehouse adds none of its own headers to it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Proxied;
+
+/// What [`security_headers`] needs to know about the deployment.
+#[derive(Debug, Clone, Copy)]
+struct OwnHeaders {
+    /// The public URL is https: browsers are told to use nothing else (HSTS).
+    https: bool,
+}
+
+/// HSTS for a year (RFC 6797), sent only when the public URL is https.
+const HSTS: &str = "max-age=31536000";
+
+/// Headers on each of Gatehouse's own responses: no framing (clickjacking on the login and
+/// consent pages), no sniffing, no referrer (authorization URLs carry state), a CSP allowing
+/// only our own stylesheet and script and forms that post back to us, and over https HSTS.
+/// The login and consent pages get no `form-action`: browsers apply it to the redirects after
+/// a form is sent, and those two forms end at the client's own redirect URI (consent given, or
+/// given before and found at sign-in).
+///
+/// A response the gateway proxied ([`Proxied`]) is the upstream's and keeps exactly the
+/// headers it was sent with: an embed view must be able to say who may frame it.
+async fn security_headers(State(own): State<OwnHeaders>, request: Request, next: Next) -> Response {
     let ends_at_client = matches!(request.uri().path(), paths::LOGIN | paths::AUTHORIZE);
     let mut response = next.run(request).await;
+    if response.extensions().get::<Proxied>().is_some() {
+        return response;
+    }
     let headers = response.headers_mut();
+    if own.https {
+        headers.insert(
+            header::STRICT_TRANSPORT_SECURITY,
+            HeaderValue::from_static(HSTS),
+        );
+    }
     headers.insert(
         header::CONTENT_SECURITY_POLICY,
         HeaderValue::from_static(if ends_at_client {
@@ -203,7 +235,7 @@ mod tests {
     /// inspection. Should a new axum print them differently, the tests below fail (they
     /// compare with the non-empty table), so they cannot pass by finding nothing.
     fn registered_paths() -> BTreeSet<String> {
-        let shown = format!("{:?}", super::routes());
+        let shown = format!("{:?}", super::routes(super::OwnHeaders { https: false }));
         let start = shown.find("node: Node { paths: {").unwrap_or(shown.len());
         let end = shown.find("fallback_router").unwrap_or(shown.len());
         shown

@@ -8,7 +8,7 @@ use crate::extract::signed_in::SignedIn;
 use crate::routes::authorize::redirect;
 use crate::views::portal::{
     AppFormErrors, AppLine, AppPage, AuthorizedPage, ConfirmPage, GrantLine, KeyLine, KeysPage,
-    MyAppsPage, Nav, NewAppPage, ScopeChoice, SecretDates,
+    MyAppsPage, Nav, NewAppPage, PendingUris, ScopeChoice, SecretDates,
 };
 use crate::views::{describe_scope, render};
 use crate::AppState;
@@ -26,6 +26,7 @@ use gatehouse_core::paths::{
     PORTAL_KEY_REVOKE, PORTAL_NEW_APP, PORTAL_SLASH,
 };
 use gatehouse_core::ValidationError;
+use gatehouse_service::portal::RedirectUriOutcome;
 use gatehouse_service::ServiceError;
 use std::collections::HashMap;
 
@@ -191,15 +192,26 @@ async fn app_page(
     edit: Option<(String, String)>,
 ) -> Result<Response, PageError> {
     let secret = state.gatehouse.current_secret(app).await?;
+    let pending = state.gatehouse.redirect_uri_change(app).await?;
     let now = state.gatehouse.now();
     let redirect_uris: Vec<String> = app
         .redirect_uris
         .iter()
         .map(|u| u.as_str().to_owned())
         .collect();
-    let (redirect_uris_text, uri_error) = match edit {
-        Some((text, error)) => (text, Some(error)),
-        None => (redirect_uris.join("\n"), None),
+    // The form starts from the latest list asked for: the waiting change, if there is one.
+    let (redirect_uris_text, uri_error) = match (edit, &pending) {
+        (Some((text, error)), _) => (text, Some(error)),
+        (None, Some(change)) => (
+            change
+                .redirect_uris
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join("\n"),
+            None,
+        ),
+        (None, None) => (redirect_uris.join("\n"), None),
     };
     let status = if uri_error.is_some() {
         StatusCode::UNPROCESSABLE_ENTITY
@@ -218,6 +230,8 @@ async fn app_page(
         secret: secret.as_ref().map(|s| SecretDates::of(s, now)),
         new_secret,
         notice,
+        reviewed: app.status.reviews_redirect_uri_changes(),
+        pending: pending.as_ref().map(PendingUris::of),
     };
     Ok((status, render(&page)).into_response())
 }
@@ -304,22 +318,32 @@ async fn redirect_uris_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     let form = me.form(&headers, body)?;
+    if form.get("withdraw").is_some() {
+        let app = state
+            .gatehouse
+            .withdraw_my_redirect_uri_change(&me.user, &client_id)
+            .await?;
+        let notice = "The redirect URI change was withdrawn. The app keeps its redirect URIs.";
+        return app_page(&state, &me, &app, None, Some(notice), None).await;
+    }
     let uris = uri_lines(&form);
     match state
         .gatehouse
         .update_my_redirect_uris(&me.user, &client_id, &uris)
         .await
     {
-        Ok(app) => {
-            app_page(
-                &state,
-                &me,
-                &app,
-                None,
-                Some("The redirect URIs were saved."),
-                None,
-            )
-            .await
+        Ok((app, outcome)) => {
+            let notice = match outcome {
+                RedirectUriOutcome::Saved => "The redirect URIs were saved.",
+                RedirectUriOutcome::AwaitingApproval => {
+                    "The new redirect URIs wait for an administrator's approval; you will get \
+                     an email when it is decided. Until then the app keeps its current ones."
+                }
+                RedirectUriOutcome::Withdrawn => {
+                    "The redirect URI change was withdrawn. The app keeps its redirect URIs."
+                }
+            };
+            app_page(&state, &me, &app, None, Some(notice), None).await
         }
         Err(ServiceError::Invalid(e)) => {
             let app = state.gatehouse.my_app(&me.user, &client_id).await?;

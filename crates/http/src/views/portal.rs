@@ -3,7 +3,7 @@
 
 use askama::Template;
 use gatehouse_core::account::SecretKey;
-use gatehouse_core::application::{AppStatus, Application};
+use gatehouse_core::application::{AppStatus, Application, RedirectUriChange};
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::Timestamp;
 
@@ -135,6 +135,29 @@ pub struct AppPage<'a> {
     /// A secret to show once (right after creation or reset).
     pub new_secret: Option<&'a str>,
     pub notice: Option<&'a str>,
+    /// New redirect URIs wait for an admin (the app has been approved).
+    pub reviewed: bool,
+    /// The redirect URI change waiting for an admin, if any.
+    pub pending: Option<PendingUris>,
+}
+
+/// A redirect URI change waiting for an admin.
+pub struct PendingUris {
+    pub uris: Vec<String>,
+    pub requested: String,
+}
+
+impl PendingUris {
+    pub fn of(change: &RedirectUriChange) -> Self {
+        Self {
+            uris: uri_texts(&change.redirect_uris),
+            requested: change.requested_at.to_display(),
+        }
+    }
+}
+
+fn uri_texts(uris: &[gatehouse_core::application::RedirectUri]) -> Vec<String> {
+    uris.iter().map(|u| u.as_str().to_owned()).collect()
 }
 
 /// "Are you sure?" before something that cannot be undone.
@@ -208,7 +231,33 @@ pub struct QueuePage<'a> {
     pub nav: Nav<'a>,
     pub csrf: &'a str,
     pub apps: Vec<AppLine>,
+    pub uri_changes: Vec<UriChangeLine>,
     pub notice: Option<&'a str>,
+}
+
+/// A redirect URI change in the review queue.
+pub struct UriChangeLine {
+    pub app: AppLine,
+    /// The URIs in force.
+    pub current: Vec<String>,
+    /// The URIs asked for.
+    pub requested: Vec<String>,
+    /// The URIs asked for, space separated: the decision forms carry what the admin saw.
+    pub expected: String,
+    pub requested_at: String,
+}
+
+impl UriChangeLine {
+    pub fn of(app: &Application, owner: Option<&str>, change: &RedirectUriChange) -> Self {
+        let requested = uri_texts(&change.redirect_uris);
+        Self {
+            app: AppLine::of(app, owner),
+            current: uri_texts(&app.redirect_uris),
+            expected: requested.join(" "),
+            requested,
+            requested_at: change.requested_at.to_display(),
+        }
+    }
 }
 
 /// A status option of the admin apps filter.

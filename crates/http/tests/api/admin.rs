@@ -11,6 +11,7 @@ use crate::helpers::{
 use gatehouse_core::application::AppStatus;
 use gatehouse_core::ids::AccountId;
 use gatehouse_service::apps::{DecisionRequest, NewApp};
+use gatehouse_service::portal::RedirectUriOutcome;
 use gatehouse_service::testing::SmtpSink;
 use gatehouse_store::testing::Backend;
 use reqwest::Client;
@@ -33,6 +34,10 @@ on_both_backends!(
     decisions_without_a_valid_csrf_token_are_forbidden_and_change_nothing,
     an_admin_sets_an_accounts_scopes_and_its_keys_follow_at_once,
     account_scopes_are_set_only_by_an_admin_with_a_csrf_token_for_a_real_account,
+    the_queue_shows_a_redirect_uri_change_and_approving_puts_it_in_force,
+    rejecting_a_redirect_uri_change_needs_a_reason_and_keeps_the_old_uris,
+    a_redirect_uri_change_replaced_meanwhile_is_not_decided_blind,
+    only_an_admin_with_a_csrf_token_decides_a_redirect_uri_change,
 );
 
 const OWNER: &str = "owner@example.com";
@@ -1053,4 +1058,320 @@ async fn decisions_without_a_valid_csrf_token_are_forbidden_and_change_nothing(b
     }
     assert_eq!(status_of(&app, &pending).await, AppStatus::Pending);
     assert_eq!(status_of(&app, &approved).await, AppStatus::Approved);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redirect URI changes of approved apps
+
+const NEW_URI: &str = "https://new.example.com/cb";
+
+/// An approved app of `OWNER` (who must exist) whose owner asked for `uris` instead of
+/// [`CALLBACK`]; its client ID.
+async fn app_with_uri_change(app: &TestApp, uris: &[&str]) -> String {
+    let (client_id, _) = pending_app(app, OWNER, "Fleet Dashboard").await;
+    app.gatehouse
+        .decide_app("test", &client_id, DecisionRequest::Approve)
+        .await
+        .unwrap();
+    ask_for(app, &client_id, uris).await;
+    client_id
+}
+
+/// The owner asks for `uris` as the app's redirect URIs.
+async fn ask_for(app: &TestApp, client_id: &str, uris: &[&str]) {
+    let owner = crate::helpers::stored_user(app, OWNER).await.unwrap();
+    let uris: Vec<String> = uris.iter().map(|u| (*u).to_owned()).collect();
+    let (_, outcome) = app
+        .gatehouse
+        .update_my_redirect_uris(&owner, client_id, &uris)
+        .await
+        .unwrap();
+    assert_eq!(outcome, RedirectUriOutcome::AwaitingApproval);
+}
+
+/// The rows of the queue's table of redirect URI changes.
+fn uri_change_rows(html: &str) -> Vec<&str> {
+    html.find("id=\"uri-changes\"")
+        .map(|at| rows(&html[at..]))
+        .unwrap_or_default()
+}
+
+/// Posts the decision form `decision` (`approve-uris` or `reject-uris`) of the queue's row
+/// for `client_id`, as the admin's browser would, with `reason` typed in.
+async fn decide_uris(
+    app: &TestApp,
+    admin: &Client,
+    queue: &str,
+    client_id: &str,
+    decision: &str,
+    reason: Option<&str>,
+) -> reqwest::Response {
+    let row = uri_change_rows(queue)
+        .into_iter()
+        .find(|r| r.contains(client_id))
+        .unwrap_or_else(|| panic!("no row for {client_id} in:\n{queue}"));
+    let action = format!("/admin/apps/{client_id}/{decision}");
+    let form = row
+        .split("<form")
+        .find(|f| f.contains(&action))
+        .unwrap_or_else(|| panic!("no {action} form in {row}"));
+    let mut fields = crate::helpers::hidden_fields(form);
+    if let Some(reason) = reason {
+        fields.insert("reason".into(), reason.into());
+    }
+    admin
+        .post(app.url(&action))
+        .form(&fields)
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Whether an authorization request of `client_id` with `redirect_uri` is accepted (an
+/// anonymous browser is sent to sign in) rather than shown the error page.
+async fn redirect_uri_works(app: &TestApp, client_id: &str, redirect_uri: &str) -> bool {
+    let client = crate::helpers::TestClient {
+        client_id: client_id.to_owned(),
+        client_secret: None,
+        redirect_uri: redirect_uri.to_owned(),
+    };
+    let res = app
+        .http
+        .get(app.authorize_url(&client, &[]))
+        .send()
+        .await
+        .unwrap();
+    match res.status().as_u16() {
+        303 => true,
+        400 => false,
+        other => panic!("unexpected {other} for {redirect_uri}"),
+    }
+}
+
+async fn the_queue_shows_a_redirect_uri_change_and_approving_puts_it_in_force(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    app.user(OWNER).await;
+    let (admin, admin_user) = admin(&app).await;
+    let client_id = app_with_uri_change(&app, &[NEW_URI]).await;
+    sink.wait_for_mail("admin@example.com", "Redirect URI change to review")
+        .await;
+
+    let queue = page_ok(&app, &admin, "/admin").await;
+    assert!(
+        queue.contains("No app is waiting for a decision."),
+        "{queue}"
+    );
+    let changes = uri_change_rows(&queue);
+    assert_eq!(changes.len(), 1, "{queue}");
+    let row = changes[0];
+    assert!(row.contains("Fleet Dashboard"), "{row}");
+    assert!(row.contains(OWNER), "the owner's email: {row}");
+    assert!(
+        row.contains(&format!("<code>{CALLBACK}</code>")),
+        "now: {row}"
+    );
+    assert!(
+        row.contains(&format!("<code>{NEW_URI}</code>")),
+        "asked: {row}"
+    );
+    assert!(row.contains("name=\"reason\""), "{row}");
+    assert!(redirect_uri_works(&app, &client_id, CALLBACK).await);
+    assert!(!redirect_uri_works(&app, &client_id, NEW_URI).await);
+
+    let res = decide_uris(&app, &admin, &queue, &client_id, "approve-uris", None).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin?done=approve-uris");
+    let html = page_ok(&app, &admin, "/admin?done=approve-uris").await;
+    assert!(
+        html.contains("The new redirect URIs are in force"),
+        "{html}"
+    );
+    assert!(
+        html.contains("No redirect URI change is waiting for a decision."),
+        "{html}"
+    );
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    let uris: Vec<&str> = stored.redirect_uris.iter().map(|u| u.as_str()).collect();
+    assert_eq!(uris, [NEW_URI]);
+    assert!(redirect_uri_works(&app, &client_id, NEW_URI).await);
+    assert!(
+        !redirect_uri_works(&app, &client_id, CALLBACK).await,
+        "the list asked for replaces the old one"
+    );
+
+    let mail = sink
+        .wait_for_mail(OWNER, "redirect URI change of fleet-dashboard was approved")
+        .await;
+    assert!(mail.body.contains(NEW_URI), "{}", mail.body);
+    let events = app.gatehouse.recent_audit_events(50).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "app.redirect_uris.approve"
+            && e.actor == admin_user.user_id.as_str()
+            && e.target == client_id
+            && e.detail == NEW_URI));
+    let audit_page = audit(&app, &admin, "action=app.redirect_uris").await;
+    assert!(has(
+        &audit_page,
+        admin_user.user_id.as_str(),
+        "app.redirect_uris.approve",
+        &client_id
+    ));
+    assert!(audit_page
+        .iter()
+        .any(|(_, action, target)| action == "app.redirect_uris.request" && *target == client_id));
+}
+
+async fn rejecting_a_redirect_uri_change_needs_a_reason_and_keeps_the_old_uris(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    app.user(OWNER).await;
+    let (admin, admin_user) = admin(&app).await;
+    let client_id = app_with_uri_change(&app, &[CALLBACK, NEW_URI]).await;
+    let queue = page_ok(&app, &admin, "/admin").await;
+
+    for reason in [None, Some(""), Some("  ")] {
+        let res = decide_uris(&app, &admin, &queue, &client_id, "reject-uris", reason).await;
+        assert_eq!(res.status(), 422, "reason {reason:?}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("The decision was not recorded"), "{body}");
+    }
+    assert_eq!(
+        uri_change_rows(&page_ok(&app, &admin, "/admin").await).len(),
+        1,
+        "still waiting"
+    );
+
+    let reason = "new.example.com is not a domain of yours";
+    let res = decide_uris(
+        &app,
+        &admin,
+        &queue,
+        &client_id,
+        "reject-uris",
+        Some(reason),
+    )
+    .await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/admin?done=reject-uris");
+    let html = page_ok(&app, &admin, "/admin?done=reject-uris").await;
+    assert!(
+        html.contains("The redirect URI change was rejected"),
+        "{html}"
+    );
+    assert!(uri_change_rows(&html).is_empty(), "{html}");
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    let uris: Vec<&str> = stored.redirect_uris.iter().map(|u| u.as_str()).collect();
+    assert_eq!(uris, [CALLBACK]);
+    assert_eq!(
+        stored.status,
+        AppStatus::Approved,
+        "the app itself stays approved"
+    );
+    assert!(!redirect_uri_works(&app, &client_id, NEW_URI).await);
+    assert!(redirect_uri_works(&app, &client_id, CALLBACK).await);
+
+    let mail = sink
+        .wait_for_mail(
+            OWNER,
+            "redirect URI change of fleet-dashboard was not approved",
+        )
+        .await;
+    assert!(mail.body.contains(reason), "{}", mail.body);
+    let events = app.gatehouse.recent_audit_events(50).await.unwrap();
+    assert!(events.iter().any(|e| e.action == "app.redirect_uris.reject"
+        && e.actor == admin_user.user_id.as_str()
+        && e.target == client_id
+        && e.detail == reason));
+
+    // The owner's page no longer shows a change waiting.
+    let owner = browser();
+    sign_in(&app, &owner, OWNER).await;
+    let page = page_ok(&app, &owner, &format!("/portal/apps/{client_id}")).await;
+    assert!(!page.contains("pending-redirect-uris"), "{page}");
+}
+
+async fn a_redirect_uri_change_replaced_meanwhile_is_not_decided_blind(backend: Backend) {
+    let app = spawn_app(backend).await;
+    app.user(OWNER).await;
+    let (admin, _) = admin(&app).await;
+    let client_id = app_with_uri_change(&app, &[NEW_URI]).await;
+    let seen = page_ok(&app, &admin, "/admin").await;
+    let later = "https://later.example.com/cb";
+    ask_for(&app, &client_id, &[later]).await;
+
+    for decision in ["approve-uris", "reject-uris"] {
+        let res = decide_uris(&app, &admin, &seen, &client_id, decision, Some("no")).await;
+        assert_eq!(res.status(), 409, "{decision}");
+        let body = res.text().await.unwrap();
+        assert!(body.contains("other redirect URIs meanwhile"), "{body}");
+    }
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    let uris: Vec<&str> = stored.redirect_uris.iter().map(|u| u.as_str()).collect();
+    assert_eq!(uris, [CALLBACK], "nothing was approved blind");
+    let queue = page_ok(&app, &admin, "/admin").await;
+    let row = row_with(
+        &queue[queue.find("id=\"uri-changes\"").unwrap()..],
+        &client_id,
+    );
+    assert!(row.contains(later), "the newer request waits: {row}");
+
+    let res = decide_uris(&app, &admin, &queue, &client_id, "approve-uris", None).await;
+    assert_eq!(res.status(), 303);
+    let res = decide_uris(&app, &admin, &queue, &client_id, "approve-uris", None).await;
+    assert_eq!(res.status(), 409, "decided already");
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    let uris: Vec<&str> = stored.redirect_uris.iter().map(|u| u.as_str()).collect();
+    assert_eq!(uris, [later]);
+}
+
+async fn only_an_admin_with_a_csrf_token_decides_a_redirect_uri_change(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let dev = signed_in(&app, OWNER).await;
+    let (admin, _) = admin(&app).await;
+    let client_id = app_with_uri_change(&app, &[NEW_URI]).await;
+    let queue = page_ok(&app, &admin, "/admin").await;
+
+    let dev_csrf = csrf_of(&page_ok(&app, &dev, "/portal").await);
+    for decision in ["approve-uris", "reject-uris"] {
+        let res = post_form(
+            &app,
+            &dev,
+            &format!("/admin/apps/{client_id}/{decision}"),
+            &[
+                ("csrf_token", &dev_csrf),
+                ("redirect_uris", NEW_URI),
+                ("reason", "mine"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            403,
+            "the owner cannot approve their own change"
+        );
+        let res = post_form(
+            &app,
+            &admin,
+            &format!("/admin/apps/{client_id}/{decision}"),
+            &[
+                ("csrf_token", "forged"),
+                ("redirect_uris", NEW_URI),
+                ("reason", "r"),
+            ],
+        )
+        .await;
+        assert_eq!(
+            res.status(),
+            403,
+            "{decision} without the admin's CSRF token"
+        );
+    }
+    assert_eq!(uri_change_rows(&queue).len(), 1);
+    assert_eq!(
+        uri_change_rows(&page_ok(&app, &admin, "/admin").await).len(),
+        1,
+        "still waiting"
+    );
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    assert_eq!(stored.redirect_uris[0].as_str(), CALLBACK);
 }

@@ -44,6 +44,7 @@ on_both_backends!(
     public_client_without_pkce_redirects_with_invalid_request,
     repeated_parameter_redirects_with_invalid_request,
     missing_state_redirects_with_invalid_request_and_no_state,
+    every_response_to_the_client_carries_the_metadatas_issuer,
     signed_out_user_is_sent_to_login_and_back_to_the_same_request,
     login_page_has_email_password_and_a_hidden_csrf_field,
     login_page_refuses_to_be_framed,
@@ -51,6 +52,7 @@ on_both_backends!(
     showing_the_sign_in_form_stores_nothing,
     a_csrf_token_from_another_browser_is_refused,
     session_cookie_is_secure_when_the_public_url_is_https,
+    over_https_the_session_cookie_is_host_prefixed_and_the_plain_name_is_ignored,
     wrong_password_is_a_401_page_and_starts_no_session,
     unknown_email_gets_the_same_401_as_a_wrong_password,
     login_without_a_csrf_token_is_forbidden,
@@ -112,7 +114,7 @@ fn redirect_to_client(res: &Response, redirect_uri: &str) -> HashMap<String, Str
 }
 
 /// Requests authorization for `client` with `extra` and asserts the client is sent `error`
-/// with a description and the original state, and no code.
+/// with a description, the original state and the issuer (RFC 9207), and no code.
 async fn assert_redirected_with(
     app: &TestApp,
     client: &TestClient,
@@ -141,6 +143,11 @@ async fn assert_redirected_with(
         query.get("state").map(String::as_str),
         Some("state-123"),
         "the original state comes back"
+    );
+    assert_eq!(
+        query.get("iss").map(String::as_str),
+        Some(app.base.as_str()),
+        "the error names its issuer"
     );
     assert!(!query.contains_key("code"), "no code with an error");
 }
@@ -381,6 +388,7 @@ async fn registered_redirect_uri_with_a_query_must_match_exactly_and_keeps_its_q
     let query = query_of(&to);
     assert!(query.contains_key("code"));
     assert_eq!(query["state"], "state-123");
+    assert_eq!(query["iss"], app.base);
 
     // An error redirect keeps the registered query too.
     let res = app
@@ -392,6 +400,7 @@ async fn registered_redirect_uri_with_a_query_must_match_exactly_and_keeps_its_q
     let query = redirect_to_client(&res, registered);
     assert_eq!(query["tenant"], "7");
     assert_eq!(query["error"], "unsupported_response_type");
+    assert_eq!(query["iss"], app.base);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -596,7 +605,68 @@ async fn missing_state_redirects_with_invalid_request_and_no_state(backend: Back
     assert_eq!(query["error"], "invalid_request");
     assert!(query["error_description"].contains("state"), "{query:?}");
     assert!(!query.contains_key("state"), "no state to echo: {query:?}");
+    assert_eq!(query["iss"], app.base, "the issuer all the same");
     assert!(!query.contains_key("code"));
+}
+
+/// RFC 9207: every response to the client names the issuer exactly as the metadata does, here
+/// a public URL other than the address the server listens on; a code too.
+async fn every_response_to_the_client_carries_the_metadatas_issuer(backend: Backend) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.public_url = Some("https://eu.auth.example.com/".parse().unwrap());
+    })
+    .await;
+    let metadata: serde_json::Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(metadata["issuer"], "https://eu.auth.example.com");
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    let issuer = metadata["issuer"].as_str().unwrap();
+
+    let client = app.client(&[], &[], false, true).await;
+    for (extra, error) in [
+        (
+            vec![("response_type", "token")],
+            "unsupported_response_type",
+        ),
+        (vec![("scope", "nonsense")], "invalid_scope"),
+        (vec![("state", "")], "invalid_request"),
+    ] {
+        let res = app
+            .http
+            .get(app.authorize_url(&client, &extra))
+            .send()
+            .await
+            .unwrap();
+        let query = redirect_to_client(&res, &client.redirect_uri);
+        assert_eq!(query["error"], error);
+        assert_eq!(
+            query.get("iss").map(String::as_str),
+            Some(issuer),
+            "{extra:?}"
+        );
+    }
+
+    // A code: issued the way the consent step issues it (this server's cookies are Secure,
+    // which the test's plain-http browser does not send back).
+    let user = app.user("iss@example.com").await;
+    let params = gatehouse_core::oauth::authorize::AuthorizeParams::from_pairs(query_of(
+        &app.authorize_url(&client, &[]),
+    ));
+    let (request, _) = app.gatehouse.validate_authorization(&params).await.unwrap();
+    let to = app.gatehouse.issue_code(&user, &request).await.unwrap();
+    let query = query_of(&to);
+    assert!(query.contains_key("code"), "{to}");
+    assert_eq!(query.get("iss").map(String::as_str), Some(issuer), "{to}");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -798,6 +868,89 @@ async fn session_cookie_is_secure_when_the_public_url_is_https(backend: Backend)
         cookie.starts_with("__host-gatehouse_csrf=") && !cookie.contains("domain="),
         "over https the visitor's CSRF cookie is host-only: {cookie}"
     );
+}
+
+/// The `name=value` part of the `Set-Cookie` header of `res` for cookie `name`, and its
+/// attributes, lowercased.
+fn set_cookie_named(res: &Response, name: &str) -> Option<(String, Vec<String>)> {
+    res.headers().get_all(SET_COOKIE).iter().find_map(|v| {
+        let v = v.to_str().unwrap();
+        let mut parts = v.split(';').map(str::trim);
+        let (found, value) = parts.next()?.split_once('=')?;
+        (found == name).then(|| {
+            (
+                value.to_owned(),
+                parts.map(str::to_ascii_lowercase).collect(),
+            )
+        })
+    })
+}
+
+async fn over_https_the_session_cookie_is_host_prefixed_and_the_plain_name_is_ignored(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |settings| {
+        settings.public_url = Some("https://auth.example.com".parse().unwrap());
+    })
+    .await;
+    app.user("tls@example.com").await;
+    let client = app.client(&[], &[], false, true).await;
+    // The test talks plain http on loopback, where a cookie jar would keep Secure cookies to
+    // itself: the cookies are carried by hand, as a browser at the https URL would.
+    let res = app.http.get(app.url("/login")).send().await.unwrap();
+    let (csrf_cookie, _) =
+        set_cookie_named(&res, "__Host-gatehouse_csrf").expect("the sign-in form's cookie");
+    let csrf = hidden_fields(&res.text().await.unwrap())["csrf_token"].clone();
+    let res = app
+        .http
+        .post(app.url("/login"))
+        .header("Cookie", format!("__Host-gatehouse_csrf={csrf_cookie}"))
+        .form(&[
+            ("csrf_token", csrf.as_str()),
+            ("email", "tls@example.com"),
+            ("password", PASSWORD),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303, "signed in");
+    assert!(
+        set_cookie_named(&res, "gatehouse_session").is_none(),
+        "no cookie without the prefix"
+    );
+    let (session, attributes) =
+        set_cookie_named(&res, "__Host-gatehouse_session").expect("the session cookie");
+    assert!(session.starts_with("ghse_us_"), "{session}");
+    for wanted in ["secure", "path=/", "httponly", "samesite=lax"] {
+        assert!(
+            attributes.iter().any(|a| a == wanted),
+            "{wanted}: {attributes:?}"
+        );
+    }
+    assert!(
+        !attributes.iter().any(|a| a.starts_with("domain")),
+        "__Host- cookies have no Domain: {attributes:?}"
+    );
+
+    // The session works under its own name; under the plain http name it is a stranger's.
+    let authorize = app.authorize_url(&client, &[]);
+    let signed_in = app
+        .http
+        .get(&authorize)
+        .header("Cookie", format!("__Host-gatehouse_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200, "the consent page");
+    let planted = app
+        .http
+        .get(&authorize)
+        .header("Cookie", format!("gatehouse_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 303, "sent to sign in");
+    assert!(location(&planted).unwrap().starts_with("/login?"));
 }
 
 async fn wrong_password_is_a_401_page_and_starts_no_session(backend: Backend) {

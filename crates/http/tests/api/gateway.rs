@@ -32,6 +32,8 @@ on_both_backends!(
     path_no_route_matches_is_404,
     route_without_upstream_is_404_at_the_gateway,
     embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it,
+    proxied_responses_keep_the_upstreams_headers_and_gatehouses_own_keep_theirs,
+    over_an_https_public_url_only_gatehouses_own_responses_send_hsts,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -68,8 +70,8 @@ async fn spawn_upstream() -> Upstream {
     Upstream { base, hits, task }
 }
 
-/// Answers with what it received, with the status asked for in `X-Echo-Status` (default 200)
-/// and an `X-Upstream: echo` header.
+/// Answers with what it received, with the status asked for in `X-Echo-Status` (default 200),
+/// an `X-Upstream: echo` header, and header `NAME` for each `X-Echo-Set-NAME` it was sent.
 async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> AxumResponse {
     hits.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
@@ -96,7 +98,15 @@ async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> AxumRes
         "body_len": bytes.len(),
         "body_checksum": checksum(&bytes),
     });
-    (status, [("x-upstream", "echo")], axum::Json(seen)).into_response()
+    let mut response = (status, [("x-upstream", "echo")], axum::Json(seen)).into_response();
+    for (name, value) in &parts.headers {
+        if let Some(asked) = name.as_str().strip_prefix("x-echo-set-") {
+            if let Ok(name) = axum::http::HeaderName::from_bytes(asked.as_bytes()) {
+                response.headers_mut().append(name, value.clone());
+            }
+        }
+    }
+    response
 }
 
 /// FNV-1a, enough to tell an intact body from a damaged one.
@@ -132,9 +142,20 @@ fn closed_port_url() -> String {
 /// A server with routes `/v1/` (GET read, POST write) and `/views/` (GET views) to `upstream`,
 /// `/policy/` without an upstream, and `/down/` to a closed port.
 async fn gateway_app(backend: Backend, upstream: &Upstream) -> TestApp {
+    gateway_app_at(backend, upstream, None).await
+}
+
+/// [`gateway_app`] with its `public_url` set to `public_url`, if given.
+async fn gateway_app_at(
+    backend: Backend,
+    upstream: &Upstream,
+    public_url: Option<&str>,
+) -> TestApp {
     let base = upstream.base.clone();
     let closed = closed_port_url();
+    let public_url = public_url.map(|u| u.parse().unwrap());
     spawn_app_with(backend, move |s| {
+        s.public_url = public_url;
         s.routes = vec![
             v1_route(Some(&base)),
             route("/views/", Some(&base), &[("GET", "views")]),
@@ -556,4 +577,131 @@ async fn forged_identity_spellings_session_cookie_and_forwarding_headers_never_r
     assert_eq!(forwarded_host.len(), 1);
     assert_ne!(forwarded_host[0], "evil.example");
     assert!(seen_header(&seen, "forwarded").is_empty());
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whose headers a response carries
+// ---------------------------------------------------------------------------------------------
+
+/// Every value of header `name` in `res`.
+fn header_values(res: &reqwest::Response, name: &str) -> Vec<String> {
+    res.headers()
+        .get_all(name)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_owned())
+        .collect()
+}
+
+/// Asserts `res` carries Gatehouse's own CSP and frame headers.
+fn assert_gatehouses_own(res: &reqwest::Response, what: &str) {
+    let csp = header_values(res, "content-security-policy");
+    assert!(
+        csp.len() == 1 && csp[0].contains("frame-ancestors 'none'"),
+        "{what}: CSP {csp:?}"
+    );
+    assert_eq!(header_values(res, "x-frame-options"), ["DENY"], "{what}");
+}
+
+async fn proxied_responses_keep_the_upstreams_headers_and_gatehouses_own_keep_theirs(
+    backend: Backend,
+) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read", "views"]).await;
+
+    // An upstream that says who may frame it is heard, unchanged and alone.
+    let framable = "frame-ancestors https://dash.example.com; default-src 'self'";
+    let res = app
+        .http
+        .get(app.url("/v1/trips"))
+        .header("Authorization", account.basic())
+        .header("X-Echo-Set-Content-Security-Policy", framable)
+        .header("X-Echo-Set-Referrer-Policy", "origin")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(header_values(&res, "content-security-policy"), [framable]);
+    assert_eq!(header_values(&res, "referrer-policy"), ["origin"]);
+    assert!(header_values(&res, "x-frame-options").is_empty());
+    assert!(header_values(&res, "x-content-type-options").is_empty());
+
+    // An embed view whose upstream sends neither header can be framed.
+    let embed = crate::auth_check::ok_json(
+        app.http
+            .post(app.url("/oauth/embed-token"))
+            .header("Authorization", account.basic())
+            .json(&json!({
+                "embed_url": app.url("/views/trips?id=7"),
+                "grant_type": "client_credentials",
+            })),
+    )
+    .await;
+    let res = app
+        .http
+        .get(embed["secure_embed_url"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    assert_eq!(res.headers().get("x-upstream").unwrap(), "echo");
+    assert!(
+        header_values(&res, "content-security-policy").is_empty(),
+        "Gatehouse's CSP on a proxied view"
+    );
+    assert!(
+        header_values(&res, "x-frame-options").is_empty(),
+        "Gatehouse's X-Frame-Options on a proxied view"
+    );
+
+    // Gatehouse's own answers keep theirs, on the gateway's paths too.
+    let refused = app.http.get(app.url("/v1/trips")).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_gatehouses_own(&refused, "the gateway's own 401");
+    let missing = app.http.get(app.url("/nowhere")).send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_gatehouses_own(&missing, "the gateway's own 404");
+    let login = app.http.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    assert_gatehouses_own(&login, "the login page");
+    assert_eq!(upstream.hits(), 2);
+}
+
+async fn over_an_https_public_url_only_gatehouses_own_responses_send_hsts(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let tls = gateway_app_at(backend, &upstream, Some("https://auth.example.com")).await;
+    let account = seed_account(&tls, &["read"]).await;
+    for path in [
+        "/login",
+        "/.well-known/oauth-authorization-server",
+        "/v1/trips",
+    ] {
+        let res = tls.http.get(tls.url(path)).send().await.unwrap();
+        assert_eq!(
+            header_values(&res, "strict-transport-security"),
+            ["max-age=31536000"],
+            "{path} answered {}",
+            res.status()
+        );
+    }
+    let proxied = tls
+        .http
+        .get(tls.url("/v1/trips"))
+        .header("Authorization", account.basic())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(proxied.status(), 200);
+    assert!(
+        header_values(&proxied, "strict-transport-security").is_empty(),
+        "HSTS is the upstream's to send on its own answers"
+    );
+
+    let plain = gateway_app_at(backend, &upstream, Some("http://auth.example.com")).await;
+    let res = plain.http.get(plain.url("/login")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    assert!(
+        header_values(&res, "strict-transport-security").is_empty(),
+        "no HSTS when the public URL is http"
+    );
 }

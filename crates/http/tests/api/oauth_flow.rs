@@ -165,8 +165,9 @@ async fn login_and_consent(
     answer_consent(app, browser, &page, "allow").await
 }
 
-/// The code of a successful redirect to `client`, after checking its target and `state`.
-fn code_in(client: &TestClient, location: &str, state: &str) -> String {
+/// The code of a successful redirect to `client`, after checking its target, `state` and
+/// `iss` (RFC 9207: the issuer of `app`'s metadata).
+fn code_in(app: &TestApp, client: &TestClient, location: &str, state: &str) -> String {
     assert!(
         location.starts_with(&format!("{}?", client.redirect_uri)),
         "{location}"
@@ -174,6 +175,11 @@ fn code_in(client: &TestClient, location: &str, state: &str) -> String {
     let query = query_of(location);
     assert_eq!(query.get("error"), None, "{location}");
     assert_eq!(query.get("state").map(String::as_str), Some(state));
+    assert_eq!(
+        query.get("iss").map(String::as_str),
+        Some(app.base.as_str()),
+        "the response names its issuer: {location}"
+    );
     query.get("code").cloned().expect("a code in the redirect")
 }
 
@@ -207,7 +213,7 @@ async fn code_for(
         302 => location(app, &res),
         other => panic!("unexpected answer {other} to the authorization request"),
     };
-    (code_in(client, &redirect, STATE), verifier)
+    (code_in(app, client, &redirect, STATE), verifier)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -360,7 +366,25 @@ async fn a_browser_logs_in_and_consents_and_the_oauth2_crate_exchanges_and_refre
         .collect();
     assert_eq!(buttons, ["allow", "deny"]);
     let redirect = answer_consent(&app, &browser, &page, "allow").await;
-    let code = code_in(&client, &redirect, state.secret());
+    let code = code_in(&app, &client, &redirect, state.secret());
+    // RFC 9207 §2.4: the client compares `iss` with the issuer of the metadata it trusts.
+    let metadata: Value = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        metadata["authorization_response_iss_parameter_supported"],
+        true
+    );
+    assert_eq!(
+        query_of(&redirect).get("iss").map(String::as_str),
+        metadata["issuer"].as_str()
+    );
 
     let http = http_client();
     let tokens = oauth
@@ -419,7 +443,7 @@ async fn a_second_authorization_with_granted_scopes_skips_login_and_consent(back
     let browser = browser();
     let first = app.authorize_url(&client, &[("scope", "read write")]);
     let redirect = login_and_consent(&app, &browser, &first, EMAIL).await;
-    code_in(&client, &redirect, STATE);
+    code_in(&app, &client, &redirect, STATE);
 
     for scope in ["read write", "read"] {
         let again = app.authorize_url(&client, &[("scope", scope), ("state", "again")]);
@@ -429,7 +453,7 @@ async fn a_second_authorization_with_granted_scopes_skips_login_and_consent(back
             302,
             "no login page, no consent page for {scope:?}"
         );
-        let code = code_in(&client, &location(&app, &res), "again");
+        let code = code_in(&app, &client, &location(&app, &res), "again");
         let tokens = exchange(&app, &client, &code, None).await.unwrap();
         assert_eq!(scopes_of(&tokens), words(scope));
     }
@@ -449,7 +473,7 @@ async fn a_scope_not_yet_granted_shows_the_consent_page_again(backend: Backend) 
     let page = res.text().await.unwrap();
     assert!(page.contains(">views<"), "{page}");
     let redirect = answer_consent(&app, &browser, &page, "allow").await;
-    let code = code_in(&client, &redirect, STATE);
+    let code = code_in(&app, &client, &redirect, STATE);
     let tokens = exchange(&app, &client, &code, None).await.unwrap();
     assert_eq!(scopes_of(&tokens), words("read views"));
 
@@ -481,6 +505,11 @@ async fn denying_consent_redirects_with_access_denied_and_the_state(backend: Bac
         Some("access_denied")
     );
     assert_eq!(query.get("state").map(String::as_str), Some(STATE));
+    assert_eq!(
+        query.get("iss").map(String::as_str),
+        Some(app.base.as_str()),
+        "an error response names its issuer too"
+    );
     assert_eq!(query.get("code"), None);
 
     let res = browser.get(&url).send().await.unwrap();
@@ -588,12 +617,13 @@ async fn a_code_expires_after_60_seconds(backend: Backend) {
     let browser = browser();
     let url = app.authorize_url(&client, &[("scope", "read")]);
     let early = code_in(
+        &app,
         &client,
         &login_and_consent(&app, &browser, &url, EMAIL).await,
         STATE,
     );
     let res = browser.get(&url).send().await.unwrap();
-    let late = code_in(&client, &location(&app, &res), STATE);
+    let late = code_in(&app, &client, &location(&app, &res), STATE);
 
     app.clock.advance(59);
     exchange(&app, &client, &early, None).await.unwrap();
@@ -677,6 +707,11 @@ async fn a_public_client_without_pkce_is_sent_back_with_invalid_request(backend:
         .get("error_description")
         .is_some_and(|d| !d.is_empty()));
     assert_eq!(query.get("state").map(String::as_str), Some(STATE));
+    assert_eq!(
+        query.get("iss").map(String::as_str),
+        Some(app.base.as_str()),
+        "an error response names its issuer too"
+    );
     assert_eq!(query.get("code"), None);
 }
 

@@ -27,6 +27,9 @@ on_both_backends!(
     resetting_the_secret_asks_first_then_shows_the_new_one_once_and_mails_the_owner,
     valid_redirect_uris_are_saved_and_shown,
     an_invalid_redirect_uri_edit_is_refused_and_keeps_the_old_ones,
+    an_approved_apps_new_redirect_uris_wait_for_an_admin_and_the_old_ones_keep_working,
+    removing_a_redirect_uri_of_an_approved_app_takes_effect_at_once,
+    a_waiting_redirect_uri_change_can_be_withdrawn,
     deleting_an_app_asks_first_and_stops_its_tokens,
     another_users_app_is_not_found_and_stays_unchanged,
     account_keys_are_created_once_used_and_revoked,
@@ -662,6 +665,262 @@ async fn an_invalid_redirect_uri_edit_is_refused_and_keeps_the_old_ones(backend:
     }
     let stored = stored_app(&app, &client.client_id).await.unwrap();
     assert_eq!(uris_of(&stored), vec![CALLBACK], "unchanged");
+}
+
+/// Whether an authorization request of `client_id` with `redirect_uri` is accepted: an
+/// anonymous browser is sent to sign in, rather than shown the error page.
+async fn redirect_uri_works(app: &TestApp, client_id: &str, redirect_uri: &str) -> bool {
+    let client = TestClient {
+        client_id: client_id.to_owned(),
+        client_secret: None,
+        redirect_uri: redirect_uri.to_owned(),
+    };
+    let res = app
+        .http
+        .get(app.authorize_url(&client, &[]))
+        .send()
+        .await
+        .unwrap();
+    match res.status().as_u16() {
+        303 => true,
+        400 => false,
+        other => panic!("unexpected {other} for {redirect_uri}"),
+    }
+}
+
+/// The `<code>` texts inside the element with `id="…"` (up to its closing `</ul>` or `</div>`).
+fn codes_in(html: &str, id: &str) -> Vec<String> {
+    let Some(at) = html.find(&format!("id=\"{id}\"")) else {
+        return Vec::new();
+    };
+    let rest = &html[at..];
+    let end = rest.find("</ul>").unwrap_or(rest.len());
+    rest[..end]
+        .split("<code>")
+        .skip(1)
+        .map(|c| c.split("</code>").next().unwrap().to_owned())
+        .collect()
+}
+
+async fn an_approved_apps_new_redirect_uris_wait_for_an_admin_and_the_old_ones_keep_working(
+    backend: Backend,
+) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    let (_, admin_user) = admin(&app).await;
+    let owner = app.user(EMAIL).await;
+    let b = browser();
+    sign_in(&app, &b, EMAIL).await;
+    let (client, html) = add_app(&app, &b, "Fleet Dashboard").await;
+    approve(&app, &client.client_id).await;
+    let new = "https://new.example.com/cb";
+
+    let path = format!("/portal/apps/{}/redirect-uris", client.client_id);
+    let res = post_form(
+        &app,
+        &b,
+        &path,
+        &[
+            ("csrf_token", &csrf_of(&html)),
+            ("redirect_uris", &format!("{CALLBACK}\n{new}")),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("wait for an administrator&#39;s approval")
+            || html.contains("wait for an administrator&#x27;s approval")
+            || html.contains("wait for an administrator's approval"),
+        "{html}"
+    );
+    assert_eq!(codes_in(&html, "redirect-uris"), [CALLBACK], "in force");
+    assert_eq!(
+        codes_in(&html, "pending-redirect-uris"),
+        [CALLBACK, new],
+        "waiting"
+    );
+    let stored = stored_app(&app, &client.client_id).await.unwrap();
+    assert_eq!(uris_of(&stored), [CALLBACK], "nothing changed yet");
+    assert!(redirect_uri_works(&app, &client.client_id, CALLBACK).await);
+    assert!(
+        !redirect_uri_works(&app, &client.client_id, new).await,
+        "the new URI gets no code before an admin approves it"
+    );
+
+    // The page keeps showing it, with the form starting from the list asked for.
+    let again = page_ok(&app, &b, &format!("/portal/apps/{}", client.client_id)).await;
+    assert_eq!(codes_in(&again, "pending-redirect-uris"), [CALLBACK, new]);
+    assert!(
+        again.contains(&format!("{CALLBACK}\n{new}</textarea>")),
+        "{again}"
+    );
+
+    let mail = sink.wait_for_mail(EMAIL, "is waiting for review").await;
+    assert!(mail.subject.contains("fleet-dashboard"), "{}", mail.subject);
+    assert!(mail.body.contains(new), "{}", mail.body);
+    assert!(mail.body.contains(&client.client_id), "{}", mail.body);
+    let mail = sink
+        .wait_for_mail("admin@example.com", "Redirect URI change to review")
+        .await;
+    assert!(mail.body.contains(EMAIL), "who asked: {}", mail.body);
+    assert!(mail.body.contains(new), "{}", mail.body);
+    assert!(mail.body.contains(&app.url("/admin")), "{}", mail.body);
+
+    let events = app.gatehouse.recent_audit_events(50).await.unwrap();
+    assert!(events
+        .iter()
+        .any(|e| e.action == "app.redirect_uris.request"
+            && e.actor == owner.user_id.as_str()
+            && e.target == client.client_id
+            && e.detail.contains(new)));
+    assert!(!events
+        .iter()
+        .any(|e| e.action == "app.redirect_uris.update"));
+
+    // Asking again for the same list changes nothing and mails no one twice.
+    let res = post_form(
+        &app,
+        &b,
+        &path,
+        &[
+            ("csrf_token", &csrf_of(&again)),
+            ("redirect_uris", &format!("{new}\n{CALLBACK}")),
+        ],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    app.gatehouse.finish_mail().await;
+    assert_eq!(
+        sink.all()
+            .iter()
+            .filter(|m| m.subject.contains("review"))
+            .count(),
+        2,
+        "one mail to the owner, one to the admin"
+    );
+    assert_ne!(admin_user.email.as_str(), EMAIL);
+}
+
+async fn removing_a_redirect_uri_of_an_approved_app_takes_effect_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let b = signed_in(&app, EMAIL).await;
+    let other = "https://other.example.com/cb";
+    let res = submit_new_app(
+        &app,
+        &b,
+        "Fleet Dashboard",
+        &format!("{CALLBACK}\n{other}"),
+        &["read"],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let client_id = text_of_id(&html, "client-id").unwrap().to_owned();
+    approve(&app, &client_id).await;
+    assert!(redirect_uri_works(&app, &client_id, other).await);
+
+    let res = post_form(
+        &app,
+        &b,
+        &format!("/portal/apps/{client_id}/redirect-uris"),
+        &[("csrf_token", &csrf_of(&html)), ("redirect_uris", CALLBACK)],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("The redirect URIs were saved."), "{html}");
+    assert_eq!(codes_in(&html, "redirect-uris"), [CALLBACK]);
+    assert!(!html.contains("pending-redirect-uris"), "nothing waits");
+    assert!(
+        !redirect_uri_works(&app, &client_id, other).await,
+        "a removed URI stops at once"
+    );
+    assert!(redirect_uri_works(&app, &client_id, CALLBACK).await);
+}
+
+async fn a_waiting_redirect_uri_change_can_be_withdrawn(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let owner = app.user(EMAIL).await;
+    let b = browser();
+    sign_in(&app, &b, EMAIL).await;
+    let (client, html) = add_app(&app, &b, "Fleet Dashboard").await;
+    approve(&app, &client.client_id).await;
+    let path = format!("/portal/apps/{}/redirect-uris", client.client_id);
+    let csrf = csrf_of(&html);
+    let asked = post_form(
+        &app,
+        &b,
+        &path,
+        &[
+            ("csrf_token", &csrf),
+            ("redirect_uris", "https://new.example.com/cb"),
+        ],
+    )
+    .await
+    .text()
+    .await
+    .unwrap();
+    assert!(asked.contains("Withdraw the change"), "{asked}");
+
+    let res = post_form(
+        &app,
+        &b,
+        &path,
+        &[("csrf_token", &csrf), ("withdraw", "yes")],
+    )
+    .await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("The redirect URI change was withdrawn."),
+        "{html}"
+    );
+    assert!(!html.contains("pending-redirect-uris"), "{html}");
+    assert_eq!(codes_in(&html, "redirect-uris"), [CALLBACK]);
+    let (admin, _) = admin(&app).await;
+    let queue = page_ok(&app, &admin, "/admin").await;
+    assert!(
+        queue.contains("No redirect URI change is waiting for a decision."),
+        "{queue}"
+    );
+
+    // Saving the URIs in force withdraws a waiting change too.
+    post_form(
+        &app,
+        &b,
+        &path,
+        &[
+            ("csrf_token", &csrf),
+            ("redirect_uris", "https://again.example.com/cb"),
+        ],
+    )
+    .await;
+    let res = post_form(
+        &app,
+        &b,
+        &path,
+        &[("csrf_token", &csrf), ("redirect_uris", CALLBACK)],
+    )
+    .await;
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains("The redirect URI change was withdrawn."),
+        "{html}"
+    );
+    let events = app.gatehouse.recent_audit_events(50).await.unwrap();
+    assert_eq!(
+        events
+            .iter()
+            .filter(
+                |e| e.action == "app.redirect_uris.withdraw" && e.actor == owner.user_id.as_str()
+            )
+            .count(),
+        2
+    );
+    assert_eq!(
+        uris_of(&stored_app(&app, &client.client_id).await.unwrap()),
+        [CALLBACK]
+    );
 }
 
 async fn deleting_an_app_asks_first_and_stops_its_tokens(backend: Backend) {

@@ -3,11 +3,16 @@
 macro_rules! impl_app_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::rows::{convert_all, join_redirect_uris, ApplicationRow, ClientSecretRow};
+            use $crate::rows::{
+                convert_all, join_redirect_uris, ApplicationRow, ClientSecretRow,
+                RedirectUriChangeRow,
+            };
             use $crate::sql::search::Search;
             use $crate::sql::{select, Dialect};
             use $crate::{AppStore, ListQuery, StoreError};
-            use gatehouse_core::application::{AppStatus, Application, RedirectUri};
+            use gatehouse_core::application::{
+                AppStatus, Application, RedirectUri, RedirectUriChange,
+            };
             use gatehouse_core::client_secret::ClientSecret;
             use gatehouse_core::ids::{ClientId, UserId};
             use gatehouse_core::secret::SecretDigest;
@@ -184,15 +189,117 @@ macro_rules! impl_app_store {
                     &self,
                     client_id: &ClientId,
                     redirect_uris: &[RedirectUri],
+                    status: AppStatus,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
                     let done = sqlx::query(
                         "UPDATE applications SET redirect_uris = $1, updated_at = $2 \
-                         WHERE client_id = $3",
+                         WHERE client_id = $3 AND status = $4",
                     )
                     .bind(join_redirect_uris(redirect_uris))
                     .bind(now.unix())
                     .bind(client_id.as_str())
+                    .bind(status.as_str())
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() > 0)
+                }
+
+                async fn request_redirect_uris(
+                    &self,
+                    change: &RedirectUriChange,
+                ) -> Result<(), StoreError> {
+                    sqlx::query(&format!(
+                        "INSERT INTO pending_redirect_uris ({}) VALUES ($1, $2, $3) \
+                         ON CONFLICT (client_id) DO UPDATE SET \
+                         redirect_uris = excluded.redirect_uris, \
+                         requested_at = excluded.requested_at",
+                        <RedirectUriChange as $crate::Row>::COLUMNS
+                    ))
+                    .bind(change.client_id.as_str())
+                    .bind(join_redirect_uris(&change.redirect_uris))
+                    .bind(change.requested_at.unix())
+                    .execute(&self.pool)
+                    .await
+                    .map_err(|e| StoreError::from(e).naming("redirect URI change", "application"))?;
+                    Ok(())
+                }
+
+                async fn find_redirect_uri_change(
+                    &self,
+                    client_id: &ClientId,
+                ) -> Result<Option<RedirectUriChange>, StoreError> {
+                    let row: Option<RedirectUriChangeRow> =
+                        sqlx::query_as(&select::<RedirectUriChange>("WHERE client_id = $1"))
+                            .bind(client_id.as_str())
+                            .fetch_optional(&self.pool)
+                            .await?;
+                    row.map(RedirectUriChange::try_from).transpose()
+                }
+
+                async fn list_redirect_uri_changes(
+                    &self,
+                    limit: u32,
+                ) -> Result<Vec<RedirectUriChange>, StoreError> {
+                    let rows: Vec<RedirectUriChangeRow> = sqlx::query_as(&select::<
+                        RedirectUriChange,
+                    >(
+                        "ORDER BY requested_at, client_id LIMIT $1",
+                    ))
+                    .bind(i64::from(limit))
+                    .fetch_all(&self.pool)
+                    .await?;
+                    convert_all(rows)
+                }
+
+                async fn approve_redirect_uri_change(
+                    &self,
+                    client_id: &ClientId,
+                    expected: &[RedirectUri],
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let uris = join_redirect_uris(expected);
+                    let mut tx = self.pool.begin().await?;
+                    // Taking the change out first locks it: of two approvals, or an approval
+                    // and a new request, only one sees the list the approver saw.
+                    let taken = sqlx::query(
+                        "DELETE FROM pending_redirect_uris \
+                         WHERE client_id = $1 AND redirect_uris = $2",
+                    )
+                    .bind(client_id.as_str())
+                    .bind(&uris)
+                    .execute(&mut *tx)
+                    .await?;
+                    if taken.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let applied = sqlx::query(
+                        "UPDATE applications SET redirect_uris = $1, updated_at = $2 \
+                         WHERE client_id = $3",
+                    )
+                    .bind(&uris)
+                    .bind(now.unix())
+                    .bind(client_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    if applied.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn drop_redirect_uri_change(
+                    &self,
+                    client_id: &ClientId,
+                    expected: &[RedirectUri],
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM pending_redirect_uris \
+                         WHERE client_id = $1 AND redirect_uris = $2",
+                    )
+                    .bind(client_id.as_str())
+                    .bind(join_redirect_uris(expected))
                     .execute(&self.pool)
                     .await?;
                     Ok(done.rows_affected() > 0)

@@ -47,6 +47,14 @@ macro_rules! impl_user_store {
                     Ok(exists)
                 }
 
+                async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
+                    let rows: Vec<UserRow> =
+                        sqlx::query_as(&select::<User>("WHERE role = 'admin' ORDER BY seq"))
+                            .fetch_all(&self.pool)
+                            .await?;
+                    convert_all(rows)
+                }
+
                 async fn register_user(
                     &self,
                     account: &Account,

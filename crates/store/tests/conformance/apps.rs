@@ -2,7 +2,7 @@ use crate::fixtures::{
     app, approve, client_family, client_secret, code, grant, is_active, issued, named_app,
     stored_user, user, DAY, T0,
 };
-use gatehouse_core::application::{AppStatus, Application, RedirectUri};
+use gatehouse_core::application::{AppStatus, Application, RedirectUri, RedirectUriChange};
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::ClientId;
 use gatehouse_core::secret::SecretDigest;
@@ -381,7 +381,7 @@ pub async fn redirect_uris_are_replaced(store: &dyn Store) {
     ];
     let at = T0.plus_secs(50);
     assert!(store
-        .update_redirect_uris(&fleet.client_id, &uris, at)
+        .update_redirect_uris(&fleet.client_id, &uris, AppStatus::Pending, at)
         .await
         .unwrap());
     let found = store
@@ -399,9 +399,300 @@ pub async fn redirect_uris_are_replaced(store: &dyn Store) {
     assert_eq!(untouched.redirect_uris, other.redirect_uris);
     assert_eq!(untouched.updated_at, T0);
     assert!(!store
-        .update_redirect_uris(&ClientId::generate(&mut OsRng), &uris, at)
+        .update_redirect_uris(
+            &ClientId::generate(&mut OsRng),
+            &uris,
+            AppStatus::Pending,
+            at
+        )
         .await
         .unwrap());
+}
+
+fn redirect_uris(raw: &[&str]) -> Vec<RedirectUri> {
+    raw.iter().map(|u| RedirectUri::parse(u).unwrap()).collect()
+}
+
+fn change(app: &Application, raw: &[&str], at: Timestamp) -> RedirectUriChange {
+    RedirectUriChange {
+        client_id: app.client_id.clone(),
+        redirect_uris: redirect_uris(raw),
+        requested_at: at,
+    }
+}
+
+async fn uris_in_force(store: &dyn Store, app: &Application) -> Vec<RedirectUri> {
+    store
+        .find_application(&app.client_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .redirect_uris
+}
+
+/// An approved app of a new owner `email`.
+async fn approved_app(store: &dyn Store, email: &str, unique_name: &str) -> Application {
+    let owner = stored_user(store, user(email, None)).await;
+    let app = app(&owner, unique_name);
+    store.insert_application(&app, None).await.unwrap();
+    approve(store, &app).await;
+    app
+}
+
+pub async fn redirect_uris_are_replaced_only_in_the_expected_status(store: &dyn Store) {
+    let fleet = approved_app(store, "owner@example.com", "fleet").await;
+    let uris = redirect_uris(&["https://new.example.com/cb"]);
+    let at = T0.plus_secs(5);
+    assert!(
+        !store
+            .update_redirect_uris(&fleet.client_id, &uris, AppStatus::Pending, at)
+            .await
+            .unwrap(),
+        "approved meanwhile: nothing changes"
+    );
+    assert_eq!(uris_in_force(store, &fleet).await, fleet.redirect_uris);
+    assert!(store
+        .update_redirect_uris(&fleet.client_id, &uris, AppStatus::Approved, at)
+        .await
+        .unwrap());
+    assert_eq!(uris_in_force(store, &fleet).await, uris);
+}
+
+pub async fn a_redirect_uri_change_waits_beside_the_apps_own_uris(store: &dyn Store) {
+    let fleet = approved_app(store, "owner@example.com", "fleet").await;
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&fleet.client_id)
+            .await
+            .unwrap(),
+        None
+    );
+    let asked = change(
+        &fleet,
+        &["https://new.example.com/cb", "http://127.0.0.1:8080/cb?a=b"],
+        T0.plus_secs(10),
+    );
+    store.request_redirect_uris(&asked).await.unwrap();
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&fleet.client_id)
+            .await
+            .unwrap(),
+        Some(asked)
+    );
+    let found = store
+        .find_application(&fleet.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.redirect_uris, fleet.redirect_uris, "still in force");
+    assert_eq!(found.updated_at, T0);
+}
+
+pub async fn a_new_redirect_uri_request_replaces_the_pending_one(store: &dyn Store) {
+    let fleet = approved_app(store, "owner@example.com", "fleet").await;
+    let other = approved_app(store, "other@example.com", "other").await;
+    let first = change(&fleet, &["https://first.example.com/cb"], T0.plus_secs(10));
+    let theirs = change(&other, &["https://theirs.example.com/cb"], T0.plus_secs(11));
+    let second = change(&fleet, &["https://second.example.com/cb"], T0.plus_secs(20));
+    for c in [&first, &theirs, &second] {
+        store.request_redirect_uris(c).await.unwrap();
+    }
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&fleet.client_id)
+            .await
+            .unwrap(),
+        Some(second)
+    );
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&other.client_id)
+            .await
+            .unwrap(),
+        Some(theirs)
+    );
+    assert_eq!(store.list_redirect_uri_changes(10).await.unwrap().len(), 2);
+}
+
+pub async fn a_redirect_uri_request_for_an_unknown_app_is_not_found(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let never_stored = app(&owner, "ghost");
+    let err = store
+        .request_redirect_uris(&change(&never_stored, &["https://x.example.com/cb"], T0))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::NotFound("application")),
+        "{err:?}"
+    );
+    assert!(store
+        .list_redirect_uri_changes(10)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn approving_a_redirect_uri_change_puts_exactly_the_reviewed_list_in_force(
+    store: &dyn Store,
+) {
+    let fleet = approved_app(store, "owner@example.com", "fleet").await;
+    let reviewed = redirect_uris(&["https://b.example.com/cb", "https://a.example.com/cb"]);
+    let asked = change(
+        &fleet,
+        &["https://b.example.com/cb", "https://a.example.com/cb"],
+        T0.plus_secs(10),
+    );
+    store.request_redirect_uris(&asked).await.unwrap();
+    let at = T0.plus_secs(60);
+    for stale in [
+        redirect_uris(&["https://b.example.com/cb"]),
+        redirect_uris(&["https://a.example.com/cb", "https://b.example.com/cb"]),
+    ] {
+        assert!(
+            !store
+                .approve_redirect_uri_change(&fleet.client_id, &stale, at)
+                .await
+                .unwrap(),
+            "{stale:?} is not what is asked for"
+        );
+    }
+    assert_eq!(uris_in_force(store, &fleet).await, fleet.redirect_uris);
+    assert!(store
+        .approve_redirect_uri_change(&fleet.client_id, &reviewed, at)
+        .await
+        .unwrap());
+    let found = store
+        .find_application(&fleet.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.redirect_uris, reviewed);
+    assert_eq!(found.updated_at, at);
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&fleet.client_id)
+            .await
+            .unwrap(),
+        None,
+        "decided"
+    );
+    assert!(
+        !store
+            .approve_redirect_uri_change(&fleet.client_id, &reviewed, at)
+            .await
+            .unwrap(),
+        "approved once"
+    );
+    assert!(!store
+        .approve_redirect_uri_change(&ClientId::generate(&mut OsRng), &reviewed, at)
+        .await
+        .unwrap());
+}
+
+pub async fn dropping_a_redirect_uri_change_keeps_the_apps_uris(store: &dyn Store) {
+    let fleet = approved_app(store, "owner@example.com", "fleet").await;
+    let asked = change(&fleet, &["https://new.example.com/cb"], T0.plus_secs(10));
+    store.request_redirect_uris(&asked).await.unwrap();
+    assert!(!store
+        .drop_redirect_uri_change(
+            &fleet.client_id,
+            &redirect_uris(&["https://other.example.com/cb"])
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .find_redirect_uri_change(&fleet.client_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert!(store
+        .drop_redirect_uri_change(&fleet.client_id, &asked.redirect_uris)
+        .await
+        .unwrap());
+    assert_eq!(
+        store
+            .find_redirect_uri_change(&fleet.client_id)
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(uris_in_force(store, &fleet).await, fleet.redirect_uris);
+    assert!(!store
+        .drop_redirect_uri_change(&fleet.client_id, &asked.redirect_uris)
+        .await
+        .unwrap());
+}
+
+pub async fn redirect_uri_changes_are_listed_oldest_first_and_go_with_their_app(store: &dyn Store) {
+    let a = approved_app(store, "a@example.com", "a").await;
+    let b = approved_app(store, "b@example.com", "b").await;
+    let c = approved_app(store, "c@example.com", "c").await;
+    store
+        .request_redirect_uris(&change(&b, &["https://b.example.com/cb"], T0.plus_secs(30)))
+        .await
+        .unwrap();
+    store
+        .request_redirect_uris(&change(&a, &["https://a.example.com/cb"], T0.plus_secs(40)))
+        .await
+        .unwrap();
+    store
+        .request_redirect_uris(&change(&c, &["https://c.example.com/cb"], T0.plus_secs(20)))
+        .await
+        .unwrap();
+    let listed = |changes: Vec<RedirectUriChange>| -> Vec<ClientId> {
+        changes.into_iter().map(|c| c.client_id).collect()
+    };
+    assert_eq!(
+        listed(store.list_redirect_uri_changes(10).await.unwrap()),
+        vec![
+            c.client_id.clone(),
+            b.client_id.clone(),
+            a.client_id.clone()
+        ]
+    );
+    assert_eq!(
+        listed(store.list_redirect_uri_changes(2).await.unwrap()),
+        vec![c.client_id.clone(), b.client_id.clone()]
+    );
+    assert!(store.delete_application(&b.client_id).await.unwrap());
+    assert_eq!(
+        listed(store.list_redirect_uri_changes(10).await.unwrap()),
+        vec![c.client_id.clone(), a.client_id.clone()],
+        "a deleted app's change goes with it"
+    );
+    assert_eq!(
+        store.find_redirect_uri_change(&b.client_id).await.unwrap(),
+        None
+    );
+}
+
+pub async fn concurrent_approvals_of_one_redirect_uri_change_apply_it_once(
+    store: std::sync::Arc<dyn Store>,
+) {
+    let fleet = approved_app(&*store, "owner@example.com", "fleet").await;
+    let asked = change(&fleet, &["https://new.example.com/cb"], T0.plus_secs(10));
+    store.request_redirect_uris(&asked).await.unwrap();
+    let approvals: Vec<_> = (0..8)
+        .map(|i| {
+            let store = store.clone();
+            let (client_id, uris) = (fleet.client_id.clone(), asked.redirect_uris.clone());
+            tokio::spawn(async move {
+                store
+                    .approve_redirect_uri_change(&client_id, &uris, T0.plus_secs(60 + i))
+                    .await
+                    .unwrap()
+            })
+        })
+        .collect();
+    let mut applied = 0;
+    for approval in approvals {
+        if approval.await.unwrap() {
+            applied += 1;
+        }
+    }
+    assert_eq!(applied, 1, "one approval applies the change");
+    assert_eq!(uris_in_force(&*store, &fleet).await, asked.redirect_uris);
 }
 
 pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Store) {

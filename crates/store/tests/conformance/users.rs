@@ -67,6 +67,21 @@ pub async fn has_admin_sees_any_admin(store: &dyn Store) {
     assert!(store.has_admin().await.unwrap());
 }
 
+pub async fn list_admins_lists_every_admin_and_no_one_else_oldest_first(store: &dyn Store) {
+    assert!(store.list_admins().await.unwrap().is_empty());
+    let first = stored_user(store, admin("ops@example.com")).await;
+    stored_user(store, user("dev@example.com", None)).await;
+    let second = stored_user(store, admin("oncall@example.com")).await;
+    let found: Vec<_> = store
+        .list_admins()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|u| u.user_id)
+        .collect();
+    assert_eq!(found, vec![first.user_id, second.user_id]);
+}
+
 pub async fn registration_stores_account_user_and_link_together(store: &dyn Store) {
     let acct = account();
     let dev = User {
