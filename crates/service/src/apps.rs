@@ -70,6 +70,13 @@ impl Gatehouse {
             .find_user_by_email(&email)
             .await?
             .ok_or_else(|| ServiceError::not_found("owner", email.as_str()))?;
+        // Nothing is made in the name of an address nobody has confirmed: signing up again
+        // replaces such a registration, and it must hold nothing worth taking over.
+        if owner.email_verified_at.is_none() {
+            return Err(ServiceError::NotApplicable(format!(
+                "{email} has not confirmed the email address yet"
+            )));
+        }
         let now = self.clock.now();
         let client_type = if new.public {
             ClientType::Public

@@ -47,6 +47,20 @@ pub enum Revocation {
     AlreadyRevoked,
 }
 
+/// What a self-registration stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// The address was free: the account, the user and the link are stored.
+    New,
+    /// The address belonged to a registration that was never confirmed: it is gone (its
+    /// password, links and sessions, and its account unless that holds something) and the
+    /// new one is stored in its place.
+    Replaced {
+        /// The user of the replaced registration.
+        earlier: UserId,
+    },
+}
+
 /// Accounts and their secret keys.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -100,13 +114,17 @@ pub trait UserStore: Send + Sync {
     /// Whether any admin exists.
     async fn has_admin(&self) -> Result<bool, StoreError>;
     /// Self-registration: stores the developer's account (without keys), the user and the
-    /// email verification link, atomically. `Conflict("email")` if the email is taken.
+    /// email verification link, atomically. An unconfirmed developer registered with the
+    /// same email (owning no application) is replaced in the same transaction: that user is
+    /// deleted with its links and sessions, and so is its account unless it still has a user,
+    /// a secret key or a token family. `Conflict("email")` if the email belongs to anyone
+    /// else; nothing is stored then.
     async fn register_user(
         &self,
         account: &Account,
         user: &User,
         link: &OneTimeLink,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Registered, StoreError>;
     /// Users matching the query.
     async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
 }
