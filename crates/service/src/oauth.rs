@@ -15,7 +15,7 @@ use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Redemption, Rotation, StoreError};
+use gatehouse_store::{Issue, Redemption, Rotation, StoreError};
 use rand::rngs::OsRng;
 use std::sync::Arc;
 
@@ -488,10 +488,15 @@ impl Gatehouse {
             key_id: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
-        if let Err(e) = self.store_issued(family, access).await {
-            return Err(self
-                .deleted_mid_flight(client, "the client can no longer be issued tokens", e)
-                .await);
+        match self.store_issued(family, access).await {
+            Ok(Issue::Stored) => {}
+            // Never for an app's family, which no secret key mints.
+            Ok(Issue::KeyRevoked) => return Err(invalid_client()),
+            Err(e) => {
+                return Err(self
+                    .deleted_mid_flight(client, "the client can no longer be issued tokens", e)
+                    .await)
+            }
         }
         Ok(IssuedTokens {
             access_token: access_plain,

@@ -223,6 +223,16 @@ pub enum Rotation {
     Invalid,
 }
 
+/// What storing one issued family with its access token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    /// The family and its token are stored.
+    Stored,
+    /// Nothing is stored: the secret key that minted the family was revoked, before or while
+    /// it was being stored.
+    KeyRevoked,
+}
+
 /// Authorization codes, token families, access and refresh tokens.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -244,19 +254,28 @@ pub trait TokenStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Redemption, StoreError>;
     /// Stores new families, each with its only access token (client credentials, account and
-    /// embed tokens), all in one transaction: the group commit of issuance.
+    /// embed tokens), all in one transaction: the group commit of issuance. A family minted by
+    /// a secret key is stored only while that key is live, atomically with its revocation
+    /// (a concurrent [`AccountStore::revoke_secret_key`] either revokes it too or is seen, and
+    /// the family is not stored). Returns what happened to each, in order.
     async fn insert_families_with_tokens(
         &self,
         issued: &[(TokenFamily, AccessToken)],
-    ) -> Result<(), StoreError>;
-    /// Stores one new family with its only access token.
+    ) -> Result<Vec<Issue>, StoreError>;
+    /// Stores one new family with its only access token, as
+    /// [`TokenStore::insert_families_with_tokens`] does.
     async fn insert_family_with_token(
         &self,
         family: &TokenFamily,
         access: &AccessToken,
-    ) -> Result<(), StoreError> {
-        self.insert_families_with_tokens(&[(family.clone(), access.clone())])
-            .await
+    ) -> Result<Issue, StoreError> {
+        let outcome = self
+            .insert_families_with_tokens(&[(family.clone(), access.clone())])
+            .await?;
+        outcome
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Internal("no outcome for the stored family".into()))
     }
     /// The access token stored under `digest` with its family, if any.
     async fn find_access_token(
