@@ -626,18 +626,12 @@ impl Gatehouse {
             }
             _ => return Ok(Introspection::Inactive),
         };
-        if let Some(client_id) = &family.client_id {
-            let approved = self
-                .store
-                .find_application(client_id)
-                .await?
-                .is_some_and(|a| a.status == AppStatus::Approved);
-            if !approved {
-                return Ok(Introspection::Inactive);
-            }
-        }
+        // What the token may do today: no more than its app or account may.
+        let Some(holder_scopes) = self.holder_scopes(&family).await? else {
+            return Ok(Introspection::Inactive);
+        };
         Ok(Introspection::Active {
-            scope,
+            scope: scope.intersection(&holder_scopes),
             client_id: family.client_id,
             sub: family.user_id,
             account_id: family.account_id,

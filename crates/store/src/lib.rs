@@ -151,14 +151,16 @@ pub trait AppStore: Send + Sync {
         owner_id: &UserId,
     ) -> Result<Vec<Application>, StoreError>;
     /// Moves the app from `expected` to `next` (with `reason`) only if it is still in
-    /// `expected`: a compare-and-set, so two operators cannot both decide. Returns whether the
-    /// change was made.
+    /// `expected`: a compare-and-set, so two operators cannot both decide. With
+    /// `revoke_tokens`, the same transaction revokes every token family of the app and spends
+    /// its unused authorization codes. Returns whether the change was made.
     async fn update_application_status(
         &self,
         client_id: &ClientId,
         expected: AppStatus,
         next: AppStatus,
         reason: Option<&str>,
+        revoke_tokens: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Every secret of an application, newest first.

@@ -19,4 +19,5 @@ mod ops;
 mod paths;
 mod people;
 mod portal;
+mod revocation;
 mod tokens;
