@@ -49,6 +49,11 @@ impl ScopeSet {
         self.0.is_subset(&other.0)
     }
 
+    /// The scopes in both sets: what a token may still do once its holder holds `other`.
+    pub fn intersection(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.intersection(&other.0).cloned().collect())
+    }
+
     /// Whether the set is empty.
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
@@ -170,6 +175,17 @@ mod tests {
             "read write"
         );
         assert_eq!(cat.select([]).unwrap().to_string(), "read views write");
+    }
+
+    #[test]
+    fn intersection_keeps_what_both_hold() {
+        let set = |raw: &str| ScopeSet::parse_space_separated(raw).unwrap();
+        assert_eq!(
+            set("read write").intersection(&set("read views")),
+            set("read")
+        );
+        assert!(set("write").intersection(&set("read")).is_empty());
+        assert_eq!(set("read").intersection(&set("read write")), set("read"));
     }
 
     #[test]

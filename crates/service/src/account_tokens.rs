@@ -9,11 +9,11 @@ use gatehouse_core::gateway::{access_token_param, is_canonical_path};
 use gatehouse_core::ids::KeyId;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
-use gatehouse_core::oauth::OAuthError;
+use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
-use gatehouse_store::StoreError;
+use gatehouse_store::{Issue, StoreError};
 use rand::rngs::OsRng;
 use url::Url;
 
@@ -77,7 +77,8 @@ impl Gatehouse {
             expires_at: now.plus_secs(lifetime),
             revoked_at: None,
         };
-        self.store_issued(family, token)
+        let issue = self
+            .store_issued(family, token)
             .await
             .map_err(|e| match e {
                 // The account was deleted after it authenticated (its tokens go with it): it
@@ -85,7 +86,14 @@ impl Gatehouse {
                 StoreError::NotFound(_) => invalid_client(),
                 other => other.into(),
             })?;
-        Ok(plain)
+        match issue {
+            Issue::Stored => Ok(plain),
+            // The key was revoked after it authenticated: no token outlives it.
+            Issue::KeyRevoked => Err(ServiceError::OAuth(OAuthError::new(
+                OAuthErrorCode::InvalidClient,
+                "the secret key was revoked",
+            ))),
+        }
     }
 
     /// `client_credentials` where the client is an account: `client_id` = AccountId,

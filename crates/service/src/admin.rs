@@ -256,8 +256,8 @@ impl Gatehouse {
     }
 
     /// Replaces what account `account_id` may do (every scope must be in the catalogue; none
-    /// is allowed). Its keys' cached answers are dropped at once; tokens already issued keep
-    /// the scopes they were issued with until they expire.
+    /// is allowed). Its keys' and tokens' cached answers are dropped at once; a token already
+    /// issued is loaded with its scopes narrowed to the account's current ones.
     pub async fn set_account_scopes(
         &self,
         actor: &str,

@@ -70,6 +70,13 @@ impl Gatehouse {
             .find_user_by_email(&email)
             .await?
             .ok_or_else(|| ServiceError::not_found("owner", email.as_str()))?;
+        // Nothing is made in the name of an address nobody has confirmed: signing up again
+        // replaces such a registration, and it must hold nothing worth taking over.
+        if owner.email_verified_at.is_none() {
+            return Err(ServiceError::NotApplicable(format!(
+                "{email} has not confirmed the email address yet"
+            )));
+        }
         let now = self.clock.now();
         let client_type = if new.public {
             ClientType::Public
@@ -151,9 +158,13 @@ impl Gatehouse {
         let next = app.status.apply(&decision)?;
         let now = self.clock.now();
         let reason = decision.reason().map(Reason::as_str);
+        // Suspending revokes every token of the app, so reinstating it cannot revive them;
+        // reinstating does it once more, for a token an in-flight request stored as the app
+        // was being suspended. Rejected apps never had any (tokens need approval).
+        let revoke_tokens = !matches!(decision, Decision::Approve);
         let changed = self
             .store
-            .update_application_status(&app.client_id, app.status, next, reason, now)
+            .update_application_status(&app.client_id, app.status, next, reason, revoke_tokens, now)
             .await?;
         if !changed {
             // Someone else decided between our read and our write; report their outcome.

@@ -9,7 +9,9 @@ use gatehouse_core::gateway::{
     Credential, Identity, Refusal,
 };
 use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, SecretDigest, SecretKind};
+use gatehouse_core::token::TokenFamily;
 use gatehouse_core::Timestamp;
 use gatehouse_store::{FeedEvent, StoreError};
 use std::time::Duration;
@@ -195,21 +197,14 @@ impl Gatehouse {
         if !view.is_active(now) {
             return Ok(None);
         }
-        if let Some(client_id) = &view.family.client_id {
-            let approved = self
-                .store
-                .find_application(client_id)
-                .await?
-                .is_some_and(|a| a.status == AppStatus::Approved);
-            if !approved {
-                return Ok(None);
-            }
-        }
+        let Some(holder_scopes) = self.holder_scopes(&view.family).await? else {
+            return Ok(None);
+        };
         let identity = Identity {
             account_id: view.family.account_id.clone(),
             subject: view.family.user_id.clone(),
             client_id: view.family.client_id.clone(),
-            scopes: view.token.scopes.clone(),
+            scopes: view.token.scopes.intersection(&holder_scopes),
             embed_view: view.family.embed_view.clone(),
         };
         let validated = Validated {
@@ -220,6 +215,29 @@ impl Gatehouse {
             app: None,
         };
         Ok(Some((validated, view.token.expires_at, loaded_at)))
+    }
+
+    /// What the holder of a token of `family` may do now: its app's scopes (an app's token)
+    /// or its account's (an account's or embed token); `None` when the holder may use no
+    /// token (the app is gone or not approved, the account is gone). A token is loaded with
+    /// the scopes it was issued with narrowed to these, so narrowing an account or an app
+    /// narrows the tokens it already holds.
+    pub(crate) async fn holder_scopes(
+        &self,
+        family: &TokenFamily,
+    ) -> Result<Option<ScopeSet>, StoreError> {
+        if let Some(client_id) = &family.client_id {
+            return Ok(self
+                .store
+                .find_application(client_id)
+                .await?
+                .filter(|a| a.status == AppStatus::Approved)
+                .map(|a| a.scopes));
+        }
+        if let Some(account_id) = &family.account_id {
+            return Ok(self.store.find_account(account_id).await?.map(|a| a.scopes));
+        }
+        Ok(None)
     }
 
     /// Drops what `invalidation` covers from this node's cache at once and tells every other

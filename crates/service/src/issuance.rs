@@ -4,11 +4,14 @@
 //! token is answered only after its transaction committed, so it survives `kill -9`; the
 //! writers turn many small commits into few large ones, which is what SQLite's single writer
 //! and PostgreSQL's WAL flush need. SQLite gets one writer; PostgreSQL several, because it
-//! flushes concurrent commits together.
+//! flushes concurrent commits together. Each caller learns what happened to its own family:
+//! one minted by a secret key revoked meanwhile is not stored, and a batch that fails because
+//! one family refers to something deleted meanwhile is stored again one family at a time, so
+//! only that family's caller gets the error.
 
 use crate::Gatehouse;
 use gatehouse_core::token::{AccessToken, TokenFamily};
-use gatehouse_store::{Store, StoreError};
+use gatehouse_store::{Issue, Store, StoreError};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -20,7 +23,7 @@ const QUEUE: usize = 4096;
 
 struct Pending {
     issued: (TokenFamily, AccessToken),
-    done: oneshot::Sender<Result<(), StoreError>>,
+    done: oneshot::Sender<Result<Issue, StoreError>>,
 }
 
 /// The handle callers queue their issuances on: one queue per writer (as many as the store
@@ -57,14 +60,33 @@ async fn write_batches(store: Arc<dyn Store>, mut incoming: mpsc::Receiver<Pendi
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let rows: Vec<(TokenFamily, AccessToken)> =
             batch.iter().map(|p| p.issued.clone()).collect();
-        let outcome = store.insert_families_with_tokens(&rows).await;
-        for pending in batch.drain(..) {
-            let answer = match &outcome {
-                Ok(()) => Ok(()),
-                Err(e) => Err(shared(e)),
-            };
-            // A caller that gave up (its request was dropped) no longer listens.
-            let _ = pending.done.send(answer);
+        match store.insert_families_with_tokens(&rows).await {
+            Ok(outcome) if outcome.len() == batch.len() => {
+                for (pending, issue) in batch.drain(..).zip(outcome) {
+                    // A caller that gave up (its request was dropped) no longer listens.
+                    let _ = pending.done.send(Ok(issue));
+                }
+            }
+            Ok(_) => {
+                let e = StoreError::Internal("the store answered for another number".into());
+                for pending in batch.drain(..) {
+                    let _ = pending.done.send(Err(shared(&e)));
+                }
+            }
+            // An app or account deleted while its token was queued fails the whole statement:
+            // store the others without it.
+            Err(StoreError::NotFound(_)) if batch.len() > 1 => {
+                for pending in batch.drain(..) {
+                    let (family, access) = &pending.issued;
+                    let answer = store.insert_family_with_token(family, access).await;
+                    let _ = pending.done.send(answer);
+                }
+            }
+            Err(e) => {
+                for pending in batch.drain(..) {
+                    let _ = pending.done.send(Err(shared(&e)));
+                }
+            }
         }
     }
 }
@@ -82,12 +104,12 @@ fn shared(e: &StoreError) -> StoreError {
 
 impl Gatehouse {
     /// Stores a new family with its access token through the group commit; returns once it
-    /// is committed.
+    /// is committed (or refused: see [`Issue`]).
     pub(crate) async fn store_issued(
         &self,
         family: TokenFamily,
         access: AccessToken,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Issue, StoreError> {
         let writer = self
             .group_commit
             .get_or_init(|| GroupCommit::start(self.store.clone()));

@@ -15,7 +15,7 @@ use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Redemption, Rotation, StoreError};
+use gatehouse_store::{Issue, Redemption, Rotation, StoreError};
 use rand::rngs::OsRng;
 use std::sync::Arc;
 
@@ -488,10 +488,15 @@ impl Gatehouse {
             key_id: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
-        if let Err(e) = self.store_issued(family, access).await {
-            return Err(self
-                .deleted_mid_flight(client, "the client can no longer be issued tokens", e)
-                .await);
+        match self.store_issued(family, access).await {
+            Ok(Issue::Stored) => {}
+            // Never for an app's family, which no secret key mints.
+            Ok(Issue::KeyRevoked) => return Err(invalid_client()),
+            Err(e) => {
+                return Err(self
+                    .deleted_mid_flight(client, "the client can no longer be issued tokens", e)
+                    .await)
+            }
         }
         Ok(IssuedTokens {
             access_token: access_plain,
@@ -621,18 +626,12 @@ impl Gatehouse {
             }
             _ => return Ok(Introspection::Inactive),
         };
-        if let Some(client_id) = &family.client_id {
-            let approved = self
-                .store
-                .find_application(client_id)
-                .await?
-                .is_some_and(|a| a.status == AppStatus::Approved);
-            if !approved {
-                return Ok(Introspection::Inactive);
-            }
-        }
+        // What the token may do today: no more than its app or account may.
+        let Some(holder_scopes) = self.holder_scopes(&family).await? else {
+            return Ok(Introspection::Inactive);
+        };
         Ok(Introspection::Active {
-            scope,
+            scope: scope.intersection(&holder_scopes),
             client_id: family.client_id,
             sub: family.user_id,
             account_id: family.account_id,

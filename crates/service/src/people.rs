@@ -6,6 +6,7 @@ use crate::mail::Mail;
 use crate::passwords::hash_password;
 use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
+use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::ids::{AccountId, UserId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::name::Name;
@@ -14,7 +15,7 @@ use gatehouse_core::secret::{verify_format, PlainSecret, SecretDigest, SecretKin
 use gatehouse_core::throttle;
 use gatehouse_core::user::{Email, Role, User};
 use gatehouse_core::Timestamp;
-use gatehouse_store::StoreError;
+use gatehouse_store::{Registered, StoreError};
 use rand::rngs::OsRng;
 
 /// At most this many mails with links (confirmation, reset, "already registered") per
@@ -84,8 +85,8 @@ impl Gatehouse {
     /// send is bounded by the mailer's timeout). The command line calls it before exiting and
     /// the server when it stops.
     pub async fn finish_mail(&self) {
-        // Work done after answering sends its mail from the background too: keep going
-        // until nothing new was handed over.
+        // Work done after answering hands its mail to the background in turn: wait until
+        // nothing new was handed over while waiting.
         loop {
             let mut pending = std::mem::take(
                 &mut *self
@@ -108,10 +109,10 @@ impl Gatehouse {
         &self,
         purpose: LinkPurpose,
         user: Option<&UserId>,
-        now: Timestamp,
+        at: Timestamp,
     ) -> (OneTimeLink, PlainSecret) {
         let plain = PlainSecret::generate(&mut OsRng, SecretKind::Link, &self.settings.region);
-        let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), now);
+        let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), at);
         (link, plain)
     }
 
@@ -139,8 +140,11 @@ impl Gatehouse {
     }
 
     /// Signs a developer up: an account of their own, an unverified user, and a verification
-    /// mail. If the address is taken, its owner is told by mail instead, and the caller sees
-    /// the same success.
+    /// mail. An earlier registration of the address that was never confirmed is replaced (its
+    /// password, links and sessions stop working; the new link confirms only the new one),
+    /// so whoever signs a stranger's address up first gains nothing. If the address belongs
+    /// to a confirmed user, its owner is told by mail instead, and the caller sees the same
+    /// success.
     pub async fn register(&self, reg: Registration<'_>) -> Result<(), ServiceError> {
         let email = Email::parse(reg.email)?;
         let password = Password::parse(reg.password)?;
@@ -166,16 +170,37 @@ impl Gatehouse {
             created_at: now,
             email_verified_at: None,
         };
+        // Signing up again replaces an unconfirmed registration and mails a new link: that
+        // mail counts against the address's limit, so nobody can flood a mailbox by signing
+        // a stranger's address up over and over.
+        let _turn = self.mail_turn(&email).await;
+        let pending = self
+            .store
+            .find_user_by_email(&email)
+            .await?
+            .is_some_and(|u| u.email_verified_at.is_none());
+        if pending && !self.mail_allowed(&email, now).await? {
+            return Ok(());
+        }
         let (link, plain) = self.new_link(LinkPurpose::VerifyEmail, Some(&user.user_id));
         match self.store.register_user(&account, &user, &link).await {
-            Ok(()) => {
+            Ok(registered) => {
+                let replaced = match &registered {
+                    Registered::New => String::new(),
+                    Registered::Replaced { earlier } => {
+                        format!(", replacing the unconfirmed registration {earlier}")
+                    }
+                };
                 self.audit(
                     user.user_id.as_str(),
                     "user.register",
                     user.user_id.as_str(),
-                    format!("{email} account {}", account.account_id),
+                    format!("{email} account {}{replaced}", account.account_id),
                 )
                 .await;
+                if let Registered::Replaced { .. } = registered {
+                    self.link_sent(&email, "verify", now).await;
+                }
                 self.send_mail(notices::verify_email(
                     &email,
                     &self.public_base(),
@@ -185,14 +210,8 @@ impl Gatehouse {
                 Ok(())
             }
             Err(StoreError::Conflict("email")) => {
-                if self.mail_allowed(&email, self.clock.now()).await? {
-                    self.audit(
-                        "anonymous",
-                        "mail.link_sent",
-                        email.as_str(),
-                        "registered".into(),
-                    )
-                    .await;
+                if self.mail_allowed(&email, now).await? {
+                    self.link_sent(&email, "registered", now).await;
                     self.send_mail(notices::already_registered(&email, &self.public_base()))
                         .await;
                 }
@@ -227,9 +246,9 @@ impl Gatehouse {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let (me, now) = (self.clone(), self.clock.now());
+        let (me, asked_at) = (self.clone(), self.clock.now());
         self.after_answering("resending a verification link", async move {
-            me.mail_verification_link(email, now).await
+            me.mail_verification_link(email, asked_at).await
         });
         Ok(())
     }
@@ -237,27 +256,24 @@ impl Gatehouse {
     async fn mail_verification_link(
         &self,
         email: Email,
-        now: Timestamp,
+        asked_at: Timestamp,
     ) -> Result<(), ServiceError> {
-        // Requests for one address are answered at once and done in the background, where
-        // they would otherwise all pass the mail limit before any of them is recorded.
-        let _one_at_a_time = self.address_locks.lock(email.as_str()).await;
+        let _turn = self.mail_turn(&email).await;
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
-        if user.email_verified_at.is_some() || !self.mail_allowed(&email, now).await? {
+        if user.email_verified_at.is_some() || !self.mail_allowed(&email, asked_at).await? {
             return Ok(());
         }
-        let (link, plain) = self.new_link_at(LinkPurpose::VerifyEmail, Some(&user.user_id), now);
-        self.store.insert_link(&link).await?;
-        self.audit_at(
-            now,
-            "anonymous",
-            "mail.link_sent",
-            email.as_str(),
-            "verify".into(),
-        )
-        .await;
+        let (link, plain) =
+            self.new_link_at(LinkPurpose::VerifyEmail, Some(&user.user_id), asked_at);
+        match self.store.insert_link(&link).await {
+            Ok(()) => {}
+            // The registration was replaced meanwhile; the new one was mailed its own link.
+            Err(StoreError::NotFound(_)) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        self.link_sent(&email, "verify", asked_at).await;
         self.send_mail(notices::verify_email(
             &email,
             &self.public_base(),
@@ -267,7 +283,18 @@ impl Gatehouse {
         Ok(())
     }
 
+    /// Mails to one address are decided one at a time (on this node), so that the limit
+    /// counts every mail sent before: the work runs after answering, and requests in quick
+    /// succession would otherwise all check the count before any of them recorded its mail.
+    async fn mail_turn(&self, email: &Email) -> tokio::sync::OwnedMutexGuard<()> {
+        self.address_locks
+            .lock(&format!("mail:{}", email.as_str()))
+            .await
+    }
+
     /// Whether another link may be mailed to `email` at `now` (a few per throttle window).
+    /// Work done after answering passes the time of the request, so a mail counts from when
+    /// it was asked for.
     async fn mail_allowed(&self, email: &Email, now: Timestamp) -> Result<bool, ServiceError> {
         let sent = self
             .store
@@ -281,39 +308,46 @@ impl Gatehouse {
         Ok(sent.len() < MAX_RESET_MAILS as usize)
     }
 
+    /// Records a mail with a link (`what`: verify, reset, registered) to `email`, asked for
+    /// at `at`: [`Gatehouse::mail_allowed`] counts these.
+    async fn link_sent(&self, email: &Email, what: &str, at: Timestamp) {
+        let event = AuditEvent {
+            at,
+            actor: "anonymous".into(),
+            action: "mail.link_sent".into(),
+            target: email.as_str().to_owned(),
+            detail: what.to_owned(),
+        };
+        if let Err(e) = self.store.insert_audit_event(&event).await {
+            tracing::warn!(error = %e, "audit event of a mailed link not recorded");
+        }
+    }
+
     /// Mails a password reset link if the address is registered; silent otherwise. Answers
     /// at once and does the work afterwards, as [`Gatehouse::resend_verification`] does.
     pub async fn request_password_reset(&self, email: &str) -> Result<(), ServiceError> {
         let Ok(email) = Email::parse(email) else {
             return Ok(());
         };
-        let (me, now) = (self.clone(), self.clock.now());
+        let (me, asked_at) = (self.clone(), self.clock.now());
         self.after_answering("mailing a password reset link", async move {
-            me.mail_reset_link(email, now).await
+            me.mail_reset_link(email, asked_at).await
         });
         Ok(())
     }
 
-    async fn mail_reset_link(&self, email: Email, now: Timestamp) -> Result<(), ServiceError> {
-        // Requests for one address are answered at once and done in the background, where
-        // they would otherwise all pass the mail limit before any of them is recorded.
-        let _one_at_a_time = self.address_locks.lock(email.as_str()).await;
+    async fn mail_reset_link(&self, email: Email, asked_at: Timestamp) -> Result<(), ServiceError> {
+        let _turn = self.mail_turn(&email).await;
         let Some(user) = self.store.find_user_by_email(&email).await? else {
             return Ok(());
         };
-        if !self.mail_allowed(&email, now).await? {
+        if !self.mail_allowed(&email, asked_at).await? {
             return Ok(());
         }
-        let (link, plain) = self.new_link_at(LinkPurpose::ResetPassword, Some(&user.user_id), now);
+        let (link, plain) =
+            self.new_link_at(LinkPurpose::ResetPassword, Some(&user.user_id), asked_at);
         self.store.insert_link(&link).await?;
-        self.audit_at(
-            now,
-            "anonymous",
-            "mail.link_sent",
-            email.as_str(),
-            "reset".into(),
-        )
-        .await;
+        self.link_sent(&email, "reset", asked_at).await;
         self.send_mail(notices::reset_password(
             &email,
             &self.public_base(),

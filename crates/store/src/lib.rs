@@ -47,6 +47,20 @@ pub enum Revocation {
     AlreadyRevoked,
 }
 
+/// What a self-registration stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registered {
+    /// The address was free: the account, the user and the link are stored.
+    New,
+    /// The address belonged to a registration that was never confirmed: it is gone (its
+    /// password, links and sessions, and its account unless that holds something) and the
+    /// new one is stored in its place.
+    Replaced {
+        /// The user of the replaced registration.
+        earlier: UserId,
+    },
+}
+
 /// Accounts and their secret keys.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
@@ -102,13 +116,17 @@ pub trait UserStore: Send + Sync {
     /// Every admin, oldest first (the people told about changes waiting for review).
     async fn list_admins(&self) -> Result<Vec<User>, StoreError>;
     /// Self-registration: stores the developer's account (without keys), the user and the
-    /// email verification link, atomically. `Conflict("email")` if the email is taken.
+    /// email verification link, atomically. An unconfirmed developer registered with the
+    /// same email (owning no application) is replaced in the same transaction: that user is
+    /// deleted with its links and sessions, and so is its account unless it still has a user,
+    /// a secret key or a token family. `Conflict("email")` if the email belongs to anyone
+    /// else; nothing is stored then.
     async fn register_user(
         &self,
         account: &Account,
         user: &User,
         link: &OneTimeLink,
-    ) -> Result<(), StoreError>;
+    ) -> Result<Registered, StoreError>;
     /// Users matching the query.
     async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
 }
@@ -135,14 +153,16 @@ pub trait AppStore: Send + Sync {
         owner_id: &UserId,
     ) -> Result<Vec<Application>, StoreError>;
     /// Moves the app from `expected` to `next` (with `reason`) only if it is still in
-    /// `expected`: a compare-and-set, so two operators cannot both decide. Returns whether the
-    /// change was made.
+    /// `expected`: a compare-and-set, so two operators cannot both decide. With
+    /// `revoke_tokens`, the same transaction revokes every token family of the app and spends
+    /// its unused authorization codes. Returns whether the change was made.
     async fn update_application_status(
         &self,
         client_id: &ClientId,
         expected: AppStatus,
         next: AppStatus,
         reason: Option<&str>,
+        revoke_tokens: bool,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
     /// Every secret of an application, newest first.
@@ -239,6 +259,16 @@ pub enum Rotation {
     Invalid,
 }
 
+/// What storing one issued family with its access token did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Issue {
+    /// The family and its token are stored.
+    Stored,
+    /// Nothing is stored: the secret key that minted the family was revoked, before or while
+    /// it was being stored.
+    KeyRevoked,
+}
+
 /// Authorization codes, token families, access and refresh tokens.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -260,19 +290,28 @@ pub trait TokenStore: Send + Sync {
         now: Timestamp,
     ) -> Result<Redemption, StoreError>;
     /// Stores new families, each with its only access token (client credentials, account and
-    /// embed tokens), all in one transaction: the group commit of issuance.
+    /// embed tokens), all in one transaction: the group commit of issuance. A family minted by
+    /// a secret key is stored only while that key is live, atomically with its revocation
+    /// (a concurrent [`AccountStore::revoke_secret_key`] either revokes it too or is seen, and
+    /// the family is not stored). Returns what happened to each, in order.
     async fn insert_families_with_tokens(
         &self,
         issued: &[(TokenFamily, AccessToken)],
-    ) -> Result<(), StoreError>;
-    /// Stores one new family with its only access token.
+    ) -> Result<Vec<Issue>, StoreError>;
+    /// Stores one new family with its only access token, as
+    /// [`TokenStore::insert_families_with_tokens`] does.
     async fn insert_family_with_token(
         &self,
         family: &TokenFamily,
         access: &AccessToken,
-    ) -> Result<(), StoreError> {
-        self.insert_families_with_tokens(&[(family.clone(), access.clone())])
-            .await
+    ) -> Result<Issue, StoreError> {
+        let outcome = self
+            .insert_families_with_tokens(&[(family.clone(), access.clone())])
+            .await?;
+        outcome
+            .first()
+            .copied()
+            .ok_or_else(|| StoreError::Internal("no outcome for the stored family".into()))
     }
     /// The access token stored under `digest` with its family, if any.
     async fn find_access_token(

@@ -20,4 +20,5 @@ mod ops;
 mod paths;
 mod people;
 mod portal;
+mod revocation;
 mod tokens;

@@ -9,8 +9,10 @@ use crate::helpers::{
 };
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::user::Role;
+use gatehouse_service::apps::NewApp;
 use gatehouse_service::people::Registration;
 use gatehouse_service::testing::{first_link, SmtpSink};
+use gatehouse_service::ServiceError;
 use gatehouse_store::testing::Backend;
 use gatehouse_store::ListQuery;
 use reqwest::Client;
@@ -22,6 +24,8 @@ on_both_backends!(
     a_weak_password_is_refused_next_to_its_field_and_nothing_is_stored,
     a_malformed_email_is_refused_next_to_its_field_and_nothing_is_stored,
     a_used_or_tampered_verification_link_does_not_work,
+    signing_up_again_replaces_an_unconfirmed_registration_and_its_password,
+    a_link_mailed_to_an_earlier_registration_does_not_confirm_a_later_one,
     a_password_reset_by_email_changes_the_password_and_signs_out_every_session,
     a_reset_link_with_a_weak_password_is_refused_and_keeps_working,
     an_unknown_email_gets_the_same_reset_page_and_no_mail,
@@ -525,6 +529,127 @@ async fn a_used_or_tampered_verification_link_does_not_work(backend: Backend) {
         confirmed,
         "unchanged"
     );
+}
+
+/// Account pre-hijacking: an attacker signs a victim's address up first, with a password of
+/// their own. When the victim signs up, the attacker's registration (password, link,
+/// account) is gone, and the victim's own link confirms the victim's.
+async fn signing_up_again_replaces_an_unconfirmed_registration_and_its_password(backend: Backend) {
+    const ATTACKER_PASSWORD: &str = "the attacker's own password";
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    let res = register(&app, &browser(), EMAIL, ATTACKER_PASSWORD, "Evil Corp").await;
+    assert_eq!(res.status(), 200);
+    let attackers_link = verification_link(&app, &sink, EMAIL).await;
+    let attacker = stored_user(&app, EMAIL).await.unwrap();
+    // Nothing can be made in the name of an unconfirmed address, not even by an operator.
+    let refused = app
+        .gatehouse
+        .create_app(
+            "test",
+            NewApp {
+                owner_email: EMAIL,
+                name: "Fleet Dashboard",
+                redirect_uris: &["https://fleet.example.com/cb".to_owned()],
+                scopes: &[],
+                public: false,
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(ServiceError::NotApplicable(_))),
+        "{refused:?}"
+    );
+
+    let res = register(&app, &browser(), EMAIL, PASSWORD, "Acme Tours").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains(CHECK_YOUR_EMAIL));
+    let victims_link = verification_link(&app, &sink, EMAIL).await;
+    app.gatehouse.finish_mail().await;
+    assert_eq!(
+        mails_to(&sink, EMAIL, "You already have an account"),
+        0,
+        "an unconfirmed address is not 'already registered'"
+    );
+    let victim = stored_user(&app, EMAIL).await.unwrap();
+    assert_ne!(victim.user_id, attacker.user_id, "a new registration");
+    assert_eq!(all_emails(&app).await, vec![EMAIL.to_owned()]);
+    assert_eq!(
+        account_count(&app).await,
+        1,
+        "the attacker's account is gone"
+    );
+    let account = app
+        .store
+        .find_account(victim.account_id.as_ref().unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(account.name.as_str(), "Acme Tours");
+
+    // The link of the attacker's registration no longer works.
+    let (status, body) = page(&app, &app.http, &path_of(&app, &attackers_link)).await;
+    assert_eq!(status, 400);
+    assert!(body.contains(LINK_REFUSED), "{body}");
+
+    let res = confirm(&app, &victims_link).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?done=verified");
+    let res = log_in(&app, &browser(), EMAIL, ATTACKER_PASSWORD).await;
+    assert_eq!(
+        res.status(),
+        401,
+        "the attacker's password died with its registration"
+    );
+    let b = browser();
+    sign_in(&app, &b, EMAIL).await;
+    assert!(page_ok(&app, &b, "/portal").await.contains("My Apps"));
+}
+
+/// The reverse order: a victim's pending registration is replaced by someone else's; the
+/// link mailed for the victim's registration must not confirm the newer one (whose password
+/// the victim does not know).
+async fn a_link_mailed_to_an_earlier_registration_does_not_confirm_a_later_one(backend: Backend) {
+    let (app, sink) = spawn_app_with_mail(backend).await;
+    let first_link = registered(&app, &sink, EMAIL).await;
+    let res = register(&app, &browser(), EMAIL, "someone else's password", "").await;
+    assert_eq!(res.status(), 200);
+    let second_link = verification_link(&app, &sink, EMAIL).await;
+    assert_ne!(first_link, second_link);
+
+    let (status, body) = page(&app, &app.http, &path_of(&app, &first_link)).await;
+    assert_eq!(status, 400, "the earlier registration's link");
+    assert!(body.contains(LINK_REFUSED), "{body}");
+    let res = confirm_token(&app, &token_of(&first_link)).await;
+    assert_eq!(
+        res.status(),
+        400,
+        "posting the earlier link confirms nothing either"
+    );
+    assert_eq!(
+        stored_user(&app, EMAIL).await.unwrap().email_verified_at,
+        None,
+        "the later registration is still unconfirmed"
+    );
+    // Its own link confirms the later registration.
+    let res = confirm(&app, &second_link).await;
+    assert_eq!(res.status(), 303);
+    assert!(stored_user(&app, EMAIL)
+        .await
+        .unwrap()
+        .email_verified_at
+        .is_some());
+}
+
+/// Posts the confirmation form with `token` from a fresh browser (its CSRF token from the
+/// login page), without opening the link first.
+async fn confirm_token(app: &TestApp, token: &str) -> reqwest::Response {
+    let b = browser();
+    let csrf = csrf_of(&page_ok(app, &b, "/login").await);
+    b.post(app.url("/verify-email"))
+        .form(&[("csrf_token", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap()
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -40,6 +40,9 @@ impl Dialect for PostgresStore {
     const WRITE_CONCURRENCY: usize = 4;
     /// Creating users waits for the setup's transaction.
     const SETUP_LOCKS: &'static [&'static str] = &["LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"];
+    const FOR_KEY_SHARE: &'static str = " FOR KEY SHARE";
+    const KEY_REVOCATION_LOCKS: &'static [&'static str] =
+        &["SELECT key_id FROM secret_keys WHERE key_id = $1 FOR UPDATE"];
     const FOLDS_UNICODE_CASE: bool = true;
 
     fn migrator() -> &'static Migrator {

@@ -63,6 +63,16 @@ macro_rules! impl_account_store {
                     now: Timestamp,
                 ) -> Result<Revocation, StoreError> {
                     let mut tx = self.pool.begin().await?;
+                    // First wait for issuances holding the key (see
+                    // `insert_families_with_tokens`): the families they stored are then
+                    // visible to the UPDATE of families below, and issuances after this
+                    // commit read the key as revoked.
+                    for lock in Self::KEY_REVOCATION_LOCKS {
+                        sqlx::query(lock)
+                            .bind(key_id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
                     let done = sqlx::query(
                         "UPDATE secret_keys SET revoked_at = $1 \
                          WHERE key_id = $2 AND account_id = $3 AND revoked_at IS NULL",

@@ -65,8 +65,10 @@ macro_rules! impl_app_store {
                     expected: AppStatus,
                     next: AppStatus,
                     reason: Option<&str>,
+                    revoke_tokens: bool,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     let done = sqlx::query(
                         "UPDATE applications SET status = $1, status_reason = $2, \
                          updated_at = $3 WHERE client_id = $4 AND status = $5",
@@ -76,9 +78,31 @@ macro_rules! impl_app_store {
                     .bind(now.unix())
                     .bind(client_id.as_str())
                     .bind(expected.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                    Ok(done.rows_affected() == 1)
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    if revoke_tokens {
+                        sqlx::query(
+                            "UPDATE token_families SET revoked_at = $1 \
+                             WHERE client_id = $2 AND revoked_at IS NULL",
+                        )
+                        .bind(now.unix())
+                        .bind(client_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                        sqlx::query(
+                            "UPDATE authorization_codes SET used_at = $1 \
+                             WHERE client_id = $2 AND used_at IS NULL",
+                        )
+                        .bind(now.unix())
+                        .bind(client_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn list_client_secrets(

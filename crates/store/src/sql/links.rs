@@ -12,10 +12,6 @@ pub(crate) fn parse_user(raw: Option<String>) -> Result<Option<UserId>, StoreErr
 macro_rules! impl_link_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::rows::LinkRow;
-            use $crate::sql::links::parse_user;
-            use $crate::sql::{select, Dialect};
-            use $crate::{LinkStore, StoreError};
             use gatehouse_core::ids::UserId;
             use gatehouse_core::link::{LinkPurpose, OneTimeLink};
             use gatehouse_core::password::PasswordHash;
@@ -23,6 +19,10 @@ macro_rules! impl_link_store {
             use gatehouse_core::user::User;
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
+            use $crate::rows::LinkRow;
+            use $crate::sql::links::parse_user;
+            use $crate::sql::{select, Dialect};
+            use $crate::{LinkStore, StoreError};
 
             impl $store {
                 /// Spends a usable link of `purpose`; returns its user column (`Some(None)`
@@ -44,6 +44,48 @@ macro_rules! impl_link_store {
                     .fetch_optional(executor)
                     .await?;
                     Ok(row.map(|(user,)| user))
+                }
+            }
+
+            impl $store {
+                /// The first half of using a link that proves its user's address: marks the
+                /// email of the link's user verified (and sets `password_hash`, if given),
+                /// then spends the link. The user's row is written first, as a registration
+                /// replacing an unconfirmed user does (its DELETE), so the two lock in the
+                /// same order; a link spent meanwhile by another use leaves `None` and the
+                /// caller's transaction is rolled back when it drops.
+                async fn claim_link_user(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    digest: &SecretDigest,
+                    purpose: LinkPurpose,
+                    now: Timestamp,
+                    password_hash: Option<&PasswordHash>,
+                ) -> Result<Option<UserId>, StoreError> {
+                    // Reading the mail proved the address.
+                    let claimed: Option<(String,)> = sqlx::query_as(
+                        "UPDATE users SET email_verified_at = COALESCE(email_verified_at, $1), \
+                         password_hash = COALESCE($2, password_hash) \
+                         WHERE user_id = (SELECT user_id FROM one_time_links \
+                             WHERE link_digest = $3 AND purpose = $4 AND used_at IS NULL \
+                             AND (expires_at IS NULL OR expires_at > $1)) \
+                         RETURNING user_id",
+                    )
+                    .bind(now.unix())
+                    .bind(password_hash.map(PasswordHash::as_phc))
+                    .bind(digest.as_bytes().as_slice())
+                    .bind(purpose.as_str())
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    let Some((user,)) = claimed else {
+                        return Ok(None);
+                    };
+                    if Self::spend_link(&mut **tx, digest, purpose, now)
+                        .await?
+                        .is_none()
+                    {
+                        return Ok(None);
+                    }
+                    parse_user(Some(user))
                 }
             }
 
@@ -86,24 +128,14 @@ macro_rules! impl_link_store {
                     now: Timestamp,
                 ) -> Result<Option<UserId>, StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    let spent =
-                        Self::spend_link(&mut *tx, digest, LinkPurpose::VerifyEmail, now).await?;
-                    let Some(user) = spent else {
+                    let Some(user) =
+                        Self::claim_link_user(&mut tx, digest, LinkPurpose::VerifyEmail, now, None)
+                            .await?
+                    else {
                         return Ok(None);
                     };
-                    let user = parse_user(user)?;
-                    if let Some(id) = &user {
-                        sqlx::query(
-                            "UPDATE users SET email_verified_at = $1 \
-                             WHERE user_id = $2 AND email_verified_at IS NULL",
-                        )
-                        .bind(now.unix())
-                        .bind(id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                    }
                     tx.commit().await?;
-                    Ok(user)
+                    Ok(Some(user))
                 }
 
                 async fn reset_password(
@@ -113,22 +145,17 @@ macro_rules! impl_link_store {
                     now: Timestamp,
                 ) -> Result<Option<UserId>, StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    let spent =
-                        Self::spend_link(&mut *tx, digest, LinkPurpose::ResetPassword, now)
-                            .await?;
-                    let Some(user) = spent.map(parse_user).transpose()?.flatten() else {
+                    let Some(user) = Self::claim_link_user(
+                        &mut tx,
+                        digest,
+                        LinkPurpose::ResetPassword,
+                        now,
+                        Some(password_hash),
+                    )
+                    .await?
+                    else {
                         return Ok(None);
                     };
-                    // Reading the mail proved the address too.
-                    sqlx::query(
-                        "UPDATE users SET password_hash = $1, \
-                         email_verified_at = COALESCE(email_verified_at, $2) WHERE user_id = $3",
-                    )
-                    .bind(password_hash.as_phc())
-                    .bind(now.unix())
-                    .bind(user.as_str())
-                    .execute(&mut *tx)
-                    .await?;
                     sqlx::query(
                         "UPDATE one_time_links SET used_at = $1 \
                          WHERE user_id = $2 AND purpose = $3 AND used_at IS NULL",

@@ -28,6 +28,17 @@ pub(crate) trait Dialect {
     /// Statements that run first in `complete_setup`, so that two setups at once (two nodes
     /// each printed a link) cannot both see "no admin".
     const SETUP_LOCKS: &'static [&'static str];
+    /// Appended to the `SELECT` of live keys in `insert_families_with_tokens`: on PostgreSQL
+    /// `FOR KEY SHARE`, which a revocation's [`Dialect::KEY_REVOCATION_LOCKS`] waits for and
+    /// which waits for them, while plain updates (a key's last use) pass. Empty where writers
+    /// are serialised anyway (SQLite).
+    const FOR_KEY_SHARE: &'static str;
+    /// Statements that run first in `revoke_secret_key`, binding the key ID: on PostgreSQL
+    /// the key row is locked `FOR UPDATE` before it changes, so an issuance holding it
+    /// commits first, and one reading it after waits and then reads it revoked (a lock taken
+    /// only after a plain UPDATE would let the issuance read the old row). None on SQLite,
+    /// whose first statement must write.
+    const KEY_REVOCATION_LOCKS: &'static [&'static str];
     /// Whether `LOWER` and `LIKE` fold case beyond ASCII; where they do not, a search for
     /// non-ASCII text is finished in Rust ([`search::Search`]).
     const FOLDS_UNICODE_CASE: bool;

@@ -18,17 +18,20 @@ pub(crate) fn token_with_family<T: crate::Row>() -> String {
 macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
+            use gatehouse_core::ids::KeyId;
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::token::{
                 AccessToken, AuthorizationCode, FamilyId, RefreshToken, TokenFamily, TokenView,
             };
             use gatehouse_core::Timestamp;
+            use sqlx::QueryBuilder;
+            use std::collections::{BTreeSet, HashSet};
             use std::slice::from_ref;
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
-            use $crate::sql::select;
             use $crate::sql::tokens::{token_with_family, ROWS_PER_STATEMENT};
-            use $crate::{Redemption, Rotation, StoreError, TokenStore};
+            use $crate::sql::{select, Dialect};
+            use $crate::{Issue, Redemption, Rotation, StoreError, TokenStore};
 
             static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
             static FIND_REFRESH: LazyLock<String> =
@@ -116,7 +119,7 @@ macro_rules! impl_token_store {
                 async fn insert_families_with_tokens(
                     &self,
                     issued: &[(TokenFamily, AccessToken)],
-                ) -> Result<(), StoreError> {
+                ) -> Result<Vec<Issue>, StoreError> {
                     // Two multi-row statements per batch, not two per token: each statement is
                     // a round trip to the connection.
                     let mut tx = self.pool.begin().await?;
@@ -126,8 +129,59 @@ macro_rules! impl_token_store {
                         Self::insert_rows(&mut *tx, &families).await?;
                         Self::insert_rows(&mut *tx, &tokens).await?;
                     }
+                    // A family minted by a secret key is kept only while its key is live. The
+                    // check follows the inserts, which took SQLite's write lock first; on
+                    // PostgreSQL it share-locks the live keys, so a revocation running now
+                    // either waits for this commit and then revokes these families with the
+                    // key, or committed first and its key reads as revoked here.
+                    let keys: BTreeSet<&str> = issued
+                        .iter()
+                        .filter_map(|(f, _)| f.key_id.as_ref().map(KeyId::as_str))
+                        .collect();
+                    let mut live: HashSet<String> = HashSet::new();
+                    let keys: Vec<&str> = keys.into_iter().collect();
+                    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT key_id FROM secret_keys WHERE revoked_at IS NULL \
+                             AND key_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for key in chunk {
+                            list.push_bind(*key);
+                        }
+                        query.push(")");
+                        query.push(Self::FOR_KEY_SHARE);
+                        let rows: Vec<(String,)> =
+                            query.build_query_as().fetch_all(&mut *tx).await?;
+                        live.extend(rows.into_iter().map(|(k,)| k));
+                    }
+                    let outcome: Vec<Issue> = issued
+                        .iter()
+                        .map(|(f, _)| match &f.key_id {
+                            Some(key) if !live.contains(key.as_str()) => Issue::KeyRevoked,
+                            _ => Issue::Stored,
+                        })
+                        .collect();
+                    let refused: Vec<&str> = issued
+                        .iter()
+                        .zip(&outcome)
+                        .filter(|(_, o)| **o == Issue::KeyRevoked)
+                        .map(|((f, _), _)| f.family_id.as_str())
+                        .collect();
+                    // Their tokens go with them (ON DELETE CASCADE).
+                    for chunk in refused.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "DELETE FROM token_families WHERE family_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for family in chunk {
+                            list.push_bind(*family);
+                        }
+                        query.push(")");
+                        query.build().execute(&mut *tx).await?;
+                    }
                     tx.commit().await?;
-                    Ok(())
+                    Ok(outcome)
                 }
 
                 async fn find_access_token(

@@ -11,7 +11,55 @@ macro_rules! impl_user_store {
             use $crate::rows::{convert_all, UserRow};
             use $crate::sql::search::contains_pattern;
             use $crate::sql::select;
-            use $crate::{ListQuery, StoreError, UserStore};
+            use $crate::{ListQuery, Registered, StoreError, UserStore};
+
+            impl $store {
+                /// One attempt at [`UserStore::register_user`].
+                async fn try_register(
+                    &self,
+                    account: &Account,
+                    user: &User,
+                    link: &OneTimeLink,
+                ) -> Result<Registered, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // The DELETE comes first, so it takes the row lock (PostgreSQL) or the
+                    // write lock (SQLite) before anything is read. Links, sessions, grants,
+                    // codes and token families of the user go with it (ON DELETE CASCADE);
+                    // one owning an application (made by an operator) is kept.
+                    let earlier: Option<(String, Option<String>)> = sqlx::query_as(
+                        "DELETE FROM users WHERE email = $1 AND email_verified_at IS NULL \
+                         AND role = 'developer' \
+                         AND NOT EXISTS (SELECT 1 FROM applications a \
+                             WHERE a.owner_id = users.user_id) \
+                         RETURNING user_id, account_id",
+                    )
+                    .bind(user.email.as_str())
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    if let Some((_, Some(earlier_account))) = &earlier {
+                        sqlx::query(
+                            "DELETE FROM accounts WHERE account_id = $1 \
+                             AND NOT EXISTS (SELECT 1 FROM users WHERE account_id = $1) \
+                             AND NOT EXISTS (SELECT 1 FROM secret_keys WHERE account_id = $1) \
+                             AND NOT EXISTS (SELECT 1 FROM token_families WHERE account_id = $1)",
+                        )
+                        .bind(earlier_account)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    Self::insert_rows(&mut *tx, from_ref(account)).await?;
+                    Self::insert_rows(&mut *tx, from_ref(user)).await?;
+                    Self::insert_rows(&mut *tx, from_ref(link)).await?;
+                    tx.commit().await?;
+                    Ok(match earlier {
+                        None => Registered::New,
+                        Some((earlier, _)) => Registered::Replaced {
+                            earlier: UserId::parse(&earlier)
+                                .map_err(|e| StoreError::corrupt(e.to_string()))?,
+                        },
+                    })
+                }
+            }
 
             #[async_trait::async_trait]
             impl UserStore for $store {
@@ -60,13 +108,19 @@ macro_rules! impl_user_store {
                     account: &Account,
                     user: &User,
                     link: &OneTimeLink,
-                ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    Self::insert_rows(&mut *tx, from_ref(account)).await?;
-                    Self::insert_rows(&mut *tx, from_ref(user)).await?;
-                    Self::insert_rows(&mut *tx, from_ref(link)).await?;
-                    tx.commit().await?;
-                    Ok(())
+                ) -> Result<Registered, StoreError> {
+                    // Two registrations of one pending address at once (PostgreSQL): the
+                    // second's DELETE waits for the first and then finds its row gone, so its
+                    // INSERT collides with the user the first stored; once more, it replaces
+                    // that one.
+                    let mut attempts = 0;
+                    loop {
+                        attempts += 1;
+                        match self.try_register(account, user, link).await {
+                            Err(StoreError::Conflict("email")) if attempts < 3 => continue,
+                            outcome => return outcome,
+                        }
+                    }
                 }
 
                 async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError> {

@@ -61,6 +61,9 @@ impl Dialect for SqliteStore {
     const WRITE_CONCURRENCY: usize = 1;
     /// None needed: the setup link's UPDATE comes first and takes SQLite's one write lock.
     const SETUP_LOCKS: &'static [&'static str] = &[];
+    /// One writer at a time: a transaction that writes first holds the database.
+    const FOR_KEY_SHARE: &'static str = "";
+    const KEY_REVOCATION_LOCKS: &'static [&'static str] = &[];
     /// `LOWER('Ö')` is `Ö`.
     const FOLDS_UNICODE_CASE: bool = false;
 

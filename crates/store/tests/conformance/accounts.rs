@@ -3,7 +3,8 @@ use gatehouse_core::account::Account;
 use gatehouse_core::ids::{AccountId, KeyId};
 use gatehouse_core::scope::ScopeCatalogue;
 use gatehouse_core::secret::SecretDigest;
-use gatehouse_store::{Revocation, Store, StoreError};
+use gatehouse_store::testing::{Backend, TestDb};
+use gatehouse_store::{Issue, Revocation, Store, StoreError};
 use rand::rngs::OsRng;
 
 pub async fn account_and_first_key_are_stored_together(store: &dyn Store) {
@@ -272,4 +273,237 @@ pub async fn account_scopes_are_replaced(store: &dyn Store) {
         2,
         "no account was created"
     );
+}
+
+/// An account token family minted by `key`, with its token.
+fn minted_by(
+    acct: &Account,
+    key: &gatehouse_core::account::SecretKey,
+) -> (
+    gatehouse_core::token::TokenFamily,
+    gatehouse_core::token::AccessToken,
+) {
+    use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+    let family = TokenFamily {
+        family_id: FamilyId::generate(&mut OsRng),
+        origin: FamilyOrigin::Account,
+        client_id: None,
+        user_id: None,
+        account_id: Some(acct.account_id.clone()),
+        scopes: ScopeCatalogue::default().select(["read"]).unwrap(),
+        created_at: T0,
+        revoked_at: None,
+        embed_view: None,
+        key_id: Some(key.key_id.clone()),
+    };
+    let token = AccessToken {
+        digest: crate::fixtures::digest(gatehouse_core::secret::SecretKind::AccessToken),
+        family_id: family.family_id.clone(),
+        scopes: family.scopes.clone(),
+        created_at: T0,
+        expires_at: T0.plus_secs(3600),
+        revoked_at: None,
+    };
+    (family, token)
+}
+
+pub async fn a_family_minted_by_a_revoked_key_is_not_stored(store: &dyn Store) {
+    use crate::fixtures::{app_and_user, client_family};
+    let acct = account();
+    let (revoked, _) = key(&acct, T0);
+    store.insert_account(&acct, &revoked).await.unwrap();
+    let (live, _) = key(&acct, T0);
+    store.insert_secret_key(&live).await.unwrap();
+    store
+        .revoke_secret_key(&acct.account_id, &revoked.key_id, T0.plus_secs(1))
+        .await
+        .unwrap();
+    let (app, _) = app_and_user(store).await;
+
+    let batch = vec![
+        minted_by(&acct, &live),
+        minted_by(&acct, &revoked),
+        client_family(&app),
+        minted_by(&acct, &revoked),
+    ];
+    assert_eq!(
+        store.insert_families_with_tokens(&batch).await.unwrap(),
+        [
+            Issue::Stored,
+            Issue::KeyRevoked,
+            Issue::Stored,
+            Issue::KeyRevoked
+        ]
+    );
+    for (i, (_, token)) in batch.iter().enumerate() {
+        let found = store.find_access_token(&token.digest).await.unwrap();
+        assert_eq!(found.is_some(), i % 2 == 0, "token {i}");
+    }
+    let (family, token) = minted_by(&acct, &revoked);
+    assert_eq!(
+        store
+            .insert_family_with_token(&family, &token)
+            .await
+            .unwrap(),
+        Issue::KeyRevoked
+    );
+    assert!(store
+        .find_access_token(&token.digest)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Issuances and revocations of one key at the same time: afterwards no token of a revoked
+/// key is live, whichever ran first.
+pub async fn issuing_while_the_key_is_revoked_never_leaves_a_live_token(store: &dyn Store) {
+    let acct = account();
+    let (first, _) = key(&acct, T0);
+    store.insert_account(&acct, &first).await.unwrap();
+    for round in 0..20 {
+        let (doomed, _) = key(&acct, T0);
+        store.insert_secret_key(&doomed).await.unwrap();
+        let batch: Vec<_> = (0..3).map(|_| minted_by(&acct, &doomed)).collect();
+        let (issued, revoked) = tokio::join!(
+            store.insert_families_with_tokens(&batch),
+            store.revoke_secret_key(&acct.account_id, &doomed.key_id, T0.plus_secs(1))
+        );
+        let issued = issued.unwrap();
+        assert_eq!(revoked.unwrap(), Revocation::Revoked);
+        for ((_, token), issue) in batch.iter().zip(&issued) {
+            let found = store.find_access_token(&token.digest).await.unwrap();
+            match issue {
+                Issue::Stored => assert!(
+                    !found.unwrap().is_active(T0.plus_secs(2)),
+                    "round {round}: a token of the revoked key is live"
+                ),
+                Issue::KeyRevoked => assert!(found.is_none(), "round {round}"),
+            }
+        }
+    }
+}
+
+/// The locks behind the previous case, taken one at a time on PostgreSQL (SQLite runs one
+/// writer at a time): an issuance waits for a revocation in progress and then stores nothing,
+/// and a revocation waits for an issuance in progress and then revokes what it stored.
+pub async fn issuance_and_revocation_of_a_key_wait_for_each_other(backend: Backend) {
+    let db = TestDb::fresh(backend).await;
+    let store = db.migrated_store().await;
+    let acct = account();
+    let (first, _) = key(&acct, T0);
+    store.insert_account(&acct, &first).await.unwrap();
+    if backend == Backend::Sqlite {
+        // Serialised writers leave two orders, each covered above.
+        return;
+    }
+    use sqlx::Connection;
+    let mut raw = sqlx::PgConnection::connect(db.url()).await.unwrap();
+
+    // A revocation in progress (the statements of revoke_secret_key, not yet committed).
+    let (revoking, _) = key(&acct, T0);
+    store.insert_secret_key(&revoking).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query("SELECT key_id FROM secret_keys WHERE key_id = $1 FOR UPDATE")
+        .bind(revoking.key_id.as_str())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    sqlx::query("UPDATE secret_keys SET revoked_at = 1 WHERE key_id = $1")
+        .bind(revoking.key_id.as_str())
+        .execute(&mut raw)
+        .await
+        .unwrap();
+    let (family, token) = minted_by(&acct, &revoking);
+    let issuing = {
+        let store = store.clone();
+        let (family, token) = (family.clone(), token.clone());
+        tokio::spawn(async move { store.insert_family_with_token(&family, &token).await })
+    };
+    wait_for_a_lock_waiter(&mut raw).await;
+    sqlx::query("COMMIT").execute(&mut raw).await.unwrap();
+    assert_eq!(issuing.await.unwrap().unwrap(), Issue::KeyRevoked);
+    assert!(store
+        .find_access_token(&token.digest)
+        .await
+        .unwrap()
+        .is_none());
+
+    // An issuance in progress (holding the key as insert_families_with_tokens does).
+    let (held, _) = key(&acct, T0);
+    store.insert_secret_key(&held).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut raw).await.unwrap();
+    sqlx::query(
+        "SELECT key_id FROM secret_keys WHERE revoked_at IS NULL AND key_id = $1 \
+         FOR KEY SHARE",
+    )
+    .bind(held.key_id.as_str())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    let revocation = {
+        let store = store.clone();
+        let (account_id, key_id) = (acct.account_id.clone(), held.key_id.clone());
+        tokio::spawn(async move {
+            store
+                .revoke_secret_key(&account_id, &key_id, T0.plus_secs(1))
+                .await
+        })
+    };
+    wait_for_a_lock_waiter(&mut raw).await;
+    let (family, token) = minted_by(&acct, &held);
+    sqlx::query(
+        "INSERT INTO token_families (family_id, origin, account_id, scopes, created_at, key_id) \
+         VALUES ($1, 'account', $2, 'read', $3, $4)",
+    )
+    .bind(family.family_id.as_str())
+    .bind(acct.account_id.as_str())
+    .bind(T0.unix())
+    .bind(held.key_id.as_str())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO access_tokens (token_digest, family_id, scopes, created_at, expires_at) \
+         VALUES ($1, $2, 'read', $3, $4)",
+    )
+    .bind(token.digest.as_bytes().as_slice())
+    .bind(family.family_id.as_str())
+    .bind(T0.unix())
+    .bind(T0.plus_secs(3600).unix())
+    .execute(&mut raw)
+    .await
+    .unwrap();
+    sqlx::query("COMMIT").execute(&mut raw).await.unwrap();
+    assert_eq!(revocation.await.unwrap().unwrap(), Revocation::Revoked);
+    let view = store
+        .find_access_token(&token.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !view.is_active(T0.plus_secs(2)),
+        "the family stored while the key was being revoked is revoked with it"
+    );
+}
+
+/// Waits until a session of `raw`'s database waits for a lock.
+async fn wait_for_a_lock_waiter(raw: &mut sqlx::PgConnection) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *raw)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing waited for the lock within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }

@@ -103,12 +103,20 @@ pub async fn status_change_is_compare_and_set(store: &dyn Store) {
             AppStatus::Pending,
             AppStatus::Rejected,
             Some("no"),
+            false,
             later
         )
         .await
         .unwrap());
     assert!(!store
-        .update_application_status(id, AppStatus::Pending, AppStatus::Approved, None, later)
+        .update_application_status(
+            id,
+            AppStatus::Pending,
+            AppStatus::Approved,
+            None,
+            false,
+            later
+        )
         .await
         .unwrap());
     let found = store.find_application(id).await.unwrap().unwrap();
@@ -256,6 +264,7 @@ pub async fn applications_are_searched_and_filtered_by_status(store: &dyn Store)
             AppStatus::Approved,
             AppStatus::Suspended,
             Some("abuse"),
+            true,
             T0
         )
         .await
@@ -858,6 +867,7 @@ async fn app_with_secret(
                 AppStatus::Approved,
                 AppStatus::Suspended,
                 Some("abuse"),
+                true,
                 T0
             )
             .await
@@ -1041,4 +1051,77 @@ pub async fn concurrent_reminder_claims_never_share_a_secret(store: &dyn Store) 
     claimed.extend(ids(two.unwrap()));
     claimed.sort();
     assert_eq!(claimed, ids_of(&all.iter().collect::<Vec<_>>()));
+}
+
+pub async fn suspending_an_app_revokes_its_tokens_and_codes_for_good(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let alice = stored_user(store, user("alice@example.com", None)).await;
+    let fleet = app(&owner, "fleet");
+    let other = app(&owner, "other");
+    for a in [&fleet, &other] {
+        store.insert_application(a, None).await.unwrap();
+        approve(store, a).await;
+    }
+    let users = issued(store, &fleet, &alice).await;
+    let (family, own) = client_family(&fleet);
+    store.insert_family_with_token(&family, &own).await.unwrap();
+    let unused = code(&fleet, &alice, T0);
+    store.insert_authorization_code(&unused).await.unwrap();
+    let others = issued(store, &other, &alice).await;
+
+    let at = T0.plus_secs(10);
+    let id = &fleet.client_id;
+    // A refused compare-and-set revokes nothing.
+    assert!(!store
+        .update_application_status(id, AppStatus::Pending, AppStatus::Rejected, None, true, at)
+        .await
+        .unwrap());
+    assert!(is_active(store, &users.access, at).await);
+    assert!(store
+        .update_application_status(
+            id,
+            AppStatus::Approved,
+            AppStatus::Suspended,
+            None,
+            true,
+            at
+        )
+        .await
+        .unwrap());
+    assert!(store
+        .update_application_status(
+            id,
+            AppStatus::Suspended,
+            AppStatus::Approved,
+            None,
+            true,
+            at.plus_secs(1)
+        )
+        .await
+        .unwrap());
+    let later = at.plus_secs(2);
+    assert!(
+        !is_active(store, &users.access, later).await,
+        "code flow token"
+    );
+    assert!(
+        !is_active(store, &own, later).await,
+        "client credentials token"
+    );
+    let (_, refresh_family) = store
+        .find_refresh_token(&users.refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(refresh_family.revoked_at.is_some(), "refresh token");
+    let spent = store
+        .find_authorization_code(&unused.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(spent.used_at.is_some(), "an unused code is spent");
+    assert!(
+        is_active(store, &others.access, later).await,
+        "another app's tokens are untouched"
+    );
 }

@@ -155,6 +155,7 @@ pub async fn approve(store: &dyn Store, app: &Application) {
             AppStatus::Pending,
             AppStatus::Approved,
             None,
+            false,
             T0
         )
         .await

@@ -1,8 +1,10 @@
-use crate::fixtures::{account, admin, key, link, query, stored_user, user, T0};
+use crate::fixtures::{account, admin, app, key, link, query, session_of, stored_user, user, T0};
+use gatehouse_core::account::Account;
 use gatehouse_core::ids::UserId;
-use gatehouse_core::link::LinkPurpose;
+use gatehouse_core::link::{LinkPurpose, OneTimeLink};
+use gatehouse_core::password::PasswordHash;
 use gatehouse_core::user::{Email, User};
-use gatehouse_store::{ListQuery, Store, StoreError};
+use gatehouse_store::{ListQuery, Registered, Store, StoreError};
 use rand::rngs::OsRng;
 
 pub async fn user_is_found_by_email_and_id(store: &dyn Store) {
@@ -89,7 +91,10 @@ pub async fn registration_stores_account_user_and_link_together(store: &dyn Stor
         ..user("dev@example.com", Some(&acct))
     };
     let verify = link(LinkPurpose::VerifyEmail, Some(&dev), T0);
-    store.register_user(&acct, &dev, &verify).await.unwrap();
+    assert_eq!(
+        store.register_user(&acct, &dev, &verify).await.unwrap(),
+        Registered::New
+    );
 
     let found = store.find_account(&acct.account_id).await.unwrap().unwrap();
     assert_eq!(found.name, acct.name);
@@ -211,4 +216,219 @@ pub async fn users_are_searched_case_insensitively_newest_first(store: &dyn Stor
         store.list_users(&query(Some(""), 10)).await.unwrap().len(),
         4
     );
+}
+
+/// A self-registration of `email` with its own account, password and confirmation link.
+fn registration(email: &str, password: &str) -> (Account, User, OneTimeLink) {
+    let acct = account();
+    let dev = User {
+        email_verified_at: None,
+        password_hash: PasswordHash::from_phc(format!(
+            "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${password}"
+        )),
+        ..user(email, Some(&acct))
+    };
+    let verify = link(LinkPurpose::VerifyEmail, Some(&dev), T0);
+    (acct, dev, verify)
+}
+
+async fn register(store: &dyn Store, r: &(Account, User, OneTimeLink)) -> Registered {
+    store.register_user(&r.0, &r.1, &r.2).await.unwrap()
+}
+
+pub async fn registering_again_replaces_an_unconfirmed_registration(store: &dyn Store) {
+    let first = registration("dev@example.com", "Zmlyc3Q");
+    assert_eq!(register(store, &first).await, Registered::New);
+    let session = session_of(Some(&first.1), T0.plus_secs(3600));
+    store.insert_session(&session).await.unwrap();
+
+    let second = registration("DEV@example.com", "c2Vjb25k");
+    assert_eq!(
+        register(store, &second).await,
+        Registered::Replaced {
+            earlier: first.1.user_id.clone()
+        }
+    );
+    let found = store
+        .find_user_by_email(&first.1.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.user_id, second.1.user_id);
+    assert!(
+        found.password_hash == second.1.password_hash,
+        "the earlier password is gone"
+    );
+    assert_eq!(found.account_id, Some(second.0.account_id.clone()));
+    assert!(store.find_user(&first.1.user_id).await.unwrap().is_none());
+    assert!(
+        store
+            .find_account(&first.0.account_id)
+            .await
+            .unwrap()
+            .is_none(),
+        "the earlier registration's empty account is gone"
+    );
+    assert!(store.find_link(&first.2.digest).await.unwrap().is_none());
+    assert!(store.find_session(&session.digest).await.unwrap().is_none());
+
+    // The link mailed to the earlier registration confirms nothing; the new one confirms
+    // the new registration.
+    assert_eq!(
+        store
+            .verify_email(&first.2.digest, T0.plus_secs(1))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        store
+            .find_user(&second.1.user_id)
+            .await
+            .unwrap()
+            .unwrap()
+            .email_verified_at,
+        None
+    );
+    assert_eq!(
+        store
+            .verify_email(&second.2.digest, T0.plus_secs(2))
+            .await
+            .unwrap(),
+        Some(second.1.user_id.clone())
+    );
+
+    // A confirmed address is never replaced.
+    let third = registration("dev@example.com", "dGhpcmQ");
+    let err = store
+        .register_user(&third.0, &third.1, &third.2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    let kept = store
+        .find_user_by_email(&first.1.email)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.user_id, second.1.user_id);
+    assert!(kept.password_hash == second.1.password_hash);
+    assert!(store
+        .find_account(&third.0.account_id)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store.find_link(&third.2.digest).await.unwrap().is_none());
+    assert_eq!(
+        store.list_accounts(&query(None, 10)).await.unwrap().len(),
+        1
+    );
+}
+
+pub async fn replacing_a_registration_keeps_what_an_operator_made(store: &dyn Store) {
+    // An operator gave the pending registration's account a key: the account stays.
+    let first = registration("dev@example.com", "Zmlyc3Q");
+    register(store, &first).await;
+    let (operator_key, _) = key(&first.0, T0);
+    store.insert_secret_key(&operator_key).await.unwrap();
+    let second = registration("dev@example.com", "c2Vjb25k");
+    assert!(matches!(
+        register(store, &second).await,
+        Registered::Replaced { .. }
+    ));
+    assert!(store.find_user(&first.1.user_id).await.unwrap().is_none());
+    assert!(store
+        .find_account(&first.0.account_id)
+        .await
+        .unwrap()
+        .is_some());
+    assert_eq!(
+        store
+            .list_secret_keys(&first.0.account_id)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    // A pending user who owns an application (made by an operator) is not replaced.
+    let owner = registration("owner@example.com", "Zmlyc3Q");
+    register(store, &owner).await;
+    store
+        .insert_application(&app(&owner.1, "fleet"), None)
+        .await
+        .unwrap();
+    let again = registration("owner@example.com", "c2Vjb25k");
+    let err = store
+        .register_user(&again.0, &again.1, &again.2)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("email")), "{err:?}");
+    assert!(store.find_user(&owner.1.user_id).await.unwrap().is_some());
+    assert!(store.find_link(&owner.2.digest).await.unwrap().is_some());
+    assert!(store.find_user(&again.1.user_id).await.unwrap().is_none());
+}
+
+pub async fn concurrent_registrations_of_one_address_leave_one(store: &dyn Store) {
+    let pending = registration("dev@example.com", "cGVuZGluZw");
+    register(store, &pending).await;
+    let (one, two) = (
+        registration("dev@example.com", "b25l"),
+        registration("dev@example.com", "dHdv"),
+    );
+    let (a, b) = tokio::join!(
+        store.register_user(&one.0, &one.1, &one.2),
+        store.register_user(&two.0, &two.1, &two.2)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    assert!(matches!(a, Registered::Replaced { .. }), "{a:?}");
+    assert!(matches!(b, Registered::Replaced { .. }), "{b:?}");
+    let found = store
+        .find_user_by_email(&pending.1.email)
+        .await
+        .unwrap()
+        .unwrap();
+    let (winner, loser) = if found.user_id == one.1.user_id {
+        (&one, &two)
+    } else {
+        (&two, &one)
+    };
+    assert_eq!(found.user_id, winner.1.user_id);
+    assert!(store.find_user(&loser.1.user_id).await.unwrap().is_none());
+    assert!(store.find_link(&loser.2.digest).await.unwrap().is_none());
+    assert_eq!(
+        store.list_accounts(&query(None, 10)).await.unwrap().len(),
+        1,
+        "only the remaining registration's account is left"
+    );
+}
+
+pub async fn confirming_while_registering_again_keeps_one_consistent_outcome(store: &dyn Store) {
+    for round in 0..5 {
+        let email = format!("dev{round}@example.com");
+        let first = registration(&email, "Zmlyc3Q");
+        register(store, &first).await;
+        let second = registration(&email, "c2Vjb25k");
+        let (confirmed, registered) = tokio::join!(
+            store.verify_email(&first.2.digest, T0.plus_secs(1)),
+            store.register_user(&second.0, &second.1, &second.2)
+        );
+        let found = store
+            .find_user_by_email(&first.1.email)
+            .await
+            .unwrap()
+            .unwrap();
+        match (confirmed.unwrap(), registered) {
+            (Some(confirmed), Err(StoreError::Conflict("email"))) => {
+                assert_eq!(confirmed, first.1.user_id);
+                assert_eq!(found.user_id, first.1.user_id);
+                assert!(found.email_verified_at.is_some());
+            }
+            (None, Ok(Registered::Replaced { earlier })) => {
+                assert_eq!(earlier, first.1.user_id);
+                assert_eq!(found.user_id, second.1.user_id);
+                assert_eq!(found.email_verified_at, None);
+            }
+            other => panic!("inconsistent outcome: {other:?}"),
+        }
+    }
 }
