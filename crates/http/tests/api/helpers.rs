@@ -150,11 +150,18 @@ fn rand_suffix() -> String {
     N.fetch_add(1, Ordering::SeqCst).to_string()
 }
 
-/// Settings for a test server: loopback, any free port.
+/// Settings for a test server: loopback, any free port. Every test's requests come from
+/// 127.0.0.1, so the per-client rate limits are set out of reach here; the tests of the
+/// limits themselves (`abuse.rs`) set their own.
 pub fn test_settings(database_url: &str) -> Settings {
     Settings {
         listen: "127.0.0.1:0".parse().unwrap(),
         database_url: database_url.to_owned(),
+        limits: gatehouse_service::settings::Limits {
+            failed_sign_ins_per_minute: 10_000,
+            sign_ups_per_hour: 10_000,
+            failed_client_auth_per_minute: 10_000,
+        },
         ..Settings::default()
     }
 }
