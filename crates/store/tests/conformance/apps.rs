@@ -451,7 +451,10 @@ pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Stor
         .await
         .unwrap();
 
-    assert!(store.delete_application(&doomed.client_id).await.unwrap());
+    assert!(store
+        .delete_application(&doomed.client_id, T0)
+        .await
+        .unwrap());
 
     assert!(store
         .find_application(&doomed.client_id)
@@ -528,7 +531,10 @@ pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Stor
     );
 
     assert!(
-        !store.delete_application(&doomed.client_id).await.unwrap(),
+        !store
+            .delete_application(&doomed.client_id, T0)
+            .await
+            .unwrap(),
         "already deleted"
     );
 }
@@ -538,7 +544,7 @@ pub async fn deleting_an_unknown_application_reports_false(store: &dyn Store) {
     let kept = app(&owner, "kept");
     store.insert_application(&kept, None).await.unwrap();
     assert!(!store
-        .delete_application(&ClientId::generate(&mut OsRng))
+        .delete_application(&ClientId::generate(&mut OsRng), T0)
         .await
         .unwrap());
     assert!(store
