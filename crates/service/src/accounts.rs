@@ -110,10 +110,9 @@ impl Gatehouse {
                 },
                 other => other.into(),
             })?;
-        self.invalidate(gatehouse_core::invalidation::Invalidation::Key(
+        self.forget(&gatehouse_core::invalidation::Invalidation::Key(
             key_id.clone(),
-        ))
-        .await;
+        ));
         if outcome == Revocation::Revoked {
             self.audit(
                 actor,

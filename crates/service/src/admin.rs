@@ -270,10 +270,14 @@ impl Gatehouse {
             .settings
             .scopes
             .exactly(scopes.iter().map(String::as_str))?;
-        if !self.store.update_account_scopes(&id, &scopes).await? {
+        if !self
+            .store
+            .update_account_scopes(&id, &scopes, self.clock.now())
+            .await?
+        {
             return Err(not_found());
         }
-        self.invalidate(Invalidation::Account(id.clone())).await;
+        self.forget(&Invalidation::Account(id.clone()));
         self.audit(actor, "account.scopes", id.as_str(), scopes.to_string())
             .await;
         self.store.find_account(&id).await?.ok_or_else(not_found)

@@ -181,9 +181,8 @@ impl Gatehouse {
             reason.unwrap_or("").to_owned(),
         )
         .await;
-        if next != AppStatus::Approved {
-            self.invalidate(Invalidation::Client(app.client_id.clone()))
-                .await;
+        if revoke_tokens {
+            self.forget(&Invalidation::Client(app.client_id.clone()));
         }
         app.status = next;
         app.status_reason = reason.map(str::to_owned);
@@ -244,9 +243,8 @@ impl Gatehouse {
             format!("expires {}", secret.expires_at),
         )
         .await;
-        // Caches hold the old secret's answer; the feed drops it on every node.
-        self.invalidate(Invalidation::Client(app.client_id.clone()))
-            .await;
+        // Caches hold the old secret's answer; the store told the other nodes.
+        self.forget(&Invalidation::Client(app.client_id.clone()));
         if let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await {
             let mail =
                 notices::secret_reset(&owner.email, &self.public_base(), &app, secret.expires_at);

@@ -240,8 +240,15 @@ impl Gatehouse {
         Ok(None)
     }
 
+    /// Drops what a revocation covers from this node's cache at once. The revoking store
+    /// method has published it to every other process inside its own transaction.
+    pub(crate) fn forget(&self, invalidation: &Invalidation) {
+        self.cache.apply(invalidation);
+    }
+
     /// Drops what `invalidation` covers from this node's cache at once and tells every other
-    /// process sharing the database.
+    /// process sharing the database: for changes no store method publishes itself (an app's
+    /// redirect URIs, which cached client answers hold).
     pub(crate) async fn invalidate(&self, invalidation: Invalidation) {
         self.cache.apply(&invalidation);
         if let Err(e) = self

@@ -324,8 +324,7 @@ impl Gatehouse {
             // A spent code came back (whoever presents it, however late): what it produced
             // may be in the wrong hands.
             self.store.revoke_family(&stored.family_id, now).await?;
-            self.invalidate(Invalidation::Family(stored.family_id.clone()))
-                .await;
+            self.forget(&Invalidation::Family(stored.family_id.clone()));
             return Err(self.code_replayed(client, &stored.family_id).await);
         }
         stored
@@ -365,8 +364,7 @@ impl Gatehouse {
                 scope: stored.scopes,
             }),
             Redemption::Replayed => {
-                self.invalidate(Invalidation::Family(stored.family_id.clone()))
-                    .await;
+                self.forget(&Invalidation::Family(stored.family_id.clone()));
                 Err(self.code_replayed(client, &stored.family_id).await)
             }
         }
@@ -408,8 +406,7 @@ impl Gatehouse {
             Err(RefreshRefusal::Invalid(e)) => return Err(ServiceError::OAuth(e)),
             Err(RefreshRefusal::Reused) => {
                 self.store.revoke_family(&family.family_id, now).await?;
-                self.invalidate(Invalidation::Family(family.family_id.clone()))
-                    .await;
+                self.forget(&Invalidation::Family(family.family_id.clone()));
                 return Err(self.reuse_detected(client, &family.family_id).await);
             }
         }
@@ -430,9 +427,9 @@ impl Gatehouse {
         };
         match rotation {
             Rotation::Rotated => {
-                // The family's previous access token is revoked: other nodes must drop it.
-                self.invalidate(Invalidation::Family(family.family_id.clone()))
-                    .await;
+                // The family's previous access token is revoked (the store told the other
+                // nodes).
+                self.forget(&Invalidation::Family(family.family_id.clone()));
                 Ok(IssuedTokens {
                     access_token: access_plain,
                     expires_in: self.settings.lifetimes.access_token,
@@ -441,8 +438,7 @@ impl Gatehouse {
                 })
             }
             Rotation::Reused => {
-                self.invalidate(Invalidation::Family(family.family_id.clone()))
-                    .await;
+                self.forget(&Invalidation::Family(family.family_id.clone()));
                 Err(self.reuse_detected(client, &family.family_id).await)
             }
             Rotation::Invalid => Err(invalid_grant("invalid refresh token")),
@@ -533,7 +529,7 @@ impl Gatehouse {
                         return Err(not_yours());
                     }
                     self.store.revoke_access_token(&digest, now).await?;
-                    self.invalidate(Invalidation::Token(digest)).await;
+                    self.forget(&Invalidation::Token(digest));
                 }
             }
             SecretKind::RefreshToken => {
@@ -542,8 +538,7 @@ impl Gatehouse {
                         return Err(not_yours());
                     }
                     self.store.revoke_family(&family.family_id, now).await?;
-                    self.invalidate(Invalidation::Family(family.family_id.clone()))
-                        .await;
+                    self.forget(&Invalidation::Family(family.family_id.clone()));
                 }
             }
             _ => {}

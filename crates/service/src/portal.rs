@@ -266,9 +266,10 @@ impl Gatehouse {
     /// Deletes one of the user's apps with everything it holds; its tokens stop at once.
     pub async fn delete_my_app(&self, user: &User, client_id: &str) -> Result<(), ServiceError> {
         let app = self.my_app(user, client_id).await?;
-        self.store.delete_application(&app.client_id).await?;
-        self.invalidate(Invalidation::Client(app.client_id.clone()))
-            .await;
+        self.store
+            .delete_application(&app.client_id, self.clock.now())
+            .await?;
+        self.forget(&Invalidation::Client(app.client_id.clone()));
         self.audit(
             user.user_id.as_str(),
             "app.delete",
@@ -355,7 +356,7 @@ impl Gatehouse {
             .revoke_grant(&user.user_id, &client_id, self.clock.now())
             .await?;
         for family in families {
-            self.invalidate(Invalidation::Family(family)).await;
+            self.forget(&Invalidation::Family(family));
         }
         self.audit(
             user.user_id.as_str(),

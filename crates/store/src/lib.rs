@@ -76,7 +76,9 @@ pub trait AccountStore: Send + Sync {
     async fn insert_secret_key(&self, key: &SecretKey) -> Result<(), StoreError>;
     /// Every key of an account, live and revoked, oldest first.
     async fn list_secret_keys(&self, account_id: &AccountId) -> Result<Vec<SecretKey>, StoreError>;
-    /// Revokes one key of one account; `NotFound("secret key")` if the account has no such key.
+    /// Revokes one key of one account with the token families it minted, publishing
+    /// `Invalidation::Key` in the same transaction; `NotFound("secret key")` if the account
+    /// has no such key.
     async fn revoke_secret_key(
         &self,
         account_id: &AccountId,
@@ -93,11 +95,13 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<(SecretKey, Account)>, StoreError>;
     /// Accounts matching the query.
     async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
-    /// Replaces what an account may do; returns whether the account exists.
+    /// Replaces what an account may do, publishing `Invalidation::Account` in the same
+    /// transaction; returns whether the account exists.
     async fn update_account_scopes(
         &self,
         account_id: &AccountId,
         scopes: &ScopeSet,
+        now: Timestamp,
     ) -> Result<bool, StoreError>;
 }
 
@@ -154,8 +158,9 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Vec<Application>, StoreError>;
     /// Moves the app from `expected` to `next` (with `reason`) only if it is still in
     /// `expected`: a compare-and-set, so two operators cannot both decide. With
-    /// `revoke_tokens`, the same transaction revokes every token family of the app and spends
-    /// its unused authorization codes. Returns whether the change was made.
+    /// `revoke_tokens`, the same transaction revokes every token family of the app, spends
+    /// its unused authorization codes and publishes `Invalidation::Client`. Returns whether
+    /// the change was made.
     async fn update_application_status(
         &self,
         client_id: &ClientId,
@@ -172,7 +177,8 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Vec<ClientSecret>, StoreError>;
     /// Atomically stores `new` and retires the app's previous secrets: the newest live one
     /// stops working at `replaced_until` (the reset's grace period; `now` for none), every
-    /// older one at once, so at most two are ever live. `NotFound("application")` if missing.
+    /// older one at once, so at most two are ever live; publishes `Invalidation::Client` in
+    /// the same transaction. `NotFound("application")` if missing.
     async fn reset_client_secret(
         &self,
         new: &ClientSecret,
@@ -225,8 +231,13 @@ pub trait AppStore: Send + Sync {
         client_id: &ClientId,
         expected: &[RedirectUri],
     ) -> Result<bool, StoreError>;
-    /// Deletes an app with its secrets, codes, grants and tokens; returns whether it existed.
-    async fn delete_application(&self, client_id: &ClientId) -> Result<bool, StoreError>;
+    /// Deletes an app with its secrets, codes, grants and tokens, publishing
+    /// `Invalidation::Client` in the same transaction; returns whether it existed.
+    async fn delete_application(
+        &self,
+        client_id: &ClientId,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Claims the live client secrets (the newest of each approved app: one being replaced
     /// needs no reminder) that end within `days` days of `now` and have not had
     /// a reminder this close to their end yet, marking them reminded; each secret is claimed
@@ -280,7 +291,8 @@ pub trait TokenStore: Send + Sync {
         digest: &SecretDigest,
     ) -> Result<Option<AuthorizationCode>, StoreError>;
     /// Atomically spends the code and stores `family` with its first token pair; if the code
-    /// was spent before, revokes the family it produced instead. `NotFound("code")` if unknown.
+    /// was spent before, revokes the family it produced instead (publishing
+    /// `Invalidation::Family` in the same transaction). `NotFound("code")` if unknown.
     async fn redeem_code(
         &self,
         code: &SecretDigest,
@@ -325,7 +337,7 @@ pub trait TokenStore: Send + Sync {
     ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError>;
     /// Atomically spends the live refresh token `presented` of `access.family_id`, revokes the
     /// family's previous access tokens and stores the new pair; a spent token revokes the
-    /// family instead.
+    /// family instead. Either way `Invalidation::Family` is published in the same transaction.
     async fn rotate_refresh_token(
         &self,
         presented: &SecretDigest,
@@ -333,13 +345,15 @@ pub trait TokenStore: Send + Sync {
         refresh: &RefreshToken,
         now: Timestamp,
     ) -> Result<Rotation, StoreError>;
-    /// Revokes one access token; returns whether it was live.
+    /// Revokes one access token, publishing `Invalidation::Token` in the same transaction;
+    /// returns whether it was live.
     async fn revoke_access_token(
         &self,
         digest: &SecretDigest,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
-    /// Revokes a whole family; returns whether it was live.
+    /// Revokes a whole family, publishing `Invalidation::Family` in the same transaction;
+    /// returns whether it was live.
     async fn revoke_family(&self, family_id: &FamilyId, now: Timestamp)
         -> Result<bool, StoreError>;
 }
@@ -358,7 +372,8 @@ pub trait GrantStore: Send + Sync {
     /// Every grant a user has given, most recent first.
     async fn list_grants_of_user(&self, user_id: &UserId) -> Result<Vec<Grant>, StoreError>;
     /// Withdraws a user's consent to an app: deletes the grant and revokes every token family
-    /// the user's consent produced for it; returns the revoked families.
+    /// the user's consent produced for it, publishing `Invalidation::Family` for each in the
+    /// same transaction; returns the revoked families.
     async fn revoke_grant(
         &self,
         user_id: &UserId,
@@ -474,7 +489,10 @@ pub enum FeedEvent {
     Invalidated(Invalidation),
 }
 
-/// Revocations travelling between every process that shares the database.
+/// Revocations travelling between every process that shares the database. Every method of
+/// the other traits that revokes something publishes its invalidation inside its own
+/// transaction (a NOTIFY, or a row of SQLite's log, committed with the revocation), so a
+/// process that dies after committing cannot leave other nodes trusting what it revoked.
 #[async_trait]
 pub trait InvalidationStore: Send + Sync {
     /// Tells every process sharing the database that `invalidation` happened at `now`.

@@ -73,19 +73,33 @@ impl PostgresStore {
     }
 }
 
-#[async_trait]
-impl InvalidationStore for PostgresStore {
-    async fn publish_invalidation(
-        &self,
+impl PostgresStore {
+    /// Publishes `invalidation` through `executor`. Inside a transaction (every revoking
+    /// method calls it in its own), PostgreSQL delivers the NOTIFY when the transaction
+    /// commits and never if it rolls back: no node hears of a revocation that did not happen,
+    /// and none misses one that did.
+    pub(crate) async fn publish_in<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
         invalidation: &Invalidation,
         _now: Timestamp,
     ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(invalidation.to_string())
-            .execute(&self.pool)
+            .execute(executor)
             .await?;
         Ok(())
+    }
+}
+
+#[async_trait]
+impl InvalidationStore for PostgresStore {
+    async fn publish_invalidation(
+        &self,
+        invalidation: &Invalidation,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        Self::publish_in(&self.pool, invalidation, now).await
     }
 
     async fn follow_invalidations(&self, sink: Sender<FeedEvent>) {

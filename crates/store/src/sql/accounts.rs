@@ -9,6 +9,7 @@ macro_rules! impl_account_store {
             use $crate::{AccountStore, ListQuery, Revocation, StoreError};
             use gatehouse_core::account::{Account, SecretKey};
             use gatehouse_core::ids::{AccountId, KeyId};
+            use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::scope::ScopeSet;
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::Timestamp;
@@ -92,6 +93,7 @@ macro_rules! impl_account_store {
                         .bind(key_id.as_str())
                         .execute(&mut *tx)
                         .await?;
+                        Self::publish_in(&mut *tx, &Invalidation::Key(key_id.clone()), now).await?;
                         tx.commit().await?;
                         return Ok(Revocation::Revoked);
                     }
@@ -175,14 +177,22 @@ macro_rules! impl_account_store {
                     &self,
                     account_id: &AccountId,
                     scopes: &ScopeSet,
+                    now: Timestamp,
                 ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     let done =
                         sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
                             .bind(scopes.to_string())
                             .bind(account_id.as_str())
-                            .execute(&self.pool)
+                            .execute(&mut *tx)
                             .await?;
-                    Ok(done.rows_affected() > 0)
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let account = Invalidation::Account(account_id.clone());
+                    Self::publish_in(&mut *tx, &account, now).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
             }
         };

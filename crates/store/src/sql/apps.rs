@@ -15,6 +15,7 @@ macro_rules! impl_app_store {
             };
             use gatehouse_core::client_secret::ClientSecret;
             use gatehouse_core::ids::{ClientId, UserId};
+            use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
@@ -100,6 +101,8 @@ macro_rules! impl_app_store {
                         .bind(client_id.as_str())
                         .execute(&mut *tx)
                         .await?;
+                        let client = Invalidation::Client(client_id.clone());
+                        Self::publish_in(&mut *tx, &client, now).await?;
                     }
                     tx.commit().await?;
                     Ok(true)
@@ -165,6 +168,9 @@ macro_rules! impl_app_store {
                     .execute(&mut *tx)
                     .await?;
                     Self::insert_rows(&mut *tx, from_ref(new)).await?;
+                    // Caches hold the retired secrets' answers.
+                    let client = Invalidation::Client(new.client_id.clone());
+                    Self::publish_in(&mut *tx, &client, now).await?;
                     tx.commit().await?;
                     Ok(())
                 }
@@ -332,14 +338,22 @@ macro_rules! impl_app_store {
                 async fn delete_application(
                     &self,
                     client_id: &ClientId,
+                    now: Timestamp,
                 ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     // Secrets, codes, grants and token families (with their tokens) go by
                     // ON DELETE CASCADE.
                     let done = sqlx::query("DELETE FROM applications WHERE client_id = $1")
                         .bind(client_id.as_str())
-                        .execute(&self.pool)
+                        .execute(&mut *tx)
                         .await?;
-                    Ok(done.rows_affected() > 0)
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    let client = Invalidation::Client(client_id.clone());
+                    Self::publish_in(&mut *tx, &client, now).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn claim_secret_reminders(

@@ -4,6 +4,7 @@ macro_rules! impl_grant_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use gatehouse_core::ids::{ClientId, UserId};
+            use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::token::{FamilyId, Grant};
             use gatehouse_core::Timestamp;
             use $crate::rows::{convert_all, GrantRow, Named};
@@ -86,11 +87,16 @@ macro_rules! impl_grant_store {
                     .bind(client_id.as_str())
                     .fetch_all(&mut *tx)
                     .await?;
-                    tx.commit().await?;
-                    Ok(families
+                    let families: Vec<FamilyId> = families
                         .into_iter()
                         .map(|(id,)| FamilyId::from_stored(id))
-                        .collect())
+                        .collect();
+                    for family in &families {
+                        let revoked = Invalidation::Family(family.clone());
+                        Self::publish_in(&mut *tx, &revoked, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(families)
                 }
             }
         };

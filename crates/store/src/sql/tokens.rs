@@ -19,6 +19,7 @@ macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use gatehouse_core::ids::KeyId;
+            use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::token::{
                 AccessToken, AuthorizationCode, FamilyId, RefreshToken, TokenFamily, TokenView,
@@ -38,8 +39,10 @@ macro_rules! impl_token_store {
                 LazyLock::new(token_with_family::<RefreshToken>);
 
             impl $store {
-                async fn revoke_family_in<'c>(
-                    executor: impl sqlx::Executor<'c, Database = $db>,
+                /// Revokes a family inside the caller's transaction and, if it was live,
+                /// publishes its invalidation there too.
+                async fn revoke_family_in(
+                    conn: &mut <$db as sqlx::Database>::Connection,
                     family_id: &str,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
@@ -49,9 +52,14 @@ macro_rules! impl_token_store {
                     )
                     .bind(now.unix())
                     .bind(family_id)
-                    .execute(executor)
+                    .execute(&mut *conn)
                     .await?;
-                    Ok(done.rows_affected() == 1)
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    let family = Invalidation::Family(FamilyId::from_stored(family_id.to_owned()));
+                    Self::publish_in(&mut *conn, &family, now).await?;
+                    Ok(true)
                 }
             }
 
@@ -243,6 +251,9 @@ macro_rules! impl_token_store {
                         .await?;
                         Self::insert_rows(&mut *tx, from_ref(access)).await?;
                         Self::insert_rows(&mut *tx, from_ref(refresh)).await?;
+                        // The family's previous access token is revoked: nodes drop it.
+                        let family = Invalidation::Family(access.family_id.clone());
+                        Self::publish_in(&mut *tx, &family, now).await?;
                         tx.commit().await?;
                         return Ok(Rotation::Rotated);
                     }
@@ -267,15 +278,21 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
                     let done = sqlx::query(
                         "UPDATE access_tokens SET revoked_at = $1 \
                          WHERE token_digest = $2 AND revoked_at IS NULL",
                     )
                     .bind(now.unix())
                     .bind(digest.as_bytes().as_slice())
-                    .execute(&self.pool)
+                    .execute(&mut *tx)
                     .await?;
-                    Ok(done.rows_affected() == 1)
+                    if done.rows_affected() != 1 {
+                        return Ok(false);
+                    }
+                    Self::publish_in(&mut *tx, &Invalidation::Token(*digest), now).await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
 
                 async fn revoke_family(
@@ -283,7 +300,10 @@ macro_rules! impl_token_store {
                     family_id: &FamilyId,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    Self::revoke_family_in(&self.pool, family_id.as_str(), now).await
+                    let mut tx = self.pool.begin().await?;
+                    let revoked = Self::revoke_family_in(&mut *tx, family_id.as_str(), now).await?;
+                    tx.commit().await?;
+                    Ok(revoked)
                 }
             }
         };

@@ -32,6 +32,24 @@ impl SqliteStore {
     }
 }
 
+impl SqliteStore {
+    /// Appends `invalidation` to the log through `executor`. Every revoking method calls it
+    /// inside its own transaction, so the log holds a revocation exactly when the revocation
+    /// committed.
+    pub(crate) async fn publish_in<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Sqlite>,
+        invalidation: &Invalidation,
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        sqlx::query("INSERT INTO invalidations (payload, created_at) VALUES ($1, $2)")
+            .bind(invalidation.to_string())
+            .bind(now.unix())
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl InvalidationStore for SqliteStore {
     async fn publish_invalidation(
@@ -40,11 +58,7 @@ impl InvalidationStore for SqliteStore {
         now: Timestamp,
     ) -> Result<(), StoreError> {
         let mut tx = self.pool.begin().await?;
-        sqlx::query("INSERT INTO invalidations (payload, created_at) VALUES ($1, $2)")
-            .bind(invalidation.to_string())
-            .bind(now.unix())
-            .execute(&mut *tx)
-            .await?;
+        Self::publish_in(&mut *tx, invalidation, now).await?;
         sqlx::query("DELETE FROM invalidations WHERE created_at < $1")
             .bind(now.unix() - KEEP_SECS)
             .execute(&mut *tx)

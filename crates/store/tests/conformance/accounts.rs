@@ -236,7 +236,7 @@ pub async fn account_scopes_are_replaced(store: &dyn Store) {
         catalogue.exactly([]).unwrap(),
     ] {
         assert!(store
-            .update_account_scopes(&acme.account_id, &scopes)
+            .update_account_scopes(&acme.account_id, &scopes, T0)
             .await
             .unwrap());
         let found = stored(acme.account_id.clone()).await;
@@ -249,7 +249,7 @@ pub async fn account_scopes_are_replaced(store: &dyn Store) {
     // The key is untouched, and the lookup behind HTTP Basic sees the new scopes.
     let views = catalogue.exactly(["views"]).unwrap();
     assert!(store
-        .update_account_scopes(&acme.account_id, &views)
+        .update_account_scopes(&acme.account_id, &views, T0)
         .await
         .unwrap());
     let (key, owner) = store
@@ -264,7 +264,7 @@ pub async fn account_scopes_are_replaced(store: &dyn Store) {
 
     let unknown = AccountId::generate(&mut OsRng);
     assert!(!store
-        .update_account_scopes(&unknown, &catalogue.exactly(["read"]).unwrap())
+        .update_account_scopes(&unknown, &catalogue.exactly(["read"]).unwrap(), T0)
         .await
         .unwrap());
     assert!(store.find_account(&unknown).await.unwrap().is_none());

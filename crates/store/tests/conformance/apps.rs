@@ -664,7 +664,7 @@ pub async fn redirect_uri_changes_are_listed_oldest_first_and_go_with_their_app(
         listed(store.list_redirect_uri_changes(2).await.unwrap()),
         vec![c.client_id.clone(), b.client_id.clone()]
     );
-    assert!(store.delete_application(&b.client_id).await.unwrap());
+    assert!(store.delete_application(&b.client_id, T0).await.unwrap());
     assert_eq!(
         listed(store.list_redirect_uri_changes(10).await.unwrap()),
         vec![c.client_id.clone(), a.client_id.clone()],
@@ -742,7 +742,10 @@ pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Stor
         .await
         .unwrap();
 
-    assert!(store.delete_application(&doomed.client_id).await.unwrap());
+    assert!(store
+        .delete_application(&doomed.client_id, T0)
+        .await
+        .unwrap());
 
     assert!(store
         .find_application(&doomed.client_id)
@@ -819,7 +822,10 @@ pub async fn deleting_an_application_removes_everything_it_owns(store: &dyn Stor
     );
 
     assert!(
-        !store.delete_application(&doomed.client_id).await.unwrap(),
+        !store
+            .delete_application(&doomed.client_id, T0)
+            .await
+            .unwrap(),
         "already deleted"
     );
 }
@@ -829,7 +835,7 @@ pub async fn deleting_an_unknown_application_reports_false(store: &dyn Store) {
     let kept = app(&owner, "kept");
     store.insert_application(&kept, None).await.unwrap();
     assert!(!store
-        .delete_application(&ClientId::generate(&mut OsRng))
+        .delete_application(&ClientId::generate(&mut OsRng), T0)
         .await
         .unwrap());
     assert!(store

@@ -61,3 +61,152 @@ pub async fn key_use_is_recorded_in_batches_and_never_goes_back(store: Arc<dyn S
     let keys = store.list_secret_keys(&acct.account_id).await.unwrap();
     assert_eq!(keys[0].last_used_at, Some(T0.plus_secs(50)));
 }
+
+/// Every revoking method publishes its invalidation itself, inside its transaction: nothing
+/// else is called here, yet each reaches a follower, and a revocation that changed nothing
+/// publishes nothing.
+pub async fn each_revocation_publishes_its_invalidation_with_it(store: Arc<dyn Store>) {
+    use crate::fixtures::{app_and_user, approve, client_secret, family_of, issued, pair, user};
+    use gatehouse_core::application::AppStatus;
+    use gatehouse_core::scope::ScopeCatalogue;
+    use gatehouse_store::{Redemption, Rotation};
+
+    let (tx, mut rx) = mpsc::channel(64);
+    let follower = {
+        let store = store.clone();
+        tokio::spawn(async move { store.follow_invalidations(tx).await })
+    };
+    assert_eq!(next(&mut rx).await, FeedEvent::Connected);
+    let heard = |inv: Invalidation| FeedEvent::Invalidated(inv);
+    let at = T0.plus_secs(10);
+
+    let acct = account();
+    let (first, _) = key(&acct, T0);
+    store.insert_account(&acct, &first).await.unwrap();
+    store
+        .revoke_secret_key(&acct.account_id, &first.key_id, at)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await, heard(Invalidation::Key(first.key_id)));
+    let read = ScopeCatalogue::default().select(["read"]).unwrap();
+    assert!(store
+        .update_account_scopes(&acct.account_id, &read, at)
+        .await
+        .unwrap());
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Account(acct.account_id.clone()))
+    );
+
+    let store_ref: &dyn Store = &*store;
+    let (app, alice) = app_and_user(store_ref).await;
+    approve(store_ref, &app).await;
+    let one = issued(store_ref, &app, &alice).await;
+    assert!(store
+        .revoke_access_token(&one.access.digest, at)
+        .await
+        .unwrap());
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Token(one.access.digest))
+    );
+    assert!(store.revoke_family(&one.code.family_id, at).await.unwrap());
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Family(one.code.family_id.clone()))
+    );
+    // Nothing changes the second time, and nothing is published.
+    assert!(!store.revoke_family(&one.code.family_id, at).await.unwrap());
+    assert!(!store
+        .revoke_access_token(&one.access.digest, at)
+        .await
+        .unwrap());
+
+    let replayed = issued(store_ref, &app, &alice).await;
+    let (access, refresh) = pair(&replayed.code.family_id, at);
+    assert_eq!(
+        store
+            .redeem_code(
+                &replayed.code.digest,
+                &family_of(&replayed.code),
+                &access,
+                &refresh,
+                at
+            )
+            .await
+            .unwrap(),
+        Redemption::Replayed
+    );
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Family(replayed.code.family_id.clone()))
+    );
+
+    let rotated = issued(store_ref, &app, &alice).await;
+    let family = Invalidation::Family(rotated.code.family_id.clone());
+    let (access, refresh) = pair(&rotated.code.family_id, at);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&rotated.refresh.digest, &access, &refresh, at)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    assert_eq!(next(&mut rx).await, heard(family.clone()));
+    let (access, refresh) = pair(&rotated.code.family_id, at);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&rotated.refresh.digest, &access, &refresh, at)
+            .await
+            .unwrap(),
+        Rotation::Reused
+    );
+    assert_eq!(next(&mut rx).await, heard(family));
+
+    let bob = user("bob@example.com", None);
+    store.insert_user(&bob).await.unwrap();
+    let bobs = issued(store_ref, &app, &bob).await;
+    let revoked = store
+        .revoke_grant(&bob.user_id, &app.client_id, at)
+        .await
+        .unwrap();
+    assert_eq!(revoked, vec![bobs.code.family_id.clone()]);
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Family(bobs.code.family_id))
+    );
+
+    let client = Invalidation::Client(app.client_id.clone());
+    store
+        .reset_client_secret(&client_secret(&app, at), at, at)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await, heard(client.clone()));
+    assert!(store
+        .update_application_status(
+            &app.client_id,
+            AppStatus::Approved,
+            AppStatus::Suspended,
+            None,
+            true,
+            at
+        )
+        .await
+        .unwrap());
+    assert_eq!(next(&mut rx).await, heard(client.clone()));
+    assert!(store.delete_application(&app.client_id, at).await.unwrap());
+    assert_eq!(next(&mut rx).await, heard(client));
+    assert!(!store.delete_application(&app.client_id, at).await.unwrap());
+
+    // A marker: had anything above published more, it would arrive first.
+    store
+        .publish_invalidation(&Invalidation::All, at)
+        .await
+        .unwrap();
+    assert_eq!(next(&mut rx).await, heard(Invalidation::All));
+    drop(rx);
+    tokio::time::timeout(Duration::from_secs(5), follower)
+        .await
+        .expect("follower stops when its sink closes")
+        .unwrap();
+}

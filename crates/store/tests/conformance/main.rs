@@ -105,6 +105,7 @@ on_both_backends!(
     search::searches_treat_like_wildcards_literally,
     search::searches_fold_case_beyond_ascii,
     feed::published_invalidations_reach_every_follower,
+    feed::each_revocation_publishes_its_invalidation_with_it,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
 );
 
