@@ -262,7 +262,7 @@ impl Gatehouse {
 
     /// Starts the background work of a serving node: following the invalidation feed (which
     /// also decides whether the cache is trusted), writing key uses in batches, and hourly
-    /// upkeep (secret expiry reminders, session purging). The tasks
+    /// upkeep (secret expiry reminders, retention: see `maintenance.rs`). The tasks
     /// stop when the returned guard drops.
     pub fn start_background(&self) -> Background {
         let (tx, mut rx) = mpsc::channel(1024);

@@ -1,26 +1,92 @@
-//! Periodic upkeep of a serving node: reminders before client secrets expire, and purging
-//! sessions that ended. Safe to run on every node at once: reminders are claimed atomically.
+//! Periodic upkeep of a serving node: reminders before client secrets expire, and retention:
+//! deleting what has ended once it is of no more use. Safe to run on every node at once:
+//! reminders are claimed atomically, and purges delete in small batches (each one short
+//! statement, so no lock is held for long) that several nodes may race for harmlessly.
 
 use crate::{notices, Gatehouse};
+use gatehouse_core::Timestamp;
+use gatehouse_store::StoreError;
+use std::future::Future;
 
 /// Days before a secret's end at which its owner is reminded, nearest first (a secret first
 /// seen with 5 days left gets only the 7-day reminder, not both).
 pub const REMINDER_DAYS: [u32; 2] = [7, 30];
+
+/// Expired or revoked authorization codes, tokens and token families are kept this long after
+/// they ended. Until then a replayed code still revokes what it produced, and a spent refresh
+/// token (kept until it would have expired, and this long after) still reveals its reuse;
+/// introspection answers "inactive" whether a dead token is kept or not.
+pub const TOKEN_GRACE_SECS: i64 = 7 * 86_400;
+/// Used or expired one-time links are kept this long after they ended.
+pub const LINK_GRACE_SECS: i64 = 86_400;
+/// An unconfirmed registration is deleted once it is this old and holds no confirmation link
+/// that still works (a link works for 48 hours; asking for another one extends it).
+pub const UNCONFIRMED_SECS: i64 = 86_400;
+/// Entries of SQLite's invalidation log are kept this long: far longer than any poll gap.
+pub const INVALIDATION_LOG_SECS: i64 = 3_600;
+
+/// Rows deleted by one statement.
+const PURGE_BATCH: u32 = 1_000;
+/// Most batches of one kind in one round of upkeep; what is left waits for the next round.
+const MAX_BATCHES: u32 = 1_000;
 
 /// What one round of upkeep did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Upkeep {
     /// Reminder mails sent.
     pub reminders: usize,
-    /// Expired sessions deleted.
-    pub sessions_purged: u64,
+    /// Rows deleted by retention.
+    pub purged: Purged,
+}
+
+/// Rows deleted by one round of retention, by kind.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Purged {
+    /// Token families revoked more than [`TOKEN_GRACE_SECS`] ago, with their tokens.
+    pub revoked_families: u64,
+    /// Access tokens expired more than [`TOKEN_GRACE_SECS`] ago.
+    pub access_tokens: u64,
+    /// Refresh tokens expired more than [`TOKEN_GRACE_SECS`] ago.
+    pub refresh_tokens: u64,
+    /// Authorization codes expired more than [`TOKEN_GRACE_SECS`] ago.
+    pub codes: u64,
+    /// Sessions that ended.
+    pub sessions: u64,
+    /// One-time links used or expired more than [`LINK_GRACE_SECS`] ago.
+    pub links: u64,
+    /// Registrations never confirmed (see [`UNCONFIRMED_SECS`]).
+    pub unconfirmed_users: u64,
+    /// Audit events older than `audit_retention_days`.
+    pub audit_events: u64,
+    /// Entries of SQLite's invalidation log older than [`INVALIDATION_LOG_SECS`].
+    pub invalidations: u64,
+}
+
+impl Purged {
+    fn total(&self) -> u64 {
+        self.revoked_families
+            + self.access_tokens
+            + self.refresh_tokens
+            + self.codes
+            + self.sessions
+            + self.links
+            + self.unconfirmed_users
+            + self.audit_events
+            + self.invalidations
+    }
 }
 
 impl Gatehouse {
     /// One round of upkeep; failures are logged and retried next round.
     pub async fn run_upkeep(&self) -> Upkeep {
-        let mut done = Upkeep::default();
         let now = self.clock.now();
+        let reminders = self.send_reminders(now).await;
+        let purged = self.retain(now).await;
+        Upkeep { reminders, purged }
+    }
+
+    async fn send_reminders(&self, now: Timestamp) -> usize {
+        let mut sent = 0;
         for days in REMINDER_DAYS {
             let secrets = match self.store.claim_secret_reminders(now, days).await {
                 Ok(s) => s,
@@ -52,13 +118,91 @@ impl Gatehouse {
                     format!("{days_left} days left"),
                 )
                 .await;
-                done.reminders += 1;
+                sent += 1;
             }
         }
-        match self.store.delete_expired_sessions(now).await {
-            Ok(n) => done.sessions_purged = n,
-            Err(e) => tracing::warn!(error = %e, "expired sessions not purged"),
-        }
-        done
+        sent
     }
+
+    /// Retention: deletes what ended long enough ago, kind by kind, in bounded batches.
+    async fn retain(&self, now: Timestamp) -> Purged {
+        let store = &self.store;
+        let tokens_ended = now.plus_secs(-TOKEN_GRACE_SECS);
+        let links_ended = now.plus_secs(-LINK_GRACE_SECS);
+        let registered_before = now.plus_secs(-UNCONFIRMED_SECS);
+        let audit_before = now.plus_secs(-i64::from(self.settings.audit_retention_days) * 86_400);
+        let log_before = now.plus_secs(-INVALIDATION_LOG_SECS);
+        let purged = Purged {
+            // Revoked families first: their tokens go with them.
+            revoked_families: purge("revoked token families", || {
+                store.purge_revoked_families(tokens_ended, PURGE_BATCH)
+            })
+            .await,
+            access_tokens: purge("expired access tokens", || {
+                store.purge_access_tokens(tokens_ended, PURGE_BATCH)
+            })
+            .await,
+            refresh_tokens: purge("expired refresh tokens", || {
+                store.purge_refresh_tokens(tokens_ended, PURGE_BATCH)
+            })
+            .await,
+            codes: purge("expired authorization codes", || {
+                store.purge_codes(tokens_ended, PURGE_BATCH)
+            })
+            .await,
+            sessions: purge("ended sessions", || store.purge_sessions(now, PURGE_BATCH)).await,
+            links: purge("used or expired links", || {
+                store.purge_links(links_ended, PURGE_BATCH)
+            })
+            .await,
+            unconfirmed_users: purge("unconfirmed registrations", || {
+                store.purge_unconfirmed_users(registered_before, now, PURGE_BATCH)
+            })
+            .await,
+            audit_events: purge("old audit events", || {
+                store.purge_audit_events(audit_before, PURGE_BATCH)
+            })
+            .await,
+            invalidations: purge("old invalidation log entries", || {
+                store.purge_invalidations(log_before, PURGE_BATCH)
+            })
+            .await,
+        };
+        if purged.total() > 0 {
+            tracing::info!(?purged, "retention: deleted what had ended");
+        }
+        purged
+    }
+}
+
+/// Runs `batch` until it deletes fewer rows than a batch holds, at most [`MAX_BATCHES`]
+/// times, letting other work run between batches; returns the rows deleted. A failure ends
+/// this kind for this round.
+async fn purge<F, Fut>(what: &'static str, mut batch: F) -> u64
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<u64, StoreError>>,
+{
+    let mut total = 0;
+    for _ in 0..MAX_BATCHES {
+        match batch().await {
+            Ok(deleted) => {
+                total += deleted;
+                if deleted < u64::from(PURGE_BATCH) {
+                    return total;
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, what, "retention: not purged; retried next round");
+                return total;
+            }
+        }
+        tokio::task::yield_now().await;
+    }
+    tracing::info!(
+        what,
+        total,
+        "retention: more left than one round deletes; the rest goes next round"
+    );
+    total
 }

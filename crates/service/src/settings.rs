@@ -122,6 +122,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-client rate limits.
     pub limits: Limits,
+    /// How many days audit events are kept; the hourly upkeep deletes older ones.
+    pub audit_retention_days: u32,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -156,6 +158,7 @@ impl std::fmt::Debug for Settings {
             .field("routes", &self.routes)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
+            .field("audit_retention_days", &self.audit_retention_days)
             .finish()
     }
 }
@@ -177,9 +180,17 @@ impl Default for Settings {
             routes: Vec::new(),
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
         }
     }
 }
+
+/// Audit events are kept for 400 days by default: a year and a bit, enough to compare a
+/// month with the same month a year before.
+pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
+/// At most a hundred years; at least a day, so the login throttle (which counts audited
+/// failures over minutes) always sees what it needs.
+const MAX_AUDIT_RETENTION_DAYS: i64 = 36_500;
 
 /// The configuration could not be loaded; every problem found is listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -254,6 +265,7 @@ struct FileSettings {
     route: Option<Vec<FileRoute>>,
     trusted_proxies: Option<Vec<String>>,
     limits: Option<FileLimits>,
+    audit_retention_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -512,6 +524,20 @@ fn validate(
             }
         }
     }
+    if let Some(days) = raw.audit_retention_days {
+        check(
+            u32::try_from(days)
+                .ok()
+                .filter(|_| (1..=MAX_AUDIT_RETENTION_DAYS).contains(&days))
+                .map(|d| settings.audit_retention_days = d)
+                .ok_or_else(|| {
+                    format!(
+                        "audit_retention_days: {days} must be between 1 and \
+                         {MAX_AUDIT_RETENTION_DAYS} days"
+                    )
+                }),
+        );
+    }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
         match parse_route(route, &settings.scopes) {
             Ok(r) => settings.routes.push(r),
@@ -659,6 +685,33 @@ sign_ups_per_hour = 0
         let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
         assert!(default.trusted_proxies.is_empty());
         assert_eq!(default.limits, Limits::default());
+    }
+
+    #[test]
+    fn audit_retention_is_read_and_checked() {
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(default.audit_retention_days, 400);
+        assert_eq!(
+            load_toml("audit_retention_days = 30")
+                .unwrap()
+                .audit_retention_days,
+            30
+        );
+        assert_eq!(
+            load_toml("audit_retention_days = 36500")
+                .unwrap()
+                .audit_retention_days,
+            36_500
+        );
+        for bad in ["0", "-1", "36501", "99999999999"] {
+            let err = load_toml(&format!("audit_retention_days = {bad}")).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(
+                err.0[0].starts_with(&format!("audit_retention_days: {bad} must be between")),
+                "{err}"
+            );
+        }
+        assert!(load_toml("audit_retention_days = \"400\"").is_err());
     }
 
     #[test]

@@ -133,6 +133,16 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Registered, StoreError>;
     /// Users matching the query.
     async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
+    /// Retention: deletes at most `limit` unconfirmed developers registered before
+    /// `registered_before` who hold no confirmation link usable at `now` and own no
+    /// application, with their links and sessions and their accounts unless those still
+    /// have a user or a secret key; returns how many users.
+    async fn purge_unconfirmed_users(
+        &self,
+        registered_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Applications and their client secrets.
@@ -356,6 +366,23 @@ pub trait TokenStore: Send + Sync {
     /// returns whether it was live.
     async fn revoke_family(&self, family_id: &FamilyId, now: Timestamp)
         -> Result<bool, StoreError>;
+    /// Retention: deletes at most `limit` authorization codes that expired before `before`;
+    /// returns how many.
+    async fn purge_codes(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// Retention: deletes at most `limit` access tokens that expired before `before`, and the
+    /// families this leaves without any token; returns how many tokens.
+    async fn purge_access_tokens(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// Retention: deletes at most `limit` refresh tokens that expired before `before` (a
+    /// spent one is kept until then, so its reuse is still detected), and the families this
+    /// leaves without any token; returns how many tokens.
+    async fn purge_refresh_tokens(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// Retention: deletes at most `limit` families revoked before `before`, with their
+    /// tokens; returns how many families.
+    async fn purge_revoked_families(
+        &self,
+        before: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
 }
 
 /// Consent given by users to apps.
@@ -391,8 +418,22 @@ pub trait SessionStore: Send + Sync {
     async fn find_session(&self, digest: &SecretDigest) -> Result<Option<Session>, StoreError>;
     /// Removes a session (logout, or replaced at login).
     async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError>;
-    /// Deletes sessions that ended before `now`; returns how many.
-    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError>;
+    /// Retention: deletes at most `limit` sessions that ended at or before `now`; returns how
+    /// many.
+    async fn purge_sessions(&self, now: Timestamp, limit: u32) -> Result<u64, StoreError>;
+    /// Deletes every session that ended at or before `now`, a batch at a time; returns how
+    /// many.
+    async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
+        const BATCH: u32 = 1000;
+        let mut total = 0;
+        loop {
+            let deleted = self.purge_sessions(now, BATCH).await?;
+            total += deleted;
+            if deleted < u64::from(BATCH) {
+                return Ok(total);
+            }
+        }
+    }
 }
 
 /// The audit log.
@@ -413,6 +454,9 @@ pub trait AuditStore: Send + Sync {
         since: Timestamp,
         limit: u32,
     ) -> Result<Vec<Timestamp>, StoreError>;
+    /// Retention: deletes at most `limit` events older than `before`, oldest first; returns
+    /// how many.
+    async fn purge_audit_events(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// One-time links: email verification, password reset, first-admin setup. Each use is one
@@ -448,6 +492,9 @@ pub trait LinkStore: Send + Sync {
         admin: &User,
         now: Timestamp,
     ) -> Result<bool, StoreError>;
+    /// Retention: deletes at most `limit` links that expired before `before`, or (never
+    /// expiring) were used before it; returns how many.
+    async fn purge_links(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// A search in an admin list: case-insensitive substring match, newest first.
@@ -504,6 +551,9 @@ pub trait InvalidationStore: Send + Sync {
     /// Delivers feed events to `sink` until it closes, reconnecting after failures
     /// (PostgreSQL: LISTEN/NOTIFY; SQLite: the invalidation log, polled).
     async fn follow_invalidations(&self, sink: tokio::sync::mpsc::Sender<FeedEvent>);
+    /// Retention: deletes at most `limit` entries of the invalidation log published before
+    /// `before` (SQLite; PostgreSQL keeps no log); returns how many.
+    async fn purge_invalidations(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
 }
 
 /// Everything Gatehouse stores, plus the operations on the database itself.

@@ -20,5 +20,6 @@ mod ops;
 mod paths;
 mod people;
 mod portal;
+mod retention;
 mod revocation;
 mod tokens;

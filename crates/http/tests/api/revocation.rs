@@ -52,9 +52,12 @@ async fn narrowing_an_accounts_scopes_narrows_the_tokens_it_holds_at_once(backen
     cache_in_use(&app).await;
     let account = seed_account(&app, &["read", "write"]).await;
     let token = account_token(&app, &account).await;
-    // Both answers are cached now.
+    // These answers are cached now.
     assert_eq!(status(&app, &token, "POST").await, 200);
     assert_eq!(status(&app, &token, "GET").await, 200);
+    let basic = account.basic();
+    let basic_post = || check(&app, Some(&basic), "POST", "/v1/trips");
+    assert_eq!(basic_post().await.status(), 200);
     assert_eq!(
         introspected_scope(&app, &token).await.as_deref(),
         Some("read write")
@@ -65,6 +68,7 @@ async fn narrowing_an_accounts_scopes_narrows_the_tokens_it_holds_at_once(backen
         .await
         .unwrap();
     assert_forbidden(check(&app, Some(&bearer(&token)), "POST", "/v1/trips").await).await;
+    assert_forbidden(basic_post().await).await;
     assert_eq!(status(&app, &token, "GET").await, 200);
     assert_eq!(
         introspected_scope(&app, &token).await.as_deref(),

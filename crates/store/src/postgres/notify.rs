@@ -102,6 +102,15 @@ impl InvalidationStore for PostgresStore {
         Self::publish_in(&self.pool, invalidation, now).await
     }
 
+    async fn purge_invalidations(
+        &self,
+        _before: Timestamp,
+        _limit: u32,
+    ) -> Result<u64, StoreError> {
+        // NOTIFY leaves nothing behind.
+        Ok(0)
+    }
+
     async fn follow_invalidations(&self, sink: Sender<FeedEvent>) {
         loop {
             if let Ok(Ok(listener)) = tokio::time::timeout(DEADLINE, self.listen()).await {

@@ -73,6 +73,23 @@ macro_rules! impl_audit_store {
                         .map(|(at,)| Timestamp::from_unix(at))
                         .collect())
                 }
+
+                async fn purge_audit_events(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM audit_events WHERE event_id IN \
+                         (SELECT event_id FROM audit_events WHERE at < $1 \
+                         ORDER BY at LIMIT $2)",
+                    )
+                    .bind(before.unix())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
             }
         };
     };

@@ -202,6 +202,23 @@ macro_rules! impl_link_store {
                     tx.commit().await?;
                     Ok(true)
                 }
+
+                async fn purge_links(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM one_time_links WHERE seq IN \
+                         (SELECT seq FROM one_time_links WHERE expires_at < $1 \
+                         OR (expires_at IS NULL AND used_at < $1) LIMIT $2)",
+                    )
+                    .bind(before.unix())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
             }
         };
     };

@@ -37,11 +37,19 @@ macro_rules! impl_session_store {
                     Ok(())
                 }
 
-                async fn delete_expired_sessions(&self, now: Timestamp) -> Result<u64, StoreError> {
-                    let done = sqlx::query("DELETE FROM sessions WHERE expires_at <= $1")
-                        .bind(now.unix())
-                        .execute(&self.pool)
-                        .await?;
+                async fn purge_sessions(
+                    &self,
+                    now: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM sessions WHERE seq IN \
+                         (SELECT seq FROM sessions WHERE expires_at <= $1 LIMIT $2)",
+                    )
+                    .bind(now.unix())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
                     Ok(done.rows_affected())
                 }
             }

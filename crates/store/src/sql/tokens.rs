@@ -61,6 +61,48 @@ macro_rules! impl_token_store {
                     Self::publish_in(&mut *conn, &family, now).await?;
                     Ok(true)
                 }
+
+                /// Deletes at most `limit` tokens of `table` (access or refresh) that expired
+                /// before `before`, then those of their families left without any token.
+                async fn purge_tokens(
+                    &self,
+                    table: &'static str,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let families: Vec<(String,)> = sqlx::query_as(&format!(
+                        "DELETE FROM {table} WHERE seq IN \
+                         (SELECT seq FROM {table} WHERE expires_at < $1 LIMIT $2) \
+                         RETURNING family_id"
+                    ))
+                    .bind(before.unix())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let deleted = families.len() as u64;
+                    let families: BTreeSet<String> =
+                        families.into_iter().map(|(f,)| f).collect();
+                    let families: Vec<String> = families.into_iter().collect();
+                    for chunk in families.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "DELETE FROM token_families WHERE family_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for family in chunk {
+                            list.push_bind(family.as_str());
+                        }
+                        query.push(
+                            ") AND NOT EXISTS (SELECT 1 FROM access_tokens a \
+                             WHERE a.family_id = token_families.family_id) \
+                             AND NOT EXISTS (SELECT 1 FROM refresh_tokens r \
+                             WHERE r.family_id = token_families.family_id)",
+                        );
+                        query.build().execute(&mut *tx).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(deleted)
+                }
             }
 
             #[async_trait::async_trait]
@@ -304,6 +346,55 @@ macro_rules! impl_token_store {
                     let revoked = Self::revoke_family_in(&mut *tx, family_id.as_str(), now).await?;
                     tx.commit().await?;
                     Ok(revoked)
+                }
+
+                async fn purge_codes(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let done = sqlx::query(
+                        "DELETE FROM authorization_codes WHERE seq IN \
+                         (SELECT seq FROM authorization_codes WHERE expires_at < $1 LIMIT $2)",
+                    )
+                    .bind(before.unix())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
+                }
+
+                async fn purge_access_tokens(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    self.purge_tokens("access_tokens", before, limit).await
+                }
+
+                async fn purge_refresh_tokens(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    self.purge_tokens("refresh_tokens", before, limit).await
+                }
+
+                async fn purge_revoked_families(
+                    &self,
+                    before: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    // Their tokens go with them (ON DELETE CASCADE).
+                    let done = sqlx::query(
+                        "DELETE FROM token_families WHERE seq IN \
+                         (SELECT seq FROM token_families WHERE revoked_at < $1 LIMIT $2)",
+                    )
+                    .bind(before.unix())
+                    .bind(i64::from(limit))
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected())
                 }
             }
         };

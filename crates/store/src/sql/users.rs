@@ -5,8 +5,9 @@ macro_rules! impl_user_store {
         const _: () = {
             use gatehouse_core::account::Account;
             use gatehouse_core::ids::UserId;
-            use gatehouse_core::link::OneTimeLink;
+            use gatehouse_core::link::{LinkPurpose, OneTimeLink};
             use gatehouse_core::user::{Email, User};
+            use gatehouse_core::Timestamp;
             use std::slice::from_ref;
             use $crate::rows::{convert_all, UserRow};
             use $crate::sql::search::contains_pattern;
@@ -14,6 +15,32 @@ macro_rules! impl_user_store {
             use $crate::{ListQuery, Registered, StoreError, UserStore};
 
             impl $store {
+                /// Deletes those of `accounts` that have no user and no secret key left (a
+                /// removed registration's). Nothing else can refer to such an account: its
+                /// tokens were minted by its keys or by its members' apps.
+                async fn delete_empty_accounts(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    accounts: &[String],
+                ) -> Result<(), StoreError> {
+                    for chunk in accounts.chunks($crate::sql::tokens::ROWS_PER_STATEMENT) {
+                        let mut query = sqlx::QueryBuilder::<$db>::new(
+                            "DELETE FROM accounts WHERE account_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for account in chunk {
+                            list.push_bind(account.as_str());
+                        }
+                        query.push(
+                            ") AND NOT EXISTS (SELECT 1 FROM users u \
+                             WHERE u.account_id = accounts.account_id) \
+                             AND NOT EXISTS (SELECT 1 FROM secret_keys k \
+                             WHERE k.account_id = accounts.account_id)",
+                        );
+                        query.build().execute(&mut **tx).await?;
+                    }
+                    Ok(())
+                }
+
                 /// One attempt at [`UserStore::register_user`].
                 async fn try_register(
                     &self,
@@ -37,15 +64,7 @@ macro_rules! impl_user_store {
                     .fetch_optional(&mut *tx)
                     .await?;
                     if let Some((_, Some(earlier_account))) = &earlier {
-                        sqlx::query(
-                            "DELETE FROM accounts WHERE account_id = $1 \
-                             AND NOT EXISTS (SELECT 1 FROM users WHERE account_id = $1) \
-                             AND NOT EXISTS (SELECT 1 FROM secret_keys WHERE account_id = $1) \
-                             AND NOT EXISTS (SELECT 1 FROM token_families WHERE account_id = $1)",
-                        )
-                        .bind(earlier_account)
-                        .execute(&mut *tx)
-                        .await?;
+                        Self::delete_empty_accounts(&mut tx, from_ref(earlier_account)).await?;
                     }
                     Self::insert_rows(&mut *tx, from_ref(account)).await?;
                     Self::insert_rows(&mut *tx, from_ref(user)).await?;
@@ -136,6 +155,38 @@ macro_rules! impl_user_store {
                     .fetch_all(&self.pool)
                     .await?;
                     convert_all(rows)
+                }
+
+                async fn purge_unconfirmed_users(
+                    &self,
+                    registered_before: Timestamp,
+                    now: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // Links, sessions, grants, codes and families go by ON DELETE CASCADE.
+                    let removed: Vec<(Option<String>,)> = sqlx::query_as(
+                        "DELETE FROM users WHERE seq IN (SELECT u.seq FROM users u \
+                         WHERE u.email_verified_at IS NULL AND u.created_at < $1 \
+                         AND u.role = 'developer' \
+                         AND NOT EXISTS (SELECT 1 FROM applications a \
+                             WHERE a.owner_id = u.user_id) \
+                         AND NOT EXISTS (SELECT 1 FROM one_time_links l \
+                             WHERE l.user_id = u.user_id AND l.purpose = $2 \
+                             AND l.used_at IS NULL AND l.expires_at > $3) \
+                         LIMIT $4) RETURNING account_id",
+                    )
+                    .bind(registered_before.unix())
+                    .bind(LinkPurpose::VerifyEmail.as_str())
+                    .bind(now.unix())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let accounts: Vec<String> =
+                        removed.iter().filter_map(|(a,)| a.clone()).collect();
+                    Self::delete_empty_accounts(&mut tx, &accounts).await?;
+                    tx.commit().await?;
+                    Ok(removed.len() as u64)
                 }
             }
         };

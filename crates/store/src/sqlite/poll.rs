@@ -9,10 +9,9 @@ use gatehouse_core::Timestamp;
 use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 
-/// How often the log is read.
+/// How often the log is read. Entries are deleted by the retention job, an hour after they
+/// were published: far longer than any poll gap.
 const POLL: Duration = Duration::from_millis(200);
-/// How long entries are kept: far longer than any poll gap.
-const KEEP_SECS: i64 = 3600;
 
 impl SqliteStore {
     async fn newest_invalidation(&self) -> Result<i64, StoreError> {
@@ -57,14 +56,19 @@ impl InvalidationStore for SqliteStore {
         invalidation: &Invalidation,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        let mut tx = self.pool.begin().await?;
-        Self::publish_in(&mut *tx, invalidation, now).await?;
-        sqlx::query("DELETE FROM invalidations WHERE created_at < $1")
-            .bind(now.unix() - KEEP_SECS)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        Ok(())
+        Self::publish_in(&self.pool, invalidation, now).await
+    }
+
+    async fn purge_invalidations(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM invalidations WHERE seq IN \
+             (SELECT seq FROM invalidations WHERE created_at < $1 LIMIT $2)",
+        )
+        .bind(before.unix())
+        .bind(i64::from(limit))
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     async fn follow_invalidations(&self, sink: Sender<FeedEvent>) {

@@ -15,6 +15,7 @@ mod feed;
 mod fixtures;
 mod grants;
 mod links;
+mod retention;
 mod search;
 mod sessions;
 mod tokens;
@@ -105,6 +106,12 @@ on_both_backends!(
     search::searches_treat_like_wildcards_literally,
     search::searches_fold_case_beyond_ascii,
     feed::published_invalidations_reach_every_follower,
+    retention::expired_codes_are_purged_in_batches,
+    retention::expired_tokens_are_purged_with_the_families_they_leave_empty,
+    retention::revoked_families_are_purged_after_the_cutoff,
+    retention::sessions_and_links_are_purged_once_ended,
+    retention::unconfirmed_registrations_are_purged_once_their_links_lapse,
+    retention::audit_events_and_the_invalidation_log_are_purged_oldest_first,
     feed::each_revocation_publishes_its_invalidation_with_it,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
 );
