@@ -165,7 +165,7 @@ pub async fn sessions_and_links_are_purged_once_ended(store: &dyn Store) {
     assert_eq!(store.purge_sessions(T0.plus_secs(5), 1).await.unwrap(), 0);
     assert!(store.find_session(&live.digest).await.unwrap().is_some());
 
-    // Verification links live 48 hours, reset links one hour; a setup link until used.
+    // Verification links live 48 hours, reset and setup links one hour.
     let verify = link(LinkPurpose::VerifyEmail, Some(&alice), T0);
     let reset = link(LinkPurpose::ResetPassword, Some(&alice), T0);
     let used_setup = OneTimeLink {
@@ -177,11 +177,11 @@ pub async fn sessions_and_links_are_purged_once_ended(store: &dyn Store) {
         store.insert_link(l).await.unwrap();
     }
     assert_eq!(store.purge_links(T0.plus_secs(10), 10).await.unwrap(), 0);
-    assert_eq!(store.purge_links(T0.plus_secs(3601), 10).await.unwrap(), 2);
+    assert_eq!(store.purge_links(T0.plus_secs(3601), 10).await.unwrap(), 3);
     assert!(store.find_link(&reset.digest).await.unwrap().is_none());
     assert!(store.find_link(&used_setup.digest).await.unwrap().is_none());
+    assert!(store.find_link(&open_setup.digest).await.unwrap().is_none());
     assert!(store.find_link(&verify.digest).await.unwrap().is_some());
-    assert!(store.find_link(&open_setup.digest).await.unwrap().is_some());
     assert_eq!(
         store
             .purge_links(T0.plus_secs(2 * DAY + 1), 10)
@@ -189,7 +189,7 @@ pub async fn sessions_and_links_are_purged_once_ended(store: &dyn Store) {
             .unwrap(),
         1
     );
-    assert!(store.find_link(&open_setup.digest).await.unwrap().is_some());
+    assert!(store.find_link(&verify.digest).await.unwrap().is_none());
 }
 
 fn unconfirmed(email: &str) -> (gatehouse_core::account::Account, User, OneTimeLink) {
