@@ -225,11 +225,15 @@ pub fn is_canonical_path(path: &str) -> bool {
     {
         return false;
     }
-    let Some(decoded) = decode_escapes(path) else {
-        return false;
-    };
-    if std::str::from_utf8(&decoded).is_err() {
-        return false;
+    // Visible ASCII without escapes is valid UTF-8 as it stands: the common case on the
+    // request path allocates nothing.
+    if path.contains('%') {
+        let Some(decoded) = decode_escapes(path) else {
+            return false;
+        };
+        if std::str::from_utf8(&decoded).is_err() {
+            return false;
+        }
     }
     let segments: Vec<&str> = rest.split('/').collect();
     let last = segments.len().saturating_sub(1);

@@ -82,10 +82,8 @@ impl ClientLimits {
 
     /// Counts one failure; `RateLimited` when this one went past the limit (answer it so).
     pub fn failed(&self, limited: Limited, client: IpAddr) -> Result<(), ServiceError> {
-        match self.counter(limited) {
-            Some(counter) => counter.take(client),
-            None => Ok(()),
-        }
+        // A failure spends the allowance exactly as a counted request does.
+        self.take(limited, client)
     }
 }
 
