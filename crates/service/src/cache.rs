@@ -10,12 +10,15 @@ use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::FamilyId;
 use gatehouse_core::Timestamp;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 
 /// Most entries kept; past it the cache starts over (a flood of random credentials must not
 /// grow memory without bound).
 const MAX_ENTRIES: usize = 200_000;
+/// Size at which the first sweep of expired entries happens; each sweep sets the next one at
+/// twice what is left, so sweeping costs O(1) per insertion.
+const FIRST_SWEEP: usize = 1_024;
 /// How long a positive answer is reused at most. The feed removes it on revocation; this
 /// bounds the damage if a published invalidation is ever lost.
 pub const POSITIVE_SECS: i64 = 60;
@@ -69,6 +72,8 @@ pub struct ValidationCache {
     /// predate a revocation and is not kept.
     generation: AtomicU64,
     connected: AtomicBool,
+    /// The size at which the next insertion first drops expired entries (0: [`FIRST_SWEEP`]).
+    sweep_at: AtomicUsize,
     key_uses: Mutex<HashMap<KeyId, Timestamp>>,
     /// The account of each app's owner, for issuance.
     pub owners: OwnerAccounts,
@@ -109,7 +114,7 @@ impl ValidationCache {
     ) {
         let until = until.min(now.plus_secs(POSITIVE_SECS));
         let answer = Answer::Valid(Arc::new(validated));
-        self.put(digest, Entry { answer, until }, Some(loaded_at));
+        self.put(digest, Entry { answer, until }, now, Some(loaded_at));
     }
 
     /// Remembers that a credential is invalid, briefly.
@@ -121,11 +126,12 @@ impl ValidationCache {
                 answer: Answer::Invalid,
                 until,
             },
+            now,
             None,
         );
     }
 
-    fn put(&self, digest: &SecretDigest, entry: Entry, loaded_at: Option<u64>) {
+    fn put(&self, digest: &SecretDigest, entry: Entry, now: Timestamp, loaded_at: Option<u64>) {
         // Entries written while untrusted could hide a revocation the feed missed.
         if !self.connected.load(Ordering::Acquire) {
             return;
@@ -135,8 +141,23 @@ impl ValidationCache {
             if loaded_at.is_some_and(|g| g != self.generation.load(Ordering::Acquire)) {
                 return;
             }
-            if entries.len() >= MAX_ENTRIES {
-                entries.clear();
+            let sweep_at = match self.sweep_at.load(Ordering::Relaxed) {
+                0 => FIRST_SWEEP,
+                n => n,
+            };
+            if entries.len() >= sweep_at {
+                // Entries live a minute at most: without this, a steady stream of new
+                // tokens would fill the map up to its bound.
+                entries.retain(|_, e| now < e.until);
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+                if entries.capacity() > 4 * entries.len().max(FIRST_SWEEP) {
+                    let keep = 2 * entries.len();
+                    entries.shrink_to(keep);
+                }
+                let next = (2 * entries.len()).clamp(FIRST_SWEEP, MAX_ENTRIES);
+                self.sweep_at.store(next, Ordering::Relaxed);
             }
             entries.insert(*digest.as_bytes(), entry);
         }
@@ -170,6 +191,16 @@ impl ValidationCache {
             self.owners.clear();
             self.connected.store(connected, Ordering::Release);
         }
+    }
+
+    /// How many answers are held (expired ones included until the next sweep).
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |e| e.len())
+    }
+
+    /// Whether no answer is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Whether the cache is trusted right now.
@@ -270,6 +301,38 @@ mod tests {
             minted_by: None,
             app: None,
         }
+    }
+
+    #[test]
+    fn expired_answers_are_dropped_as_new_ones_arrive() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let n = 10 * FIRST_SWEEP;
+        for i in 0..n {
+            let d = SecretDigest::of(&format!("a{i}"));
+            let g = cache.generation();
+            cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T, g);
+        }
+        assert!(cache.len() > FIRST_SWEEP, "nothing had expired yet");
+        let later = T.plus_secs(POSITIVE_SECS + 1);
+        for i in 0..n {
+            cache.remember_invalid(&SecretDigest::of(&format!("b{i}")), later);
+        }
+        assert!(
+            cache.len() <= n + FIRST_SWEEP,
+            "the expired valid answers were swept: {} left",
+            cache.len()
+        );
+        let much_later = later.plus_secs(NEGATIVE_SECS + 1);
+        cache.remember_invalid(&SecretDigest::of("c"), much_later);
+        for i in 0..(2 * n) {
+            cache.remember_invalid(&SecretDigest::of(&format!("d{i}")), much_later);
+        }
+        assert!(cache.len() <= 2 * n + 1 + FIRST_SWEEP, "{}", cache.len());
+        assert!(matches!(
+            cache.get(&SecretDigest::of("c"), much_later),
+            Lookup::Invalid
+        ));
     }
 
     #[test]

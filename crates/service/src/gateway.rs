@@ -40,8 +40,6 @@ pub enum Verdict {
 
 /// How often noted key uses are written.
 const KEY_USE_FLUSH: Duration = Duration::from_secs(10);
-/// How often a serving node runs its upkeep (the first round runs at start).
-const UPKEEP_EVERY: Duration = Duration::from_secs(3600);
 
 enum Failure {
     Invalid,
@@ -297,7 +295,9 @@ impl Gatehouse {
         });
         let me = self.clone();
         let upkeep = tokio::spawn(async move {
-            let mut tick = tokio::time::interval(UPKEEP_EVERY);
+            let every = u64::try_from(me.settings.retention.upkeep_interval).unwrap_or(3600);
+            // The first tick is at once: a node starts with a round of upkeep.
+            let mut tick = tokio::time::interval(Duration::from_secs(every.max(1)));
             loop {
                 tick.tick().await;
                 me.run_upkeep().await;

@@ -12,11 +12,6 @@ use std::future::Future;
 /// seen with 5 days left gets only the 7-day reminder, not both).
 pub const REMINDER_DAYS: [u32; 2] = [7, 30];
 
-/// Expired or revoked authorization codes, tokens and token families are kept this long after
-/// they ended. Until then a replayed code still revokes what it produced, and a spent refresh
-/// token (kept until it would have expired, and this long after) still reveals its reuse;
-/// introspection answers "inactive" whether a dead token is kept or not.
-pub const TOKEN_GRACE_SECS: i64 = 7 * 86_400;
 /// Used or expired one-time links are kept this long after they ended.
 pub const LINK_GRACE_SECS: i64 = 86_400;
 /// An unconfirmed registration is deleted once it is this old and holds no confirmation link
@@ -42,13 +37,13 @@ pub struct Upkeep {
 /// Rows deleted by one round of retention, by kind.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct Purged {
-    /// Token families revoked more than [`TOKEN_GRACE_SECS`] ago, with their tokens.
+    /// Token families revoked more than `retention.ended_tokens` ago, with their tokens.
     pub revoked_families: u64,
-    /// Access tokens expired more than [`TOKEN_GRACE_SECS`] ago.
+    /// Access tokens expired more than `retention.ended_tokens` ago.
     pub access_tokens: u64,
-    /// Refresh tokens expired more than [`TOKEN_GRACE_SECS`] ago.
+    /// Refresh tokens expired more than `retention.ended_tokens` ago.
     pub refresh_tokens: u64,
-    /// Authorization codes expired more than [`TOKEN_GRACE_SECS`] ago.
+    /// Authorization codes expired more than `retention.ended_tokens` ago.
     pub codes: u64,
     /// Sessions that ended.
     pub sessions: u64,
@@ -56,7 +51,7 @@ pub struct Purged {
     pub links: u64,
     /// Registrations never confirmed (see [`UNCONFIRMED_SECS`]).
     pub unconfirmed_users: u64,
-    /// Audit events older than `audit_retention_days`.
+    /// Audit events older than `retention.audit_events`.
     pub audit_events: u64,
     /// Entries of SQLite's invalidation log older than [`INVALIDATION_LOG_SECS`].
     pub invalidations: u64,
@@ -127,10 +122,11 @@ impl Gatehouse {
     /// Retention: deletes what ended long enough ago, kind by kind, in bounded batches.
     async fn retain(&self, now: Timestamp) -> Purged {
         let store = &self.store;
-        let tokens_ended = now.plus_secs(-TOKEN_GRACE_SECS);
+        // Introspection answers "inactive" whether a dead token is kept or not.
+        let tokens_ended = now.plus_secs(-self.settings.retention.ended_tokens);
         let links_ended = now.plus_secs(-LINK_GRACE_SECS);
         let registered_before = now.plus_secs(-UNCONFIRMED_SECS);
-        let audit_before = now.plus_secs(-i64::from(self.settings.audit_retention_days) * 86_400);
+        let audit_before = now.plus_secs(-self.settings.retention.audit_events);
         let log_before = now.plus_secs(-INVALIDATION_LOG_SECS);
         let purged = Purged {
             // Revoked families first: their tokens go with them.

@@ -76,6 +76,32 @@ impl Default for Limits {
     }
 }
 
+/// How long what has ended is kept, and how often the upkeep deletes it (`[retention]`,
+/// seconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retention {
+    /// How often each node runs its upkeep: retention and secret expiry reminders (default
+    /// one hour).
+    pub upkeep_interval: i64,
+    /// Expired or revoked authorization codes, tokens and token families are kept this long
+    /// after they ended (default 7 days). Until then a replayed code still revokes what it
+    /// produced, and a spent refresh token still reveals its reuse.
+    pub ended_tokens: i64,
+    /// Audit events are kept this long (default 400 days: a year and a bit, enough to
+    /// compare a month with the same month a year before).
+    pub audit_events: i64,
+}
+
+impl Default for Retention {
+    fn default() -> Self {
+        Self {
+            upkeep_interval: 3600,
+            ended_tokens: 7 * 86_400,
+            audit_events: 400 * 86_400,
+        }
+    }
+}
+
 /// One `[[route]]`: a path prefix, an optional upstream, and the scope each method needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -123,7 +149,7 @@ pub struct Settings {
     /// Per-client rate limits.
     pub limits: Limits,
     /// How many days audit events are kept; the hourly upkeep deletes older ones.
-    pub audit_retention_days: u32,
+    pub retention: Retention,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -158,7 +184,7 @@ impl std::fmt::Debug for Settings {
             .field("routes", &self.routes)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
-            .field("audit_retention_days", &self.audit_retention_days)
+            .field("retention", &self.retention)
             .finish()
     }
 }
@@ -180,17 +206,10 @@ impl Default for Settings {
             routes: Vec::new(),
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
-            audit_retention_days: DEFAULT_AUDIT_RETENTION_DAYS,
+            retention: Retention::default(),
         }
     }
 }
-
-/// Audit events are kept for 400 days by default: a year and a bit, enough to compare a
-/// month with the same month a year before.
-pub const DEFAULT_AUDIT_RETENTION_DAYS: u32 = 400;
-/// At most a hundred years; at least a day, so the login throttle (which counts audited
-/// failures over minutes) always sees what it needs.
-const MAX_AUDIT_RETENTION_DAYS: i64 = 36_500;
 
 /// The configuration could not be loaded; every problem found is listed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -265,7 +284,15 @@ struct FileSettings {
     route: Option<Vec<FileRoute>>,
     trusted_proxies: Option<Vec<String>>,
     limits: Option<FileLimits>,
-    audit_retention_days: Option<i64>,
+    retention: Option<FileRetention>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRetention {
+    upkeep_interval: Option<i64>,
+    ended_tokens: Option<i64>,
+    audit_events: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -524,19 +551,35 @@ fn validate(
             }
         }
     }
-    if let Some(days) = raw.audit_retention_days {
-        check(
-            u32::try_from(days)
-                .ok()
-                .filter(|_| (1..=MAX_AUDIT_RETENTION_DAYS).contains(&days))
-                .map(|d| settings.audit_retention_days = d)
-                .ok_or_else(|| {
-                    format!(
-                        "audit_retention_days: {days} must be between 1 and \
-                         {MAX_AUDIT_RETENTION_DAYS} days"
-                    )
-                }),
-        );
+    if let Some(r) = raw.retention {
+        let d = &mut settings.retention;
+        // Audit events must outlive the login throttle's window, which counts them.
+        for (key, value, slot, min) in [
+            (
+                "upkeep_interval",
+                r.upkeep_interval,
+                &mut d.upkeep_interval,
+                1,
+            ),
+            ("ended_tokens", r.ended_tokens, &mut d.ended_tokens, 0),
+            (
+                "audit_events",
+                r.audit_events,
+                &mut d.audit_events,
+                gatehouse_core::throttle::WINDOW_SECS,
+            ),
+        ] {
+            if let Some(v) = value {
+                check(if (min..=MAX_LIFETIME).contains(&v) {
+                    *slot = v;
+                    Ok(())
+                } else {
+                    Err(format!(
+                        "retention.{key}: {v} must be between {min} and {MAX_LIFETIME} seconds"
+                    ))
+                });
+            }
+        }
     }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
         match parse_route(route, &settings.scopes) {
@@ -688,30 +731,35 @@ sign_ups_per_hour = 0
     }
 
     #[test]
-    fn audit_retention_is_read_and_checked() {
+    fn retention_is_read_and_checked() {
         let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
-        assert_eq!(default.audit_retention_days, 400);
-        assert_eq!(
-            load_toml("audit_retention_days = 30")
+        assert_eq!(default.retention.audit_events, 400 * 86_400);
+        assert_eq!(default.retention.ended_tokens, 7 * 86_400);
+        assert_eq!(default.retention.upkeep_interval, 3600);
+        let set =
+            load_toml("[retention]\nupkeep_interval = 30\nended_tokens = 0\naudit_events = 900")
                 .unwrap()
-                .audit_retention_days,
-            30
-        );
+                .retention;
         assert_eq!(
-            load_toml("audit_retention_days = 36500")
-                .unwrap()
-                .audit_retention_days,
-            36_500
+            (set.upkeep_interval, set.ended_tokens, set.audit_events),
+            (30, 0, 900)
         );
-        for bad in ["0", "-1", "36501", "99999999999"] {
-            let err = load_toml(&format!("audit_retention_days = {bad}")).unwrap_err();
+        for (key, bad) in [
+            ("upkeep_interval", "0"),
+            ("ended_tokens", "-1"),
+            ("audit_events", "899"),
+            ("audit_events", "99999999999"),
+        ] {
+            let err = load_toml(&format!("[retention]\n{key} = {bad}")).unwrap_err();
             assert_eq!(err.0.len(), 1, "{err}");
             assert!(
-                err.0[0].starts_with(&format!("audit_retention_days: {bad} must be between")),
+                err.0[0].starts_with(&format!("retention.{key}: {bad} must be between")),
                 "{err}"
             );
         }
-        assert!(load_toml("audit_retention_days = \"400\"").is_err());
+        assert!(load_toml("[retention]\naudit_events = \"400\"").is_err());
+        assert!(load_toml("[retention]\nkept = 1").is_err());
+        assert!(load_toml("audit_retention_days = 400").is_err());
     }
 
     #[test]

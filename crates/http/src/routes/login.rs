@@ -175,17 +175,15 @@ async fn login_post(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
+    let limits = state.gatehouse.limits();
+    // First, before the body is read: a client past its allowance (a flood) costs nothing
+    // more than this answer.
+    limits.check(Limited::FailedSignIns, client)?;
     let (token, form) = anonymous_form(&state, &headers, body).await?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = form.get("email").unwrap_or("");
     let mut page = LoginPage::new(&token.csrf, return_to.unwrap_or(""));
     page.email = email;
-    let limits = state.gatehouse.limits();
-    if let Err(ServiceError::RateLimited { retry_after_secs }) =
-        limits.check(Limited::FailedSignIns, client)
-    {
-        return Ok(too_many_sign_ins(&mut page, retry_after_secs));
-    }
     match state
         .gatehouse
         .login(

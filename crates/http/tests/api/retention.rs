@@ -1,5 +1,5 @@
 //! Retention through the server's upkeep: what has ended is deleted after its grace period,
-//! what may still matter is kept, and audit events live `audit_retention_days`.
+//! what may still matter is kept, and audit events live `retention.audit_events`.
 
 use crate::auth_check::{account_token, seed_account};
 use crate::helpers::{on_both_backends, spawn_app_with, stored_user, TestApp, PASSWORD};
@@ -23,7 +23,7 @@ async fn audit_times(app: &TestApp) -> Vec<i64> {
 }
 
 async fn the_upkeep_deletes_what_has_ended_after_its_grace_period(backend: Backend) {
-    let app = spawn_app_with(backend, |s| s.audit_retention_days = 30).await;
+    let app = spawn_app_with(backend, |s| s.retention.audit_events = 30 * 86_400).await;
     let start = app.gatehouse.now().unix();
     let account = seed_account(&app, &["read"]).await;
     let token = account_token(&app, &account).await;
