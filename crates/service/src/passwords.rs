@@ -15,43 +15,79 @@ use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 /// How long a client turned away should wait before trying again.
 const BUSY_RETRY_AFTER_SECS: i64 = 1;
 
-/// The bound on Argon2id work: `running` permits per CPU, `admitted` for those running plus
-/// those waiting.
+/// Work for an Argon2 thread.
+type Job = Box<dyn FnOnce() + Send>;
+
+/// The bound on Argon2id work: a fixed set of threads, one per CPU, and `admitted` permits
+/// for the runs in progress plus those waiting. Fixed threads also bound memory: each
+/// thread's allocator keeps what one run used for the next, where the runtime's blocking
+/// pool (hundreds of threads over time) would keep ~19 MiB in each of many arenas.
 struct Argon2Queue {
-    running: Semaphore,
-    admitted: Semaphore,
+    admitted: Arc<Semaphore>,
+    jobs: std::sync::mpsc::Sender<Job>,
 }
 
 impl Argon2Queue {
     fn new(cpus: usize) -> Self {
+        let (jobs, queue) = std::sync::mpsc::channel::<Job>();
+        let queue = Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..cpus.max(1) {
+            let queue = queue.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || work_through(&queue));
+            if let Err(e) = spawned {
+                tracing::error!(error = %e, "cannot start an Argon2 thread");
+            }
+        }
         Self {
-            running: Semaphore::new(cpus),
             // Each run takes tens of milliseconds, so the last one admitted waits well under
             // a second.
-            admitted: Semaphore::new(cpus * 4),
+            admitted: Arc::new(Semaphore::new(cpus * 4)),
+            jobs,
         }
     }
 
-    /// Runs one Argon2id computation off the async workers, or refuses it when the queue is
-    /// full.
+    /// Runs one Argon2id computation on the Argon2 threads, or refuses it when the queue is
+    /// full. The permit goes with the work, so a caller that gives up early does not make
+    /// room before the work is done.
     async fn run<T: Send + 'static>(
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let _admitted = self
+        let admitted = self
             .admitted
-            .try_acquire()
+            .clone()
+            .try_acquire_owned()
             .map_err(|_| ServiceError::Busy {
                 retry_after_secs: BUSY_RETRY_AFTER_SECS,
             })?;
-        let _running = self
-            .running
-            .acquire()
-            .await
-            .map_err(|e| ServiceError::Internal(Box::new(e)))?;
-        tokio::task::spawn_blocking(work)
+        let (answer, answered) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move || {
+            let _ = answer.send(work());
+            drop(admitted);
+        });
+        self.jobs
+            .send(job)
+            .map_err(|_| ServiceError::Internal("the Argon2 threads are gone".into()))?;
+        answered
             .await
             .map_err(|e| ServiceError::Internal(Box::new(e)))
+    }
+}
+
+/// An Argon2 thread: runs jobs until the queue closes. A job that panics loses its answer
+/// (its caller gets an internal error), not the thread.
+fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    loop {
+        let next = match queue.lock() {
+            Ok(jobs) => jobs.recv(),
+            Err(_) => return,
+        };
+        let Ok(job) = next else {
+            return;
+        };
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
     }
 }
 
