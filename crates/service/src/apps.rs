@@ -42,6 +42,9 @@ pub struct CreatedApp {
 pub enum DecisionRequest<'a> {
     /// Approve a pending app.
     Approve,
+    /// Approve a pending app only if its redirect URIs are still these (space separated):
+    /// what the admin was shown.
+    ApproveAsShown(&'a str),
     /// Reject a pending app with this reason.
     Reject(&'a str),
     /// Suspend an approved app.
@@ -149,7 +152,7 @@ impl Gatehouse {
         request: DecisionRequest<'_>,
     ) -> Result<Application, ServiceError> {
         let decision = match request {
-            DecisionRequest::Approve => Decision::Approve,
+            DecisionRequest::Approve | DecisionRequest::ApproveAsShown(_) => Decision::Approve,
             DecisionRequest::Reject(reason) => Decision::Reject(Reason::parse(reason)?),
             DecisionRequest::Suspend => Decision::Suspend,
             DecisionRequest::Reinstate => Decision::Reinstate,
@@ -162,10 +165,35 @@ impl Gatehouse {
         // reinstating does it once more, for a token an in-flight request stored as the app
         // was being suspended. Rejected apps never had any (tokens need approval).
         let revoke_tokens = !matches!(decision, Decision::Approve);
-        let changed = self
-            .store
-            .update_application_status(&app.client_id, app.status, next, reason, revoke_tokens, now)
-            .await?;
+        let changed = match request {
+            DecisionRequest::ApproveAsShown(shown) => {
+                let changed = self
+                    .store
+                    .approve_application_as_shown(&app.client_id, shown, now)
+                    .await?;
+                let current = self.get_app(client_id).await?;
+                if !changed && current.status == app.status {
+                    return Err(ServiceError::Conflict(
+                        "its redirect URIs changed since the page was shown: review them again"
+                            .into(),
+                    ));
+                }
+                app.redirect_uris = current.redirect_uris;
+                changed
+            }
+            _ => {
+                self.store
+                    .update_application_status(
+                        &app.client_id,
+                        app.status,
+                        next,
+                        reason,
+                        revoke_tokens,
+                        now,
+                    )
+                    .await?
+            }
+        };
         if !changed {
             // Someone else decided between our read and our write; report their outcome.
             let current = self.get_app(client_id).await?;

@@ -189,6 +189,15 @@ pub trait AppStore: Send + Sync {
         &self,
         owner_id: &UserId,
     ) -> Result<Vec<Application>, StoreError>;
+    /// Approves a pending app only if its redirect URIs are still `shown` (space separated,
+    /// as stored): an admin approves exactly what the review queue showed, not a list its
+    /// owner changed a moment later. `false` if the app is not pending or its URIs differ.
+    async fn approve_application_as_shown(
+        &self,
+        client_id: &ClientId,
+        shown: &str,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
     /// Moves the app from `expected` to `next` (with `reason`) only if it is still in
     /// `expected`: a compare-and-set, so two operators cannot both decide. With
     /// `revoke_tokens`, the same transaction revokes every token family of the app, spends

@@ -179,7 +179,17 @@ async fn decide(
         };
     }
     let request = match decision.as_str() {
-        "approve" => DecisionRequest::Approve,
+        // The queue sends the redirect URIs it showed; without them (an older page, a
+        // script) nothing is approved unseen.
+        "approve" => match form.get("redirect_uris") {
+            Some(shown) => DecisionRequest::ApproveAsShown(shown),
+            None => {
+                return Err(PageError::new(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "Approve the app from the review queue, where its redirect URIs are shown.",
+                ))
+            }
+        },
         "reject" => DecisionRequest::Reject(form.get("reason").unwrap_or("")),
         "suspend" => DecisionRequest::Suspend,
         "reinstate" => DecisionRequest::Reinstate,

@@ -47,6 +47,10 @@ pub struct AppLine {
     /// Owner's email (admin lists only).
     pub owner: String,
     pub reason: String,
+    /// The redirect URIs, shown in the review queue.
+    pub redirect_uris: Vec<String>,
+    /// The same, space separated: what an approval from the queue was shown.
+    pub shown_uris: String,
 }
 
 impl AppLine {
@@ -59,6 +63,17 @@ impl AppLine {
             created: app.created_at.to_date(),
             owner: owner.unwrap_or("").to_owned(),
             reason: app.status_reason.clone().unwrap_or_default(),
+            redirect_uris: app
+                .redirect_uris
+                .iter()
+                .map(|u| u.as_str().to_owned())
+                .collect(),
+            shown_uris: app
+                .redirect_uris
+                .iter()
+                .map(|u| u.as_str())
+                .collect::<Vec<_>>()
+                .join(" "),
         }
     }
 }

@@ -38,6 +38,7 @@ on_both_backends!(
     rejecting_a_redirect_uri_change_needs_a_reason_and_keeps_the_old_uris,
     a_redirect_uri_change_replaced_meanwhile_is_not_decided_blind,
     only_an_admin_with_a_csrf_token_decides_a_redirect_uri_change,
+    a_pending_app_is_approved_only_with_the_redirect_uris_the_queue_showed,
 );
 
 const OWNER: &str = "owner@example.com";
@@ -82,6 +83,16 @@ async fn decide(
     if let Some(reason) = reason {
         fields.push(("reason", reason));
     }
+    // An approval carries the redirect URIs the queue showed, as the queue's form does.
+    let known = gatehouse_core::ids::ClientId::parse(client_id).is_ok();
+    let shown = match known {
+        true => stored_app(app, client_id).await,
+        false => None,
+    }
+    .map_or_else(|| CALLBACK.to_owned(), |a| joined_uris(&a.redirect_uris));
+    if decision == "approve" {
+        fields.push(("redirect_uris", shown.as_str()));
+    }
     post_form(
         app,
         admin,
@@ -89,6 +100,13 @@ async fn decide(
         &fields,
     )
     .await
+}
+
+fn joined_uris(uris: &[gatehouse_core::application::RedirectUri]) -> String {
+    uris.iter()
+        .map(|u| u.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 async fn status_of(app: &TestApp, client_id: &str) -> AppStatus {
@@ -1374,4 +1392,69 @@ async fn only_an_admin_with_a_csrf_token_decides_a_redirect_uri_change(backend: 
     );
     let stored = stored_app(&app, &client_id).await.unwrap();
     assert_eq!(stored.redirect_uris[0].as_str(), CALLBACK);
+}
+
+async fn a_pending_app_is_approved_only_with_the_redirect_uris_the_queue_showed(backend: Backend) {
+    let (app, _sink) = spawn_app_with_mail(backend).await;
+    let owner = app.user(OWNER).await;
+    let (client_id, _) = pending_app(&app, OWNER, "Fleet Dashboard").await;
+    let (admin, _) = admin(&app).await;
+    let queue = page_ok(&app, &admin, "/admin").await;
+    let row = row_with(&queue, &client_id);
+    assert!(row.contains(&format!("<code>{CALLBACK}</code>")), "{row}");
+    let action = format!("/admin/apps/{client_id}/approve");
+    let form = row
+        .split("<form")
+        .find(|f| f.contains(&action))
+        .unwrap_or_else(|| panic!("no approve form in {row}"));
+    let shown = crate::helpers::hidden_fields(form);
+    assert_eq!(shown["redirect_uris"], CALLBACK);
+
+    // The owner changes the URIs after the admin looked: the approval refuses.
+    let evil = "https://evil.example.net/cb".to_owned();
+    app.gatehouse
+        .update_my_redirect_uris(&owner, &client_id, std::slice::from_ref(&evil))
+        .await
+        .unwrap();
+    let res = admin
+        .post(app.url(&action))
+        .form(&shown)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    assert!(res.text().await.unwrap().contains("review them again"));
+    assert_eq!(status_of(&app, &client_id).await, AppStatus::Pending);
+
+    // Without the URIs shown, nothing is approved unseen.
+    let mut blind = shown.clone();
+    blind.remove("redirect_uris");
+    let res = admin
+        .post(app.url(&action))
+        .form(&blind)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    assert_eq!(status_of(&app, &client_id).await, AppStatus::Pending);
+
+    // The apps list sends a pending app to the queue rather than approving it there.
+    let list = page_ok(&app, &admin, "/admin/apps").await;
+    assert!(!row_with(&list, &client_id).contains(&action));
+
+    // Reviewed again, with the new URIs shown, it is approved with exactly those.
+    let queue = page_ok(&app, &admin, "/admin").await;
+    let row = row_with(&queue, &client_id);
+    assert!(row.contains(&evil), "{row}");
+    let form = row.split("<form").find(|f| f.contains(&action)).unwrap();
+    let res = admin
+        .post(app.url(&action))
+        .form(&crate::helpers::hidden_fields(form))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let stored = stored_app(&app, &client_id).await.unwrap();
+    assert_eq!(stored.status, AppStatus::Approved);
+    assert_eq!(joined_uris(&stored.redirect_uris), evil);
 }

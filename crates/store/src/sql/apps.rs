@@ -60,6 +60,27 @@ macro_rules! impl_app_store {
                     convert_all(rows)
                 }
 
+                async fn approve_application_as_shown(
+                    &self,
+                    client_id: &ClientId,
+                    shown: &str,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let done = sqlx::query(
+                        "UPDATE applications SET status = $1, status_reason = NULL, \
+                         updated_at = $2 WHERE client_id = $3 AND status = $4 \
+                         AND redirect_uris = $5",
+                    )
+                    .bind(AppStatus::Approved.as_str())
+                    .bind(now.unix())
+                    .bind(client_id.as_str())
+                    .bind(AppStatus::Pending.as_str())
+                    .bind(shown)
+                    .execute(&self.pool)
+                    .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
                 async fn update_application_status(
                     &self,
                     client_id: &ClientId,

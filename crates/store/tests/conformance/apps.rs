@@ -1131,3 +1131,44 @@ pub async fn suspending_an_app_revokes_its_tokens_and_codes_for_good(store: &dyn
         "another app's tokens are untouched"
     );
 }
+
+pub async fn approval_as_shown_needs_the_uris_that_were_shown(store: &dyn Store) {
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let fleet = app(&owner, "fleet");
+    store.insert_application(&fleet, None).await.unwrap();
+    let shown: Vec<&str> = fleet
+        .redirect_uris
+        .iter()
+        .map(RedirectUri::as_str)
+        .collect();
+    let shown = shown.join(" ");
+    let at = T0.plus_secs(5);
+    assert!(!store
+        .approve_application_as_shown(&fleet.client_id, "https://other.example/cb", at)
+        .await
+        .unwrap());
+    let stored = store
+        .find_application(&fleet.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AppStatus::Pending);
+    assert!(store
+        .approve_application_as_shown(&fleet.client_id, &shown, at)
+        .await
+        .unwrap());
+    let stored = store
+        .find_application(&fleet.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.status, AppStatus::Approved);
+    assert_eq!(stored.updated_at, at);
+    assert!(
+        !store
+            .approve_application_as_shown(&fleet.client_id, &shown, at)
+            .await
+            .unwrap(),
+        "only a pending app"
+    );
+}

@@ -53,6 +53,7 @@ on_both_backends!(
     apps::taken_unique_name_is_a_conflict_and_stores_nothing,
     apps::application_of_unknown_owner_is_not_stored,
     apps::status_change_is_compare_and_set,
+    apps::approval_as_shown_needs_the_uris_that_were_shown,
     apps::suspending_an_app_revokes_its_tokens_and_codes_for_good,
     apps::reset_without_grace_ends_the_old_secret_at_once,
     apps::reset_with_grace_keeps_at_most_two_live_secrets,
