@@ -385,6 +385,8 @@ on_both_backends!(
     // refused: command line and settings
     unknown_subcommand_is_a_usage_error,
     database_url_with_an_unsupported_scheme_is_refused,
+    database_url_with_a_bad_tls_parameter_is_refused_naming_it,
+    an_unreadable_upstream_ca_file_is_refused_naming_the_route_and_key,
     config_file_with_an_unknown_key_names_the_key,
     config_file_with_bad_values_names_every_key,
     nonexistent_config_file_is_refused,
@@ -1354,6 +1356,46 @@ async fn database_url_with_an_unsupported_scheme_is_refused(backend: Backend) {
         left.is_empty(),
         "no fallback to a default database: {left:?}"
     );
+}
+
+async fn database_url_with_a_bad_tls_parameter_is_refused_naming_it(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let base = "postgres://gh:db-secret-123@127.0.0.1:1/gatehouse";
+    for (query, needle) in [
+        (
+            "sslmode=bogus",
+            "--database-url: sslmode 'bogus' must be one of disable, prefer, require, verify-ca, verify-full",
+        ),
+        (
+            "sslmode=verify-full&sslrootcert=/nonexistent/root.crt",
+            "--database-url: sslrootcert: cannot read /nonexistent/root.crt",
+        ),
+        (
+            "sslmod=verify-full",
+            "--database-url: unknown parameter 'sslmod'",
+        ),
+    ] {
+        let out = output_of(
+            h.bare_command()
+                .args(["--database-url", &format!("{base}?{query}")])
+                .args(["migrate"]),
+            "",
+        );
+        assert_fails(&out, needle);
+        assert!(!stderr(&out).contains("db-secret-123"), "{}", show(&out));
+    }
+}
+
+async fn an_unreadable_upstream_ca_file_is_refused_naming_the_route_and_key(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let config = h.write_file(
+        "gatehouse.toml",
+        "[[route]]\npath_prefix = \"/v1/\"\nupstream = \"https://api.internal\"\n\
+         upstream_ca_file = \"/nonexistent/ca.pem\"\nscopes = { GET = \"read\" }\n",
+    );
+    let needles =
+        ["route[0] (path_prefix \"/v1/\"): upstream_ca_file: cannot read /nonexistent/ca.pem"];
+    assert_refused_with_config(&h, &config, &needles).await;
 }
 
 /// `account create --config CONFIG` fails naming every needle, and creates nothing.

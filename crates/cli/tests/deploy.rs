@@ -15,6 +15,9 @@
     clippy::indexing_slicing
 )]
 
+/// The same cases with Caddy's `forward_auth` in front (`deploy/caddy/Caddyfile`).
+#[path = "deploy/caddy.rs"]
+mod caddy;
 mod support;
 
 use axum::extract::{Request, State};

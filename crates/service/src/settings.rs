@@ -112,6 +112,27 @@ pub struct Route {
     pub upstream: Option<Url>,
     /// Required scope per HTTP method; `*` covers the methods not listed.
     pub scopes: BTreeMap<String, String>,
+    /// For an `https://` upstream, the certificates of `upstream_ca_file`, which are then the
+    /// only ones its certificate may chain to; `None` trusts the system's roots.
+    pub upstream_ca: Option<UpstreamCa>,
+}
+
+/// A route's `upstream_ca_file`, read when the settings load.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamCa {
+    /// The file, for messages.
+    pub file: PathBuf,
+    /// Its certificates (DER), at least one.
+    pub certificates: Vec<rustls::pki_types::CertificateDer<'static>>,
+}
+
+impl fmt::Debug for UpstreamCa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("UpstreamCa")
+            .field("file", &self.file)
+            .field("certificates", &self.certificates.len())
+            .finish()
+    }
 }
 
 /// The effective configuration of one Gatehouse deployment. `Debug` hides the passwords that
@@ -319,6 +340,7 @@ struct FileLifetimes {
 struct FileRoute {
     path_prefix: String,
     upstream: Option<String>,
+    upstream_ca_file: Option<PathBuf>,
     #[serde(default)]
     scopes: BTreeMap<String, String>,
 }
@@ -632,15 +654,18 @@ fn parse_mailbox(raw: &str) -> Result<Mailbox, String> {
     raw.trim().parse::<Mailbox>().map_err(|_| bad())
 }
 
+/// A `sqlite:` or `postgres://` URL; a PostgreSQL one's parameters (`sslmode`,
+/// `sslrootcert`, ...) are checked as the store will read them, and its certificate files
+/// read now, so a typo is a configuration error and not a failure at the first connection.
 fn parse_database_url(raw: &str) -> Result<String, String> {
     let ok = raw.starts_with("sqlite:")
         || raw.starts_with("postgres://")
         || raw.starts_with("postgresql://");
-    if ok {
-        Ok(raw.to_owned())
-    } else {
-        Err("must start with sqlite:// or postgres://".to_owned())
+    if !ok {
+        return Err("must start with sqlite:// or postgres://".to_owned());
     }
+    gatehouse_store::check_url(raw)?;
+    Ok(raw.to_owned())
 }
 
 fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Vec<String>> {
@@ -655,11 +680,35 @@ fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Ve
     }
     let upstream = match route.upstream.as_deref().map(Url::parse) {
         None => None,
-        // The gateway's client is built without TLS: refuse https here rather than answer 502.
-        Some(Ok(u)) if u.scheme() == "http" && u.host().is_some() => Some(u),
+        Some(Ok(u)) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => Some(u),
         Some(_) => {
-            problems.push(format!("(path_prefix \"{prefix}\"): upstream must be an http:// URL with a host (TLS to upstreams is not supported yet)"));
+            problems.push(format!(
+                "(path_prefix \"{prefix}\"): upstream must be an http:// or https:// URL with a host"
+            ));
             None
+        }
+    };
+    let upstream_ca = match route.upstream_ca_file {
+        None => None,
+        Some(file) => {
+            let https = route
+                .upstream
+                .as_deref()
+                .is_some_and(|u| u.starts_with("https://"));
+            if !https {
+                problems.push(format!(
+                    "(path_prefix \"{prefix}\"): upstream_ca_file needs an https:// upstream"
+                ));
+            }
+            match gatehouse_store::tls::pem_certificates(&file) {
+                Ok(certificates) => Some(UpstreamCa { file, certificates }),
+                Err(why) => {
+                    problems.push(format!(
+                        "(path_prefix \"{prefix}\"): upstream_ca_file: {why}"
+                    ));
+                    None
+                }
+            }
         }
     };
     for (method, scope) in &route.scopes {
@@ -675,6 +724,7 @@ fn parse_route(route: FileRoute, catalogue: &ScopeCatalogue) -> Result<Route, Ve
             path_prefix: prefix,
             upstream,
             scopes: route.scopes,
+            upstream_ca,
         })
     } else {
         Err(problems)
@@ -879,7 +929,7 @@ default_policy = "allow"
 access_token = 0
 [[route]]
 path_prefix = "/oauth/"
-upstream = "https://api.example.com"
+upstream = "ftp://api.example.com"
 scopes = { GET = "admin", get = "read" }
 "#,
         )
@@ -897,7 +947,7 @@ scopes = { GET = "admin", get = "read" }
             "route[0] (path_prefix \"/oauth/\"): shadows",
             "scope 'admin' for GET",
             "scopes key 'get'",
-            "upstream must be an http:// URL",
+            "upstream must be an http:// or https:// URL with a host",
         ] {
             assert!(text.contains(key), "missing {key} in {text}");
         }
@@ -1055,6 +1105,99 @@ scopes = { GET = "admin", get = "read" }
         );
     }
 
+    /// A self-signed CA certificate in PEM.
+    fn ca_pem() -> String {
+        let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let key = rcgen::KeyPair::generate().unwrap();
+        params.self_signed(&key).unwrap().pem()
+    }
+
+    #[test]
+    fn an_https_upstream_may_name_the_ca_it_trusts() {
+        let mut ca = tempfile::NamedTempFile::new().unwrap();
+        ca.write_all(ca_pem().as_bytes()).unwrap();
+        let route = |upstream: &str, ca_file: &str| {
+            load_toml(&format!(
+                "[[route]]\npath_prefix = \"/v1/\"\nupstream = \"{upstream}\"\n{ca_file}"
+            ))
+        };
+        let s = route("https://api.internal:8443", "").unwrap();
+        assert_eq!(s.routes[0].upstream.as_ref().unwrap().scheme(), "https");
+        assert_eq!(s.routes[0].upstream_ca, None, "the system's roots");
+
+        let line = format!("upstream_ca_file = {:?}", ca.path().display().to_string());
+        let s = route("https://api.internal:8443", &line).unwrap();
+        let loaded = s.routes[0].upstream_ca.as_ref().unwrap();
+        assert_eq!(loaded.file, ca.path());
+        assert_eq!(loaded.certificates.len(), 1);
+
+        let err = route("http://api.internal", &line).unwrap_err().to_string();
+        assert!(
+            err.contains(
+                "route[0] (path_prefix \"/v1/\"): upstream_ca_file needs an https:// upstream"
+            ),
+            "{err}"
+        );
+        let err = route(
+            "https://api.internal",
+            "upstream_ca_file = \"/nonexistent/ca.pem\"",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("route[0] (path_prefix \"/v1/\"): upstream_ca_file: cannot read /nonexistent/ca.pem"),
+            "{err}"
+        );
+        let mut not_pem = tempfile::NamedTempFile::new().unwrap();
+        not_pem.write_all(b"just text").unwrap();
+        let line = format!(
+            "upstream_ca_file = {:?}",
+            not_pem.path().display().to_string()
+        );
+        let err = route("https://api.internal", &line)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("upstream_ca_file:") && err.contains("holds no PEM certificate"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn database_url_tls_parameters_are_checked_when_loading() {
+        let base = "postgres://gh:db-secret@db.example.com/gatehouse";
+        let mut root = tempfile::NamedTempFile::new().unwrap();
+        root.write_all(ca_pem().as_bytes()).unwrap();
+        let root = root.path().display().to_string();
+        for good in [
+            format!("{base}?sslmode=verify-full&sslrootcert={root}"),
+            format!("{base}?sslmode=require"),
+            format!("{base}?sslmode=disable"),
+        ] {
+            let s = load_toml(&format!("database_url = {good:?}")).unwrap();
+            assert_eq!(s.database_url, good);
+        }
+        for (bad, why) in [
+            (format!("{base}?sslmode=bogus"), "database_url: sslmode 'bogus' must be one of disable, prefer, require, verify-ca, verify-full"),
+            (format!("{base}?sslmode=verify-ca&sslrootcert=/nonexistent/root.crt"), "database_url: sslrootcert: cannot read /nonexistent/root.crt"),
+            (format!("{base}?sslmode=verify-full&ssl_root_cert={root}"), "database_url: unknown parameter 'ssl_root_cert'"),
+        ] {
+            let err = load_toml(&format!("database_url = {bad:?}")).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(err.0[0].starts_with(why), "{err}");
+            assert!(!err.to_string().contains("db-secret"), "{err}");
+        }
+        let env =
+            |var: &str| (var == "GATEHOUSE_DATABASE_URL").then(|| format!("{base}?sslmode=maybe"));
+        let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("GATEHOUSE_DATABASE_URL: sslmode 'maybe'"),
+            "{err}"
+        );
+    }
+
     #[test]
     fn signup_scopes_default_to_none_and_must_be_in_the_catalogue() {
         let load = load_toml;
@@ -1097,6 +1240,7 @@ mod properties {
             "[lifetimes]\nclient_secret_grace",
             "[limits]\nsign_ups_per_hour",
             "[[route]]\npath_prefix",
+            "[[route]]\npath_prefix = \"/v1/\"\nupstream_ca_file",
         ]);
         let value = prop_oneof![
             any::<i64>().prop_map(|n| n.to_string()),
@@ -1120,6 +1264,18 @@ mod properties {
         fn loading_any_text_never_panics(text in prop_oneof![".{0,200}", toml_ish()]) {
             if let Err(ConfigError(problems)) = load(&text) {
                 prop_assert!(!problems.is_empty());
+            }
+        }
+
+        #[test]
+        fn any_postgres_url_parameters_load_or_are_refused_naming_database_url(
+            query in "[a-z_&=/.%-]{0,40}",
+            host in prop_oneof![Just("db.example.com"), Just("[::1]:5432"), Just("h:99999")],
+        ) {
+            let url = format!("postgres://gh:pw@{host}/gatehouse?{query}");
+            if let Err(err) = load(&format!("database_url = {url:?}")) {
+                prop_assert!(err.0.iter().all(|p| p.starts_with("database_url: ")), "{}", err);
+                prop_assert!(!err.to_string().contains(":pw@"), "{}", err);
             }
         }
 

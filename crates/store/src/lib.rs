@@ -12,6 +12,7 @@ mod sql;
 mod sqlite;
 #[cfg(feature = "testing")]
 pub mod testing;
+pub mod tls;
 
 pub use error::{BoxError, StoreError};
 pub use postgres::PostgresStore;
@@ -643,6 +644,18 @@ pub async fn connect(url: &str, options: ConnectOptions) -> Result<Arc<dyn Store
         _ => Err(StoreError::BadUrl(
             "it must start with sqlite:// or postgres://".into(),
         )),
+    }
+}
+
+/// Checks a database URL as [`connect`] will read it, without connecting: the scheme and, for
+/// PostgreSQL, its parameters (`sslmode`, `sslrootcert`, ...; see the configuration guide).
+/// The error names the problem and never quotes the URL, which may hold a password.
+pub fn check_url(url: &str) -> Result<(), String> {
+    let scheme = url.split_once(':').map(|(s, _)| s).unwrap_or("");
+    match scheme {
+        "sqlite" => Ok(()),
+        "postgres" | "postgresql" => postgres::connect_options(url).map(|_| ()),
+        _ => Err("must start with sqlite:// or postgres://".to_owned()),
     }
 }
 

@@ -88,21 +88,59 @@ pub async fn gateway(State(state): State<AppState>, request: Request) -> Respons
     };
     let target = format!(
         "{}{}",
-        upstream.trim_end_matches('/'),
+        upstream.url.trim_end_matches('/'),
         without_access_token(&uri)
     );
-    match proxy(&state, request, method, &target, &identity).await {
+    let scheme = crate::extract::client_address::request_scheme(
+        request.extensions(),
+        request.headers(),
+        &state.gatehouse.settings().trusted_proxies,
+    );
+    match proxy(
+        &upstream.client,
+        request,
+        method,
+        &target,
+        &identity,
+        scheme,
+    )
+    .await
+    {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
 }
 
+/// `target` without its path and query (which may carry anything the client sent), for logs.
+fn target_origin(target: &str) -> String {
+    url::Url::parse(target).map_or_else(
+        |_| "(unparsable)".to_owned(),
+        |u| u.origin().ascii_serialization(),
+    )
+}
+
+/// An error's message followed by its sources'.
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        source = e.source();
+    }
+    text
+}
+
+/// Sends the request to `target` with `client`. `scheme` is the client's own (see
+/// [`request_scheme`](crate::extract::client_address::request_scheme)), sent as
+/// `X-Forwarded-Proto`.
 async fn proxy(
-    state: &AppState,
+    client: &reqwest::Client,
     request: Request,
     method: Method,
     target: &str,
     identity: &Identity,
+    scheme: &'static str,
 ) -> Result<Response, ApiError> {
     let (parts, body) = request.into_parts();
     // A request without a body (most GETs) is sent without one: a wrapped empty stream would
@@ -112,7 +150,7 @@ async fn proxy(
             .headers
             .get(header::CONTENT_LENGTH)
             .is_some_and(|v| v.as_bytes() != b"0");
-    let mut outgoing = state.upstream_client.request(method, target);
+    let mut outgoing = client.request(method, target);
     if has_body {
         outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
     }
@@ -128,13 +166,16 @@ async fn proxy(
     if let Some(host) = parts.headers.get(header::HOST) {
         outgoing = outgoing.header("x-forwarded-host", host);
     }
-    outgoing = outgoing.header("x-forwarded-proto", "http");
+    outgoing = outgoing.header("x-forwarded-proto", scheme);
     let answer = tokio::time::timeout(UPSTREAM_TIMEOUT, outgoing.send()).await;
     let upstream = match answer {
         Err(_) => return Err(ApiError::GatewayTimeout),
         Ok(Err(e)) if e.is_timeout() => return Err(ApiError::GatewayTimeout),
         Ok(Err(e)) => {
-            tracing::warn!(error = %e, "upstream unreachable");
+            // With its sources (a refused connection, or why the certificate was not trusted),
+            // and the origin instead of the URL, whose query is the client's.
+            let e = e.without_url();
+            tracing::warn!(upstream = %target_origin(target), error = %chain(&e), "upstream unreachable");
             return Err(ApiError::BadGateway);
         }
         Ok(Ok(response)) => response,

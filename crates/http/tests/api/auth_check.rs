@@ -125,6 +125,7 @@ pub(crate) fn v1_route(upstream: Option<&str>) -> Route {
             .into_iter()
             .map(|(m, s)| (m.to_owned(), s.to_owned()))
             .collect(),
+        upstream_ca: None,
     }
 }
 

@@ -41,14 +41,14 @@ on_both_backends!(
 // ---------------------------------------------------------------------------------------------
 
 /// A running echo upstream; stops when dropped.
-struct Upstream {
-    base: String,
-    hits: Arc<AtomicUsize>,
-    task: JoinHandle<()>,
+pub(crate) struct Upstream {
+    pub(crate) base: String,
+    pub(crate) hits: Arc<AtomicUsize>,
+    pub(crate) task: JoinHandle<()>,
 }
 
 impl Upstream {
-    fn hits(&self) -> usize {
+    pub(crate) fn hits(&self) -> usize {
         self.hits.load(Ordering::SeqCst)
     }
 }
@@ -59,7 +59,7 @@ impl Drop for Upstream {
     }
 }
 
-async fn spawn_upstream() -> Upstream {
+pub(crate) async fn spawn_upstream() -> Upstream {
     let hits = Arc::new(AtomicUsize::new(0));
     let router = axum::Router::new().fallback(echo).with_state(hits.clone());
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -72,7 +72,7 @@ async fn spawn_upstream() -> Upstream {
 
 /// Answers with what it received, with the status asked for in `X-Echo-Status` (default 200),
 /// an `X-Upstream: echo` header, and header `NAME` for each `X-Echo-Set-NAME` it was sent.
-async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> AxumResponse {
+pub(crate) async fn echo(State(hits): State<Arc<AtomicUsize>>, request: Request) -> AxumResponse {
     hits.fetch_add(1, Ordering::SeqCst);
     let (parts, body) = request.into_parts();
     let status = parts
@@ -120,7 +120,7 @@ fn checksum(bytes: &[u8]) -> u64 {
 // What the tests have in common
 // ---------------------------------------------------------------------------------------------
 
-fn route(prefix: &str, upstream: Option<&str>, scopes: &[(&str, &str)]) -> Route {
+pub(crate) fn route(prefix: &str, upstream: Option<&str>, scopes: &[(&str, &str)]) -> Route {
     Route {
         path_prefix: prefix.into(),
         upstream: upstream.map(|u| url::Url::parse(u).unwrap()),
@@ -128,6 +128,7 @@ fn route(prefix: &str, upstream: Option<&str>, scopes: &[(&str, &str)]) -> Route
             .iter()
             .map(|(m, s)| ((*m).to_owned(), (*s).to_owned()))
             .collect(),
+        upstream_ca: None,
     }
 }
 
@@ -167,7 +168,7 @@ async fn gateway_app_at(
 }
 
 /// What the upstream received, from its echo.
-async fn seen_by_upstream(res: reqwest::Response) -> Value {
+pub(crate) async fn seen_by_upstream(res: reqwest::Response) -> Value {
     let status = res.status();
     let text = res.text().await.unwrap();
     assert!(status.is_success(), "{status}: {text}");
@@ -175,7 +176,7 @@ async fn seen_by_upstream(res: reqwest::Response) -> Value {
 }
 
 /// The values the upstream received for header `name` (empty if none).
-fn seen_header(seen: &Value, name: &str) -> Vec<String> {
+pub(crate) fn seen_header(seen: &Value, name: &str) -> Vec<String> {
     seen["headers"][name]
         .as_array()
         .map(|values| {

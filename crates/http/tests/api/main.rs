@@ -14,6 +14,7 @@ mod admin;
 mod auth_check;
 mod authorize;
 mod gateway;
+mod gateway_tls;
 mod helpers;
 mod oauth_flow;
 mod ops;

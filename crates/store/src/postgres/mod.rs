@@ -6,8 +6,10 @@
 use crate::sql::{impl_store, Dialect};
 use crate::{ConnectOptions, StoreError};
 use sqlx::migrate::Migrator;
-use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
 use sqlx::PgPool;
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::str::FromStr;
 
 mod notify;
@@ -23,15 +25,86 @@ pub struct PostgresStore {
 impl PostgresStore {
     /// Prepares a pool for a `postgres://` URL. Connections open lazily, so a server can
     /// start answering `/readyz` (503) while the database is still down.
+    /// The listener of the invalidation feed is taken from the same pool, so it connects with
+    /// the same TLS settings.
     pub fn connect(url: &str, options: ConnectOptions) -> Result<Self, StoreError> {
-        let connect =
-            PgConnectOptions::from_str(url).map_err(|e| StoreError::BadUrl(e.to_string()))?;
+        let connect = connect_options(url).map_err(StoreError::BadUrl)?;
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect);
         Ok(Self { pool })
     }
+}
+
+/// The `sslmode` values Gatehouse accepts: libpq's, without `allow` (which sqlx does not
+/// implement as libpq does).
+const SSL_MODES: [&str; 5] = ["disable", "prefer", "require", "verify-ca", "verify-full"];
+
+/// The query parameters of a `postgres://` URL that Gatehouse passes on (sqlx reads them as
+/// libpq does). Any other is refused rather than ignored, so a misspelled `sslmode` cannot
+/// leave the connection unverified without anyone noticing.
+const PARAMETERS: [&str; 12] = [
+    "sslmode",
+    "sslrootcert",
+    "sslcert",
+    "sslkey",
+    "application_name",
+    "options",
+    "host",
+    "hostaddr",
+    "port",
+    "dbname",
+    "user",
+    "password",
+];
+
+/// Parses a `postgres://` URL into sqlx's options, checking what sqlx would only find out at
+/// the first connection, or not at all: unknown or repeated parameters, the `sslmode` value,
+/// and that `sslrootcert` (and `sslcert`, `sslkey`) can be read. The error never quotes the
+/// URL, which may hold a password.
+///
+/// As in libpq, `sslmode=require` with an `sslrootcert` verifies the server's certificate
+/// against it, like `verify-ca`.
+pub(crate) fn connect_options(url: &str) -> Result<PgConnectOptions, String> {
+    let parsed = url::Url::parse(url).map_err(|e| format!("not a valid URL ({e})"))?;
+    let mut seen = BTreeSet::new();
+    let mut root_certificate = false;
+    for (key, value) in parsed.query_pairs() {
+        let key = key.into_owned();
+        if !PARAMETERS.contains(&key.as_str()) && !key.starts_with("options[") {
+            return Err(format!(
+                "unknown parameter '{key}' (known: {})",
+                PARAMETERS.join(", ")
+            ));
+        }
+        match key.as_str() {
+            "sslmode" if !SSL_MODES.contains(&&*value) => {
+                return Err(format!(
+                    "sslmode '{value}' must be one of {}",
+                    SSL_MODES.join(", ")
+                ));
+            }
+            "sslrootcert" => {
+                crate::tls::pem_certificates(Path::new(&*value))
+                    .map_err(|e| format!("sslrootcert: {e}"))?;
+                root_certificate = true;
+            }
+            "sslcert" | "sslkey" => {
+                std::fs::File::open(&*value)
+                    .map_err(|e| format!("{key}: cannot read {value}: {e}"))?;
+            }
+            _ => {}
+        }
+        if !seen.insert(key.clone()) {
+            return Err(format!("parameter '{key}' is given twice"));
+        }
+    }
+    let mut options = PgConnectOptions::from_str(url).map_err(|e| e.to_string())?;
+    if root_certificate && matches!(options.get_ssl_mode(), PgSslMode::Require) {
+        options = options.ssl_mode(PgSslMode::VerifyCa);
+    }
+    Ok(options)
 }
 
 impl Dialect for PostgresStore {
@@ -51,3 +124,64 @@ impl Dialect for PostgresStore {
 }
 
 impl_store!(PostgresStore, sqlx::Postgres);
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const BASE: &str = "postgres://gh:db-secret@db.example.com:5432/gatehouse";
+
+    #[test]
+    fn every_sslmode_of_libpq_but_allow_is_accepted() {
+        for (mode, expected) in [
+            ("disable", PgSslMode::Disable),
+            ("prefer", PgSslMode::Prefer),
+            ("require", PgSslMode::Require),
+            ("verify-ca", PgSslMode::VerifyCa),
+            ("verify-full", PgSslMode::VerifyFull),
+        ] {
+            let options = connect_options(&format!("{BASE}?sslmode={mode}")).unwrap();
+            assert!(
+                std::mem::discriminant(&options.get_ssl_mode())
+                    == std::mem::discriminant(&expected),
+                "{mode}"
+            );
+        }
+        for bad in ["allow", "on", "true", "VERIFY_FULL", ""] {
+            let err = connect_options(&format!("{BASE}?sslmode={bad}")).unwrap_err();
+            assert!(
+                err.starts_with(&format!("sslmode '{bad}' must be one of")),
+                "{err}"
+            );
+            assert!(!err.contains("db-secret"), "{err}");
+        }
+    }
+
+    #[test]
+    fn unknown_and_repeated_parameters_are_refused() {
+        let err = connect_options(&format!("{BASE}?ssl_mode=verify-full")).unwrap_err();
+        assert!(err.starts_with("unknown parameter 'ssl_mode'"), "{err}");
+        let err =
+            connect_options(&format!("{BASE}?sslmode=verify-full&sslmode=disable")).unwrap_err();
+        assert_eq!(err, "parameter 'sslmode' is given twice");
+        assert!(connect_options(&format!(
+            "{BASE}?application_name=gh&options[search_path]=x"
+        ))
+        .is_ok());
+    }
+
+    #[test]
+    fn an_unreadable_root_certificate_is_refused_naming_the_parameter() {
+        let err = connect_options(&format!(
+            "{BASE}?sslmode=verify-ca&sslrootcert=/nonexistent/root.crt"
+        ))
+        .unwrap_err();
+        assert!(
+            err.starts_with("sslrootcert: cannot read /nonexistent/root.crt"),
+            "{err}"
+        );
+        let err = connect_options(&format!("{BASE}?sslcert=/nonexistent/client.crt")).unwrap_err();
+        assert!(err.starts_with("sslcert: cannot read"), "{err}");
+    }
+}
