@@ -16,9 +16,12 @@
 //!   and bad credentials, code exchange and refresh, revocations, failed sign-ins), every
 //!   answer checked against the one expected; prints the counts as JSON (`bench/run --soak`).
 //!
+//! - `hello`: a bare axum "hello" server, the ceiling `bench/run` measures Gatehouse against.
+//!
 //! Traffic goes only where `--base` says (bench/run passes 127.0.0.1).
 
 mod flow;
+mod hello;
 mod seed;
 mod soak;
 
@@ -40,12 +43,16 @@ enum Command {
     CodeFlow(flow::FlowArgs),
     /// Mixed traffic at a steady pace, answers checked (prints JSON).
     Soak(soak::SoakArgs),
+    /// Serves a bare axum "hello" until killed: the HTTP ceiling of this stack.
+    Hello(hello::HelloArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     let threads = match &cli.command {
         Command::Seed(_) => 2,
+        // One worker per core, as `gatehouse serve` runs.
+        Command::Hello(_) => std::thread::available_parallelism().map_or(2, |n| n.get()),
         Command::CodeFlow(args) => args.threads.max(1),
         Command::Soak(args) => args.threads.max(1),
     };
@@ -59,6 +66,7 @@ fn main() -> anyhow::Result<()> {
             Command::Seed(args) => seed::run(args).await,
             Command::CodeFlow(args) => flow::run(args).await,
             Command::Soak(args) => soak::run(args).await,
+            Command::Hello(args) => hello::run(args).await,
         }
     })?;
     println!("{report}");
