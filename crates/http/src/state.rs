@@ -16,6 +16,8 @@ pub struct AppState {
     pub upstream_client: reqwest::Client,
     /// `(path_prefix, upstream)` of every route, in order.
     routes: Arc<[(String, Option<String>)]>,
+    /// Whether `/metrics` is served here (no `metrics_listen`).
+    pub metrics_on_main: bool,
 }
 
 impl AppState {
@@ -38,7 +40,9 @@ impl AppState {
             .pool_idle_timeout(Duration::from_secs(60))
             .build()
             .map_err(std::io::Error::other)?;
+        let metrics_on_main = gatehouse.settings().metrics_listen.is_none();
         Ok(Self {
+            metrics_on_main,
             gatehouse,
             issuer: issuer.into(),
             upstream_client,

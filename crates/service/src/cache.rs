@@ -166,6 +166,16 @@ impl ValidationCache {
         }
     }
 
+    /// How many credentials (valid or not) are held.
+    pub fn len(&self) -> usize {
+        self.entries.read().map_or(0, |entries| entries.len())
+    }
+
+    /// Whether nothing is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     /// Whether the cache is trusted right now.
     pub fn is_connected(&self) -> bool {
         self.connected.load(Ordering::Acquire)
