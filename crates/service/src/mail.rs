@@ -38,8 +38,7 @@ pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
 /// How a delivery that failed for a reason that may pass (the server unreachable, a timeout,
 /// an SMTP 4xx answer, the outbox folder not writable) is tried again: `attempts` in all, the
 /// first retry `first_delay` after the failure, each next one twice as long after the one
-/// before. A message the server refuses for good (SMTP 5xx) or that cannot be built is not
-/// retried.
+/// before. What another attempt cannot mend is not retried ([`MailError::is_transient`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included (at least one).
@@ -121,11 +120,15 @@ pub enum MailError {
 }
 
 impl MailError {
-    /// Whether another attempt may succeed: not for a message that cannot be built, a
-    /// configuration error, or a permanent SMTP refusal (5xx).
+    /// Whether another attempt may succeed: yes for a connection that failed or timed out,
+    /// an SMTP 4xx answer and an outbox write; not for a message that cannot be built, a
+    /// configuration error, a permanent SMTP refusal (5xx), a TLS failure (a certificate) or
+    /// what the client refuses to do (send credentials to a server without STARTTLS).
     pub fn is_transient(&self) -> bool {
         match self {
-            MailError::Smtp { error, .. } => !error.is_permanent(),
+            MailError::Smtp { error, .. } => {
+                !(error.is_permanent() || error.is_client() || error.is_tls())
+            }
             MailError::Timeout { .. } | MailError::Outbox { .. } => true,
             MailError::Config(_) | MailError::Message { .. } => false,
         }

@@ -18,7 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::{MetricType, TypedMetric};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 use std::fmt::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -140,8 +140,8 @@ label_enum! {
     StoreOp {
         /// A Basic secret key or a bearer token looked up for a decision (cache miss).
         CredentialLookup => "credential_lookup",
-        /// A client secret looked up at the token, revocation or introspection endpoints
-        /// (cache miss).
+        /// A client authenticated at the token endpoints: an app's client secret (on a cache
+        /// miss) or an account's secret key.
         ClientLookup => "client_lookup",
         /// A new token stored through the group commit.
         TokenIssue => "token_issue",
@@ -422,10 +422,9 @@ impl Metrics {
             requests.clone(),
         );
         let request_family = Family::<FamilyLabel, LatencyHistogram>::default();
-        registry.register_with_unit(
-            "http_request_duration",
+        registry.register(
+            "http_request_duration_seconds",
             "Time to answer a request (to its response headers), by route family",
-            Unit::Seconds,
             request_family.clone(),
         );
         let request_seconds = precreate(
@@ -458,10 +457,9 @@ impl Metrics {
             })
             .collect();
         let decision_seconds = LatencyHistogram::default();
-        registry.register_with_unit(
-            "decision_duration",
+        registry.register(
+            "decision_duration_seconds",
             "Time to decide on a credential (cache or store, then the route policy)",
-            Unit::Seconds,
             decision_seconds.clone(),
         );
 
@@ -477,10 +475,9 @@ impl Metrics {
         );
 
         let store_family = Family::<OperationLabel, LatencyHistogram>::default();
-        registry.register_with_unit(
-            "store_call_duration",
+        registry.register(
+            "store_call_duration_seconds",
             "Time of storage calls made for requests, by operation",
-            Unit::Seconds,
             store_family.clone(),
         );
         let store_seconds = precreate(
@@ -491,10 +488,9 @@ impl Metrics {
         );
 
         let upstream_seconds = LatencyHistogram::default();
-        registry.register_with_unit(
-            "upstream_duration",
+        registry.register(
+            "upstream_duration_seconds",
             "Time for a gateway upstream to answer with its response headers",
-            Unit::Seconds,
             upstream_seconds.clone(),
         );
         let failure_family = Family::<ReasonLabel, Counter>::default();

@@ -595,7 +595,12 @@ impl Gatehouse {
         else {
             return Ok(None);
         };
-        let found = self.store.find_secret_key_by_digest(&digest).await?;
+        let found = self
+            .timed(
+                StoreOp::ClientLookup,
+                self.store.find_secret_key_by_digest(&digest),
+            )
+            .await?;
         Ok(found
             .filter(|(key, account)| key.is_live() && account.account_id.as_str() == account_id)
             .map(|(key, account)| (account, key.key_id)))
