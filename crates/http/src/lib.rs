@@ -32,10 +32,12 @@ impl Server {
         gatehouse.set_public_base(&issuer);
         let state = AppState::new(gatehouse.clone(), issuer)?;
         let metrics = match gatehouse.settings().metrics_listen {
-            Some(addr) => Some((
-                TcpListener::bind(addr).await?,
-                routes::metrics_router(gatehouse.clone()),
-            )),
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("metrics_listen {addr}: {e}"))
+                })?;
+                Some((listener, routes::metrics_router(gatehouse.clone())))
+            }
             None => None,
         };
         Ok(Server {
