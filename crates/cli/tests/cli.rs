@@ -339,6 +339,7 @@ on_both_backends!(
     public_app_has_no_client_secret,
     apps_with_the_same_name_get_distinct_unique_names,
     approve_makes_a_pending_app_approved,
+    json_logs_are_one_object_per_line_and_hold_no_secret,
     reject_with_reason_makes_a_pending_app_rejected_and_keeps_the_reason,
     reset_secret_issues_a_secret_for_365_days_and_ends_the_old_one,
     reset_secret_text_output_shows_the_secret_once,
@@ -948,6 +949,197 @@ async fn serve_answers_health_checks_and_exits_cleanly_on_sigterm(backend: Backe
     assert!(status.success(), "serve exited with {status} after SIGTERM");
     // serve migrated the database it was given.
     assert_eq!(h.audit_len().await, 0);
+}
+
+/// `log_format = "json"` at debug level while secrets go by: tokens issued to an account and
+/// to an app, Basic and Bearer checks, an embed-style `access_token` in a query, a login with
+/// a password (right and wrong) and its session cookie. Every line the binary writes to
+/// stderr is a JSON object, the request span carries the request id, and no secret appears
+/// on stderr or stdout.
+async fn json_logs_are_one_object_per_line_and_hold_no_secret(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let account = h.create_account(&["--scope", "read"]);
+    let (account_id, secret_key) = (field(&account, "account_id"), field(&account, "secret_key"));
+    // An admin exists, so serve prints no setup link (a secret meant for stdout).
+    h.create_user(OWNER, PASSWORD, &["--admin"]);
+    let app = h.create_app("Fleet", &["--scope", "read"]);
+    let (client_id, client_secret) = (field(&app, "client_id"), field(&app, "client_secret"));
+    h.run(&["app", "approve", client_id], "");
+    let config = h.write_file(
+        "gatehouse.toml",
+        "listen = \"127.0.0.1:0\"\nlog_format = \"json\"\n\n[[route]]\npath_prefix = \"/v1/\"\nscopes = { GET = \"read\" }\n",
+    );
+    let stdout_path = h.cwd.path().join("stdout.log");
+    let stderr_path = h.cwd.path().join("stderr.log");
+    let mut cmd = h.command();
+    cmd.env("RUST_LOG", "debug")
+        .arg("--config")
+        .arg(&config)
+        .arg("serve")
+        .stdin(Stdio::null())
+        .stdout(std::fs::File::create(&stdout_path).unwrap())
+        .stderr(std::fs::File::create(&stderr_path).unwrap());
+    let mut server = Serving {
+        child: cmd.spawn().unwrap(),
+        stderr: mpsc::channel().1,
+    };
+    // The address, from the JSON line announcing it.
+    let deadline = Instant::now() + SERVE_LIMIT;
+    let addr = loop {
+        let log = std::fs::read_to_string(&stderr_path).unwrap();
+        let found = log.lines().find_map(|line| {
+            let event: Value = serde_json::from_str(line).ok()?;
+            let message = event["fields"]["message"].as_str()?;
+            Some(message.strip_prefix("listening on http://")?.to_owned())
+        });
+        if let Some(addr) = found {
+            break addr;
+        }
+        assert!(Instant::now() < deadline, "no listening line in:\n{log}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let base = format!("http://{addr}");
+    let http = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+
+    let mut secrets: Vec<String> = vec![
+        secret_key.to_owned(),
+        client_secret.to_owned(),
+        PASSWORD.to_owned(),
+    ];
+    // Issuance: an account's token and an app's.
+    let issued: Value = http
+        .post(format!("{base}/oauth/token"))
+        .basic_auth(account_id, Some(secret_key))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let account_token = issued["access_token"].as_str().unwrap().to_owned();
+    let issued: Value = http
+        .post(format!("{base}/oauth/v1/token"))
+        .basic_auth(client_id, Some(client_secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_token = issued["access_token"].as_str().unwrap().to_owned();
+    secrets.extend([account_token.clone(), app_token.clone()]);
+    // Checks with Basic and Bearer, and a token in a query.
+    let check = |uri: &str| {
+        http.get(format!("{base}/auth/check"))
+            .header("X-Original-Method", "GET")
+            .header("X-Original-URI", uri)
+    };
+    let basic = check("/v1/x").basic_auth(account_id, Some(secret_key));
+    secrets.push(
+        basic.try_clone().unwrap().build().unwrap().headers()["authorization"]
+            .to_str()
+            .unwrap()
+            .trim_start_matches("Basic ")
+            .to_owned(),
+    );
+    assert_eq!(basic.send().await.unwrap().status(), 200);
+    let res = check("/v1/x").bearer_auth(&app_token).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let res = check(&format!("/v1/x?access_token={account_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 401, "an account token is no embed token");
+    let res = http
+        .get(format!("{base}/v1/view?access_token={app_token}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 404);
+    // A login: wrong password, then the right one (which sets the session cookie).
+    let page = http
+        .get(format!("{base}/login"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let csrf = page
+        .split("name=\"csrf_token\" value=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .unwrap()
+        .to_owned();
+    for password in ["wrong horse battery", PASSWORD] {
+        let res = http
+            .post(format!("{base}/login"))
+            .form(&[
+                ("csrf_token", csrf.as_str()),
+                ("email", OWNER),
+                ("password", password),
+            ])
+            .send()
+            .await
+            .unwrap();
+        // The session cookie is the admin's credential: a secret like the others.
+        for cookie in res.headers().get_all("set-cookie") {
+            let cookie = cookie.to_str().unwrap();
+            if let Some(rest) = cookie.strip_prefix("gatehouse_session=") {
+                secrets.push(rest.split(';').next().unwrap().to_owned());
+            }
+        }
+    }
+    assert!(
+        secrets.len() == 7,
+        "no session cookie was set at sign-in: {secrets:?}"
+    );
+    secrets.push("wrong horse battery".to_owned());
+    let admin = http.get(format!("{base}/admin")).send().await.unwrap();
+    assert_eq!(admin.status(), 200, "signed in");
+
+    server.terminate();
+    let status = server.exit_status(SERVE_LIMIT).await;
+    assert!(status.is_some_and(|s| s.success()), "{status:?}");
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap();
+    let stdout = std::fs::read_to_string(&stdout_path).unwrap();
+    let mut with_request_id = 0;
+    for line in stderr.lines() {
+        let event: Value =
+            serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+        assert!(event["timestamp"].is_string(), "{line}");
+        assert!(event["level"].is_string(), "{line}");
+        assert!(event["fields"].is_object(), "{line}");
+        if let Some(id) = event["span"]["request_id"].as_str() {
+            assert!(!id.is_empty(), "{line}");
+            with_request_id += 1;
+        }
+    }
+    assert!(
+        with_request_id >= 5,
+        "the access log lines carry the request id:\n{stderr}"
+    );
+    // The debug access log saw the query, with the token's value redacted.
+    assert!(
+        stderr.contains("/v1/view?access_token=REDACTED"),
+        "no access log line:\n{stderr}"
+    );
+    for secret in &secrets {
+        assert!(
+            !stderr.contains(secret.as_str()),
+            "{secret} in the log:\n{stderr}"
+        );
+        assert!(
+            !stdout.contains(secret.as_str()),
+            "{secret} on stdout:\n{stdout}"
+        );
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -1000,11 +1000,19 @@ async fn an_allowed_call_through_nginx_reaches_the_upstream_with_the_identity_an
         .header("Gatehouse-Account", "acct_forged")
         .header("gatehouse-scopes", "admin")
         .header("Gatehouse-Subject", "user_forged")
-        .header("Gatehouse-Client", "client_forged");
+        .header("Gatehouse-Client", "client_forged")
+        .header("X-Request-Id", "chosen-by-the-caller");
     let reply = send(request).await;
     assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
     let seen = reply.json();
     assert_eq!(seen, s.last_seen());
+    // One request id, nginx's, which Gatehouse answered and nginx passed on.
+    let ids = received(&seen, "x-request-id");
+    assert_eq!(ids.len(), 1, "{ids:?}");
+    assert!(
+        ids[0].len() == 32 && ids[0].bytes().all(|b| b.is_ascii_hexdigit()),
+        "{ids:?}"
+    );
     assert_eq!(seen["method"], "GET");
     assert_eq!(seen["uri"], "/v1/trips?limit=2");
     assert_eq!(received(&seen, "gatehouse-account"), [s.full.id.as_str()]);

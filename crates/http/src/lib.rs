@@ -20,6 +20,8 @@ pub struct Server {
     listener: TcpListener,
     router: Router,
     gatehouse: Gatehouse,
+    /// The separate `/metrics` listener (`metrics_listen`) and its router.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 impl Server {
@@ -29,16 +31,34 @@ impl Server {
         let issuer = gatehouse.settings().issuer(listener.local_addr()?);
         gatehouse.set_public_base(&issuer);
         let state = AppState::new(gatehouse.clone(), issuer)?;
+        let metrics = match gatehouse.settings().metrics_listen {
+            Some(addr) => {
+                let listener = TcpListener::bind(addr).await.map_err(|e| {
+                    std::io::Error::new(e.kind(), format!("metrics_listen {addr}: {e}"))
+                })?;
+                Some((listener, routes::metrics_router(gatehouse.clone())))
+            }
+            None => None,
+        };
         Ok(Server {
             listener,
             router: routes::router(state),
             gatehouse,
+            metrics,
         })
     }
 
     /// The address actually bound.
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
+    }
+
+    /// The address `/metrics` is served on when `metrics_listen` moved it off the main
+    /// listener.
+    pub fn metrics_addr(&self) -> Option<std::io::Result<SocketAddr>> {
+        self.metrics
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
     }
 
     /// Serves until `shutdown` completes, then finishes the requests in flight.
@@ -49,13 +69,40 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let background = self.gatehouse.start_background();
+        // Both listeners stop on the one signal.
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let mut metrics_stopped = stopped.clone();
+        let metrics = self.metrics.map(|(listener, router)| {
+            tokio::spawn(async move {
+                axum::serve(listener, router)
+                    .with_graceful_shutdown(async move {
+                        let _ = metrics_stopped.wait_for(|stop| *stop).await;
+                    })
+                    .await
+            })
+        });
+        let mut main_stopped = stopped;
+        let signal = tokio::spawn(async move {
+            shutdown.await;
+            let _ = stop.send(true);
+        });
         let served = axum::serve(
             self.listener,
             self.router
                 .into_make_service_with_connect_info::<SocketAddr>(),
         )
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            let _ = main_stopped.wait_for(|stop| *stop).await;
+        })
         .await;
+        signal.abort();
+        if let Some(task) = metrics {
+            match task.await {
+                Ok(Err(e)) => tracing::warn!(error = %e, "the metrics listener failed"),
+                Err(e) if e.is_panic() => tracing::error!("the metrics listener panicked"),
+                _ => {}
+            }
+        }
         drop(background);
         self.gatehouse.flush_key_uses().await;
         self.gatehouse.finish_mail().await;

@@ -15,6 +15,8 @@ pub struct AppState {
     pub issuer: Arc<str>,
     /// `(path_prefix, upstream)` of every route, in order.
     routes: Arc<[(String, Option<Upstream>)]>,
+    /// Whether `/metrics` is served here (no `metrics_listen`).
+    pub metrics_on_main: bool,
 }
 
 /// Where a route proxies to, and the client that does it.
@@ -90,7 +92,9 @@ impl AppState {
     /// Builds the state for a server whose public URL is `issuer`.
     pub fn new(gatehouse: Gatehouse, issuer: String) -> std::io::Result<Self> {
         let routes = upstreams(&gatehouse.settings().routes)?.into();
+        let metrics_on_main = gatehouse.settings().metrics_listen.is_none();
         Ok(Self {
+            metrics_on_main,
             gatehouse,
             issuer: issuer.into(),
             routes,

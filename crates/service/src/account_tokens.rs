@@ -2,6 +2,7 @@
 //! account, served at `POST /oauth/token`) and a read-only token for one embedded view
 //! (`POST /oauth/embed-token`).
 
+use crate::metrics::Grant;
 use crate::oauth::{invalid_client, IssuedTokens};
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
@@ -120,6 +121,7 @@ impl Gatehouse {
                 None,
             )
             .await?;
+        self.metrics.issued(Grant::Account);
         Ok(IssuedTokens {
             access_token: token,
             expires_in: lifetime,
@@ -184,6 +186,7 @@ impl Gatehouse {
                 Some(view),
             )
             .await?;
+        self.metrics.issued(Grant::Embed);
         let mut secure = url.clone();
         secure
             .query_pairs_mut()

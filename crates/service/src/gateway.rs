@@ -2,6 +2,7 @@
 //! for Basic and Bearer, through the validation cache, then the route policy.
 
 use crate::cache::{Lookup, Validated};
+use crate::metrics::{CacheResult, CredentialKind, Outcome, StoreOp};
 use crate::Gatehouse;
 use gatehouse_core::application::AppStatus;
 use gatehouse_core::gateway::{
@@ -57,43 +58,86 @@ impl From<StoreError> for Failure {
 
 impl Gatehouse {
     /// Decides whether a call with `authorization` (the header's value, if any) may make
-    /// `method` on `uri` (path and query, as the client sent it).
+    /// `method` on `uri` (path and query, as the client sent it). Counted in the metrics by
+    /// outcome and credential kind, and timed.
     pub async fn check_request(
         &self,
         authorization: Option<&str>,
         method: &str,
         uri: &str,
     ) -> Verdict {
+        let started = std::time::Instant::now();
+        let (verdict, credential) = self.decide(authorization, method, uri).await;
+        let outcome = match &verdict {
+            Verdict::Allow(_) => Outcome::Allowed,
+            Verdict::Unauthorized { .. } => Outcome::Unauthorized,
+            Verdict::Forbidden(_) => Outcome::Forbidden,
+            Verdict::BadPath => Outcome::BadRequest,
+            Verdict::Unavailable => Outcome::Unavailable,
+        };
+        self.metrics.decision(outcome, credential);
+        self.metrics.decision_time(started.elapsed());
+        verdict
+    }
+
+    /// [`Self::check_request`] without the metrics: the verdict and the kind of credential it
+    /// was about, as far as the decision got.
+    async fn decide(
+        &self,
+        authorization: Option<&str>,
+        method: &str,
+        uri: &str,
+    ) -> (Verdict, CredentialKind) {
         let path = path_of(uri);
         if !is_canonical_path(path) {
-            return Verdict::BadPath;
+            return (Verdict::BadPath, CredentialKind::Unchecked);
         }
         let (credential, from_query) = match authorization {
             Some(header) => match parse_authorization(header) {
                 Ok(c) => (c, false),
                 Err(problem) => {
-                    return Verdict::Unauthorized {
+                    let verdict = Verdict::Unauthorized {
                         token_sent: problem.token_sent(),
-                    }
+                    };
+                    return (verdict, CredentialKind::Malformed);
                 }
             },
             None => match access_token_param(uri) {
                 Some(token) => (Credential::Bearer(token), true),
-                None => return Verdict::Unauthorized { token_sent: false },
+                None => {
+                    let verdict = Verdict::Unauthorized { token_sent: false };
+                    return (verdict, CredentialKind::None);
+                }
             },
         };
         let token_sent = matches!(credential, Credential::Bearer(_));
+        // What the credential is by its form; a token's holder is known once it validates.
+        let presented = match &credential {
+            Credential::Basic { .. } => CredentialKind::BasicAccount,
+            Credential::Bearer(token) => match kind_of(token) {
+                Ok(SecretKind::EmbedToken) => CredentialKind::BearerEmbed,
+                _ => CredentialKind::BearerUnknown,
+            },
+        };
         let validated = match self.validate(&credential, from_query).await {
             Ok(v) => v,
-            Err(Failure::Invalid) => return Verdict::Unauthorized { token_sent },
-            Err(Failure::Unavailable) => return Verdict::Unavailable,
+            Err(Failure::Invalid) => return (Verdict::Unauthorized { token_sent }, presented),
+            Err(Failure::Unavailable) => return (Verdict::Unavailable, presented),
+        };
+        let kind = match presented {
+            CredentialKind::BearerUnknown if validated.identity.client_id.is_some() => {
+                CredentialKind::BearerApp
+            }
+            CredentialKind::BearerUnknown => CredentialKind::BearerAccount,
+            other => other,
         };
         let deny_unmatched = self.settings.default_policy == crate::settings::DefaultPolicy::Deny;
         let (_, needed) = requirement(&self.route_policies, method, path, deny_unmatched);
-        match authorize(&validated.identity, &needed, method, uri) {
+        let verdict = match authorize(&validated.identity, &needed, method, uri) {
             Ok(()) => Verdict::Allow(validated.identity.clone()),
             Err(refusal) => Verdict::Forbidden(refusal),
-        }
+        };
+        (verdict, kind)
     }
 
     /// The credential's identity, through the cache; embed tokens only from the query.
@@ -125,11 +169,19 @@ impl Gatehouse {
                 )
             }
         };
-        let validated = match self.cache.get(&digest, now) {
+        let lookup = self.cache.get(&digest, now);
+        self.metrics.cache_lookup(match lookup {
+            Lookup::Unknown => CacheResult::Miss,
+            Lookup::Valid(_) | Lookup::Invalid => CacheResult::Hit,
+        });
+        let validated = match lookup {
             Lookup::Valid(v) => v,
             Lookup::Invalid => return Err(Failure::Invalid),
             Lookup::Unknown => match self
-                .load(&digest, credential, now, self.cache.generation())
+                .timed(
+                    StoreOp::CredentialLookup,
+                    self.load(&digest, credential, now, self.cache.generation()),
+                )
                 .await?
             {
                 Some((v, until, loaded_at)) => {
@@ -267,6 +319,7 @@ impl Gatehouse {
         let store = self.store.clone();
         let follower = tokio::spawn(async move { store.follow_invalidations(tx).await });
         let cache = self.cache.clone();
+        let metrics = self.metrics.clone();
         let applier = tokio::spawn(async move {
             while let Some(event) = rx.recv().await {
                 match event {
@@ -278,9 +331,13 @@ impl Gatehouse {
                     }
                     FeedEvent::Disconnected => {
                         cache.set_connected(false);
+                        metrics.feed_lost();
                         tracing::warn!("invalidation feed lost; cache disabled until it is back");
                     }
-                    FeedEvent::Invalidated(inv) => cache.apply(&inv),
+                    FeedEvent::Invalidated(inv) => {
+                        metrics.invalidation_received();
+                        cache.apply(&inv);
+                    }
                 }
             }
             cache.set_connected(false);

@@ -120,7 +120,10 @@ impl Gatehouse {
         };
         let lost = || StoreError::Unavailable("the token writer stopped".into());
         let queue = writer.queue().ok_or_else(lost)?;
-        queue.send(pending).await.map_err(|_| lost())?;
-        answer.await.map_err(|_| lost())?
+        self.timed(crate::metrics::StoreOp::TokenIssue, async {
+            queue.send(pending).await.map_err(|_| lost())?;
+            answer.await.map_err(|_| lost())?
+        })
+        .await
     }
 }

@@ -16,6 +16,7 @@ mod issuance;
 pub mod limits;
 pub mod mail;
 pub mod maintenance;
+pub mod metrics;
 pub mod notices;
 pub mod oauth;
 mod passwords;
@@ -49,6 +50,7 @@ pub struct Gatehouse {
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
     limits: Arc<limits::ClientLimits>,
+    metrics: Arc<metrics::Metrics>,
 }
 
 impl Gatehouse {
@@ -80,6 +82,7 @@ impl Gatehouse {
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
             limits,
+            metrics: Arc::default(),
         }
     }
 
@@ -119,5 +122,32 @@ impl Gatehouse {
     /// This node's per-client rate limits.
     pub fn limits(&self) -> &limits::ClientLimits {
         &self.limits
+    }
+
+    /// This node's metrics.
+    pub fn metrics(&self) -> &metrics::Metrics {
+        &self.metrics
+    }
+
+    /// Awaits `call` (a storage call made for a request) and records how long it took.
+    pub(crate) async fn timed<T>(
+        &self,
+        operation: metrics::StoreOp,
+        call: impl std::future::Future<Output = T>,
+    ) -> T {
+        let started = std::time::Instant::now();
+        let answer = call.await;
+        self.metrics.store_call(operation, started.elapsed());
+        answer
+    }
+
+    /// The text of `/metrics`: the counters, with the cache, the feed and the database pool
+    /// read from memory (no query).
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(metrics::Snapshot {
+            cache_entries: self.cache.len(),
+            feed_connected: self.cache.is_connected(),
+            pool: self.store.pool_status(),
+        })
     }
 }

@@ -15,6 +15,7 @@
 //! User name and password are percent-decoded. TLS uses rustls with the Mozilla root
 //! certificates (`webpki-roots`).
 
+use crate::metrics::Metrics;
 use crate::Settings;
 use gatehouse_core::user::Email;
 use lettre::message::header::ContentType;
@@ -33,6 +34,29 @@ use url::{Host, Url};
 
 /// How long one SMTP delivery (connect, greet, authenticate, send) may take in all.
 pub const SEND_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How a delivery that failed for a reason that may pass (the server unreachable, a timeout,
+/// an SMTP 4xx answer, the outbox folder not writable) is tried again: `attempts` in all, the
+/// first retry `first_delay` after the failure, each next one twice as long after the one
+/// before. What another attempt cannot mend is not retried ([`MailError::is_transient`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least one).
+    pub attempts: u32,
+    /// The wait before the first retry.
+    pub first_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    /// Four attempts, retried after 2, 4 and 8 s: with [`SEND_TIMEOUT`] a mail is given up
+    /// within a minute, so a stopping server does not wait longer for it.
+    fn default() -> Self {
+        Self {
+            attempts: 4,
+            first_delay: Duration::from_secs(2),
+        }
+    }
+}
 
 /// One plain-text message to one recipient.
 pub struct Mail {
@@ -95,6 +119,22 @@ pub enum MailError {
     },
 }
 
+impl MailError {
+    /// Whether another attempt may succeed: yes for a connection that failed or timed out,
+    /// an SMTP 4xx answer and an outbox write; not for a message that cannot be built, a
+    /// configuration error, a permanent SMTP refusal (5xx), a TLS failure (a certificate) or
+    /// what the client refuses to do (send credentials to a server without STARTTLS).
+    pub fn is_transient(&self) -> bool {
+        match self {
+            MailError::Smtp { error, .. } => {
+                !(error.is_permanent() || error.is_client() || error.is_tls())
+            }
+            MailError::Timeout { .. } | MailError::Outbox { .. } => true,
+            MailError::Config(_) | MailError::Message { .. } => false,
+        }
+    }
+}
+
 /// Sends [`Mail`]: through SMTP, or into the outbox folder. Cheap to clone.
 #[derive(Clone)]
 pub struct Mailer {
@@ -104,8 +144,10 @@ pub struct Mailer {
 struct Inner {
     from: Mailbox,
     delivery: Delivery,
+    retry: RetryPolicy,
 }
 
+#[derive(Clone)]
 enum Delivery {
     Smtp {
         transport: AsyncSmtpTransport<Tokio1Executor>,
@@ -139,8 +181,56 @@ impl Mailer {
             inner: Arc::new(Inner {
                 from: settings.mail_from_or_default(),
                 delivery,
+                retry: RetryPolicy::default(),
             }),
         })
+    }
+
+    /// The same mailer with another retry policy (tests retry without waiting seconds).
+    pub fn with_retry(self, retry: RetryPolicy) -> Self {
+        let inner = match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.retry = retry;
+                inner
+            }
+            Err(shared) => Inner {
+                from: shared.from.clone(),
+                delivery: shared.delivery.clone(),
+                retry,
+            },
+        };
+        Self {
+            inner: Arc::new(inner),
+        }
+    }
+
+    /// Sends `mail` by [`Mailer::send`], retrying per the [`RetryPolicy`], and counts each
+    /// delivery, failed attempt and mail given up in `metrics`. Returns the last error when
+    /// the mail was given up.
+    pub async fn send_with_retries(&self, mail: &Mail, metrics: &Metrics) -> Result<(), MailError> {
+        let policy = self.inner.retry;
+        let attempts = policy.attempts.max(1);
+        let mut delay = policy.first_delay;
+        let mut attempt = 1;
+        loop {
+            let error = match self.send(mail).await {
+                Ok(()) => {
+                    metrics.mail_sent();
+                    return Ok(());
+                }
+                Err(error) => error,
+            };
+            metrics.mail_attempt_failed();
+            if attempt >= attempts || !error.is_transient() {
+                metrics.mail_given_up();
+                tracing::warn!(error = %error, to = %mail.to, subject = %mail.subject, attempt, "mail not sent; given up");
+                return Err(error);
+            }
+            tracing::warn!(error = %error, to = %mail.to, subject = %mail.subject, attempt, retry_in_ms = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX), "mail not sent; will retry");
+            tokio::time::sleep(delay).await;
+            delay = delay.saturating_mul(2);
+            attempt += 1;
+        }
     }
 
     /// Sends `mail`, or writes it to the outbox. An SMTP delivery is bounded by

@@ -1,6 +1,7 @@
 //! The token, revocation and introspection endpoints' use cases (RFC 6749, 7009, 7662).
 
 use crate::cache::{Lookup, Validated};
+use crate::metrics::{CacheResult, Grant, StoreOp};
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::application::{AppStatus, Application, ClientType};
@@ -10,7 +11,7 @@ use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode, TokenRequest};
 use gatehouse_core::scope::ScopeSet;
-use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
+use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretDigest, SecretKind};
 use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
@@ -114,28 +115,37 @@ impl Gatehouse {
         client: &Application,
         request: &TokenRequest,
     ) -> Result<IssuedTokens, ServiceError> {
-        match request {
+        let (grant, issued) = match request {
             TokenRequest::AuthorizationCode {
                 code,
                 redirect_uri,
                 code_verifier,
-            } => {
+            } => (
+                Grant::AuthorizationCode,
                 self.exchange_code(
                     client,
                     code,
                     redirect_uri.as_deref(),
                     code_verifier.as_deref(),
                 )
-                .await
-            }
+                .await,
+            ),
             TokenRequest::RefreshToken {
                 refresh_token,
                 scope,
-            } => self.refresh(client, refresh_token, scope.as_deref()).await,
-            TokenRequest::ClientCredentials { scope } => {
-                self.client_credentials(client, scope.as_deref()).await
-            }
+            } => (
+                Grant::RefreshToken,
+                self.refresh(client, refresh_token, scope.as_deref()).await,
+            ),
+            TokenRequest::ClientCredentials { scope } => (
+                Grant::ClientCredentials,
+                self.client_credentials(client, scope.as_deref()).await,
+            ),
+        };
+        if issued.is_ok() {
+            self.metrics.issued(grant);
         }
+        issued
     }
 
     /// What a grant gets when storage reports that something it refers to is gone: the app,
@@ -203,11 +213,28 @@ impl Gatehouse {
             .map_err(|_| invalid_client())?;
         let now = self.clock.now();
         if let Lookup::Valid(v) = self.cache.get(&digest, now) {
+            self.metrics.cache_lookup(CacheResult::Hit);
             return match &v.app {
                 Some(app) if app.client_id.as_str() == client_id => Ok(Application::clone(app)),
                 _ => Err(invalid_client()),
             };
         }
+        self.metrics.cache_lookup(CacheResult::Miss);
+        self.timed(
+            StoreOp::ClientLookup,
+            self.load_client_secret(client_id, &digest, now),
+        )
+        .await
+    }
+
+    /// [`Self::authenticate_client_secret`] on a cache miss: the app and its secret from the
+    /// store; a success is cached.
+    async fn load_client_secret(
+        &self,
+        client_id: &str,
+        digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Application, ServiceError> {
         let generation = self.cache.generation();
         let app = self
             .find_client(client_id)
@@ -215,7 +242,7 @@ impl Gatehouse {
             .ok_or_else(invalid_client)?;
         let stored = self
             .store
-            .find_client_secret_by_digest(&digest)
+            .find_client_secret_by_digest(digest)
             .await?
             .filter(|s| s.client_id == app.client_id && s.is_live(now))
             .ok_or_else(invalid_client)?;
@@ -245,7 +272,7 @@ impl Gatehouse {
             app: Some(Arc::new(app.clone())),
         };
         self.cache
-            .remember_valid(&digest, validated, ends, now, generation);
+            .remember_valid(digest, validated, ends, now, generation);
         Ok(app)
     }
 
@@ -616,7 +643,12 @@ impl Gatehouse {
         else {
             return Ok(None);
         };
-        let found = self.store.find_secret_key_by_digest(&digest).await?;
+        let found = self
+            .timed(
+                StoreOp::ClientLookup,
+                self.store.find_secret_key_by_digest(&digest),
+            )
+            .await?;
         Ok(found
             .filter(|(key, account)| key.is_live() && account.account_id.as_str() == account_id)
             .map(|(key, account)| (account, key.key_id)))

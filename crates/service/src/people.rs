@@ -46,18 +46,26 @@ impl Gatehouse {
     /// its timing never tells whether an address is registered. A failure is logged, not
     /// returned: what caused the mail already happened, and every mailed link can be asked
     /// for again. [`Gatehouse::finish_mail`] waits for what is still being sent.
+    ///
+    /// A failed attempt is retried with backoff a bounded number of times
+    /// ([`crate::mail::RetryPolicy`]); deliveries, failed attempts and mails given up are
+    /// counted in the metrics, and the log lines carry the request's span (its request id).
     pub(crate) async fn send_mail(&self, mail: Mail) {
+        use tracing::Instrument;
         let mailer = self.mailer.clone();
+        let metrics = self.metrics.clone();
         let mut sending = self
             .mail_in_flight
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         while sending.try_join_next().is_some() {}
-        sending.spawn(async move {
-            if let Err(e) = mailer.send(&mail).await {
-                tracing::warn!(error = %e, to = %mail.to, subject = %mail.subject, "mail not sent");
+        sending.spawn(
+            async move {
+                // Logged and counted inside; nothing to answer to anyone.
+                let _ = mailer.send_with_retries(&mail, &metrics).await;
             }
-        });
+            .instrument(tracing::Span::current()),
+        );
     }
 
     /// Runs `work` in the background, tracked with the mails being sent (so
@@ -74,11 +82,14 @@ impl Gatehouse {
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         while running.try_join_next().is_some() {}
-        running.spawn(async move {
-            if let Err(e) = work.await {
-                tracing::warn!(error = %e, "{what} failed");
-            }
-        });
+        running.spawn(tracing::Instrument::instrument(
+            async move {
+                if let Err(e) = work.await {
+                    tracing::warn!(error = %e, "{what} failed");
+                }
+            },
+            tracing::Span::current(),
+        ));
     }
 
     /// Waits until every mail handed to the background has been sent or has failed (each

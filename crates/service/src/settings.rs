@@ -23,6 +23,16 @@ pub enum DefaultPolicy {
     Deny,
 }
 
+/// How log lines are written (`log_format`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum LogFormat {
+    /// Human-readable lines (the default).
+    #[default]
+    Text,
+    /// One JSON object per line and event, with the fields of its spans (the request id).
+    Json,
+}
+
 /// Lifetimes in seconds (`[lifetimes]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetimes {
@@ -169,8 +179,13 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-client rate limits.
     pub limits: Limits,
-    /// How many days audit events are kept; the hourly upkeep deletes older ones.
+    /// What the upkeep keeps for how long, and how often it runs.
     pub retention: Retention,
+    /// How log lines are written.
+    pub log_format: LogFormat,
+    /// A separate address for `GET /metrics`; `None` serves it on `listen` with everything
+    /// else.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -206,6 +221,8 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
             .field("retention", &self.retention)
+            .field("log_format", &self.log_format)
+            .field("metrics_listen", &self.metrics_listen)
             .finish()
     }
 }
@@ -228,6 +245,8 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
             retention: Retention::default(),
+            log_format: LogFormat::Text,
+            metrics_listen: None,
         }
     }
 }
@@ -305,6 +324,8 @@ struct FileSettings {
     route: Option<Vec<FileRoute>>,
     trusted_proxies: Option<Vec<String>>,
     limits: Option<FileLimits>,
+    log_format: Option<String>,
+    metrics_listen: Option<String>,
     retention: Option<FileRetention>,
 }
 
@@ -603,6 +624,29 @@ fn validate(
             }
         }
     }
+    if let Some(format) = raw.log_format {
+        let parsed = match format.as_str() {
+            "text" => Ok(LogFormat::Text),
+            "json" => Ok(LogFormat::Json),
+            other => Err(format!(
+                "log_format: '{other}' must be \"text\" or \"json\""
+            )),
+        };
+        check(parsed.map(|f| settings.log_format = f));
+    }
+    if let Some(listen) = raw.metrics_listen {
+        check(
+            listen
+                .parse()
+                .map(|a| settings.metrics_listen = Some(a))
+                .map_err(|_| {
+                    format!(
+                        "metrics_listen: '{listen}' is not an IP address and port such as \
+                         127.0.0.1:9090"
+                    )
+                }),
+        );
+    }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
         match parse_route(route, &settings.scopes) {
             Ok(r) => settings.routes.push(r),
@@ -810,6 +854,27 @@ sign_ups_per_hour = 0
         assert!(load_toml("[retention]\naudit_events = \"400\"").is_err());
         assert!(load_toml("[retention]\nkept = 1").is_err());
         assert!(load_toml("audit_retention_days = 400").is_err());
+    }
+
+    #[test]
+    fn log_format_and_metrics_listen_are_read_and_checked() {
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(default.log_format, LogFormat::Text);
+        assert_eq!(default.metrics_listen, None);
+        let s = load_toml("log_format = \"json\"\nmetrics_listen = \"127.0.0.1:9090\"").unwrap();
+        assert_eq!(s.log_format, LogFormat::Json);
+        assert_eq!(s.metrics_listen, Some("127.0.0.1:9090".parse().unwrap()));
+        assert_eq!(
+            load_toml("log_format = \"text\"").unwrap().log_format,
+            LogFormat::Text
+        );
+        let err = load_toml("log_format = \"xml\"\nmetrics_listen = \"9090\"").unwrap_err();
+        assert_eq!(err.0.len(), 2, "{err}");
+        assert!(err.0[0].starts_with("log_format: 'xml' must be"), "{err}");
+        assert!(
+            err.0[1].starts_with("metrics_listen: '9090' is not"),
+            "{err}"
+        );
     }
 
     #[test]

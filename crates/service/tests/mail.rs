@@ -8,7 +8,8 @@
 )]
 
 use gatehouse_core::user::Email;
-use gatehouse_service::mail::{Mail, MailError, Mailer};
+use gatehouse_service::mail::{Mail, MailError, Mailer, RetryPolicy};
+use gatehouse_service::metrics::{Metrics, Snapshot};
 use gatehouse_service::testing::{first_link, SmtpSink};
 use gatehouse_service::Settings;
 use std::io;
@@ -170,6 +171,99 @@ async fn implicit_tls_to_a_plain_server_fails_cleanly() {
         .unwrap_or_else(|_| panic!("send did not give up within {GIVE_UP_LIMIT:?}"));
     assert!(matches!(result, Err(MailError::Smtp { .. })), "{result:?}");
     assert!(sink.all().is_empty());
+}
+
+/// Retries without waiting seconds: the tests wait for the outcome, not for time.
+const QUICK_RETRIES: RetryPolicy = RetryPolicy {
+    attempts: 3,
+    first_delay: Duration::from_millis(5),
+};
+
+/// The mail counters of `metrics`: (sent, failed attempts, given up).
+fn mail_counts(metrics: &Metrics) -> (u64, u64, u64) {
+    let text = metrics.render(Snapshot::default());
+    let value = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .parse()
+            .unwrap()
+    };
+    (
+        value("gatehouse_mail_sent_total"),
+        value("gatehouse_mail_failed_attempts_total"),
+        value("gatehouse_mail_given_up_total"),
+    )
+}
+
+#[tokio::test]
+async fn an_unreachable_server_is_retried_a_bounded_number_of_times_and_counted() {
+    let port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let mailer = Mailer::from_settings(&smtp_settings(&format!("smtp://127.0.0.1:{port}")))
+        .unwrap()
+        .with_retry(QUICK_RETRIES);
+    let metrics = Metrics::new();
+    let (mail, _) = mail_with_secret_link();
+    let result = tokio::time::timeout(GIVE_UP_LIMIT, mailer.send_with_retries(&mail, &metrics))
+        .await
+        .unwrap_or_else(|_| panic!("the retries did not end within {GIVE_UP_LIMIT:?}"));
+    assert!(matches!(result, Err(MailError::Smtp { .. })), "{result:?}");
+    assert_eq!(mail_counts(&metrics), (0, 3, 1));
+    // Each further mail costs its own bounded attempts.
+    let _ = mailer.send_with_retries(&mail, &metrics).await;
+    assert_eq!(mail_counts(&metrics), (0, 6, 2));
+}
+
+#[tokio::test]
+async fn a_delivered_mail_counts_as_sent_without_retries() {
+    let sink = SmtpSink::start().await;
+    let mailer = Mailer::from_settings(&smtp_settings(&sink.url()))
+        .unwrap()
+        .with_retry(QUICK_RETRIES);
+    let metrics = Metrics::new();
+    let (mail, _) = mail_with_secret_link();
+    mailer.send_with_retries(&mail, &metrics).await.unwrap();
+    sink.wait_for_mail("dev@example.com", "approved").await;
+    assert_eq!(sink.all().len(), 1);
+    assert_eq!(mail_counts(&metrics), (1, 0, 0));
+}
+
+#[tokio::test]
+async fn what_another_attempt_cannot_mend_is_not_retried() {
+    let sink = SmtpSink::start().await;
+    let metrics = Metrics::new();
+    // A message that cannot be built.
+    let mailer = Mailer::from_settings(&smtp_settings(&sink.url()))
+        .unwrap()
+        .with_retry(QUICK_RETRIES);
+    let (mut mail, _) = mail_with_secret_link();
+    mail.subject = "two\nlines".to_owned();
+    let result = mailer.send_with_retries(&mail, &metrics).await;
+    assert!(
+        matches!(result, Err(MailError::Message { .. })),
+        "{result:?}"
+    );
+    assert_eq!(mail_counts(&metrics), (0, 1, 1));
+    // Credentials for a server without STARTTLS: never sent, so never worth another try.
+    let url = format!("smtp://mailer:s3cret-pw@127.0.0.1:{}", sink.port());
+    let mailer = Mailer::from_settings(&smtp_settings(&url))
+        .unwrap()
+        .with_retry(QUICK_RETRIES);
+    let (mail, _) = mail_with_secret_link();
+    let err = mailer.send_with_retries(&mail, &metrics).await.unwrap_err();
+    assert!(!err.is_transient(), "{err}");
+    assert_eq!(mail_counts(&metrics), (0, 2, 2));
+    assert!(sink.all().is_empty());
+}
+
+#[test]
+fn the_default_retries_are_bounded() {
+    let policy = RetryPolicy::default();
+    assert_eq!(policy.attempts, 4);
+    assert_eq!(policy.first_delay, Duration::from_secs(2));
 }
 
 /// A log writer the test can read back.

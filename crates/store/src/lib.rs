@@ -613,6 +613,11 @@ pub trait Store:
     fn write_concurrency(&self) -> usize {
         1
     }
+    /// The connection pool right now, read from memory (no query): open connections and idle
+    /// ones; `None` for a store without a pool.
+    fn pool_status(&self) -> Option<(u32, usize)> {
+        None
+    }
 }
 
 /// How to connect; the defaults suit a server, tests use smaller pools.

@@ -16,15 +16,20 @@ use std::sync::Arc;
 /// Who the audit log names for actions taken on the command line.
 pub const CLI_ACTOR: &str = "cli";
 
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// The settings from the configuration file, the environment and the flags of `cli`.
+pub fn load_settings(cli: &Cli) -> anyhow::Result<Settings> {
     let overrides = Overrides {
-        database_url: cli.database_url,
+        database_url: cli.database_url.clone(),
     };
-    let settings = Settings::load(
+    Ok(Settings::load(
         cli.config.as_deref(),
         |var| std::env::var(var).ok(),
         &overrides,
-    )?;
+    )?)
+}
+
+/// Runs the command of `cli` with `settings` (from [`load_settings`]).
+pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     // A server answers 503 quickly when its database is slow to hand out a connection; a
     // one-off command run by an operator should rather wait for a busy database.
     let options = match cli.command {

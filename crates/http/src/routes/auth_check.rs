@@ -13,6 +13,7 @@ use axum::Router;
 use gatehouse_core::gateway::{Identity, Refusal};
 use gatehouse_core::paths::AUTH_CHECK;
 use gatehouse_service::gateway::Verdict;
+use gatehouse_service::metrics::{CredentialKind, Outcome};
 
 pub fn router() -> Router<AppState> {
     Router::new().route(AUTH_CHECK, any(auth_check))
@@ -99,6 +100,10 @@ async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Respon
         tracing::warn!(
             "/auth/check without one consistent X-Original-* or X-Forwarded-* method and URI pair"
         );
+        state
+            .gatehouse
+            .metrics()
+            .decision(Outcome::Forbidden, CredentialKind::Unchecked);
         return ApiError::Forbidden {
             insufficient_scope: false,
         }

@@ -11,6 +11,7 @@ use axum::http::{header, HeaderMap, HeaderName, Method};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::gateway::{without_access_token, Identity};
 use gatehouse_service::gateway::Verdict;
+use gatehouse_service::metrics::{CredentialKind, Outcome, UpstreamFailure};
 use std::time::Duration;
 
 /// How long an upstream may take to start answering.
@@ -62,17 +63,38 @@ fn upstream_cookies(headers: &HeaderMap) -> Option<String> {
 }
 
 /// The gateway: a path under a route with an upstream is authenticated, then proxied with
-/// streaming bodies; anything else is 404.
+/// streaming bodies; anything else is 404. Its decisions (and refused paths) count in the
+/// `gateway` route family of the metrics.
 pub async fn gateway(State(state): State<AppState>, request: Request) -> Response {
     let path = request.uri().path();
     // Refused before any route is looked for, as `/auth/check` refuses it: a path that an
     // upstream could read as another one is the caller's error wherever it points.
     if !gatehouse_core::gateway::is_canonical_path(path) {
-        return ApiError::BadRequest.into_response();
+        state
+            .gatehouse
+            .metrics()
+            .decision(Outcome::BadRequest, CredentialKind::Unchecked);
+        return gateway_answer(ApiError::BadRequest.into_response());
     }
     let Some(upstream) = state.upstream_for(path) else {
         return ApiError::NotFound.into_response();
     };
+    gateway_answer(decide_and_proxy(&state, upstream, request).await)
+}
+
+/// `response`, marked as the gateway's for the request metrics.
+fn gateway_answer(mut response: Response) -> Response {
+    response
+        .extensions_mut()
+        .insert(super::observe::GatewayAnswer);
+    response
+}
+
+async fn decide_and_proxy(
+    state: &AppState,
+    upstream: &crate::state::Upstream,
+    request: Request,
+) -> Response {
     let uri = request
         .uri()
         .path_and_query()
@@ -97,6 +119,7 @@ pub async fn gateway(State(state): State<AppState>, request: Request) -> Respons
         &state.gatehouse.settings().trusted_proxies,
     );
     match proxy(
+        state,
         &upstream.client,
         request,
         method,
@@ -135,6 +158,7 @@ fn chain(error: &dyn std::error::Error) -> String {
 /// [`request_scheme`](crate::extract::client_address::request_scheme)), sent as
 /// `X-Forwarded-Proto`.
 async fn proxy(
+    state: &AppState,
     client: &reqwest::Client,
     request: Request,
     method: Method,
@@ -167,18 +191,32 @@ async fn proxy(
         outgoing = outgoing.header("x-forwarded-host", host);
     }
     outgoing = outgoing.header("x-forwarded-proto", scheme);
+    // The request's X-Request-Id went along with the client's headers above: the observe
+    // layer replaced the client's own with the id this request is logged under.
+    let metrics = state.gatehouse.metrics();
+    let started = std::time::Instant::now();
     let answer = tokio::time::timeout(UPSTREAM_TIMEOUT, outgoing.send()).await;
     let upstream = match answer {
-        Err(_) => return Err(ApiError::GatewayTimeout),
-        Ok(Err(e)) if e.is_timeout() => return Err(ApiError::GatewayTimeout),
+        Err(_) => {
+            metrics.upstream_failed(UpstreamFailure::Timeout);
+            return Err(ApiError::GatewayTimeout);
+        }
+        Ok(Err(e)) if e.is_timeout() => {
+            metrics.upstream_failed(UpstreamFailure::Timeout);
+            return Err(ApiError::GatewayTimeout);
+        }
         Ok(Err(e)) => {
+            metrics.upstream_failed(UpstreamFailure::Error);
             // With its sources (a refused connection, or why the certificate was not trusted),
             // and the origin instead of the URL, whose query is the client's.
             let e = e.without_url();
             tracing::warn!(upstream = %target_origin(target), error = %chain(&e), "upstream unreachable");
             return Err(ApiError::BadGateway);
         }
-        Ok(Ok(response)) => response,
+        Ok(Ok(response)) => {
+            metrics.upstream_answered(started.elapsed());
+            response
+        }
     };
     let mut response = Response::builder()
         .status(upstream.status())

@@ -9,6 +9,7 @@ pub(crate) mod authorize;
 mod gateway;
 pub(crate) mod login;
 mod oauth;
+pub(crate) mod observe;
 mod ops;
 mod portal;
 
@@ -26,7 +27,26 @@ use gatehouse_core::paths;
 /// Gatehouse's complete router.
 pub fn router(state: AppState) -> Router {
     let https = state.issuer.starts_with("https://");
-    routes(OwnHeaders { https }).with_state(state)
+    routes(OwnHeaders { https })
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            observe::observe,
+        ))
+        .with_state(state)
+}
+
+/// The router of the separate `/metrics` listener (`metrics_listen`): that path only.
+pub fn metrics_router(gatehouse: gatehouse_service::Gatehouse) -> Router {
+    Router::new()
+        .route(
+            paths::METRICS,
+            get(move || {
+                let gatehouse = gatehouse.clone();
+                async move { observe::render(&gatehouse) }
+            }),
+        )
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
 /// Every route and layer, before the state is attached (so a test can list the paths).

@@ -1,11 +1,12 @@
-//! Operational endpoints: liveness and readiness.
+//! Operational endpoints: liveness, readiness and metrics.
 
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::State;
 use axum::routing::get;
 use axum::{Json, Router};
-use gatehouse_core::paths::{HEALTHZ, READYZ};
+use gatehouse_core::paths::{HEALTHZ, METRICS, READYZ};
+use gatehouse_service::metrics::StoreOp;
 use serde::Serialize;
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route(HEALTHZ, get(healthz_get))
         .route(READYZ, get(readyz_get))
+        .route(METRICS, get(super::observe::metrics_get))
 }
 
 /// The body of both probes' success.
@@ -32,7 +34,12 @@ async fn healthz_get() -> Json<ProbeStatus> {
 
 /// Ready: the database answers within [`READY_TIMEOUT`]; 503 otherwise.
 async fn readyz_get(State(state): State<AppState>) -> Result<Json<ProbeStatus>, ApiError> {
+    let started = std::time::Instant::now();
     let ping = tokio::time::timeout(READY_TIMEOUT, state.gatehouse.store().ping()).await;
+    state
+        .gatehouse
+        .metrics()
+        .store_call(StoreOp::Ping, started.elapsed());
     match ping {
         Ok(Ok(())) => Ok(Json(ProbeStatus { status: "ready" })),
         Ok(Err(e)) => {

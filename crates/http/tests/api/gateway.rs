@@ -34,6 +34,7 @@ on_both_backends!(
     embed_token_in_the_query_opens_its_view_and_the_upstream_never_sees_it,
     proxied_responses_keep_the_upstreams_headers_and_gatehouses_own_keep_theirs,
     over_an_https_public_url_only_gatehouses_own_responses_send_hsts,
+    request_ids_reach_the_upstream_and_gateway_calls_are_counted,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -229,6 +230,90 @@ async fn allowed_call_is_proxied_with_identity_headers_and_without_credentials(b
     assert_eq!(seen_header(&seen, "gatehouse-client"), Vec::<String>::new());
     assert_eq!(seen_header(&seen, "x-request-id"), ["req-1"]);
     assert_eq!(upstream.hits(), 1);
+}
+
+/// The value of the one sample `series` (`name{labels}` as the exposition writes it).
+fn sample(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
+        .unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
+async fn request_ids_reach_the_upstream_and_gateway_calls_are_counted(backend: Backend) {
+    let upstream = spawn_upstream().await;
+    let app = gateway_app(backend, &upstream).await;
+    let account = seed_account(&app, &["read"]).await;
+    let get = |path: &str, id: &str| {
+        app.http
+            .get(app.url(path))
+            .header("Authorization", account.basic())
+            .header("X-Request-Id", id)
+    };
+
+    // A malformed id is replaced, and the upstream gets the replacement, once.
+    let res = get("/v1/trips", "bad id\"").send().await.unwrap();
+    let id = res.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{id}"
+    );
+    let seen = seen_by_upstream(res).await;
+    assert_eq!(seen_header(&seen, "x-request-id"), [id]);
+    // An upstream's own id comes back as it sent it.
+    let res = get("/v1/trips", "from-client")
+        .header("X-Echo-Set-X-Request-Id", "from-upstream")
+        .send()
+        .await
+        .unwrap();
+    let ids: Vec<_> = res.headers().get_all("x-request-id").iter().collect();
+    assert_eq!(ids, ["from-upstream"]);
+    assert_eq!(
+        seen_header(&seen_by_upstream(res).await, "x-request-id"),
+        ["from-client"]
+    );
+    // Refused, unreachable, and not the gateway's at all.
+    let res = app.http.get(app.url("/v1/trips")).send().await.unwrap();
+    assert_eq!(res.status(), 401);
+    assert!(res.headers().contains_key("x-request-id"));
+    assert_eq!(get("/down/x", "d").send().await.unwrap().status(), 502);
+    assert_eq!(get("/nowhere", "n").send().await.unwrap().status(), 404);
+
+    let text = app.gatehouse.render_metrics();
+    let requests = |family: &str, status: &str| {
+        sample(
+            &text,
+            &format!("gatehouse_http_requests_total{{family=\"{family}\",status=\"{status}\"}}"),
+        )
+    };
+    assert_eq!(requests("gateway", "200"), 2.0);
+    assert_eq!(requests("gateway", "401"), 1.0);
+    assert_eq!(requests("gateway", "502"), 1.0);
+    assert_eq!(requests("other", "404"), 1.0);
+    assert_eq!(
+        sample(&text, "gatehouse_upstream_duration_seconds_count"),
+        2.0
+    );
+    assert_eq!(
+        sample(&text, "gatehouse_upstream_failures_total{reason=\"error\"}"),
+        1.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gatehouse_decisions_total{outcome=\"allowed\",credential=\"basic_account\"}"
+        ),
+        3.0
+    );
+    assert_eq!(
+        sample(
+            &text,
+            "gatehouse_decisions_total{outcome=\"401\",credential=\"none\"}"
+        ),
+        1.0
+    );
+    assert_eq!(upstream.hits(), 2);
 }
 
 async fn bearer_call_is_proxied_with_its_body_and_without_the_token(backend: Backend) {

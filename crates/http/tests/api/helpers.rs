@@ -31,6 +31,9 @@ pub struct TestApp {
     pub gatehouse: Gatehouse,
     #[allow(dead_code)]
     pub outbox: tempfile::TempDir,
+    /// `http://` and the separate `/metrics` listener's address, with `metrics_listen`.
+    #[allow(dead_code)]
+    pub metrics_base: Option<String>,
     _db: Option<TestDb>,
 }
 
@@ -203,6 +206,9 @@ pub async fn spawn_with(
         .await
         .expect("bind 127.0.0.1:0");
     let base = format!("http://{}", server.local_addr().unwrap());
+    let metrics_base = server
+        .metrics_addr()
+        .map(|addr| format!("http://{}", addr.unwrap()));
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(server.run(async {
         let _ = stopped.await;
@@ -214,6 +220,7 @@ pub async fn spawn_with(
         store,
         gatehouse,
         outbox,
+        metrics_base,
         _db: db,
         _stop: stop,
     }

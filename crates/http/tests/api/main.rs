@@ -17,6 +17,7 @@ mod gateway;
 mod gateway_tls;
 mod helpers;
 mod oauth_flow;
+mod observability;
 mod ops;
 mod paths;
 mod people;

@@ -144,6 +144,10 @@ macro_rules! impl_store {
                 fn write_concurrency(&self) -> usize {
                     Self::WRITE_CONCURRENCY
                 }
+
+                fn pool_status(&self) -> Option<(u32, usize)> {
+                    Some((self.pool.size(), self.pool.num_idle()))
+                }
             }
         };
         $crate::sql::accounts::impl_account_store!($store, $db);
