@@ -50,7 +50,6 @@ pub struct Gatehouse {
     address_locks: Arc<passwords::AddressLocks>,
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
-    owner_accounts: Arc<cache::OwnerAccounts>,
     limits: Arc<limits::ClientLimits>,
 }
 
@@ -82,7 +81,6 @@ impl Gatehouse {
             address_locks: Arc::default(),
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
-            owner_accounts: Arc::default(),
             limits,
         }
     }
