@@ -7,11 +7,13 @@ use super::{page_body, page_query, path_id, AdminApiError, ApiJson, ApiPath, Api
 use crate::AppState;
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post, put};
 use axum::{Json, Router};
 use gatehouse_core::ids::{ClientId, UserId};
 use gatehouse_core::paths::{
-    ADMIN_API_USER, ADMIN_API_USERS, ADMIN_API_USER_GRANT, ADMIN_API_USER_GRANTS,
+    ADMIN_API_TOKEN_REVOKE, ADMIN_API_USER, ADMIN_API_USERS, ADMIN_API_USER_ACCOUNT,
+    ADMIN_API_USER_DISABLE, ADMIN_API_USER_ENABLE, ADMIN_API_USER_GRANT, ADMIN_API_USER_GRANTS,
+    ADMIN_API_USER_ROLE,
 };
 use gatehouse_core::user::{Role, User};
 use gatehouse_service::users::NewUser;
@@ -24,6 +26,11 @@ pub fn router() -> Router<AppState> {
         .route(ADMIN_API_USER, get(user_get))
         .route(ADMIN_API_USER_GRANTS, get(user_grants_get))
         .route(ADMIN_API_USER_GRANT, delete(user_grant_delete))
+        .route(ADMIN_API_USER_ROLE, put(user_role_put))
+        .route(ADMIN_API_USER_ACCOUNT, put(user_account_put))
+        .route(ADMIN_API_USER_DISABLE, post(user_disable_post))
+        .route(ADMIN_API_USER_ENABLE, post(user_enable_post))
+        .route(ADMIN_API_TOKEN_REVOKE, post(tokens_revoke_post))
 }
 
 /// What a user may do.
@@ -65,6 +72,10 @@ pub(crate) struct UserBody {
     /// When the address was confirmed; null until then.
     #[schema(format = DateTime)]
     email_verified_at: Option<String>,
+    /// When the user was disabled (cannot sign in; sessions, grants and tokens ended); null
+    /// while enabled.
+    #[schema(format = DateTime)]
+    disabled_at: Option<String>,
 }
 
 impl UserBody {
@@ -76,6 +87,7 @@ impl UserBody {
             account_id: user.account_id.as_ref().map(ToString::to_string),
             created_at: user.created_at.to_rfc3339(),
             email_verified_at: user.email_verified_at.map(|t| t.to_rfc3339()),
+            disabled_at: user.disabled_at.map(|t| t.to_rfc3339()),
         }
     }
 }
@@ -240,4 +252,147 @@ pub(crate) async fn user_grant_delete(
         .revoke_grant_as_admin(&caller.actor(), id.as_str(), client.as_str())
         .await?;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// A user's new role.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct RoleRequest {
+    role: RoleName,
+}
+
+/// Changes a user's role; the last enabled admin cannot be demoted.
+#[utoipa::path(put, path = ADMIN_API_USER_ROLE, tag = "users",
+    params(("user_id" = String, Path, description = "The user's ID")),
+    request_body = RoleRequest,
+    responses(
+        (status = 200, body = UserBody),
+        (status = 401, description = "No valid admin key", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last enabled admin", body = ErrorBody),
+        (status = 422, description = "An unknown role", body = ErrorBody),
+    ))]
+pub(crate) async fn user_role_put(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+    ApiJson(body): ApiJson<RoleRequest>,
+) -> Result<Json<UserBody>, AdminApiError> {
+    let id = user_id(&raw)?;
+    let user = state
+        .gatehouse
+        .set_user_role(&caller.actor(), id.as_str(), body.role.domain())
+        .await?;
+    Ok(Json(UserBody::of(&user)))
+}
+
+/// The account a user belongs to.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct UserAccountRequest {
+    /// The account to attach the user to; null detaches.
+    account_id: Option<String>,
+}
+
+/// Attaches a user to an account (or detaches with null).
+#[utoipa::path(put, path = ADMIN_API_USER_ACCOUNT, tag = "users",
+    params(("user_id" = String, Path, description = "The user's ID")),
+    request_body = UserAccountRequest,
+    responses(
+        (status = 200, body = UserBody),
+        (status = 401, description = "No valid admin key", body = ErrorBody),
+        (status = 404, description = "No such user or account", body = ErrorBody),
+        (status = 422, description = "A malformed account ID", body = ErrorBody),
+    ))]
+pub(crate) async fn user_account_put(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+    ApiJson(body): ApiJson<UserAccountRequest>,
+) -> Result<Json<UserBody>, AdminApiError> {
+    let id = user_id(&raw)?;
+    let user = state
+        .gatehouse
+        .set_user_account(&caller.actor(), id.as_str(), body.account_id.as_deref())
+        .await?;
+    Ok(Json(UserBody::of(&user)))
+}
+
+/// Disables a user: no more sign-ins, their sessions end, and the grants and tokens they gave
+/// apps are revoked. The last enabled admin cannot be disabled.
+#[utoipa::path(post, path = ADMIN_API_USER_DISABLE, tag = "users",
+    params(("user_id" = String, Path, description = "The user's ID")),
+    responses(
+        (status = 200, body = UserBody),
+        (status = 401, description = "No valid admin key", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+        (status = 409, description = "The last enabled admin", body = ErrorBody),
+    ))]
+pub(crate) async fn user_disable_post(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<UserBody>, AdminApiError> {
+    let id = user_id(&raw)?;
+    let user = state
+        .gatehouse
+        .disable_user(&caller.actor(), id.as_str())
+        .await?;
+    Ok(Json(UserBody::of(&user)))
+}
+
+/// Lets a disabled user sign in again (what was revoked stays revoked).
+#[utoipa::path(post, path = ADMIN_API_USER_ENABLE, tag = "users",
+    params(("user_id" = String, Path, description = "The user's ID")),
+    responses(
+        (status = 200, body = UserBody),
+        (status = 401, description = "No valid admin key", body = ErrorBody),
+        (status = 404, description = "No such user", body = ErrorBody),
+    ))]
+pub(crate) async fn user_enable_post(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiPath(raw): ApiPath<String>,
+) -> Result<Json<UserBody>, AdminApiError> {
+    let id = user_id(&raw)?;
+    let user = state
+        .gatehouse
+        .enable_user(&caller.actor(), id.as_str())
+        .await?;
+    Ok(Json(UserBody::of(&user)))
+}
+
+/// A token to revoke.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct TokenRevokeRequest {
+    /// Any token of this deployment: an access or refresh token (a refresh token takes its
+    /// family with it), an account token or an embed token.
+    token: String,
+}
+
+/// What revoking a token did.
+#[derive(Debug, Serialize, ToSchema)]
+pub(crate) struct TokenRevokedBody {
+    /// Whether a live token was revoked (false: unknown, expired or revoked before).
+    revoked: bool,
+}
+
+/// Revokes a token by its value, on every node.
+#[utoipa::path(post, path = ADMIN_API_TOKEN_REVOKE, tag = "users",
+    request_body = TokenRevokeRequest,
+    responses(
+        (status = 200, body = TokenRevokedBody),
+        (status = 401, description = "No valid admin key", body = ErrorBody),
+    ))]
+pub(crate) async fn tokens_revoke_post(
+    State(state): State<AppState>,
+    caller: Caller,
+    ApiJson(body): ApiJson<TokenRevokeRequest>,
+) -> Result<Json<TokenRevokedBody>, AdminApiError> {
+    let revoked = state
+        .gatehouse
+        .revoke_token_as_admin(&caller.actor(), &body.token)
+        .await?;
+    Ok(Json(TokenRevokedBody { revoked }))
 }
