@@ -53,6 +53,30 @@ pub enum Command {
     /// Manage applications (OAuth clients): register, approve, reject, reset secrets.
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage admin keys, the credentials of the admin API (/admin/api/v1/).
+    #[command(subcommand)]
+    AdminKey(AdminKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AdminKeyCommand {
+    /// Create an admin key for the admin API (shown once; send it as
+    /// `Authorization: Bearer <admin key>`).
+    Create {
+        /// What the key is for (which automation holds it), for the audit log.
+        #[arg(long, value_name = "N")]
+        name: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Revoke an admin key; every node refuses it from the next call on.
+    Revoke {
+        /// The key to revoke (printed as key_id by create).
+        #[arg(value_name = "KEY_ID")]
+        key_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 /// Print one JSON object on stdout instead of text.

@@ -392,6 +392,11 @@ on_both_backends!(
     config_file_with_bad_values_names_every_key,
     nonexistent_config_file_is_refused,
     serve_with_a_bad_listen_variable_names_the_variable,
+    // admin keys
+    admin_key_create_prints_the_documented_json_and_stores_only_the_digest,
+    admin_key_create_text_output_shows_the_key_once,
+    admin_key_revoke_revokes_and_a_second_revoke_reports_already_revoked,
+    admin_key_refusals_name_the_problem,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -1637,6 +1642,112 @@ async fn serve_with_a_bad_listen_variable_names_the_variable(backend: Backend) {
         "",
     );
     assert_fails(&out, "GATEHOUSE_LISTEN: 'nonsense'");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Admin keys
+// ---------------------------------------------------------------------------------------------
+
+async fn admin_key_create_prints_the_documented_json_and_stores_only_the_digest(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let before = now().unix();
+    let out = json(&h.run(
+        &["admin-key", "create", "--name", "terraform", "--json"],
+        "",
+    ));
+    let key_id = field(&out, "key_id");
+    assert!(key_id.starts_with("adk_"), "{out}");
+    let admin_key = field(&out, "admin_key");
+    let digest = verify_format(admin_key, SecretKind::AdminKey, &region("us")).unwrap();
+    assert!(time_field(&out, "created_at") >= before);
+    assert!(field(&out, "created_at").ends_with('Z'), "UTC: {out}");
+    let stored = h
+        .store()
+        .await
+        .find_admin_key_by_digest(&digest)
+        .await
+        .unwrap()
+        .expect("stored under its digest");
+    assert_eq!(stored.key_id.as_str(), key_id);
+    assert_eq!(stored.name.as_str(), "terraform");
+    assert!(stored.is_live());
+    let events = h.store().await.list_audit_events(5).await.unwrap();
+    assert!(
+        events
+            .iter()
+            .any(|e| e.action == "admin_key.create" && e.target == key_id && e.actor == "cli"),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().all(|e| !e.detail.contains(admin_key)),
+        "the key never reaches the audit log"
+    );
+}
+
+async fn admin_key_create_text_output_shows_the_key_once(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let out = text(&h.run(&["admin-key", "create", "--name", "ci"], ""));
+    let key = line_value(&out, "Admin key:");
+    assert!(key.starts_with("ghak_us_"), "{out}");
+    assert_shows_secret_once(&out, key);
+}
+
+async fn admin_key_revoke_revokes_and_a_second_revoke_reports_already_revoked(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let created = json(&h.run(&["admin-key", "create", "--name", "ci", "--json"], ""));
+    let key_id = field(&created, "key_id");
+    let digest = SecretDigest::of(field(&created, "admin_key"));
+    let out = json(&h.run(&["admin-key", "revoke", key_id, "--json"], ""));
+    assert_eq!(out, json!({"key_id": key_id, "status": "revoked"}));
+    let stored = h
+        .store()
+        .await
+        .find_admin_key_by_digest(&digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!stored.is_live());
+    let audited = h.audit_len().await;
+    let again = text(&h.run(&["admin-key", "revoke", key_id], ""));
+    assert!(again.contains("already revoked"), "{again}");
+    assert_eq!(
+        h.audit_len().await,
+        audited,
+        "a no-op revoke is not audited"
+    );
+}
+
+async fn admin_key_refusals_name_the_problem(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    assert_fails(
+        &h.run(&["admin-key", "revoke", "adk_AAAAAAAAAAAAAAAA"], ""),
+        "admin key 'adk_AAAAAAAAAAAAAAAA' does not exist",
+    );
+    assert_fails(
+        &h.run(&["admin-key", "revoke", "nonsense"], ""),
+        "admin key 'nonsense' does not exist",
+    );
+    assert_fails(
+        &h.run(&["admin-key", "create", "--name", "  "], ""),
+        "name must not be empty",
+    );
+    assert_usage_error(&h.run(&["admin-key", "create"], ""), "--name");
+    assert_eq!(h.audit_len().await, 0, "nothing was done");
+}
+
+#[test]
+fn admin_key_help_says_what_each_command_does() {
+    let out = help(&["admin-key", "--help"]);
+    assert!(out.contains("admin API"), "{out}");
+    let create = help(&["admin-key", "create", "--help"]);
+    for needle in ["--name", "--json", "shown once"] {
+        assert!(
+            create.contains(needle),
+            "admin-key create --help lacks {needle}:\n{create}"
+        );
+    }
+    let revoke = help(&["admin-key", "revoke", "--help"]);
+    assert!(revoke.contains("KEY_ID"), "{revoke}");
 }
 
 // ---------------------------------------------------------------------------------------------

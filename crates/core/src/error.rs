@@ -64,6 +64,9 @@ pub enum ValidationError {
     /// A region code that is not 2 to 8 lowercase letters or digits.
     #[error("region '{0}' must be 2 to 8 lowercase letters or digits")]
     InvalidRegion(String),
+    /// A page cursor this deployment did not hand out (or one altered on the way).
+    #[error("'{0}' is not a cursor returned by this list")]
+    InvalidCursor(String),
 }
 
 /// Why a presented secret (key, client secret, code or token) is not accepted. The variants

@@ -91,6 +91,10 @@ random_id!(
     /// Identifies one client secret of an application.
     ClientSecretId, "cs_", 16, "client secret ID"
 );
+random_id!(
+    /// Identifies one admin key (the admin API's credential), so it can be revoked.
+    AdminKeyId, "adk_", 16, "admin key ID"
+);
 
 #[cfg(test)]
 mod tests {

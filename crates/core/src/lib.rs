@@ -5,6 +5,7 @@
 #![warn(missing_docs)]
 
 pub mod account;
+pub mod admin_key;
 pub mod application;
 pub mod audit;
 pub mod client_secret;
@@ -15,6 +16,7 @@ pub mod invalidation;
 pub mod link;
 pub mod name;
 pub mod oauth;
+pub mod page;
 pub mod password;
 pub mod paths;
 pub mod region;

@@ -102,6 +102,55 @@ pub const ADMIN_ACCOUNT_SCOPES: &str = "/admin/accounts/{account_id}/scopes";
 /// The audit log.
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 
+// --- Admin API (JSON, `Authorization: Bearer <admin key>`) ---
+
+/// The admin API's OpenAPI 3.1 document.
+pub const ADMIN_API_OPENAPI: &str = "/admin/api/v1/openapi.json";
+/// Apps (GET: list, `?status=`; POST: create).
+pub const ADMIN_API_APPS: &str = "/admin/api/v1/apps";
+/// One app (GET).
+pub const ADMIN_API_APP: &str = "/admin/api/v1/apps/{client_id}";
+/// Approve a pending app (POST).
+pub const ADMIN_API_APP_APPROVE: &str = "/admin/api/v1/apps/{client_id}/approve";
+/// Reject a pending app with a reason (POST).
+pub const ADMIN_API_APP_REJECT: &str = "/admin/api/v1/apps/{client_id}/reject";
+/// Suspend an approved app (POST).
+pub const ADMIN_API_APP_SUSPEND: &str = "/admin/api/v1/apps/{client_id}/suspend";
+/// Reinstate a suspended app (POST).
+pub const ADMIN_API_APP_REINSTATE: &str = "/admin/api/v1/apps/{client_id}/reinstate";
+/// Issue a new client secret (POST).
+pub const ADMIN_API_APP_RESET_SECRET: &str = "/admin/api/v1/apps/{client_id}/reset-secret";
+/// Accounts (GET: list; POST: create with a first key).
+pub const ADMIN_API_ACCOUNTS: &str = "/admin/api/v1/accounts";
+/// One account (GET).
+pub const ADMIN_API_ACCOUNT: &str = "/admin/api/v1/accounts/{account_id}";
+/// An account's scopes (PUT).
+pub const ADMIN_API_ACCOUNT_SCOPES: &str = "/admin/api/v1/accounts/{account_id}/scopes";
+/// An account's secret keys (GET: list; POST: create).
+pub const ADMIN_API_ACCOUNT_KEYS: &str = "/admin/api/v1/accounts/{account_id}/keys";
+/// One secret key (DELETE: revoke).
+pub const ADMIN_API_ACCOUNT_KEY: &str = "/admin/api/v1/accounts/{account_id}/keys/{key_id}";
+/// Users (GET: list; POST: create).
+pub const ADMIN_API_USERS: &str = "/admin/api/v1/users";
+/// One user (GET).
+pub const ADMIN_API_USER: &str = "/admin/api/v1/users/{user_id}";
+/// A user's role (PUT).
+pub const ADMIN_API_USER_ROLE: &str = "/admin/api/v1/users/{user_id}/role";
+/// The account a user belongs to (PUT).
+pub const ADMIN_API_USER_ACCOUNT: &str = "/admin/api/v1/users/{user_id}/account";
+/// Disable a user (POST).
+pub const ADMIN_API_USER_DISABLE: &str = "/admin/api/v1/users/{user_id}/disable";
+/// Enable a disabled user (POST).
+pub const ADMIN_API_USER_ENABLE: &str = "/admin/api/v1/users/{user_id}/enable";
+/// The apps a user authorized (GET).
+pub const ADMIN_API_USER_GRANTS: &str = "/admin/api/v1/users/{user_id}/grants";
+/// One user's grant to one app (DELETE: revoke it with its tokens).
+pub const ADMIN_API_USER_GRANT: &str = "/admin/api/v1/users/{user_id}/grants/{client_id}";
+/// Revoke a token by its value (POST).
+pub const ADMIN_API_TOKEN_REVOKE: &str = "/admin/api/v1/tokens/revoke";
+/// The audit log (GET; filters `actor`, `action`, `target`, `since`, `until`).
+pub const ADMIN_API_AUDIT: &str = "/admin/api/v1/audit";
+
 // --- Static assets ---
 
 /// The stylesheet.
@@ -150,6 +199,29 @@ pub const SERVED: &[&str] = &[
     ADMIN_ACCOUNTS,
     ADMIN_ACCOUNT_SCOPES,
     ADMIN_AUDIT,
+    ADMIN_API_OPENAPI,
+    ADMIN_API_APPS,
+    ADMIN_API_APP,
+    ADMIN_API_APP_APPROVE,
+    ADMIN_API_APP_REJECT,
+    ADMIN_API_APP_SUSPEND,
+    ADMIN_API_APP_REINSTATE,
+    ADMIN_API_APP_RESET_SECRET,
+    ADMIN_API_ACCOUNTS,
+    ADMIN_API_ACCOUNT,
+    ADMIN_API_ACCOUNT_SCOPES,
+    ADMIN_API_ACCOUNT_KEYS,
+    ADMIN_API_ACCOUNT_KEY,
+    ADMIN_API_USERS,
+    ADMIN_API_USER,
+    ADMIN_API_USER_ROLE,
+    ADMIN_API_USER_ACCOUNT,
+    ADMIN_API_USER_DISABLE,
+    ADMIN_API_USER_ENABLE,
+    ADMIN_API_USER_GRANTS,
+    ADMIN_API_USER_GRANT,
+    ADMIN_API_TOKEN_REVOKE,
+    ADMIN_API_AUDIT,
     STYLESHEET,
     COPY_SCRIPT,
 ];

@@ -4,7 +4,8 @@
 //! gh<kind>_<region>_<body><check>
 //!   kind    two letters: sk secret key, cs client secret, ac authorization code,
 //!           at access token, rt refresh token, et embed token, se browser session,
-//!           lk one-time link (email verification, password reset, first-admin setup)
+//!           lk one-time link (email verification, password reset, first-admin setup),
+//!           ak admin key (the admin API's bearer credential)
 //!   region  the issuing deployment's region code (2-8 of [a-z0-9])
 //!   body    43 characters of [A-Za-z0-9] from the OS random source: 43 * log2(62) = 256.03 bits
 //!   check   CRC-32 of everything before it, as 6 base62 digits, so a secret scanner can tell a
@@ -48,6 +49,8 @@ pub enum SecretKind {
     Session,
     /// A one-time link sent by email (verification, password reset) or printed (first admin).
     Link,
+    /// An operator's key for the admin API (`Authorization: Bearer`).
+    AdminKey,
 }
 
 impl SecretKind {
@@ -62,6 +65,7 @@ impl SecretKind {
             Self::EmbedToken => "et",
             Self::Session => "se",
             Self::Link => "lk",
+            Self::AdminKey => "ak",
         }
     }
 
@@ -75,6 +79,7 @@ impl SecretKind {
             Self::EmbedToken,
             Self::Session,
             Self::Link,
+            Self::AdminKey,
         ]
         .into_iter()
         .find(|k| k.tag() == tag)
@@ -227,6 +232,18 @@ mod tests {
             verify_format(text, SecretKind::SecretKey, &us()),
             Ok(s.digest())
         );
+    }
+
+    #[test]
+    fn admin_keys_are_their_own_kind() {
+        let s = PlainSecret::generate(&mut OsRng, SecretKind::AdminKey, &us());
+        assert!(s.expose().starts_with("ghak_us_"));
+        assert_eq!(kind_of(s.expose()), Ok(SecretKind::AdminKey));
+        assert_eq!(
+            verify_format(s.expose(), SecretKind::AccessToken, &us()),
+            Err(CredentialError::WrongKind)
+        );
+        assert!(verify_format(s.expose(), SecretKind::AdminKey, &us()).is_ok());
     }
 
     #[test]

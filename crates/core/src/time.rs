@@ -46,6 +46,13 @@ impl Timestamp {
         Some(Self(date.and_hms_opt(0, 0, 0)?.and_utc().timestamp()))
     }
 
+    /// An RFC 3339 date-time (`2026-01-31T10:00:00Z`, any offset; fractions of a second are
+    /// dropped), as the admin API's filters take it.
+    pub fn parse_rfc3339(raw: &str) -> Option<Self> {
+        let t = chrono::DateTime::parse_from_rfc3339(raw.trim()).ok()?;
+        Some(Self(t.timestamp()))
+    }
+
     /// The date part, `YYYY-MM-DD` in UTC, for pages.
     pub fn to_date(self) -> String {
         match chrono::DateTime::from_timestamp(self.0, 0) {
@@ -86,6 +93,19 @@ impl Serialize for Timestamp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn parses_rfc3339_with_any_offset() {
+        let t = Timestamp::parse_rfc3339("2027-01-15T08:00:00Z").unwrap();
+        assert_eq!(t.to_rfc3339(), "2027-01-15T08:00:00Z");
+        assert_eq!(
+            Timestamp::parse_rfc3339("2027-01-15T09:00:00.5+01:00"),
+            Some(t)
+        );
+        for bad in ["", "2027-01-15", "yesterday", "2027-13-01T00:00:00Z"] {
+            assert_eq!(Timestamp::parse_rfc3339(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn formats_rfc3339_utc() {

@@ -5,6 +5,8 @@
 pub mod account_tokens;
 pub mod accounts;
 pub mod admin;
+pub mod admin_api;
+pub mod admin_keys;
 pub mod apps;
 pub mod audit;
 pub mod cache;

@@ -351,20 +351,32 @@ impl Gatehouse {
         client_id: &str,
     ) -> Result<(), ServiceError> {
         let client_id = ClientId::parse(client_id)?;
+        self.withdraw_grant(user.user_id.as_str(), user, &client_id)
+            .await
+    }
+
+    /// Deletes `user`'s grant to `client_id` with every token family it produced, on behalf
+    /// of `actor` (the user, or an operator through the admin API).
+    pub(crate) async fn withdraw_grant(
+        &self,
+        actor: &str,
+        user: &User,
+        client_id: &ClientId,
+    ) -> Result<(), ServiceError> {
         let families = self
             .store
-            .revoke_grant(&user.user_id, &client_id, self.clock.now())
+            .revoke_grant(&user.user_id, client_id, self.clock.now())
             .await?;
         for family in families {
             self.forget(&Invalidation::Family(family));
         }
-        self.audit(
-            user.user_id.as_str(),
-            "grant.revoke",
-            client_id.as_str(),
-            String::new(),
-        )
-        .await;
+        let detail = if actor == user.user_id.as_str() {
+            String::new()
+        } else {
+            format!("of user {}", user.user_id)
+        };
+        self.audit(actor, "grant.revoke", client_id.as_str(), detail)
+            .await;
         Ok(())
     }
 }

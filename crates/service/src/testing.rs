@@ -260,8 +260,9 @@ pub fn first_link(body: &str, prefix: &str) -> Option<String> {
     Some(format!("{prefix}{tail}"))
 }
 
-/// The interpreter with aiosmtpd: `$GATEHOUSE_TEST_PYTHON` or the workspace's test venv.
-fn python() -> PathBuf {
+/// The test Python (aiosmtpd, openapi-spec-validator): `$GATEHOUSE_TEST_PYTHON` or the
+/// workspace's test venv, which `./scripts/test-python-setup` creates.
+pub fn python() -> PathBuf {
     if let Some(python) = std::env::var_os("GATEHOUSE_TEST_PYTHON").filter(|p| !p.is_empty()) {
         return PathBuf::from(python);
     }

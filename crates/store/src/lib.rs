@@ -22,10 +22,11 @@ pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
 use gatehouse_core::account::{Account, SecretKey};
+use gatehouse_core::admin_key::AdminKey;
 use gatehouse_core::application::{AppStatus, Application, RedirectUri, RedirectUriChange};
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
-use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
+use gatehouse_core::ids::{AccountId, AdminKeyId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::link::OneTimeLink;
 use gatehouse_core::password::PasswordHash;
@@ -96,6 +97,8 @@ pub trait AccountStore: Send + Sync {
     ) -> Result<Option<(SecretKey, Account)>, StoreError>;
     /// Accounts matching the query.
     async fn list_accounts(&self, query: &ListQuery) -> Result<Vec<Account>, StoreError>;
+    /// One page of every account, newest first.
+    async fn page_accounts(&self, page: &PageQuery) -> Result<Page<Account>, StoreError>;
     /// Replaces what an account may do, publishing `Invalidation::Account` in the same
     /// transaction; returns whether the account exists.
     async fn update_account_scopes(
@@ -134,6 +137,8 @@ pub trait UserStore: Send + Sync {
     ) -> Result<Registered, StoreError>;
     /// Users matching the query.
     async fn list_users(&self, query: &ListQuery) -> Result<Vec<User>, StoreError>;
+    /// One page of every user, newest first.
+    async fn page_users(&self, page: &PageQuery) -> Result<Page<User>, StoreError>;
     /// Retention: deletes at most `limit` unconfirmed developers registered before
     /// `registered_before` who hold no confirmation link usable at `now` and own no
     /// application, with their links and sessions and their accounts unless those still
@@ -235,6 +240,12 @@ pub trait AppStore: Send + Sync {
     ) -> Result<Option<ClientSecret>, StoreError>;
     /// Applications matching the query.
     async fn list_applications(&self, query: &ListQuery) -> Result<Vec<Application>, StoreError>;
+    /// One page of the applications in `status` (all when `None`), newest first.
+    async fn page_applications(
+        &self,
+        status: Option<AppStatus>,
+        page: &PageQuery,
+    ) -> Result<Page<Application>, StoreError>;
     /// Replaces an app's redirect URIs, only while its status is still `status` (a
     /// compare-and-set: an app approved meanwhile keeps the URIs its approver saw); returns
     /// whether the change was made.
@@ -478,6 +489,13 @@ pub trait AuditStore: Send + Sync {
     async fn list_audit_events(&self, limit: u32) -> Result<Vec<AuditEvent>, StoreError>;
     /// Audit events matching the query.
     async fn search_audit_events(&self, query: &AuditQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// One page of the audit events matching `query` (whose `limit` is not used: the page's
+    /// is), newest first.
+    async fn page_audit_events(
+        &self,
+        query: &AuditQuery,
+        page: &PageQuery,
+    ) -> Result<Page<AuditEvent>, StoreError>;
     /// The times of the latest `limit` events with this action and target at or after
     /// `since`, newest first (login throttling counts failures with it).
     async fn recent_event_times(
@@ -528,6 +546,44 @@ pub trait LinkStore: Send + Sync {
     /// Retention: deletes at most `limit` links that expired before `before`, or (never
     /// expiring) were used before it; returns how many.
     async fn purge_links(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+}
+
+/// Admin keys, the admin API's credentials.
+#[async_trait]
+pub trait AdminKeyStore: Send + Sync {
+    /// Stores a new admin key.
+    async fn insert_admin_key(&self, key: &AdminKey) -> Result<(), StoreError>;
+    /// The key stored under `digest` (revoked or not), if any: the lookup behind every admin
+    /// API call.
+    async fn find_admin_key_by_digest(
+        &self,
+        digest: &SecretDigest,
+    ) -> Result<Option<AdminKey>, StoreError>;
+    /// Revokes a key; `NotFound("admin key")` if there is no such key. Nothing caches admin
+    /// keys, so there is nothing to invalidate: the next call's lookup sees the revocation.
+    async fn revoke_admin_key(
+        &self,
+        key_id: &AdminKeyId,
+        now: Timestamp,
+    ) -> Result<Revocation, StoreError>;
+}
+
+/// Where a page of a list starts and how long it is.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct PageQuery {
+    /// Start after this position (the `next` of the page before); `None` for the first page.
+    pub after: Option<i64>,
+    /// At most this many items.
+    pub limit: u32,
+}
+
+/// One page of a list, newest first.
+#[derive(Debug, Clone)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// The position to ask for the next page after; `None` on the last page.
+    pub next: Option<i64>,
 }
 
 /// A search in an admin list: case-insensitive substring match, newest first.
@@ -601,6 +657,7 @@ pub trait Store:
     + SessionStore
     + InvalidationStore
     + LinkStore
+    + AdminKeyStore
 {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -6,12 +6,13 @@
 
 use crate::StoreError;
 use gatehouse_core::account::{Account, SecretKey};
+use gatehouse_core::admin_key::AdminKey;
 use gatehouse_core::application::{
     AppStatus, Application, ClientType, RedirectUri, RedirectUriChange, UniqueName,
 };
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
-use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
+use gatehouse_core::ids::{AccountId, AdminKeyId, ClientId, ClientSecretId, KeyId, UserId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
 use gatehouse_core::name::Name;
 use gatehouse_core::oauth::pkce::CodeChallenge;
@@ -337,15 +338,66 @@ pub(crate) struct AuditEventRow {
     detail: String,
 }
 
-impl From<AuditEventRow> for AuditEvent {
-    fn from(r: AuditEventRow) -> Self {
-        AuditEvent {
+impl TryFrom<AuditEventRow> for AuditEvent {
+    type Error = StoreError;
+    fn try_from(r: AuditEventRow) -> Result<Self, StoreError> {
+        Ok(AuditEvent {
             at: ts(r.at),
             actor: r.actor,
             action: r.action,
             target: r.target,
             detail: r.detail,
-        }
+        })
+    }
+}
+
+/// A row of a paged list: its position (the table's `seq`) and the row itself.
+#[derive(sqlx::FromRow)]
+pub(crate) struct Paged<T> {
+    seq: i64,
+    #[sqlx(flatten)]
+    row: T,
+}
+
+/// The page of `rows`, which were read with one more than `limit` (the extra row says
+/// another page follows; it is not returned).
+pub(crate) fn page_of<R, T>(rows: Vec<Paged<R>>, limit: u32) -> Result<crate::Page<T>, StoreError>
+where
+    T: TryFrom<R, Error = StoreError>,
+{
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    let more = rows.len() > limit;
+    let mut items = Vec::with_capacity(rows.len().min(limit));
+    let mut last = None;
+    for paged in rows.into_iter().take(limit) {
+        last = Some(paged.seq);
+        items.push(T::try_from(paged.row)?);
+    }
+    Ok(crate::Page {
+        items,
+        next: if more { last } else { None },
+    })
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AdminKeyRow {
+    key_id: String,
+    name: String,
+    key_digest: Vec<u8>,
+    created_at: i64,
+    revoked_at: Option<i64>,
+}
+
+impl TryFrom<AdminKeyRow> for AdminKey {
+    type Error = StoreError;
+    fn try_from(r: AdminKeyRow) -> Result<Self, StoreError> {
+        Ok(AdminKey {
+            key_id: field(AdminKeyId::parse(&r.key_id))?,
+            name: field(Name::parse("name", &r.name))?,
+            digest: digest(&r.key_digest)?,
+            created_at: ts(r.created_at),
+            revoked_at: r.revoked_at.map(ts),
+        })
     }
 }
 
@@ -671,4 +723,12 @@ row!(Session, "sessions", conflict "session", missing "user", |s| {
     csrf_token => text(&s.csrf_token),
     created_at => time(s.created_at),
     expires_at => time(s.expires_at),
+});
+
+row!(AdminKey, "admin_keys", conflict "admin key", missing "referenced row", |k| {
+    key_id => text(k.key_id.as_str()),
+    name => text(k.name.as_str()),
+    key_digest => bytes(&k.digest),
+    created_at => time(k.created_at),
+    revoked_at => opt_time(k.revoked_at),
 });

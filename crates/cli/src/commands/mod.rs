@@ -1,6 +1,7 @@
 //! One module per command group; each calls the service functions the HTTP server uses.
 
 mod account;
+mod admin_key;
 mod app;
 mod serve;
 mod user;
@@ -49,6 +50,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&gatehouse, cmd).await,
         Command::Account(cmd) => account::run(&gatehouse, cmd).await,
         Command::App(cmd) => app::run(&gatehouse, cmd).await,
+        Command::AdminKey(cmd) => admin_key::run(&gatehouse, cmd).await,
     };
     // An approval or a secret reset mails the app's owner; let that finish before exiting.
     gatehouse.finish_mail().await;

@@ -4,6 +4,7 @@
 mod account;
 mod account_tokens;
 mod admin;
+mod admin_api;
 mod auth_check;
 pub(crate) mod authorize;
 mod gateway;
@@ -32,6 +33,8 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             observe::observe,
         ))
+        // For middleware that needs the state (the admin API's key check).
+        .layer(axum::Extension(state.clone()))
         .with_state(state)
 }
 
@@ -60,6 +63,7 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
         .merge(account::router())
         .merge(portal::router())
         .merge(admin::router())
+        .merge(admin_api::router())
         .layer(middleware::from_fn(no_store));
     Router::new()
         .merge(ops::router())
@@ -288,6 +292,32 @@ mod tests {
                 "{planned} is planned, not served"
             );
         }
+    }
+
+    #[test]
+    fn the_admin_api_document_lists_exactly_the_routed_admin_api_paths() {
+        use utoipa::OpenApi;
+        let registered: BTreeSet<String> = registered_paths()
+            .into_iter()
+            .filter(|p| p.starts_with("/admin/api/v1/") && p != paths::ADMIN_API_OPENAPI)
+            .collect();
+        let documented: BTreeSet<String> = super::admin_api::AdminApiDoc::openapi()
+            .paths
+            .paths
+            .keys()
+            .cloned()
+            .collect();
+        let undocumented: Vec<_> = registered.difference(&documented).collect();
+        let unrouted: Vec<_> = documented.difference(&registered).collect();
+        assert!(
+            undocumented.is_empty(),
+            "routed, not in the OpenAPI document: {undocumented:?}"
+        );
+        assert!(
+            unrouted.is_empty(),
+            "in the OpenAPI document, not routed: {unrouted:?}"
+        );
+        assert!(registered.len() > 15, "{registered:?}");
     }
 
     /// Whether `path` (no query) is an instance of `pattern`, a `{name}` segment standing for

@@ -3,10 +3,10 @@
 macro_rules! impl_account_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::rows::{convert_all, AccountRow, SecretKeyRow};
+            use $crate::rows::{convert_all, page_of, AccountRow, Paged, SecretKeyRow};
             use $crate::sql::search::Search;
-            use $crate::sql::{select, Dialect};
-            use $crate::{AccountStore, ListQuery, Revocation, StoreError};
+            use $crate::sql::{select, select_paged, Dialect};
+            use $crate::{AccountStore, ListQuery, Page, PageQuery, Revocation, StoreError};
             use gatehouse_core::account::{Account, SecretKey};
             use gatehouse_core::ids::{AccountId, KeyId};
             use gatehouse_core::invalidation::Invalidation;
@@ -171,6 +171,22 @@ macro_rules! impl_account_store {
                     Ok(search.finish(accounts, query.limit, |a| {
                         [a.name.as_str(), a.account_id.as_str()]
                     }))
+                }
+
+                async fn page_accounts(
+                    &self,
+                    page: &PageQuery,
+                ) -> Result<Page<Account>, StoreError> {
+                    let rows: Vec<Paged<AccountRow>> = sqlx::query_as(&select_paged::<Account>(
+                        "seq",
+                        "WHERE CAST($1 AS BIGINT) IS NULL OR seq < $1 \
+                         ORDER BY seq DESC LIMIT $2",
+                    ))
+                    .bind(page.after)
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    page_of(rows, page.limit)
                 }
 
                 async fn update_account_scopes(

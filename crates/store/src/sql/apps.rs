@@ -8,8 +8,9 @@ macro_rules! impl_app_store {
                 RedirectUriChangeRow,
             };
             use $crate::sql::search::Search;
-            use $crate::sql::{select, Dialect};
-            use $crate::{AppStore, ListQuery, StoreError};
+            use $crate::rows::{page_of, Paged};
+            use $crate::sql::{select, select_paged, Dialect};
+            use $crate::{AppStore, ListQuery, Page, PageQuery, StoreError};
             use gatehouse_core::application::{
                 AppStatus, Application, RedirectUri, RedirectUriChange,
             };
@@ -234,6 +235,26 @@ macro_rules! impl_app_store {
                             a.client_id.as_str(),
                         ]
                     }))
+                }
+
+                async fn page_applications(
+                    &self,
+                    status: Option<AppStatus>,
+                    page: &PageQuery,
+                ) -> Result<Page<Application>, StoreError> {
+                    let rows: Vec<Paged<ApplicationRow>> =
+                        sqlx::query_as(&select_paged::<Application>(
+                            "seq",
+                            "WHERE (CAST($1 AS TEXT) IS NULL OR status = $1) \
+                             AND (CAST($2 AS BIGINT) IS NULL OR seq < $2) \
+                             ORDER BY seq DESC LIMIT $3",
+                        ))
+                        .bind(status.map(|s| s.as_str()))
+                        .bind(page.after)
+                        .bind(i64::from(page.limit) + 1)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    page_of(rows, page.limit)
                 }
 
                 async fn update_redirect_uris(

@@ -5,10 +5,10 @@ macro_rules! impl_audit_store {
         const _: () = {
             use gatehouse_core::audit::AuditEvent;
             use gatehouse_core::Timestamp;
-            use $crate::rows::AuditEventRow;
+            use $crate::rows::{convert_all, page_of, AuditEventRow, Paged};
             use $crate::sql::search::prefix_pattern;
-            use $crate::sql::select;
-            use $crate::{AuditQuery, AuditStore, StoreError};
+            use $crate::sql::{select, select_paged};
+            use $crate::{AuditQuery, AuditStore, Page, PageQuery, StoreError};
 
             #[async_trait::async_trait]
             impl AuditStore for $store {
@@ -25,7 +25,7 @@ macro_rules! impl_audit_store {
                             .bind(i64::from(limit))
                             .fetch_all(&self.pool)
                             .await?;
-                    Ok(rows.into_iter().map(AuditEvent::from).collect())
+                    convert_all(rows)
                 }
 
                 async fn search_audit_events(
@@ -48,7 +48,35 @@ macro_rules! impl_audit_store {
                     .bind(i64::from(query.limit))
                     .fetch_all(&self.pool)
                     .await?;
-                    Ok(rows.into_iter().map(AuditEvent::from).collect())
+                    convert_all(rows)
+                }
+
+                async fn page_audit_events(
+                    &self,
+                    query: &AuditQuery,
+                    page: &PageQuery,
+                ) -> Result<Page<AuditEvent>, StoreError> {
+                    let rows: Vec<Paged<AuditEventRow>> =
+                        sqlx::query_as(&select_paged::<AuditEvent>(
+                            "event_id",
+                            "WHERE (CAST($1 AS TEXT) IS NULL OR actor = $1) \
+                             AND (CAST($2 AS TEXT) IS NULL OR action LIKE $2 ESCAPE '\\') \
+                             AND (CAST($3 AS TEXT) IS NULL OR target = $3) \
+                             AND (CAST($4 AS BIGINT) IS NULL OR at >= $4) \
+                             AND (CAST($5 AS BIGINT) IS NULL OR at < $5) \
+                             AND (CAST($6 AS BIGINT) IS NULL OR event_id < $6) \
+                             ORDER BY event_id DESC LIMIT $7",
+                        ))
+                        .bind(query.actor.as_deref().filter(|s| !s.is_empty()))
+                        .bind(prefix_pattern(query.action_prefix.as_deref()))
+                        .bind(query.target.as_deref().filter(|s| !s.is_empty()))
+                        .bind(query.since.map(Timestamp::unix))
+                        .bind(query.until.map(Timestamp::unix))
+                        .bind(page.after)
+                        .bind(i64::from(page.limit) + 1)
+                        .fetch_all(&self.pool)
+                        .await?;
+                    page_of(rows, page.limit)
                 }
 
                 async fn recent_event_times(

@@ -6,6 +6,7 @@
 //! backends' modules. Nothing here branches on the backend at run time.
 
 pub(crate) mod accounts;
+pub(crate) mod admin_keys;
 pub(crate) mod apps;
 pub(crate) mod audit;
 pub(crate) mod grants;
@@ -91,6 +92,16 @@ pub(crate) fn select<R: Row>(rest: &str) -> String {
     format!("SELECT {} FROM {} {rest}", R::COLUMNS, R::TABLE)
 }
 
+/// `SELECT <position>, <R's columns> FROM <R's table> <rest>` for a paged list
+/// ([`crate::rows::Paged`]); `position` is the column that orders the table by insertion.
+pub(crate) fn select_paged<R: Row>(position: &str, rest: &str) -> String {
+    format!(
+        "SELECT {position} AS seq, {} FROM {} {rest}",
+        R::COLUMNS,
+        R::TABLE
+    )
+}
+
 /// `R`'s columns read through the alias `table`, each renamed `<prefix><column>` (the names a
 /// flattened row struct expects).
 pub(crate) fn columns_of<R: Row>(table: &str, prefix: &str) -> String {
@@ -158,6 +169,7 @@ macro_rules! impl_store {
         $crate::sql::sessions::impl_session_store!($store, $db);
         $crate::sql::audit::impl_audit_store!($store, $db);
         $crate::sql::links::impl_link_store!($store, $db);
+        $crate::sql::admin_keys::impl_admin_key_store!($store, $db);
     };
 }
 pub(crate) use impl_store;

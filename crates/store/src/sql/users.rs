@@ -11,10 +11,10 @@ macro_rules! impl_user_store {
             use gatehouse_core::user::{Email, Role, User};
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
-            use $crate::rows::{convert_all, UserRow};
+            use $crate::rows::{convert_all, page_of, Paged, UserRow};
             use $crate::sql::search::contains_pattern;
-            use $crate::sql::select;
-            use $crate::{ListQuery, Registered, StoreError, UserStore};
+            use $crate::sql::{select, select_paged};
+            use $crate::{ListQuery, Page, PageQuery, Registered, StoreError, UserStore};
 
             impl $store {
                 /// Deletes those of `accounts` that have no user and no secret key left (a
@@ -195,6 +195,19 @@ macro_rules! impl_user_store {
                     .fetch_all(&self.pool)
                     .await?;
                     convert_all(rows)
+                }
+
+                async fn page_users(&self, page: &PageQuery) -> Result<Page<User>, StoreError> {
+                    let rows: Vec<Paged<UserRow>> = sqlx::query_as(&select_paged::<User>(
+                        "seq",
+                        "WHERE CAST($1 AS BIGINT) IS NULL OR seq < $1 \
+                         ORDER BY seq DESC LIMIT $2",
+                    ))
+                    .bind(page.after)
+                    .bind(i64::from(page.limit) + 1)
+                    .fetch_all(&self.pool)
+                    .await?;
+                    page_of(rows, page.limit)
                 }
 
                 async fn purge_unconfirmed_users(

@@ -9,6 +9,7 @@
 )]
 
 mod accounts;
+mod admin_api;
 mod apps;
 mod audit;
 mod feed;
@@ -118,6 +119,11 @@ on_both_backends!(
     retention::audit_events_and_the_invalidation_log_are_purged_oldest_first,
     feed::each_revocation_publishes_its_invalidation_with_it,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
+    admin_api::admin_keys_are_found_by_digest_and_revoked_once,
+    admin_api::revoking_an_unknown_admin_key_is_not_found,
+    admin_api::pages_of_applications_follow_each_other_newest_first_by_status,
+    admin_api::pages_of_accounts_and_users_are_stable_while_rows_arrive,
+    admin_api::pages_of_audit_events_apply_the_filters,
 );
 
 #[test]
