@@ -95,6 +95,8 @@ pub struct NewAppPage<'a> {
     pub name: &'a str,
     pub redirect_uris: &'a str,
     pub scopes: Vec<ScopeChoice>,
+    /// "Public client" was chosen (no secret; PKCE only).
+    pub public: bool,
     pub errors: AppFormErrors,
 }
 
