@@ -705,10 +705,15 @@ async fn account_revoking_an_apps_token_gets_200_and_revokes_nothing(backend: Ba
     assert_eq!(res.status(), 200);
 }
 
-async fn account_revoking_unknown_or_malformed_tokens_gets_200_and_no_token_is_400(backend: Backend) {
+async fn account_revoking_unknown_or_malformed_tokens_gets_200_and_no_token_is_400(
+    backend: Backend,
+) {
     let app = spawn_app(backend).await;
     let account = seed_account(&app, &["read"]).await;
-    for token in ["nonsense", "ghat_us_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"] {
+    for token in [
+        "nonsense",
+        "ghat_us_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
         revoke_own(&app, &account, token).await;
     }
     // No token at all is a malformed request, as it is for an app.
@@ -735,7 +740,13 @@ async fn revocation_with_a_bad_account_credential_is_401_invalid_client(backend:
     // A real key, but of another account.
     let foreign_key = revoke_as(&app, &account.account_id, &other.secret_key, &token).await;
     assert_oauth_error(foreign_key, 401, "invalid_client").await;
-    let unknown = revoke_as(&app, "acct_AAAAAAAAAAAAAAAAAAAA", &account.secret_key, &token).await;
+    let unknown = revoke_as(
+        &app,
+        "acct_AAAAAAAAAAAAAAAAAAAA",
+        &account.secret_key,
+        &token,
+    )
+    .await;
     assert_oauth_error(unknown, 401, "invalid_client").await;
 
     let uri = format!("{VIEW}&access_token={token}");

@@ -1432,7 +1432,10 @@ async fn adding_a_public_app_shows_no_secret_and_explains_pkce(backend: Backend)
     assert!(!html.contains("shown only this once"), "{html}");
     assert!(!html.contains("reset-secret"), "{html}");
     assert!(html.contains(r#"id="public-client""#), "{html}");
-    assert!(html.contains("PKCE") && html.contains("code_verifier"), "{html}");
+    assert!(
+        html.contains("PKCE") && html.contains("code_verifier"),
+        "{html}"
+    );
 
     let stored = stored_app(&app, &client_id).await.expect("stored");
     assert_eq!(
