@@ -95,6 +95,15 @@ pub struct User {
     /// When the user proved the email is theirs; `None` until then (self-registered users
     /// cannot sign in before it). Users created by an operator count as verified.
     pub email_verified_at: Option<Timestamp>,
+    /// When an admin disabled the user; `None` while enabled. A disabled user cannot sign in.
+    pub disabled_at: Option<Timestamp>,
+}
+
+impl User {
+    /// Whether the user may sign in and act (not disabled by an admin).
+    pub fn is_enabled(&self) -> bool {
+        self.disabled_at.is_none()
+    }
 }
 
 #[cfg(test)]

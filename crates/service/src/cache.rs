@@ -70,6 +70,8 @@ pub struct ValidationCache {
     generation: AtomicU64,
     connected: AtomicBool,
     key_uses: Mutex<HashMap<KeyId, Timestamp>>,
+    /// The account of each app's owner, for issuance.
+    pub owners: OwnerAccounts,
 }
 
 impl ValidationCache {
@@ -147,7 +149,10 @@ impl ValidationCache {
         };
         self.generation.fetch_add(1, Ordering::AcqRel);
         match invalidation {
-            Invalidation::All => entries.clear(),
+            Invalidation::All => {
+                entries.clear();
+                self.owners.clear();
+            }
             Invalidation::Token(digest) => {
                 entries.remove(digest.as_bytes());
             }
@@ -162,6 +167,7 @@ impl ValidationCache {
         if let Ok(mut entries) = self.entries.write() {
             self.generation.fetch_add(1, Ordering::AcqRel);
             entries.clear();
+            self.owners.clear();
             self.connected.store(connected, Ordering::Release);
         }
     }
@@ -210,8 +216,9 @@ fn covers(invalidation: &Invalidation, answer: &Answer) -> bool {
     }
 }
 
-/// The account of each app's owner, which never changes: remembered so that issuing a token
-/// to a busy client reads nothing. Bounded like the validation cache.
+/// The account of each app's owner: remembered so that issuing a token to a busy client reads
+/// nothing. Attaching a user to another account publishes [`Invalidation::All`], which
+/// empties it on every node. Bounded like the validation cache.
 #[derive(Debug, Default)]
 pub struct OwnerAccounts {
     known: RwLock<HashMap<ClientId, Option<AccountId>>>,
@@ -221,6 +228,13 @@ impl OwnerAccounts {
     /// The remembered answer for `client_id`, if any.
     pub fn get(&self, client_id: &ClientId) -> Option<Option<AccountId>> {
         self.known.read().ok()?.get(client_id).cloned()
+    }
+
+    /// Forgets every answer.
+    pub fn clear(&self) {
+        if let Ok(mut known) = self.known.write() {
+            known.clear();
+        }
     }
 
     /// Remembers the owner's account of `client_id`.

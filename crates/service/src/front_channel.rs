@@ -59,7 +59,8 @@ impl Gatehouse {
     /// The user a session is logged in as, if any.
     pub async fn session_user(&self, session: &Session) -> Result<Option<User>, ServiceError> {
         match &session.user_id {
-            Some(id) => Ok(self.store.find_user(id).await?),
+            // A user disabled after signing in is signed out.
+            Some(id) => Ok(self.store.find_user(id).await?.filter(User::is_enabled)),
             None => Ok(None),
         }
     }
@@ -106,6 +107,10 @@ impl Gatehouse {
         };
         if user.email_verified_at.is_none() {
             return Err(ServiceError::EmailNotVerified);
+        }
+        // The same answer as a wrong password: the form does not say who exists.
+        if !user.is_enabled() {
+            return Err(ServiceError::LoginFailed);
         }
         if let Some(old) = previous {
             self.store.delete_session(&old.digest).await?;

@@ -48,7 +48,6 @@ pub struct Gatehouse {
     address_locks: Arc<passwords::AddressLocks>,
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
-    owner_accounts: Arc<cache::OwnerAccounts>,
     limits: Arc<limits::ClientLimits>,
 }
 
@@ -80,7 +79,6 @@ impl Gatehouse {
             address_locks: Arc::default(),
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
-            owner_accounts: Arc::default(),
             limits,
         }
     }

@@ -256,10 +256,10 @@ impl Gatehouse {
         Ok(self.store.find_application(&id).await?)
     }
 
-    /// The account an app's tokens act for: its owner's, when the owner belongs to one. An
-    /// app's owner and a user's account never change, so the answer is remembered.
+    /// The account an app's tokens act for: its owner's, when the owner belongs to one.
+    /// Remembered until a user's account changes (see [`crate::cache::OwnerAccounts`]).
     async fn account_of(&self, app: &Application) -> Result<Option<AccountId>, ServiceError> {
-        if let Some(known) = self.owner_accounts.get(&app.client_id) {
+        if let Some(known) = self.cache.owners.get(&app.client_id) {
             return Ok(known);
         }
         let account = self
@@ -267,7 +267,7 @@ impl Gatehouse {
             .find_user(&app.owner_id)
             .await?
             .and_then(|u| u.account_id);
-        self.owner_accounts.put(&app.client_id, account.clone());
+        self.cache.owners.put(&app.client_id, account.clone());
         Ok(account)
     }
 
@@ -544,6 +544,54 @@ impl Gatehouse {
             _ => {}
         }
         Ok(())
+    }
+
+    /// An admin's revocation of any token of this deployment by its value: an access,
+    /// account or embed token alone, a refresh token with its whole family. `false` when it
+    /// names no live token (malformed, unknown, another region's, already revoked).
+    pub async fn revoke_token_as_admin(
+        &self,
+        actor: &str,
+        token: &str,
+    ) -> Result<bool, ServiceError> {
+        let now = self.clock.now();
+        let Ok(kind) = kind_of(token) else {
+            return Ok(false);
+        };
+        let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
+            return Ok(false);
+        };
+        let target = match kind {
+            SecretKind::AccessToken | SecretKind::EmbedToken => {
+                let Some(view) = self.store.find_access_token(&digest).await? else {
+                    return Ok(false);
+                };
+                if !view.is_active(now) || !self.store.revoke_access_token(&digest, now).await? {
+                    return Ok(false);
+                }
+                self.forget(&Invalidation::Token(digest));
+                view.family.family_id
+            }
+            SecretKind::RefreshToken => {
+                let Some((_, family)) = self.store.find_refresh_token(&digest).await? else {
+                    return Ok(false);
+                };
+                if !self.store.revoke_family(&family.family_id, now).await? {
+                    return Ok(false);
+                }
+                self.forget(&Invalidation::Family(family.family_id.clone()));
+                family.family_id
+            }
+            _ => return Ok(false),
+        };
+        self.audit(
+            actor,
+            "token.revoke",
+            target.as_str(),
+            kind.tag().to_owned(),
+        )
+        .await;
+        Ok(true)
     }
 
     /// Authenticates an account by its ID and one of its live secret keys.

@@ -169,6 +169,7 @@ impl Gatehouse {
             account_id: Some(account.account_id.clone()),
             created_at: now,
             email_verified_at: None,
+            disabled_at: None,
         };
         // Signing up again replaces an unconfirmed registration and mails a new link: that
         // mail counts against the address's limit, so nobody can flood a mailbox by signing
@@ -434,6 +435,7 @@ impl Gatehouse {
             account_id: None,
             created_at: now,
             email_verified_at: Some(now),
+            disabled_at: None,
         };
         let created = self
             .store

@@ -33,7 +33,7 @@ use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
 };
-use gatehouse_core::user::{Email, User};
+use gatehouse_core::user::{Email, Role, User};
 use gatehouse_core::Timestamp;
 use std::sync::Arc;
 use std::time::Duration;
@@ -143,6 +143,29 @@ pub trait UserStore: Send + Sync {
         now: Timestamp,
         limit: u32,
     ) -> Result<u64, StoreError>;
+    /// Disables the user at `now` (kept if already disabled) and, atomically, ends their
+    /// sessions, withdraws their consents, spends their unused codes and revokes their token
+    /// families, publishing each family's invalidation; returns the families revoked.
+    /// `NotFound("user")`; `Conflict("last admin")` if the user is the last enabled admin.
+    async fn disable_user(
+        &self,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<FamilyId>, StoreError>;
+    /// Lets a disabled user sign in again; `false` if no such user.
+    async fn enable_user(&self, user_id: &UserId) -> Result<bool, StoreError>;
+    /// Attaches the user to `account_id` (or detaches with `None`) and publishes
+    /// [`Invalidation::All`] in the same transaction: cached answers of the user's apps name
+    /// the owner's account. `false` if no such user; `NotFound("account")`.
+    async fn update_user_account(
+        &self,
+        user_id: &UserId,
+        account_id: Option<&AccountId>,
+        now: Timestamp,
+    ) -> Result<bool, StoreError>;
+    /// Changes the user's role; `false` if no such user; `Conflict("last admin")` if that
+    /// would leave no enabled admin.
+    async fn update_user_role(&self, user_id: &UserId, role: Role) -> Result<bool, StoreError>;
 }
 
 /// Applications and their client secrets.

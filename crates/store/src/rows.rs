@@ -188,6 +188,7 @@ pub(crate) struct UserRow {
     account_id: Option<String>,
     created_at: i64,
     email_verified_at: Option<i64>,
+    disabled_at: Option<i64>,
 }
 
 impl TryFrom<UserRow> for User {
@@ -206,6 +207,7 @@ impl TryFrom<UserRow> for User {
                 .map_err(|e| StoreError::corrupt(e.to_string()))?,
             created_at: ts(r.created_at),
             email_verified_at: r.email_verified_at.map(ts),
+            disabled_at: r.disabled_at.map(ts),
         })
     }
 }
@@ -558,6 +560,7 @@ row!(User, "users", conflict "email", missing "account", |u| {
     account_id => opt_text(u.account_id.as_ref().map(AccountId::as_str)),
     created_at => time(u.created_at),
     email_verified_at => opt_time(u.email_verified_at),
+    disabled_at => opt_time(u.disabled_at),
 });
 
 row!(OneTimeLink, "one_time_links", conflict "link", missing "user", |l| {

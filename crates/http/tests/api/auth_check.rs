@@ -128,7 +128,7 @@ pub(crate) fn v1_route(upstream: Option<&str>) -> Route {
     }
 }
 
-fn with_v1_route(settings: &mut Settings) {
+pub(crate) fn with_v1_route(settings: &mut Settings) {
     settings.routes.push(v1_route(None));
 }
 
@@ -151,7 +151,7 @@ pub(crate) async fn check(
 }
 
 /// The status of `/auth/check` for `authorization` on `GET /v1/trips`.
-async fn check_status(app: &TestApp, authorization: &str) -> u16 {
+pub(crate) async fn check_status(app: &TestApp, authorization: &str) -> u16 {
     check(app, Some(authorization), "GET", "/v1/trips")
         .await
         .status()
@@ -212,7 +212,7 @@ async fn assert_basic_refused(app: &TestApp, authorization: &str) {
 }
 
 /// Sends `authorization` for `GET /v1/trips` and asserts the 401 of a bad token.
-async fn assert_token_refused(app: &TestApp, authorization: &str) {
+pub(crate) async fn assert_token_refused(app: &TestApp, authorization: &str) {
     let res = check(app, Some(authorization), "GET", "/v1/trips").await;
     assert_unauthorized(res, true).await;
 }
@@ -238,7 +238,7 @@ pub(crate) async fn account_token(app: &TestApp, account: &Seeded) -> String {
 }
 
 /// A `client_credentials` token of `client` from `POST /oauth/v1/token`.
-async fn client_credentials_token(app: &TestApp, client: &TestClient) -> String {
+pub(crate) async fn client_credentials_token(app: &TestApp, client: &TestClient) -> String {
     let body = ok_json(
         app.http
             .post(app.url("/oauth/v1/token"))
@@ -251,7 +251,7 @@ async fn client_credentials_token(app: &TestApp, client: &TestClient) -> String 
 
 /// The token response of a code `user` granted to `client`, exchanged over HTTP; the code is
 /// issued through the service as the consent step would.
-async fn code_tokens(app: &TestApp, client: &TestClient, user: &User) -> Value {
+pub(crate) async fn code_tokens(app: &TestApp, client: &TestClient, user: &User) -> Value {
     let pairs = [
         ("client_id", client.client_id.as_str()),
         ("redirect_uri", client.redirect_uri.as_str()),
@@ -277,7 +277,7 @@ async fn code_tokens(app: &TestApp, client: &TestClient, user: &User) -> Value {
 }
 
 /// An approved confidential app with scope `read` whose owner is a developer of `account_id`.
-async fn app_of_account_member(app: &TestApp, account_id: &str) -> TestClient {
+pub(crate) async fn app_of_account_member(app: &TestApp, account_id: &str) -> TestClient {
     let owner = format!("dev-{account_id}@example.com");
     let new_user = NewUser {
         email: &owner,
@@ -310,7 +310,7 @@ async fn app_of_account_member(app: &TestApp, account_id: &str) -> TestClient {
 
 /// Waits (bounded) until the node trusts its validation cache, so that what a test checks
 /// next really is cached.
-async fn cache_in_use(app: &TestApp) {
+pub(crate) async fn cache_in_use(app: &TestApp) {
     let deadline = std::time::Instant::now() + crate::helpers::WAIT;
     while !app.gatehouse.cache_is_trusted() {
         assert!(

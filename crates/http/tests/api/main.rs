@@ -23,3 +23,4 @@ mod portal;
 mod retention;
 mod revocation;
 mod tokens;
+mod user_admin;

@@ -4,9 +4,11 @@ macro_rules! impl_user_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use gatehouse_core::account::Account;
-            use gatehouse_core::ids::UserId;
+            use gatehouse_core::ids::{AccountId, UserId};
+            use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::link::{LinkPurpose, OneTimeLink};
-            use gatehouse_core::user::{Email, User};
+            use gatehouse_core::token::FamilyId;
+            use gatehouse_core::user::{Email, Role, User};
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
             use $crate::rows::{convert_all, UserRow};
@@ -39,6 +41,44 @@ macro_rules! impl_user_store {
                         query.build().execute(&mut **tx).await?;
                     }
                     Ok(())
+                }
+
+                /// Locks what a role or an admin's state depends on (PostgreSQL: the users
+                /// table against concurrent admin changes; SQLite: its one writer), then
+                /// reads the user.
+                async fn lock_user(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    user_id: &UserId,
+                ) -> Result<Option<User>, StoreError> {
+                    for lock in Self::SETUP_LOCKS {
+                        sqlx::query(lock).execute(&mut **tx).await?;
+                    }
+                    // A no-op write first, so SQLite takes its write lock before the read.
+                    sqlx::query("UPDATE users SET user_id = user_id WHERE user_id = $1")
+                        .bind(user_id.as_str())
+                        .execute(&mut **tx)
+                        .await?;
+                    let row: Option<UserRow> =
+                        sqlx::query_as(&select::<User>("WHERE user_id = $1"))
+                            .bind(user_id.as_str())
+                            .fetch_optional(&mut **tx)
+                            .await?;
+                    row.map(User::try_from).transpose()
+                }
+
+                /// Whether an enabled admin other than `user_id` exists.
+                async fn other_admin_exists(
+                    tx: &mut sqlx::Transaction<'static, $db>,
+                    user_id: &UserId,
+                ) -> Result<bool, StoreError> {
+                    let (exists,): (bool,) = sqlx::query_as(
+                        "SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin' \
+                         AND disabled_at IS NULL AND user_id <> $1)",
+                    )
+                    .bind(user_id.as_str())
+                    .fetch_one(&mut **tx)
+                    .await?;
+                    Ok(exists)
                 }
 
                 /// One attempt at [`UserStore::register_user`].
@@ -187,6 +227,121 @@ macro_rules! impl_user_store {
                     Self::delete_empty_accounts(&mut tx, &accounts).await?;
                     tx.commit().await?;
                     Ok(removed.len() as u64)
+                }
+
+                async fn disable_user(
+                    &self,
+                    user_id: &UserId,
+                    now: Timestamp,
+                ) -> Result<Vec<FamilyId>, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let user = Self::lock_user(&mut tx, user_id)
+                        .await?
+                        .ok_or(StoreError::NotFound("user"))?;
+                    if user.role == Role::Admin
+                        && user.is_enabled()
+                        && !Self::other_admin_exists(&mut tx, user_id).await?
+                    {
+                        return Err(StoreError::Conflict("last admin"));
+                    }
+                    sqlx::query(
+                        "UPDATE users SET disabled_at = $1 \
+                         WHERE user_id = $2 AND disabled_at IS NULL",
+                    )
+                    .bind(now.unix())
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    for statement in [
+                        "DELETE FROM sessions WHERE user_id = $1",
+                        "DELETE FROM grants WHERE user_id = $1",
+                    ] {
+                        sqlx::query(statement)
+                            .bind(user_id.as_str())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    sqlx::query(
+                        "UPDATE authorization_codes SET used_at = $1 \
+                         WHERE user_id = $2 AND used_at IS NULL",
+                    )
+                    .bind(now.unix())
+                    .bind(user_id.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                    let families: Vec<(String,)> = sqlx::query_as(
+                        "UPDATE token_families SET revoked_at = $1 \
+                         WHERE user_id = $2 AND revoked_at IS NULL RETURNING family_id",
+                    )
+                    .bind(now.unix())
+                    .bind(user_id.as_str())
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    let families: Vec<FamilyId> = families
+                        .into_iter()
+                        .map(|(id,)| FamilyId::from_stored(id))
+                        .collect();
+                    for family in &families {
+                        Self::publish_in(&mut *tx, &Invalidation::Family(family.clone()), now)
+                            .await?;
+                    }
+                    tx.commit().await?;
+                    Ok(families)
+                }
+
+                async fn enable_user(&self, user_id: &UserId) -> Result<bool, StoreError> {
+                    let done =
+                        sqlx::query("UPDATE users SET disabled_at = NULL WHERE user_id = $1")
+                            .bind(user_id.as_str())
+                            .execute(&self.pool)
+                            .await?;
+                    Ok(done.rows_affected() == 1)
+                }
+
+                async fn update_user_account(
+                    &self,
+                    user_id: &UserId,
+                    account_id: Option<&AccountId>,
+                    now: Timestamp,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let done = sqlx::query("UPDATE users SET account_id = $1 WHERE user_id = $2")
+                        .bind(account_id.map(AccountId::as_str))
+                        .bind(user_id.as_str())
+                        .execute(&mut *tx)
+                        .await
+                        .map_err(|e| StoreError::from(e).naming("user", "account"))?;
+                    if done.rows_affected() == 0 {
+                        return Ok(false);
+                    }
+                    Self::publish_in(&mut *tx, &Invalidation::All, now).await?;
+                    tx.commit().await?;
+                    Ok(true)
+                }
+
+                async fn update_user_role(
+                    &self,
+                    user_id: &UserId,
+                    role: Role,
+                ) -> Result<bool, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    let Some(user) = Self::lock_user(&mut tx, user_id).await? else {
+                        return Ok(false);
+                    };
+                    if user.role == Role::Admin
+                        && role != Role::Admin
+                        && user.is_enabled()
+                        && !Self::other_admin_exists(&mut tx, user_id).await?
+                    {
+                        return Err(StoreError::Conflict("last admin"));
+                    }
+                    sqlx::query("UPDATE users SET role = $1 WHERE user_id = $2")
+                        .bind(role.as_str())
+                        .bind(user_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
+                    tx.commit().await?;
+                    Ok(true)
                 }
             }
         };

@@ -176,6 +176,21 @@ pub async fn each_revocation_publishes_its_invalidation_with_it(store: Arc<dyn S
         heard(Invalidation::Family(bobs.code.family_id))
     );
 
+    let carol = user("carol@example.com", None);
+    store.insert_user(&carol).await.unwrap();
+    let carols = issued(store_ref, &app, &carol).await;
+    let revoked = store.disable_user(&carol.user_id, at).await.unwrap();
+    assert_eq!(revoked, vec![carols.code.family_id.clone()]);
+    assert_eq!(
+        next(&mut rx).await,
+        heard(Invalidation::Family(carols.code.family_id))
+    );
+    assert!(store
+        .update_user_account(&carol.user_id, Some(&acct.account_id), at)
+        .await
+        .unwrap());
+    assert_eq!(next(&mut rx).await, heard(Invalidation::All));
+
     let client = Invalidation::Client(app.client_id.clone());
     store
         .reset_client_secret(&client_secret(&app, at), at, at)

@@ -54,6 +54,7 @@ pub fn user(email: &str, account: Option<&Account>) -> User {
         account_id: account.map(|a| a.account_id.clone()),
         created_at: T0,
         email_verified_at: Some(T0),
+        disabled_at: None,
     }
 }
 

@@ -16,6 +16,7 @@ fn new_hash() -> PasswordHash {
 fn unverified(email: &str) -> User {
     User {
         email_verified_at: None,
+        disabled_at: None,
         ..user(email, None)
     }
 }

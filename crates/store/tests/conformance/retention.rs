@@ -196,6 +196,7 @@ fn unconfirmed(email: &str) -> (gatehouse_core::account::Account, User, OneTimeL
     let acct = account();
     let dev = User {
         email_verified_at: None,
+        disabled_at: None,
         ..user(email, Some(&acct))
     };
     let verify = link(LinkPurpose::VerifyEmail, Some(&dev), T0);
@@ -220,6 +221,7 @@ pub async fn unconfirmed_registrations_are_purged_once_their_links_lapse(store: 
     let confirmed = stored_user(store, user("confirmed@example.com", None)).await;
     let late = User {
         email_verified_at: None,
+        disabled_at: None,
         created_at: T0.plus_secs(3 * DAY),
         ..user("late@example.com", None)
     };

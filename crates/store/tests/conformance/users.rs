@@ -88,6 +88,7 @@ pub async fn registration_stores_account_user_and_link_together(store: &dyn Stor
     let acct = account();
     let dev = User {
         email_verified_at: None,
+        disabled_at: None,
         ..user("dev@example.com", Some(&acct))
     };
     let verify = link(LinkPurpose::VerifyEmail, Some(&dev), T0);
@@ -125,6 +126,7 @@ pub async fn registration_with_a_taken_email_leaves_nothing_behind(store: &dyn S
     let acct = account();
     let dup = User {
         email_verified_at: None,
+        disabled_at: None,
         ..user("DEV@example.com", Some(&acct))
     };
     let verify = link(LinkPurpose::VerifyEmail, Some(&dup), T0);
@@ -223,6 +225,7 @@ fn registration(email: &str, password: &str) -> (Account, User, OneTimeLink) {
     let acct = account();
     let dev = User {
         email_verified_at: None,
+        disabled_at: None,
         password_hash: PasswordHash::from_phc(format!(
             "$argon2id$v=19$m=19456,t=2,p=1$c2FsdHNhbHQ${password}"
         )),
@@ -431,4 +434,159 @@ pub async fn confirming_while_registering_again_keeps_one_consistent_outcome(sto
             other => panic!("inconsistent outcome: {other:?}"),
         }
     }
+}
+
+pub async fn disabling_a_user_ends_what_they_granted_and_can_be_undone(store: &dyn Store) {
+    use crate::fixtures::{approve, grant, is_active, issued};
+    let owner = stored_user(store, user("owner@example.com", None)).await;
+    let fleet = app(&owner, "fleet");
+    store.insert_application(&fleet, None).await.unwrap();
+    approve(store, &fleet).await;
+    let alice = stored_user(store, user("alice@example.com", None)).await;
+    let bob = stored_user(store, user("bob@example.com", None)).await;
+    store
+        .upsert_grant(&grant(&alice, &fleet, T0))
+        .await
+        .unwrap();
+    let alices = issued(store, &fleet, &alice).await;
+    let bobs = issued(store, &fleet, &bob).await;
+    let alice_session = session_of(Some(&alice), T0.plus_secs(3600));
+    store.insert_session(&alice_session).await.unwrap();
+    let unused = crate::fixtures::code(&fleet, &alice, T0);
+    store.insert_authorization_code(&unused).await.unwrap();
+
+    let at = T0.plus_secs(10);
+    let revoked = store.disable_user(&alice.user_id, at).await.unwrap();
+    assert_eq!(revoked, vec![alices.code.family_id.clone()]);
+    let stored = store.find_user(&alice.user_id).await.unwrap().unwrap();
+    assert_eq!(stored.disabled_at, Some(at));
+    assert!(!stored.is_enabled());
+    assert!(!is_active(store, &alices.access, at).await);
+    assert!(is_active(store, &bobs.access, at).await, "bob is untouched");
+    assert!(store
+        .find_session(&alice_session.digest)
+        .await
+        .unwrap()
+        .is_none());
+    assert!(store
+        .find_grant(&alice.user_id, &fleet.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    let code = store
+        .find_authorization_code(&unused.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        code.used_at.is_some(),
+        "an unused code cannot be redeemed later"
+    );
+
+    // Again: the first time is kept, nothing more is revoked.
+    let again = store
+        .disable_user(&alice.user_id, at.plus_secs(5))
+        .await
+        .unwrap();
+    assert!(again.is_empty());
+    let stored = store.find_user(&alice.user_id).await.unwrap().unwrap();
+    assert_eq!(stored.disabled_at, Some(at));
+
+    assert!(store.enable_user(&alice.user_id).await.unwrap());
+    assert!(store
+        .find_user(&alice.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_enabled());
+    let ghost = UserId::generate(&mut OsRng);
+    assert!(!store.enable_user(&ghost).await.unwrap());
+    let err = store.disable_user(&ghost, at).await.unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("user")), "{err:?}");
+}
+
+pub async fn the_last_enabled_admin_cannot_be_disabled_or_demoted(store: &dyn Store) {
+    use gatehouse_core::user::Role;
+    let first = stored_user(store, admin("ops@example.com")).await;
+    let err = store.disable_user(&first.user_id, T0).await.unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("last admin")), "{err:?}");
+    let err = store
+        .update_user_role(&first.user_id, Role::Developer)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("last admin")), "{err:?}");
+    assert!(store
+        .find_user(&first.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .is_enabled());
+
+    let second = stored_user(store, user("oncall@example.com", None)).await;
+    assert!(store
+        .update_user_role(&second.user_id, Role::Admin)
+        .await
+        .unwrap());
+    store.disable_user(&first.user_id, T0).await.unwrap();
+    // The second is now the last enabled admin: a disabled one does not count.
+    let err = store
+        .update_user_role(&second.user_id, Role::Developer)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Conflict("last admin")), "{err:?}");
+    // Demoting the disabled one is fine.
+    assert!(store
+        .update_user_role(&first.user_id, Role::Developer)
+        .await
+        .unwrap());
+    let demoted = store.find_user(&first.user_id).await.unwrap().unwrap();
+    assert_eq!(demoted.role, Role::Developer);
+    assert!(!store
+        .update_user_role(&UserId::generate(&mut OsRng), Role::Admin)
+        .await
+        .unwrap());
+}
+
+pub async fn a_user_is_attached_to_an_existing_account_only(store: &dyn Store) {
+    let acct = account();
+    store
+        .insert_account(&acct, &key(&acct, T0).0)
+        .await
+        .unwrap();
+    let dev = stored_user(store, user("dev@example.com", None)).await;
+    assert!(store
+        .update_user_account(&dev.user_id, Some(&acct.account_id), T0)
+        .await
+        .unwrap());
+    let stored = store.find_user(&dev.user_id).await.unwrap().unwrap();
+    assert_eq!(stored.account_id, Some(acct.account_id.clone()));
+
+    let ghost = account();
+    let err = store
+        .update_user_account(&dev.user_id, Some(&ghost.account_id), T0)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::NotFound("account")), "{err:?}");
+    let stored = store.find_user(&dev.user_id).await.unwrap().unwrap();
+    assert_eq!(
+        stored.account_id,
+        Some(acct.account_id.clone()),
+        "unchanged"
+    );
+
+    assert!(store
+        .update_user_account(&dev.user_id, None, T0)
+        .await
+        .unwrap());
+    assert!(store
+        .find_user(&dev.user_id)
+        .await
+        .unwrap()
+        .unwrap()
+        .account_id
+        .is_none());
+    assert!(!store
+        .update_user_account(&UserId::generate(&mut OsRng), None, T0)
+        .await
+        .unwrap());
 }
