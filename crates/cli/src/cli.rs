@@ -54,6 +54,9 @@ pub enum Command {
     /// reinstate, reset secrets.
     #[command(subcommand)]
     App(AppCommand),
+    /// Revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
     /// Read the audit log: who did what, when.
     #[command(subcommand)]
     Audit(AuditCommand),
@@ -90,6 +93,41 @@ pub enum UserCommand {
     List {
         #[command(flatten)]
         search: Search,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Disable a user: they cannot sign in, their sessions end, and the tokens and consents
+    /// they gave apps are revoked on every node. The last enabled admin cannot be disabled.
+    Disable {
+        /// The user, by ID (user_...) or email.
+        #[arg(value_name = "USER_ID_OR_EMAIL")]
+        user: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Enable a disabled user: they can sign in again (what was revoked stays revoked).
+    Enable {
+        /// The user, by ID (user_...) or email.
+        #[arg(value_name = "USER_ID_OR_EMAIL")]
+        user: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a token of this deployment by its value: an access, account or embed token
+    /// alone, a refresh token with every token issued from it. Prefer --token-stdin: a
+    /// token given as an argument is visible to other users in the process list.
+    #[command(group(clap::ArgGroup::new("given").required(true).args(["token", "token_stdin"])))]
+    Revoke {
+        /// The token (visible in `ps`; prefer --token-stdin).
+        #[arg(value_name = "TOKEN")]
+        token: Option<String>,
+        /// Read the token from standard input, one line.
+        #[arg(long)]
+        token_stdin: bool,
         #[command(flatten)]
         output: JsonFlag,
     },

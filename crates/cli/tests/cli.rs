@@ -1468,6 +1468,9 @@ fn every_operator_command_says_what_it_does() {
         ),
         (&["account", "key", "list"], "List an account's secret keys"),
         (&["user", "list"], "List users"),
+        (&["user", "disable"], "Disable a user"),
+        (&["user", "enable"], "Enable a disabled user"),
+        (&["token", "revoke"], "Prefer --token-stdin"),
         (&["audit", "list"], "List audit events"),
     ] {
         let mut with_help = args.to_vec();

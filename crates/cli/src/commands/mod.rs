@@ -4,6 +4,7 @@ mod account;
 mod app;
 mod audit;
 mod serve;
+mod token;
 mod user;
 
 use crate::cli::{Cli, Command};
@@ -46,6 +47,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Account(cmd) => account::run(&gatehouse, cmd).await,
         Command::App(cmd) => app::run(&gatehouse, cmd).await,
         Command::Audit(cmd) => audit::run(&gatehouse, cmd).await,
+        Command::Token(cmd) => token::run(&gatehouse, cmd).await,
     };
     // An approval or a secret reset mails the app's owner; let that finish before exiting.
     gatehouse.finish_mail().await;

@@ -1,4 +1,4 @@
-//! `gatehouse user create|list`.
+//! `gatehouse user create|list|disable|enable`.
 
 use super::CLI_ACTOR;
 use crate::cli::UserCommand;
@@ -6,7 +6,7 @@ use crate::output::{emit, table};
 use anyhow::{bail, Context};
 use gatehouse_core::user::{Role, User};
 use gatehouse_service::users::NewUser;
-use gatehouse_service::Gatehouse;
+use gatehouse_service::{Gatehouse, ServiceError};
 use serde_json::{json, Value};
 use std::io::Read;
 
@@ -42,7 +42,36 @@ pub async fn run(gatehouse: &Gatehouse, cmd: UserCommand) -> anyhow::Result<()> 
                 table(&header, &rows, "No users.")
             })
         }
+        UserCommand::Disable { user, output } => {
+            let id = user_id(gatehouse, &user).await?;
+            let user = gatehouse.disable_user(CLI_ACTOR, &id).await?;
+            emit(output.json, &user_json(&user), || {
+                format!(
+                    "User {} disabled; their sessions and the tokens they gave apps are revoked",
+                    user.email
+                )
+            })
+        }
+        UserCommand::Enable { user, output } => {
+            let id = user_id(gatehouse, &user).await?;
+            let user = gatehouse.enable_user(CLI_ACTOR, &id).await?;
+            emit(output.json, &user_json(&user), || {
+                format!("User {} enabled", user.email)
+            })
+        }
     }
+}
+
+/// The ID of the user named by `raw`: an email (anything with an `@`) or a user ID.
+async fn user_id(gatehouse: &Gatehouse, raw: &str) -> anyhow::Result<String> {
+    if !raw.contains('@') {
+        return Ok(raw.to_owned());
+    }
+    let user = gatehouse
+        .find_user_by_email(raw)
+        .await?
+        .ok_or_else(|| ServiceError::not_found("user", raw))?;
+    Ok(user.user_id.to_string())
 }
 
 /// A user as listed: never the password hash.
@@ -54,13 +83,16 @@ fn user_json(user: &User) -> Value {
         "account_id": user.account_id,
         "state": user_state(user),
         "email_verified_at": user.email_verified_at,
+        "disabled_at": user.disabled_at,
         "created_at": user.created_at,
     })
 }
 
 /// `active`, or why the user cannot sign in.
 fn user_state(user: &User) -> &'static str {
-    if user.email_verified_at.is_none() {
+    if !user.is_enabled() {
+        "disabled"
+    } else if user.email_verified_at.is_none() {
         "unconfirmed"
     } else {
         "active"

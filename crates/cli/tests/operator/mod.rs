@@ -5,6 +5,9 @@
 
 use super::*;
 use gatehouse_core::ids::KeyId;
+use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
+use gatehouse_service::mail::Mailer;
+use gatehouse_service::{Gatehouse, Settings, SystemClock};
 
 on_both_backends!(
     app_list_shows_every_app_with_its_owner_and_filters_by_status,
@@ -23,6 +26,12 @@ on_both_backends!(
     user_list_shows_users_without_their_password_hashes,
     audit_list_filters_by_actor_action_target_dates_and_limit,
     audit_list_with_a_bad_date_or_limit_is_refused,
+    user_disable_and_enable_by_email_or_id,
+    disabling_the_last_enabled_admin_is_refused,
+    disabling_or_enabling_an_unknown_user_is_refused,
+    token_revoke_from_stdin_revokes_an_account_token_once,
+    token_revoke_as_an_argument_revokes_an_embed_token,
+    token_revoke_refuses_what_is_not_a_live_token_and_needs_a_token,
 );
 
 /// The `items` of a `--json` list.
@@ -472,4 +481,174 @@ async fn audit_list_with_a_bad_date_or_limit_is_refused(backend: Backend) {
     );
     assert_usage_error(&h.run(&["audit", "list", "--limit", "0"], ""), "--limit");
     assert_usage_error(&h.run(&["audit", "list", "--limit", "x"], ""), "--limit");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Disabling users
+
+async fn user_disable_and_enable_by_email_or_id(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    h.create_user(OWNER, PASSWORD, &[]);
+    let user_id = h.user(OWNER).await.unwrap().user_id.to_string();
+
+    let out = json(&h.run(&["user", "disable", "Dev@Example.com", "--json"], ""));
+    assert_eq!(out["user_id"], user_id.as_str());
+    assert_eq!(out["state"], "disabled");
+    time_field(&out, "disabled_at");
+    assert!(h.user(OWNER).await.unwrap().disabled_at.is_some());
+    let listed = json(&h.run(&["user", "list", "--json"], ""));
+    assert_eq!(column(&listed, "state"), ["disabled"]);
+
+    let out = text(&h.run(&["user", "enable", &user_id], ""));
+    assert!(out.contains("enabled"), "{out}");
+    assert!(h.user(OWNER).await.unwrap().disabled_at.is_none());
+
+    let audit = json(&h.run(&["audit", "list", "--target", &user_id, "--json"], ""));
+    assert_eq!(
+        column(&audit, "action"),
+        ["user.enable", "user.disable", "user.create"]
+    );
+}
+
+async fn disabling_the_last_enabled_admin_is_refused(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    h.create_user("ops@example.com", PASSWORD, &["--admin"]);
+    let audited = h.audit_len().await;
+    assert_fails(
+        &h.run(&["user", "disable", "ops@example.com"], ""),
+        "last enabled admin",
+    );
+    let ops = h.user("ops@example.com").await.unwrap();
+    assert!(ops.disabled_at.is_none());
+    assert_eq!(h.audit_len().await, audited);
+}
+
+async fn disabling_or_enabling_an_unknown_user_is_refused(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    h.create_user(OWNER, PASSWORD, &[]);
+    let audited = h.audit_len().await;
+    for verb in ["disable", "enable"] {
+        assert_fails(
+            &h.run(&["user", verb, "nobody@example.com"], ""),
+            "user 'nobody@example.com' does not exist",
+        );
+        assert_fails(
+            &h.run(&["user", verb, "user_AAAAAAAAAAAAAAAA"], ""),
+            "user 'user_AAAAAAAAAAAAAAAA' does not exist",
+        );
+        assert_fails(
+            &h.run(&["user", verb, "nonsense"], ""),
+            "user 'nonsense' does not exist",
+        );
+        assert_fails(&h.run(&["user", verb, "a@b@c"], ""), "not a valid email");
+        assert_usage_error(&h.run(&["user", verb], ""), "USER_ID_OR_EMAIL");
+    }
+    assert!(h.user(OWNER).await.unwrap().disabled_at.is_none());
+    assert_eq!(h.audit_len().await, audited);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Revoking tokens
+
+/// The service on the test database, to mint tokens the way the server does.
+async fn service(h: &Fixture) -> (Gatehouse, tempfile::TempDir) {
+    let outbox = tempfile::tempdir().unwrap();
+    let settings = Settings {
+        database_url: h.db.url().to_owned(),
+        outbox_dir: outbox.path().to_owned(),
+        ..Settings::default()
+    };
+    let mailer = Mailer::from_settings(&settings).unwrap();
+    let store = h.db.migrated_store().await;
+    let gatehouse = Gatehouse::new(store, Arc::new(settings), Arc::new(SystemClock), mailer);
+    (gatehouse, outbox)
+}
+
+/// Whether the access (or embed) token `token` is stored and not revoked.
+async fn token_is_live(h: &Fixture, token: &str) -> bool {
+    let digest = SecretDigest::of(token);
+    let view = h.store().await.find_access_token(&digest).await.unwrap();
+    let view = view.expect("the token is stored");
+    view.token.revoked_at.is_none()
+}
+
+async fn token_revoke_from_stdin_revokes_an_account_token_once(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let account = h.create_account(&[]);
+    let (gatehouse, _outbox) = service(&h).await;
+    let issued = gatehouse
+        .account_token(
+            field(&account, "account_id"),
+            field(&account, "secret_key"),
+            &AccountTokenRequest { scope: None },
+        )
+        .await
+        .unwrap();
+    let token = issued.access_token.expose().to_owned();
+    assert!(token_is_live(&h, &token).await);
+
+    let out = h.run(
+        &["token", "revoke", "--token-stdin", "--json"],
+        &format!("{token}\n"),
+    );
+    assert!(!stdout(&out).contains(&token));
+    assert_eq!(json(&out), json!({ "status": "revoked" }));
+    assert!(!token_is_live(&h, &token).await);
+    let audit = json(&h.run(&["audit", "list", "--action", "token.revoke", "--json"], ""));
+    assert_eq!(column(&audit, "actor"), ["cli"]);
+    assert!(!stdout(&h.run(&["audit", "list"], "")).contains(&token));
+
+    let again = h.run(&["token", "revoke", "--token-stdin"], &token);
+    assert_fails(&again, "already revoked");
+    assert!(!stderr(&again).contains(&token), "{}", show(&again));
+}
+
+async fn token_revoke_as_an_argument_revokes_an_embed_token(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let account = h.create_account(&[]);
+    let (gatehouse, _outbox) = service(&h).await;
+    let issuer = "http://127.0.0.1:8080";
+    let issued = gatehouse
+        .embed_token(
+            field(&account, "account_id"),
+            field(&account, "secret_key"),
+            &EmbedTokenRequest {
+                embed_url: format!("{issuer}/views/trips?id=7"),
+            },
+            issuer,
+        )
+        .await
+        .unwrap();
+    let token = issued.access_token.expose().to_owned();
+
+    let out = text(&h.run(&["token", "revoke", &token], ""));
+    assert!(out.contains("revoked") && !out.contains(&token), "{out}");
+    assert!(!token_is_live(&h, &token).await);
+}
+
+async fn token_revoke_refuses_what_is_not_a_live_token_and_needs_a_token(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let account = h.create_account(&[]);
+    let audited = h.audit_len().await;
+    // A secret key is not a token; nor is garbage, nor a well-formed token never issued.
+    for not_a_token in [field(&account, "secret_key"), "nonsense"] {
+        assert_fails(
+            &h.run(&["token", "revoke", not_a_token], ""),
+            "no live token",
+        );
+    }
+    assert_fails(
+        &h.run(&["token", "revoke", "--token-stdin"], "\n"),
+        "no token on standard input",
+    );
+    assert_usage_error(&h.run(&["token", "revoke"], ""), "--token-stdin");
+    assert_usage_error(
+        &h.run(&["token", "revoke", "x", "--token-stdin"], ""),
+        "cannot be used with",
+    );
+    assert_eq!(h.audit_len().await, audited);
+    assert_eq!(
+        h.keys_of(field(&account, "account_id")).await,
+        [(field(&account, "key_id").to_owned(), false)]
+    );
 }
