@@ -11,6 +11,7 @@
 mod abuse;
 mod account_tokens;
 mod admin;
+mod admin_manage;
 mod auth_check;
 mod authorize;
 mod gateway;
