@@ -403,7 +403,7 @@ async fn unknown_accounts_users_and_keys_are_404(backend: Backend) {
         "/admin/users/user_AAAAAAAAAAAAAAAA".to_owned(),
         "/admin/users/nonsense".to_owned(),
         format!("/admin/accounts/{absent_account}/keys/key_AAAAAAAAAAAAAAAA/revoke"),
-        format!("/admin/users/nonsense/disable"),
+        "/admin/users/nonsense/disable".to_owned(),
     ] {
         let (status, _) = page(&app, &admin, &path).await;
         assert_eq!(status, 404, "GET {path}");
