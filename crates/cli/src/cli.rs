@@ -47,15 +47,22 @@ pub enum Command {
     /// Manage users (people who log in to the portal and the consent screens).
     #[command(subcommand)]
     User(UserCommand),
-    /// Manage accounts (API customers) and their secret keys.
+    /// Manage accounts (API customers), their scopes and their secret keys.
     #[command(subcommand)]
     Account(AccountCommand),
-    /// Manage applications (OAuth clients): register, approve, reject, reset secrets.
+    /// Manage applications (OAuth clients): register, list, show, approve, reject, suspend,
+    /// reinstate, reset secrets.
     #[command(subcommand)]
     App(AppCommand),
     /// Manage admin keys, the credentials of the admin API (/admin/api/v1/).
     #[command(subcommand)]
     AdminKey(AdminKeyCommand),
+    /// Revoke tokens.
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Read the audit log: who did what, when.
+    #[command(subcommand)]
+    Audit(AuditCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -106,6 +113,56 @@ pub enum UserCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// List users, newest first (at most 200; narrow with --search). Never shows passwords.
+    List {
+        #[command(flatten)]
+        search: Search,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Disable a user: they cannot sign in, their sessions end, and the tokens and consents
+    /// they gave apps are revoked on every node. The last enabled admin cannot be disabled.
+    Disable {
+        /// The user, by ID (user_...) or email.
+        #[arg(value_name = "USER_ID_OR_EMAIL")]
+        user: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Enable a disabled user: they can sign in again (what was revoked stays revoked).
+    Enable {
+        /// The user, by ID (user_...) or email.
+        #[arg(value_name = "USER_ID_OR_EMAIL")]
+        user: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCommand {
+    /// Revoke a token of this deployment by its value: an access, account or embed token
+    /// alone, a refresh token with every token issued from it. Prefer --token-stdin: a
+    /// token given as an argument is visible to other users in the process list.
+    #[command(group(clap::ArgGroup::new("given").required(true).args(["token", "token_stdin"])))]
+    Revoke {
+        /// The token (visible in `ps`; prefer --token-stdin).
+        #[arg(value_name = "TOKEN")]
+        token: Option<String>,
+        /// Read the token from standard input, one line.
+        #[arg(long)]
+        token_stdin: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// Narrowing a list.
+#[derive(Debug, Args)]
+pub struct Search {
+    /// Only rows whose name, email or ID contains this text (case-insensitive).
+    #[arg(long, value_name = "TEXT", default_value = "")]
+    pub search: String,
 }
 
 #[derive(Debug, Subcommand)]
@@ -121,15 +178,61 @@ pub enum AccountCommand {
         #[command(flatten)]
         output: JsonFlag,
     },
+    /// List accounts, newest first, with their scopes (at most 200; narrow with --search).
+    List {
+        #[command(flatten)]
+        search: Search,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show an account: its name, scopes and secret keys (never a key's secret).
+    Show {
+        /// The account.
+        #[arg(value_name = "ACCOUNT_ID")]
+        account_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Change what an account may do.
+    #[command(subcommand)]
+    Scopes(ScopesCommand),
     /// Manage an account's secret keys.
     #[command(subcommand)]
     Key(KeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
+pub enum ScopesCommand {
+    /// Replace the account's scopes with exactly the given ones. Its keys and tokens pass
+    /// only what the new scopes allow, on every node at once.
+    #[command(group(clap::ArgGroup::new("new_scopes").required(true).args(["scopes", "none"])))]
+    Set {
+        /// The account.
+        #[arg(value_name = "ACCOUNT_ID")]
+        account_id: String,
+        /// A scope of the catalogue; repeat for several.
+        #[arg(long = "scope", value_name = "S")]
+        scopes: Vec<String>,
+        /// Remove every scope: the account's keys and tokens then pass nothing.
+        #[arg(long)]
+        none: bool,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
 pub enum KeyCommand {
     /// Create another secret key (shown once).
     Create {
+        /// The account.
+        #[arg(value_name = "ACCOUNT_ID")]
+        account_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List an account's secret keys: created, last used, revoked (never the secret).
+    List {
         /// The account.
         #[arg(value_name = "ACCOUNT_ID")]
         account_id: String,
@@ -195,6 +298,85 @@ pub enum AppCommand {
         /// The application's client ID.
         #[arg(value_name = "CLIENT_ID")]
         client_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// List applications, newest first, with their owners (at most 200; narrow with
+    /// --status or --search).
+    List {
+        /// Only applications with this status.
+        #[arg(long, value_name = "S", value_enum)]
+        status: Option<StatusArg>,
+        #[command(flatten)]
+        search: Search,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Show an application: owner, status, scopes, redirect URIs, a redirect URI change
+    /// waiting for review, and its client secrets' dates (never a secret).
+    Show {
+        /// The application's client ID.
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Suspend an approved application: every token it holds stops working at once, and it
+    /// gets no new ones until reinstated. The owner is emailed.
+    Suspend {
+        /// The application's client ID.
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+    /// Reinstate a suspended application; its old tokens stay revoked. The owner is emailed.
+    Reinstate {
+        /// The application's client ID.
+        #[arg(value_name = "CLIENT_ID")]
+        client_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+/// An application status, as `--status` takes it.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+pub enum StatusArg {
+    /// Waiting for an admin's decision.
+    Pending,
+    /// Approved: may get tokens.
+    Approved,
+    /// Rejected, with a reason.
+    Rejected,
+    /// Suspended after approval.
+    Suspended,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum AuditCommand {
+    /// List audit events, newest first: sign-ins, decisions, key, secret, scope and user
+    /// changes, revocations. Filters combine.
+    List {
+        /// Only events by this actor, exactly: a user ID, `cli`, `system` or `anonymous`.
+        #[arg(long, value_name = "A")]
+        actor: Option<String>,
+        /// Only actions starting with this, e.g. `app.` or `account.key.revoke`.
+        #[arg(long, value_name = "A")]
+        action: Option<String>,
+        /// Only events about this target, exactly: an account, key, client or user ID.
+        #[arg(long, value_name = "T")]
+        target: Option<String>,
+        /// From this day on (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long, value_name = "DATE")]
+        since: Option<String>,
+        /// Up to this day (YYYY-MM-DD, UTC), inclusive.
+        #[arg(long, value_name = "DATE")]
+        until: Option<String>,
+        /// At most this many events (1 to 10000).
+        #[arg(long, value_name = "N", default_value_t = 200,
+              value_parser = clap::value_parser!(u32).range(1..=10_000))]
+        limit: u32,
         #[command(flatten)]
         output: JsonFlag,
     },

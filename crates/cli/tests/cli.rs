@@ -12,6 +12,7 @@
 //! refused command must exit non-zero, print nothing on stdout, explain itself on stderr and
 //! leave the stored data as it was.
 
+mod operator;
 mod support;
 
 use gatehouse_core::application::{AppStatus, ClientType};
@@ -1793,6 +1794,40 @@ fn app_create_help_lists_its_options() {
         assert!(
             out.contains(needle),
             "app create --help lacks {needle}:\n{out}"
+        );
+    }
+}
+
+#[test]
+fn every_operator_command_says_what_it_does() {
+    for (args, needle) in [
+        (&["app", "list"][..], "List applications"),
+        (&["app", "show"], "Show an application"),
+        (&["app", "suspend"], "Suspend an approved application"),
+        (&["app", "reinstate"], "Reinstate a suspended application"),
+        (&["account", "list"], "List accounts"),
+        (&["account", "show"], "Show an account"),
+        (
+            &["account", "scopes", "set"],
+            "Replace the account's scopes",
+        ),
+        (&["account", "key", "list"], "List an account's secret keys"),
+        (&["user", "list"], "List users"),
+        (&["user", "disable"], "Disable a user"),
+        (&["user", "enable"], "Enable a disabled user"),
+        (&["token", "revoke"], "Prefer --token-stdin"),
+        (&["audit", "list"], "List audit events"),
+    ] {
+        let mut with_help = args.to_vec();
+        with_help.push("--help");
+        let out = help(&with_help);
+        assert!(
+            out.contains(needle),
+            "{args:?} --help lacks {needle:?}:\n{out}"
+        );
+        assert!(
+            out.contains("--json"),
+            "{args:?} --help lacks --json:\n{out}"
         );
     }
 }

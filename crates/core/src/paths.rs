@@ -95,10 +95,24 @@ pub const ADMIN_APPS: &str = "/admin/apps";
 pub const ADMIN_APP_DECISION: &str = "/admin/apps/{client_id}/{decision}";
 /// Every user, searchable.
 pub const ADMIN_USERS: &str = "/admin/users";
-/// Every account, searchable.
+/// Every account, searchable; POST creates one with its first key.
 pub const ADMIN_ACCOUNTS: &str = "/admin/accounts";
 /// Set one account's scopes (POST).
 pub const ADMIN_ACCOUNT_SCOPES: &str = "/admin/accounts/{account_id}/scopes";
+/// One account: its scopes and secret keys.
+pub const ADMIN_ACCOUNT: &str = "/admin/accounts/{account_id}";
+/// Create a secret key for an account (POST).
+pub const ADMIN_ACCOUNT_KEYS: &str = "/admin/accounts/{account_id}/keys";
+/// Revoke one key of an account (GET asks first, POST revokes).
+pub const ADMIN_ACCOUNT_KEY_REVOKE: &str = "/admin/accounts/{account_id}/keys/{key_id}/revoke";
+/// One user: role, state, account.
+pub const ADMIN_USER: &str = "/admin/users/{user_id}";
+/// Attach a user to an account, or detach them (POST).
+pub const ADMIN_USER_ACCOUNT: &str = "/admin/users/{user_id}/account";
+/// Disable a user (GET asks first, POST disables).
+pub const ADMIN_USER_DISABLE: &str = "/admin/users/{user_id}/disable";
+/// Enable a disabled user (POST).
+pub const ADMIN_USER_ENABLE: &str = "/admin/users/{user_id}/enable";
 /// The audit log.
 pub const ADMIN_AUDIT: &str = "/admin/audit";
 
@@ -198,6 +212,13 @@ pub const SERVED: &[&str] = &[
     ADMIN_USERS,
     ADMIN_ACCOUNTS,
     ADMIN_ACCOUNT_SCOPES,
+    ADMIN_ACCOUNT,
+    ADMIN_ACCOUNT_KEYS,
+    ADMIN_ACCOUNT_KEY_REVOKE,
+    ADMIN_USER,
+    ADMIN_USER_ACCOUNT,
+    ADMIN_USER_DISABLE,
+    ADMIN_USER_ENABLE,
     ADMIN_AUDIT,
     ADMIN_API_OPENAPI,
     ADMIN_API_APPS,

@@ -8,18 +8,16 @@ use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
 use gatehouse_core::gateway::{access_token_param, is_canonical_path};
 use gatehouse_core::ids::KeyId;
+use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
-use gatehouse_core::secret::{PlainSecret, SecretKind};
+use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
 use gatehouse_store::{Issue, StoreError};
 use rand::rngs::OsRng;
 use url::Url;
-
-/// Scopes an embed token may carry: reading, never writing.
-const READ_ONLY_SCOPES: [&str; 2] = ["read", "views"];
 
 /// A minted embed token.
 #[derive(Debug)]
@@ -38,9 +36,14 @@ impl Gatehouse {
         account_id: &str,
         secret_key: &str,
     ) -> Result<(Account, KeyId), ServiceError> {
-        self.authenticate_account_key(account_id, secret_key)
+        let (account, key_id) = self
+            .authenticate_account_key(account_id, secret_key)
             .await?
-            .ok_or_else(invalid_client)
+            .ok_or_else(invalid_client)?;
+        // Minting a token is a use of the key, like a call with it: a key used only to mint
+        // tokens must not look unused (and invite its revocation).
+        self.cache.note_key_use(&key_id, self.clock.now());
+        Ok((account, key_id))
     }
 
     async fn issue_account_token(
@@ -167,13 +170,9 @@ impl Gatehouse {
                 "embed_url must be a plain path without an access_token parameter",
             ));
         }
-        let read_only: Vec<&str> = account
-            .scopes
-            .iter()
-            .map(|s| s.as_str())
-            .filter(|s| READ_ONLY_SCOPES.contains(s))
-            .collect();
-        let scopes = ScopeSet::parse_space_separated(&read_only.join(" "))?;
+        // `embed_scopes` (read-only by default) as far as the account holds them: an embed
+        // token never carries a scope its account lacks.
+        let scopes = account.scopes.intersection(&self.settings.embed_scopes);
         holds_a_scope(&scopes)?;
         let lifetime = self.settings.lifetimes.embed_token;
         let token = self
@@ -196,6 +195,44 @@ impl Gatehouse {
             secure_embed_url: secure.to_string(),
             expires_in: lifetime,
         })
+    }
+}
+
+impl Gatehouse {
+    /// RFC 7009 for an account, authenticated by `account_id` and one of its secret keys
+    /// (`invalid_client` otherwise): revokes `token` when it is one of the account's own
+    /// tokens, an account token from `/oauth/token` or an embed token. Any other token
+    /// (unknown, malformed, expired, another account's, an app's) is left as it is and the
+    /// answer is the same (§2.2), so an account learns nothing about tokens it does not hold.
+    pub async fn revoke_account_token(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+        token: &str,
+    ) -> Result<(), ServiceError> {
+        let (account, _) = self.account_or_401(account_id, secret_key).await?;
+        let Ok(kind) = kind_of(token) else {
+            return Ok(());
+        };
+        if !matches!(kind, SecretKind::AccessToken | SecretKind::EmbedToken) {
+            return Ok(());
+        }
+        let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
+            return Ok(());
+        };
+        let Some(view) = self.store.find_access_token(&digest).await? else {
+            return Ok(());
+        };
+        let family = &view.family;
+        let own = matches!(family.origin, FamilyOrigin::Account | FamilyOrigin::Embed)
+            && family.account_id.as_ref() == Some(&account.account_id);
+        if own {
+            self.store
+                .revoke_access_token(&digest, self.clock.now())
+                .await?;
+            self.forget(&Invalidation::Token(digest));
+        }
+        Ok(())
     }
 }
 

@@ -20,6 +20,9 @@ use std::collections::HashMap;
 /// Most rows an admin list shows.
 pub const LIST_LIMIT: u32 = 200;
 
+/// Most audit events one read returns.
+pub const AUDIT_LIMIT_MAX: u32 = 10_000;
+
 /// An app with its owner's email, for the admin lists.
 #[derive(Debug)]
 pub struct AppWithOwner {
@@ -239,6 +242,21 @@ impl Gatehouse {
         &self,
         filter: &AuditFilter<'_>,
     ) -> Result<Vec<AuditEvent>, ServiceError> {
+        self.audit_events(filter, LIST_LIMIT).await
+    }
+
+    /// At most `limit` (1 to [`AUDIT_LIMIT_MAX`]) audit events matching the filter, newest
+    /// first.
+    pub async fn audit_events(
+        &self,
+        filter: &AuditFilter<'_>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, ServiceError> {
+        if !(1..=AUDIT_LIMIT_MAX).contains(&limit) {
+            return Err(ServiceError::NotApplicable(format!(
+                "limit must be between 1 and {AUDIT_LIMIT_MAX}"
+            )));
+        }
         let since = date_filter(filter.since, "from")?;
         // "Until 2026-01-31" includes that whole day.
         let until = date_filter(filter.until, "until")?.map(|t| t.plus_secs(86_400));
@@ -250,7 +268,7 @@ impl Gatehouse {
                 target: non_empty(filter.target),
                 since,
                 until,
-                limit: LIST_LIMIT,
+                limit,
             })
             .await?)
     }

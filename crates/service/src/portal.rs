@@ -44,13 +44,15 @@ impl Gatehouse {
         Ok(self.store.list_applications_by_owner(&user.user_id).await?)
     }
 
-    /// Registers an app owned by `user` (status pending).
+    /// Registers an app owned by `user` (status pending); a `public` one has no secret and
+    /// uses the authorization code with PKCE only.
     pub async fn register_app(
         &self,
         user: &User,
         name: &str,
         redirect_uris: &[String],
         scopes: &[String],
+        public: bool,
     ) -> Result<CreatedApp, ServiceError> {
         confirmed(user)?;
         self.create_app(
@@ -60,7 +62,7 @@ impl Gatehouse {
                 name,
                 redirect_uris,
                 scopes,
-                public: false,
+                public,
             },
         )
         .await

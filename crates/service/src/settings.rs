@@ -162,6 +162,9 @@ pub struct Settings {
     /// What the account of a self-registered developer may do. Empty by default: an admin
     /// grants scopes on the accounts page (set it for HyperTrack-style self-service keys).
     pub signup_scopes: ScopeSet,
+    /// The scopes an embed token may carry (each from the catalogue); a token gets those of
+    /// them its account holds. Default: `read` and `views`, as far as the catalogue has them.
+    pub embed_scopes: ScopeSet,
     /// SMTP server for mail; `None` writes mail to the log and `outbox_dir`.
     pub smtp_url: Option<Url>,
     /// Folder for mail when there is no SMTP server.
@@ -209,6 +212,7 @@ impl std::fmt::Debug for Settings {
             .field("database_url", &without_password(&self.database_url))
             .field("scopes", &self.scopes)
             .field("signup_scopes", &self.signup_scopes)
+            .field("embed_scopes", &self.embed_scopes)
             .field(
                 "smtp_url",
                 &self.smtp_url.as_ref().map(|u| without_password(u.as_str())),
@@ -236,6 +240,7 @@ impl Default for Settings {
             database_url: "sqlite://gatehouse.db".to_owned(),
             scopes: ScopeCatalogue::default(),
             signup_scopes: ScopeSet::default(),
+            embed_scopes: default_embed_scopes(&ScopeCatalogue::default()),
             smtp_url: None,
             outbox_dir: PathBuf::from("outbox"),
             mail_from: None,
@@ -249,6 +254,18 @@ impl Default for Settings {
             metrics_listen: None,
         }
     }
+}
+
+/// The scopes embed tokens carry unless `embed_scopes` says otherwise: reading, never writing.
+pub const DEFAULT_EMBED_SCOPES: [&str; 2] = ["read", "views"];
+
+/// [`DEFAULT_EMBED_SCOPES`], as far as `catalogue` has them: a deployment with its own catalogue
+/// and no `embed_scopes` gets none of scopes it does not know.
+fn default_embed_scopes(catalogue: &ScopeCatalogue) -> ScopeSet {
+    let known = DEFAULT_EMBED_SCOPES
+        .into_iter()
+        .filter(|s| catalogue.all().contains(s));
+    catalogue.exactly(known).unwrap_or_default()
 }
 
 /// The configuration could not be loaded; every problem found is listed.
@@ -316,6 +333,7 @@ struct FileSettings {
     database_url: Option<String>,
     scopes: Option<Vec<String>>,
     signup_scopes: Option<Vec<String>>,
+    embed_scopes: Option<Vec<String>>,
     smtp_url: Option<String>,
     outbox_dir: Option<PathBuf>,
     mail_from: Option<String>,
@@ -499,6 +517,16 @@ fn validate(
                 .exactly(scopes.iter().map(String::as_str))
                 .map(|s| settings.signup_scopes = s)
                 .map_err(|e| format!("signup_scopes: {e}")),
+        );
+    }
+    settings.embed_scopes = default_embed_scopes(&settings.scopes);
+    if let Some(scopes) = raw.embed_scopes {
+        check(
+            settings
+                .scopes
+                .exactly(scopes.iter().map(String::as_str))
+                .map(|s| settings.embed_scopes = s)
+                .map_err(|e| format!("embed_scopes: {e}")),
         );
     }
     if let Some(url) = raw.smtp_url {
@@ -1272,6 +1300,31 @@ scopes = { GET = "admin", get = "read" }
         let e = load("signup_scopes = [\"admin\"]").unwrap_err().to_string();
         assert!(e.contains("signup_scopes") && e.contains("admin"), "{e}");
     }
+
+    #[test]
+    fn embed_scopes_default_to_read_and_views_and_must_be_in_the_catalogue() {
+        let load = load_toml;
+        assert_eq!(load("").unwrap().embed_scopes.to_string(), "read views");
+        let s = load("embed_scopes = [\"views\"]").unwrap();
+        assert_eq!(s.embed_scopes.to_string(), "views");
+        assert!(load("embed_scopes = []").unwrap().embed_scopes.is_empty());
+        let e = load("embed_scopes = [\"admin\"]").unwrap_err().to_string();
+        assert!(e.contains("embed_scopes") && e.contains("admin"), "{e}");
+        let e = load("embed_scopes = [\"write\", \"Bad Scope\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("embed_scopes"), "{e}");
+        // A catalogue of its own: the default keeps only what it knows ...
+        let s = load("scopes = [\"trips\", \"views\"]").unwrap();
+        assert_eq!(s.embed_scopes.to_string(), "views");
+        // ... and explicit embed scopes are checked against it, not the default catalogue.
+        let s = load("scopes = [\"trips\"]\nembed_scopes = [\"trips\"]").unwrap();
+        assert_eq!(s.embed_scopes.to_string(), "trips");
+        let e = load("scopes = [\"trips\"]\nembed_scopes = [\"read\"]")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("embed_scopes: ") && e.contains("read"), "{e}");
+    }
 }
 
 #[cfg(test)]
@@ -1295,6 +1348,7 @@ mod properties {
             "database_url",
             "scopes",
             "signup_scopes",
+            "embed_scopes",
             "smtp_url",
             "outbox_dir",
             "mail_from",

@@ -3,7 +3,9 @@
 mod account;
 mod admin_key;
 mod app;
+mod audit;
 mod serve;
+mod token;
 mod user;
 
 use crate::cli::{Cli, Command};
@@ -51,6 +53,8 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::Account(cmd) => account::run(&gatehouse, cmd).await,
         Command::App(cmd) => app::run(&gatehouse, cmd).await,
         Command::AdminKey(cmd) => admin_key::run(&gatehouse, cmd).await,
+        Command::Audit(cmd) => audit::run(&gatehouse, cmd).await,
+        Command::Token(cmd) => token::run(&gatehouse, cmd).await,
     };
     // An approval or a secret reset mails the app's owner; let that finish before exiting.
     gatehouse.finish_mail().await;

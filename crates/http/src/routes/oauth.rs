@@ -106,7 +106,9 @@ impl From<IssuedTokens> for TokenResponse {
     }
 }
 
-/// RFC 7009 §2: 200 for revoked and for unknown tokens alike.
+/// RFC 7009 §2: 200 for revoked and for unknown tokens alike. The caller is an app
+/// (RFC 6749 §2.3) or an account with Basic `account_id:secret_key`, which may revoke its own
+/// account and embed tokens.
 async fn revoke_post(
     State(state): State<AppState>,
     ClientAddress(address): ClientAddress,
@@ -114,6 +116,19 @@ async fn revoke_post(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<StatusCode, OAuthHttpError> {
     let form = oauth_form(&headers, body)?;
+    if let Ok(Some((user, secret))) = basic_credentials(&headers) {
+        if user.starts_with(gatehouse_core::ids::AccountId::PREFIX) {
+            let token = required(&form, "token")?;
+            within_client_auth_limit(&state, address, async {
+                Ok(state
+                    .gatehouse
+                    .revoke_account_token(&user, &secret, token)
+                    .await?)
+            })
+            .await?;
+            return Ok(StatusCode::OK);
+        }
+    }
     let credentials = client_credentials(&headers, &form)?;
     let client = within_client_auth_limit(&state, address, async {
         Ok(state.gatehouse.authenticate_client(&credentials).await?)

@@ -105,6 +105,7 @@ async fn new_app_get(State(state): State<AppState>, me: SignedIn) -> Response {
         name: "",
         redirect_uris: "",
         scopes: scope_choices(&state, |_| true),
+        public: false,
         errors: AppFormErrors::default(),
     };
     render(&page)
@@ -151,13 +152,15 @@ async fn new_app_post(
         .filter(|s| form.get(&format!("scope_{s}")).is_some())
         .map(str::to_owned)
         .collect();
+    // Anything but the one known value of the choice is a confidential app, the default.
+    let public = form.get("client_type") == Some("public");
     let mut errors = AppFormErrors::default();
     if scopes.is_empty() {
         errors.scopes = Some("choose at least one product scope".into());
     } else {
         match state
             .gatehouse
-            .register_app(&me.user, name, &uris, &scopes)
+            .register_app(&me.user, name, &uris, &scopes, public)
             .await
         {
             Ok(created) => {
@@ -176,6 +179,7 @@ async fn new_app_post(
         name,
         redirect_uris: raw_uris,
         scopes: scope_choices(&state, |s| scopes.iter().any(|c| c == s)),
+        public,
         errors,
     };
     Ok((StatusCode::UNPROCESSABLE_ENTITY, render(&page)).into_response())

@@ -5,6 +5,7 @@ use askama::Template;
 use gatehouse_core::account::SecretKey;
 use gatehouse_core::application::{AppStatus, Application, RedirectUriChange};
 use gatehouse_core::client_secret::ClientSecret;
+use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
 
 /// The signed-in navigation bar (`_nav.html`).
@@ -110,6 +111,8 @@ pub struct NewAppPage<'a> {
     pub name: &'a str,
     pub redirect_uris: &'a str,
     pub scopes: Vec<ScopeChoice>,
+    /// "Public client" was chosen (no secret; PKCE only).
+    pub public: bool,
     pub errors: AppFormErrors,
 }
 
@@ -301,6 +304,59 @@ pub struct UserLine {
     pub verified: bool,
     pub account: String,
     pub created: String,
+    /// When an admin disabled the user, if they are disabled.
+    pub disabled: Option<String>,
+}
+
+impl UserLine {
+    pub fn of(user: &User) -> Self {
+        Self {
+            email: user.email.to_string(),
+            user_id: user.user_id.to_string(),
+            role: user.role.as_str(),
+            verified: user.email_verified_at.is_some(),
+            account: user
+                .account_id
+                .as_ref()
+                .map(ToString::to_string)
+                .unwrap_or_default(),
+            created: user.created_at.to_date(),
+            disabled: user.disabled_at.map(Timestamp::to_display),
+        }
+    }
+}
+
+/// One user's page in the admin console: attach to an account, disable or enable.
+#[derive(Template)]
+#[template(path = "admin/user.html")]
+pub struct AdminUserPage<'a> {
+    pub nav: Nav<'a>,
+    pub csrf: &'a str,
+    pub user: UserLine,
+    /// The name of the account the user belongs to, if it still exists.
+    pub account_name: Option<String>,
+    /// The account ID field as typed (after a refused attach) or empty.
+    pub account_input: &'a str,
+    pub account_error: Option<String>,
+    pub notice: Option<&'a str>,
+}
+
+/// One account's page in the admin console: scopes, keys (a new one shown once).
+#[derive(Template)]
+#[template(path = "admin/account.html")]
+pub struct AdminAccountPage<'a> {
+    pub nav: Nav<'a>,
+    pub csrf: &'a str,
+    pub account_id: String,
+    pub name: String,
+    pub scopes: Vec<ScopeChoice>,
+    pub created: String,
+    pub keys: Vec<KeyLine>,
+    /// A key just created: its ID and secret, shown this once.
+    pub new_key: Option<(String, &'a str)>,
+    /// The account was just created (its first key is `new_key`).
+    pub created_now: bool,
+    pub notice: Option<&'a str>,
 }
 
 #[derive(Template)]
@@ -327,6 +383,10 @@ pub struct AdminAccountsPage<'a> {
     pub q: &'a str,
     pub accounts: Vec<AccountLine>,
     pub notice: Option<&'a str>,
+    /// The new-account form: the name as typed, the scopes ticked, and why it was refused.
+    pub new_name: &'a str,
+    pub new_scopes: Vec<ScopeChoice>,
+    pub new_error: Option<String>,
 }
 
 /// One audit event.

@@ -42,6 +42,16 @@ on_both_backends!(
     embed_token_without_authentication_is_401,
     embed_token_expires_after_900_seconds,
     ordinary_access_token_in_the_query_parameter_is_401,
+    embed_token_scopes_come_from_embed_scopes_as_far_as_the_account_holds_them,
+    embed_token_for_an_account_holding_no_embed_scope_is_invalid_scope,
+    minting_an_account_token_counts_as_a_use_of_the_key,
+    minting_an_embed_token_counts_as_a_use_of_the_key,
+    account_revokes_its_own_account_token_which_then_gets_401,
+    account_revokes_its_own_embed_token_which_then_gets_401,
+    account_revoking_another_accounts_token_gets_200_and_revokes_nothing,
+    account_revoking_an_apps_token_gets_200_and_revokes_nothing,
+    account_revoking_unknown_or_malformed_tokens_gets_200_and_no_token_is_400,
+    revocation_with_a_bad_account_credential_is_401_invalid_client,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -542,4 +552,203 @@ async fn an_embed_token_still_needs_the_routes_scope_and_obeys_the_deny_policy(b
         let res = check_uri(&app, "GET", uri).await;
         assert_eq!(res.status(), 403, "{view}");
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// embed_scopes, key use by minting, and an account's own revocations
+// ---------------------------------------------------------------------------------------------
+
+/// The `Gatehouse-Scopes` that `/auth/check` passes for `GET` of [`VIEW`] with `token` in the
+/// query.
+async fn view_scopes(app: &TestApp, token: &str) -> String {
+    let res = check_uri(app, "GET", &format!("{VIEW}&access_token={token}")).await;
+    assert_eq!(res.status(), 200);
+    header(&res, "gatehouse-scopes").unwrap()
+}
+
+async fn embed_token_scopes_come_from_embed_scopes_as_far_as_the_account_holds_them(
+    backend: Backend,
+) {
+    let app = spawn_app_with(backend, |s| {
+        s.embed_scopes = s.scopes.exactly(["views", "write"]).unwrap();
+    })
+    .await;
+    let all = seed_account(&app, &["read", "write", "views"]).await;
+    let (token, _) = embed_token(&app, &all).await;
+    assert_eq!(view_scopes(&app, &token).await, "views write");
+
+    // Never a scope the account lacks.
+    let some = seed_account(&app, &["read", "views"]).await;
+    let (token, _) = embed_token(&app, &some).await;
+    assert_eq!(view_scopes(&app, &token).await, "views");
+}
+
+async fn embed_token_for_an_account_holding_no_embed_scope_is_invalid_scope(backend: Backend) {
+    let app = spawn_app_with(backend, |s| {
+        s.embed_scopes = s.scopes.exactly(["views"]).unwrap();
+    })
+    .await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let res = embed_request(&app, &account, &app.url(VIEW))
+        .send()
+        .await
+        .unwrap();
+    assert_oauth_error(res, 400, "invalid_scope").await;
+}
+
+async fn minting_an_account_token_counts_as_a_use_of_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    app.clock.advance(42);
+
+    let res = token_for(&app, &account, &[]).send().await.unwrap();
+    assert_account_token(res, "read").await;
+
+    let used = app
+        .key_use_recorded(&account.account_id, &account.key_id)
+        .await;
+    assert_eq!(used.unix(), crate::helpers::T0.unix() + 42);
+}
+
+async fn minting_an_embed_token_counts_as_a_use_of_the_key(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    app.clock.advance(7);
+
+    embed_token(&app, &account).await;
+
+    let used = app
+        .key_use_recorded(&account.account_id, &account.key_id)
+        .await;
+    assert_eq!(used.unix(), crate::helpers::T0.unix() + 7);
+}
+
+/// `POST /oauth/v1/revoke` of `token` with Basic `user:secret`.
+async fn revoke_as(app: &TestApp, user: &str, secret: &str, token: &str) -> Response {
+    app.http
+        .post(app.url("/oauth/v1/revoke"))
+        .basic_auth(user, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+}
+
+/// Revokes `token` as `account`, expecting RFC 7009's 200.
+async fn revoke_own(app: &TestApp, account: &Seeded, token: &str) {
+    let res = revoke_as(app, &account.account_id, &account.secret_key, token).await;
+    let status = res.status();
+    assert_eq!(status, 200, "{}", res.text().await.unwrap());
+}
+
+async fn account_revokes_its_own_account_token_which_then_gets_401(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let account = seed_account(&app, &["read"]).await;
+    let token = crate::auth_check::account_token(&app, &account).await;
+    let before = check(&app, Some(&bearer(&token)), "GET", "/v1/trips").await;
+    assert_eq!(before.status(), 200);
+
+    revoke_own(&app, &account, &token).await;
+
+    let after = check(&app, Some(&bearer(&token)), "GET", "/v1/trips").await;
+    assert_unauthorized(after, true).await;
+    // The account's key itself still works, and revoking again is still 200.
+    let basic = check(&app, Some(&account.basic()), "GET", "/v1/trips").await;
+    assert_eq!(basic.status(), 200);
+    revoke_own(&app, &account, &token).await;
+}
+
+async fn account_revokes_its_own_embed_token_which_then_gets_401(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+    let uri = format!("{VIEW}&access_token={token}");
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+
+    revoke_own(&app, &account, &token).await;
+
+    assert_unauthorized(check_uri(&app, "GET", &uri).await, true).await;
+}
+
+async fn account_revoking_another_accounts_token_gets_200_and_revokes_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let mine = seed_account(&app, &["read"]).await;
+    let theirs = seed_account(&app, &["read"]).await;
+    let token = crate::auth_check::account_token(&app, &theirs).await;
+    let (embed, _) = embed_token(&app, &theirs).await;
+
+    revoke_own(&app, &mine, &token).await;
+    revoke_own(&app, &mine, &embed).await;
+
+    let res = check(&app, Some(&bearer(&token)), "GET", "/v1/trips").await;
+    assert_eq!(res.status(), 200);
+    let uri = format!("{VIEW}&access_token={embed}");
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+}
+
+async fn account_revoking_an_apps_token_gets_200_and_revokes_nothing(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let account = seed_account(&app, &["read"]).await;
+    let client = app.client(&["read"], &[], false, true).await;
+    let body = ok_json(
+        app.http
+            .post(app.url("/oauth/v1/token"))
+            .basic_auth(&client.client_id, client.client_secret.as_deref())
+            .form(&[("grant_type", "client_credentials")]),
+    )
+    .await;
+    let token = body["access_token"].as_str().unwrap();
+
+    revoke_own(&app, &account, token).await;
+
+    let res = check(&app, Some(&bearer(token)), "GET", "/v1/trips").await;
+    assert_eq!(res.status(), 200);
+}
+
+async fn account_revoking_unknown_or_malformed_tokens_gets_200_and_no_token_is_400(
+    backend: Backend,
+) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    for token in [
+        "nonsense",
+        "ghat_us_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+    ] {
+        revoke_own(&app, &account, token).await;
+    }
+    // No token at all is a malformed request, as it is for an app.
+    let empty = revoke_as(&app, &account.account_id, &account.secret_key, "").await;
+    assert_oauth_error(empty, 400, "invalid_request").await;
+    // The account's own secret key is not a token it can revoke this way.
+    revoke_own(&app, &account, &account.secret_key.clone()).await;
+    assert_eq!(
+        check(&app, Some(&account.basic()), "GET", "/v1/trips")
+            .await
+            .status(),
+        200
+    );
+}
+
+async fn revocation_with_a_bad_account_credential_is_401_invalid_client(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let account = seed_account(&app, &["read"]).await;
+    let other = seed_account(&app, &["read"]).await;
+    let (token, _) = embed_token(&app, &account).await;
+
+    let wrong_secret = revoke_as(&app, &account.account_id, "ghsk_us_wrong", &token).await;
+    assert_oauth_error(wrong_secret, 401, "invalid_client").await;
+    // A real key, but of another account.
+    let foreign_key = revoke_as(&app, &account.account_id, &other.secret_key, &token).await;
+    assert_oauth_error(foreign_key, 401, "invalid_client").await;
+    let unknown = revoke_as(
+        &app,
+        "acct_AAAAAAAAAAAAAAAAAAAA",
+        &account.secret_key,
+        &token,
+    )
+    .await;
+    assert_oauth_error(unknown, 401, "invalid_client").await;
+
+    let uri = format!("{VIEW}&access_token={token}");
+    assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
 }

@@ -12,6 +12,7 @@ mod abuse;
 mod account_tokens;
 mod admin;
 mod admin_api;
+mod admin_manage;
 mod auth_check;
 mod authorize;
 mod gateway;

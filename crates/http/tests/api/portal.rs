@@ -20,6 +20,8 @@ on_both_backends!(
     anonymous_visitors_are_sent_to_sign_in,
     my_apps_lists_only_my_apps_each_with_its_status_badge,
     adding_an_app_shows_its_client_id_unique_name_and_the_secret_once,
+    adding_a_public_app_shows_no_secret_and_explains_pkce,
+    a_refused_public_app_keeps_the_public_choice,
     an_invalid_redirect_uri_is_refused_next_to_its_field_and_nothing_is_stored,
     an_app_without_a_product_scope_is_refused_and_nothing_is_stored,
     markup_in_an_app_name_is_shown_as_text_everywhere,
@@ -62,6 +64,30 @@ async fn submit_new_app(
         ("redirect_uris", redirect_uris),
     ];
     fields.extend(ticks.iter().map(|t| (t.as_str(), "on")));
+    post_form(app, browser, "/portal/apps/new", &fields).await
+}
+
+/// Like [`submit_new_app`], choosing the client type `client_type` as well.
+async fn submit_new_app_of_type(
+    app: &TestApp,
+    browser: &Client,
+    name: &str,
+    redirect_uris: &str,
+    client_type: &str,
+) -> reqwest::Response {
+    let form = page_ok(app, browser, "/portal/apps/new").await;
+    assert!(
+        form.contains(r#"name="client_type" value="public""#),
+        "{form}"
+    );
+    let csrf = csrf_of(&form);
+    let fields = [
+        ("csrf_token", csrf.as_str()),
+        ("name", name),
+        ("redirect_uris", redirect_uris),
+        ("scope_read", "on"),
+        ("client_type", client_type),
+    ];
     post_form(app, browser, "/portal/apps/new", &fields).await
 }
 
@@ -1391,4 +1417,58 @@ async fn portal_forms_without_a_valid_csrf_token_are_forbidden_and_change_nothin
         "the consent stands"
     );
     assert_eq!(page(&app, &b, "/portal").await.0, 200, "still signed in");
+}
+
+async fn adding_a_public_app_shows_no_secret_and_explains_pkce(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let b = signed_in(&app, EMAIL).await;
+    let res = submit_new_app_of_type(&app, &b, "Fleet Mobile", CALLBACK, "public").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    let client_id = text_of_id(&html, "client-id")
+        .expect("the client ID")
+        .to_owned();
+    assert_eq!(text_of_id(&html, "client-secret"), None, "{html}");
+    assert!(!html.contains("shown only this once"), "{html}");
+    assert!(!html.contains("reset-secret"), "{html}");
+    assert!(html.contains(r#"id="public-client""#), "{html}");
+    assert!(
+        html.contains("PKCE") && html.contains("code_verifier"),
+        "{html}"
+    );
+
+    let stored = stored_app(&app, &client_id).await.expect("stored");
+    assert_eq!(
+        stored.client_type,
+        gatehouse_core::application::ClientType::Public
+    );
+    let secrets = app.store.list_client_secrets(&stored.client_id).await;
+    assert!(secrets.unwrap().is_empty());
+    // The app's page says the same when visited later.
+    let later = page_ok(&app, &b, &format!("/portal/apps/{client_id}")).await;
+    assert!(later.contains(r#"id="public-client""#), "{later}");
+    assert!(!later.contains("no working client secret"), "{later}");
+
+    // Choosing "confidential", or nothing, makes a confidential app with a secret.
+    for choice in ["confidential", "anything-else"] {
+        let res = submit_new_app_of_type(&app, &b, "Fleet Server", CALLBACK, choice).await;
+        let html = res.text().await.unwrap();
+        assert!(text_of_id(&html, "client-secret").is_some(), "{html}");
+        assert!(!html.contains(r#"id="public-client""#), "{html}");
+    }
+}
+
+async fn a_refused_public_app_keeps_the_public_choice(backend: Backend) {
+    let app = spawn_app(backend).await;
+    let b = signed_in(&app, EMAIL).await;
+    let res = submit_new_app_of_type(&app, &b, "Fleet Mobile", "/relative", "public").await;
+    assert_eq!(res.status(), 422);
+    let html = res.text().await.unwrap();
+    assert!(
+        html.contains(r#"name="client_type" value="public" checked"#),
+        "{html}"
+    );
+    let me = crate::helpers::stored_user(&app, EMAIL).await.unwrap();
+    let apps = app.store.list_applications_by_owner(&me.user_id).await;
+    assert!(apps.unwrap().is_empty());
 }
