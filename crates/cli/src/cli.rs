@@ -53,6 +53,19 @@ pub enum Command {
     /// Manage applications (OAuth clients): register, approve, reject, reset secrets.
     #[command(subcommand)]
     App(AppCommand),
+    /// Manage the OpenID Connect signing keys (id_tokens).
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Make a new signing key current; the previous ones stay published in the JWKS until
+    /// every id_token they signed has expired. Prints the new key's `kid`.
+    Rotate {
+        #[command(flatten)]
+        output: JsonFlag,
+    },
 }
 
 /// Print one JSON object on stdout instead of text.

@@ -22,6 +22,7 @@ mod passwords;
 pub mod people;
 pub mod portal;
 pub mod settings;
+pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
@@ -49,6 +50,7 @@ pub struct Gatehouse {
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
     limits: Arc<limits::ClientLimits>,
+    opened_key: Arc<signing::OpenedKey>,
 }
 
 impl Gatehouse {
@@ -80,6 +82,7 @@ impl Gatehouse {
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
             limits,
+            opened_key: Arc::default(),
         }
     }
 

@@ -55,13 +55,13 @@ impl Argon2Queue {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
-        let admitted = self
-            .admitted
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| ServiceError::Busy {
-                retry_after_secs: BUSY_RETRY_AFTER_SECS,
-            })?;
+        let admitted =
+            self.admitted
+                .clone()
+                .try_acquire_owned()
+                .map_err(|_| ServiceError::Busy {
+                    retry_after_secs: BUSY_RETRY_AFTER_SECS,
+                })?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move || {
             let _ = answer.send(work());

@@ -38,6 +38,9 @@ pub struct Lifetimes {
     pub client_secret: i64,
     /// How long a replaced client secret keeps working (default 0).
     pub client_secret_grace: i64,
+    /// OpenID Connect id_tokens (default one hour). A retired signing key stays published
+    /// this long (and a minute more) after a rotation.
+    pub id_token: i64,
 }
 
 impl Default for Lifetimes {
@@ -49,7 +52,46 @@ impl Default for Lifetimes {
             embed_token: 900,
             client_secret: 365 * 86_400,
             client_secret_grace: 0,
+            id_token: 3600,
         }
+    }
+}
+
+/// The 32-byte key that seals OpenID Connect signing keys in the database (AES-256-GCM):
+/// `GATEHOUSE_SIGNING_KEY_SECRET`, or the file named by `signing_key_secret_file`, holding 32
+/// random bytes in base64 (`openssl rand -base64 32`). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeySecret([u8; 32]);
+
+impl SigningKeySecret {
+    /// Reads the base64 text form (surrounding whitespace ignored); it must decode to exactly
+    /// 32 bytes, so a short passphrase cannot pass for a key.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|_| "is not base64 (make one with: openssl rand -base64 32)".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            "must be 32 random bytes in base64 (make one with: openssl rand -base64 32)".to_owned()
+        })?;
+        Ok(Self(key))
+    }
+
+    /// The key bytes, for the cipher only.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for SigningKeySecret {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for SigningKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKeySecret(REDACTED)")
     }
 }
 
@@ -150,6 +192,9 @@ pub struct Settings {
     pub limits: Limits,
     /// How many days audit events are kept; the hourly upkeep deletes older ones.
     pub retention: Retention,
+    /// Seals the OpenID Connect signing keys. Without it OpenID Connect is off: no key is
+    /// made or used, `openid` is refused, and the OpenID Connect endpoints answer 404.
+    pub signing_key_secret: Option<SigningKeySecret>,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -185,6 +230,7 @@ impl std::fmt::Debug for Settings {
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
             .field("retention", &self.retention)
+            .field("signing_key_secret", &self.signing_key_secret)
             .finish()
     }
 }
@@ -207,6 +253,7 @@ impl Default for Settings {
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
             retention: Retention::default(),
+            signing_key_secret: None,
         }
     }
 }
@@ -285,6 +332,11 @@ struct FileSettings {
     trusted_proxies: Option<Vec<String>>,
     limits: Option<FileLimits>,
     retention: Option<FileRetention>,
+    signing_key_secret_file: Option<PathBuf>,
+    /// `GATEHOUSE_SIGNING_KEY_SECRET`: the secret itself (never a key of the file, which
+    /// names a file holding it instead).
+    #[serde(skip)]
+    signing_key_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -312,6 +364,7 @@ struct FileLifetimes {
     embed_token: Option<i64>,
     client_secret: Option<i64>,
     client_secret_grace: Option<i64>,
+    id_token: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -326,6 +379,9 @@ struct FileRoute {
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
 ];
+/// The environment variable holding the signing key secret itself.
+pub const SIGNING_KEY_SECRET_VAR: &str = "GATEHOUSE_SIGNING_KEY_SECRET";
+
 /// Ten years: an upper bound that keeps every `now + lifetime` far from overflow.
 const MAX_LIFETIME: i64 = 10 * 365 * 86_400;
 
@@ -362,6 +418,7 @@ impl Settings {
                 *(var.slot)(&mut raw) = Some(value);
             }
         }
+        raw.signing_key_secret = env(SIGNING_KEY_SECRET_VAR);
         if let Some(url) = &overrides.database_url {
             origin.insert("database_url", "--database-url".to_owned());
             raw.database_url = Some(url.clone());
@@ -513,6 +570,7 @@ fn validate(
                 &mut d.client_secret_grace,
                 0,
             ),
+            ("id_token", l.id_token, &mut d.id_token, 1),
         ] {
             if let Some(v) = value {
                 check(if (min..=MAX_LIFETIME).contains(&v) {
@@ -580,6 +638,22 @@ fn validate(
                 });
             }
         }
+    }
+    // The variable wins over the file, as every GATEHOUSE_* variable wins over the config.
+    if let Some(value) = raw.signing_key_secret {
+        check(
+            SigningKeySecret::parse(&value)
+                .map(|k| settings.signing_key_secret = Some(k))
+                .map_err(|why| format!("{SIGNING_KEY_SECRET_VAR}: {why}")),
+        );
+    } else if let Some(path) = raw.signing_key_secret_file {
+        check(
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| SigningKeySecret::parse(&text))
+                .map(|k| settings.signing_key_secret = Some(k))
+                .map_err(|why| format!("signing_key_secret_file: {why}")),
+        );
     }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
         match parse_route(route, &settings.scopes) {

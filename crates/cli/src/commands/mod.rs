@@ -3,6 +3,7 @@
 mod account;
 mod app;
 mod serve;
+mod signing_key;
 mod user;
 
 use crate::cli::{Cli, Command};
@@ -44,6 +45,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::User(cmd) => user::run(&gatehouse, cmd).await,
         Command::Account(cmd) => account::run(&gatehouse, cmd).await,
         Command::App(cmd) => app::run(&gatehouse, cmd).await,
+        Command::SigningKey(cmd) => signing_key::run(&gatehouse, cmd).await,
     };
     // An approval or a secret reset mails the app's owner; let that finish before exiting.
     gatehouse.finish_mail().await;

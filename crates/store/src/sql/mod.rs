@@ -12,6 +12,7 @@ pub(crate) mod grants;
 pub(crate) mod links;
 pub(crate) mod search;
 pub(crate) mod sessions;
+pub(crate) mod signing_keys;
 pub(crate) mod tokens;
 pub(crate) mod users;
 
@@ -154,6 +155,7 @@ macro_rules! impl_store {
         $crate::sql::sessions::impl_session_store!($store, $db);
         $crate::sql::audit::impl_audit_store!($store, $db);
         $crate::sql::links::impl_link_store!($store, $db);
+        $crate::sql::signing_keys::impl_signing_key_store!($store, $db);
     };
 }
 pub(crate) use impl_store;
