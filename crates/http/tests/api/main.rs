@@ -16,6 +16,7 @@ mod authorize;
 mod gateway;
 mod helpers;
 mod oauth_flow;
+mod oidc;
 mod ops;
 mod paths;
 mod people;
