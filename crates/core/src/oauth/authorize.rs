@@ -429,15 +429,12 @@ fn authorize_scopes(
     product: &ScopeSet,
     openid_connect: bool,
 ) -> Result<ScopeSet, OAuthError> {
+    // Omitted (or empty): the product scopes alone, as before OpenID Connect.
+    if raw.is_none_or(|r| r.trim().is_empty()) {
+        return Ok(product.clone());
+    }
     if openid_connect {
-        return requested_scopes(raw, &product.union(&ScopeSet::identity())).map(|scopes| {
-            // Omitted (or empty): the product scopes alone, as before OpenID Connect.
-            if raw.is_none_or(|r| r.trim().is_empty()) {
-                product.clone()
-            } else {
-                scopes
-            }
-        });
+        return requested_scopes(raw, &product.union(&ScopeSet::identity()));
     }
     let requested = requested_scopes(raw, &product.union(&ScopeSet::identity()))?;
     if let Some(identity) = requested.iter().find(|s| is_identity_scope(s.as_str())) {
@@ -693,6 +690,8 @@ mod tests {
         // Without a signing key secret, OpenID Connect is off and `openid` is refused.
         let r = validate(&params(&app, &[("scope", "openid")]), Some(&app), false);
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidScope);
+        let req = validate(&params(&app, &[]), Some(&app), false).unwrap();
+        assert_eq!(req.scopes.to_string(), "read write");
     }
 
     #[test]
