@@ -26,6 +26,7 @@ on_both_backends!(
     a_token_with_only_identity_scopes_opens_no_api_route,
     after_rotation_old_id_tokens_still_verify_and_new_ones_carry_the_new_kid,
     without_a_signing_key_secret_openid_connect_is_off,
+    authlib_signs_in_validates_the_id_token_and_calls_userinfo,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -646,4 +647,75 @@ async fn without_a_signing_key_secret_openid_connect_is_off(backend: Backend) {
         app.store.current_signing_key().await.unwrap().is_none(),
         "no key is made without a secret"
     );
+}
+
+/// The interpreter of the test venv (`./scripts/test-python-setup`), or
+/// `$GATEHOUSE_TEST_PYTHON`.
+fn python() -> std::path::PathBuf {
+    if let Some(python) = std::env::var_os("GATEHOUSE_TEST_PYTHON").filter(|p| !p.is_empty()) {
+        return python.into();
+    }
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../target/test-venv/bin/python")
+}
+
+/// Authlib, an OpenID Connect client library used unmodified, against the running server:
+/// discovery, the code flow with PKCE and a nonce through the real login and consent forms,
+/// the id_token checked against the JWKS, and userinfo (`tests/clients/authlib_oidc.py`).
+async fn authlib_signs_in_validates_the_id_token_and_calls_userinfo(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let user = app.user(EMAIL).await;
+    let client = app.client(&["read"], &[], false, true).await;
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/clients/authlib_oidc.py");
+    let python = python();
+    assert!(
+        python.exists(),
+        "{} is missing: run ./scripts/test-python-setup",
+        python.display()
+    );
+    let mut child = std::process::Command::new(&python)
+        .arg(script)
+        .args([
+            app.base.as_str(),
+            &client.client_id,
+            client.client_secret.as_deref().unwrap(),
+            &client.redirect_uri,
+            EMAIL,
+            PASSWORD,
+            &T0.unix().to_string(),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Bounded wait for the client to finish; the server keeps answering meanwhile.
+    let deadline = std::time::Instant::now() + crate::helpers::WAIT * 2;
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            panic!(
+                "the Authlib client did not finish within {:?}",
+                crate::helpers::WAIT * 2
+            );
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        output.status.success(),
+        "the Authlib client failed:\n{stderr}"
+    );
+    let result: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let claims = &result["claims"];
+    assert_eq!(claims["sub"], user.user_id.to_string());
+    assert_eq!(claims["aud"], client.client_id);
+    assert_eq!(claims["nonce"], result["nonce"]);
+    assert_eq!(claims["email"], EMAIL);
+    assert_eq!(result["userinfo"]["sub"], user.user_id.to_string());
+    assert_eq!(result["userinfo"]["email"], EMAIL);
+    let current = app.store.current_signing_key().await.unwrap().unwrap();
+    assert_eq!(result["kid"], current.kid.as_str());
 }
