@@ -771,6 +771,52 @@ mod tests {
     }
 
     #[test]
+    fn the_signing_key_secret_comes_from_the_environment_or_a_file() {
+        let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(default.signing_key_secret, None, "OpenID Connect is off");
+        assert_eq!(default.lifetimes.id_token, 3600);
+
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{secret}").unwrap();
+        let path = file.path().display().to_string();
+        let from_file = load_toml(&format!(
+            "signing_key_secret_file = '{path}'\n[lifetimes]\nid_token = 600\n"
+        ))
+        .unwrap();
+        let expected = SigningKeySecret::parse(secret).unwrap();
+        assert_eq!(from_file.signing_key_secret, Some(expected.clone()));
+        assert_eq!(from_file.lifetimes.id_token, 600);
+        assert!(!format!("{from_file:?}").contains(secret), "redacted");
+
+        let env = |var: &str| (var == SIGNING_KEY_SECRET_VAR).then(|| secret.to_owned());
+        let from_env = Settings::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(from_env.signing_key_secret, Some(expected));
+
+        // Too short, not base64, a missing file: each names where it came from.
+        for (bad, key) in [
+            ("c2hvcnQ=", SIGNING_KEY_SECRET_VAR),
+            ("not base64!", SIGNING_KEY_SECRET_VAR),
+        ] {
+            let env = move |var: &str| (var == SIGNING_KEY_SECRET_VAR).then(|| bad.to_owned());
+            let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+            assert!(err.0[0].starts_with(key), "{err}");
+        }
+        let err = load_toml("signing_key_secret_file = '/nonexistent/secret'").unwrap_err();
+        assert!(err.0[0].starts_with("signing_key_secret_file:"), "{err}");
+        assert!(load_toml("[lifetimes]\nid_token = 0").is_err());
+    }
+
+    #[test]
+    fn a_catalogue_naming_an_identity_scope_is_refused() {
+        for scope in ["openid", "email", "profile"] {
+            let err = load_toml(&format!("scopes = ['read', '{scope}']")).unwrap_err();
+            assert!(err.0[0].starts_with("scopes:"), "{err}");
+            assert!(err.0[0].contains("OpenID Connect"), "{err}");
+        }
+    }
+
+    #[test]
     fn trusted_proxies_and_limits_are_read_and_checked() {
         let s = load_toml(
             r#"
