@@ -334,6 +334,7 @@ async fn seed_tokens(
                     revoked_at: None,
                     embed_view: None,
                     key_id: None,
+                    auth_time: None,
                 },
                 AccessToken {
                     digest: plain.digest(),
@@ -403,6 +404,8 @@ async fn seed_codes(
                 created_at: now,
                 expires_at: now.plus_secs(LIVE_SECS),
                 used_at: None,
+                nonce: None,
+                auth_time: None,
             });
         }
         in_one_transaction!(db, &rows).context("inserting authorization codes")?;

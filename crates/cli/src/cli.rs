@@ -63,6 +63,9 @@ pub enum Command {
     /// Read the audit log: who did what, when.
     #[command(subcommand)]
     Audit(AuditCommand),
+    /// Manage the OpenID Connect signing keys (id_tokens).
+    #[command(subcommand)]
+    SigningKey(SigningKeyCommand),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +84,16 @@ pub enum AdminKeyCommand {
         /// The key to revoke (printed as key_id by create).
         #[arg(value_name = "KEY_ID")]
         key_id: String,
+        #[command(flatten)]
+        output: JsonFlag,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SigningKeyCommand {
+    /// Make a new signing key current; the previous ones stay published in the JWKS until
+    /// every id_token they signed has expired. Prints the new key's `kid`.
+    Rotate {
         #[command(flatten)]
         output: JsonFlag,
     },

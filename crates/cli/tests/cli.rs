@@ -324,6 +324,9 @@ fn assert_shows_secret_once(out: &str, secret: &str) {
 use gatehouse_store::testing::on_both_backends;
 
 on_both_backends!(
+    // OpenID Connect signing keys
+    signing_key_rotate_prints_the_new_kid_and_keeps_the_old_key_published,
+    signing_key_rotate_without_a_secret_fails_and_stores_nothing,
     // accounts and keys
     account_create_prints_the_documented_json_and_stores_only_the_digest,
     account_create_with_scopes_narrows_the_account,
@@ -769,6 +772,68 @@ async fn reset_secret_text_output_shows_the_secret_once(backend: Backend) {
 // ---------------------------------------------------------------------------------------------
 // Settings and operations
 // ---------------------------------------------------------------------------------------------
+
+const SIGNING_SECRET: &str = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+async fn signing_key_rotate_prints_the_new_kid_and_keeps_the_old_key_published(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let rotate = || {
+        json(&output_of(
+            h.command()
+                .env("GATEHOUSE_SIGNING_KEY_SECRET", SIGNING_SECRET)
+                .args(["signing-key", "rotate", "--json"]),
+            "",
+        ))
+    };
+    let first = rotate();
+    let first_kid = field(&first, "kid").to_owned();
+    let second = rotate();
+    let second_kid = field(&second, "kid").to_owned();
+    assert_ne!(first_kid, second_kid);
+    let store = h.store().await;
+    assert_eq!(
+        store.current_signing_key().await.unwrap().unwrap().kid,
+        second_kid
+    );
+    let published: Vec<String> = store
+        .published_signing_keys(now())
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|k| k.kid)
+        .collect();
+    assert_eq!(published, [second_kid.clone(), first_kid]);
+    // The text form names the key too; the sealed private key is never printed.
+    let out = output_of(
+        h.command()
+            .env("GATEHOUSE_SIGNING_KEY_SECRET", SIGNING_SECRET)
+            .args(["signing-key", "rotate"]),
+        "",
+    );
+    assert_succeeded(&out);
+    let current = store.current_signing_key().await.unwrap().unwrap();
+    assert!(text(&out).contains(&current.kid), "{}", text(&out));
+}
+
+async fn signing_key_rotate_without_a_secret_fails_and_stores_nothing(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    let out = h.run(&["signing-key", "rotate", "--json"], "");
+    assert_fails(&out, "GATEHOUSE_SIGNING_KEY_SECRET");
+    assert!(h
+        .store()
+        .await
+        .current_signing_key()
+        .await
+        .unwrap()
+        .is_none());
+    let out = output_of(
+        h.command()
+            .env("GATEHOUSE_SIGNING_KEY_SECRET", "too short")
+            .args(["signing-key", "rotate", "--json"]),
+        "",
+    );
+    assert_fails(&out, "GATEHOUSE_SIGNING_KEY_SECRET");
+}
 
 async fn region_from_the_environment_goes_into_every_secret(backend: Backend) {
     let h = Fixture::new(backend).await;

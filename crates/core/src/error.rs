@@ -36,6 +36,9 @@ pub enum ValidationError {
     /// A scope that the deployment's catalogue does not contain.
     #[error("unknown scope '{0}' (not in the scope catalogue)")]
     UnknownScope(String),
+    /// A scope catalogue naming an OpenID Connect identity scope.
+    #[error("'{0}' is an OpenID Connect identity scope (openid, email, profile) and cannot be a product scope")]
+    ReservedScope(String),
     /// A scope token with characters RFC 6749 §3.3 does not allow.
     #[error("'{0}' is not a valid scope name")]
     InvalidScope(String),

@@ -3,7 +3,7 @@
 //! up and hands the results in.
 
 use crate::ids::{AccountId, ClientId, UserId};
-use crate::scope::ScopeSet;
+use crate::scope::{is_identity_scope, ScopeSet};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use std::collections::BTreeMap;
@@ -123,8 +123,8 @@ pub struct RoutePolicy {
 pub enum Requirement {
     /// A valid credential holding this scope.
     Scope(String),
-    /// A valid credential holding at least one scope (a credential with no scope is good for
-    /// nothing, so it never passes).
+    /// A valid credential holding at least one product scope (a credential with no scope, or
+    /// with only OpenID Connect identity scopes, is good for nothing here, so it never passes).
     Authenticated,
     /// Nothing passes.
     Deny,
@@ -199,10 +199,15 @@ pub fn authorize(
             return Err(Refusal::InsufficientScope);
         }
     }
+    // The OpenID Connect identity scopes say who signed in; they never open an API route.
+    // A token holding only them (`scope=openid email`) is not "authenticated" for the API,
+    // and no route can be satisfied by one (settings refuse them in the catalogue; this holds
+    // even if one slipped through).
     match requirement {
         Requirement::Deny => Err(Refusal::Denied),
-        Requirement::Authenticated if !identity.scopes.is_empty() => Ok(()),
+        Requirement::Authenticated if identity.scopes.has_product_scope() => Ok(()),
         Requirement::Authenticated => Err(Refusal::InsufficientScope),
+        Requirement::Scope(scope) if is_identity_scope(scope) => Err(Refusal::InsufficientScope),
         Requirement::Scope(scope) if identity.scopes.contains(scope) => Ok(()),
         Requirement::Scope(_) => Err(Refusal::InsufficientScope),
     }
@@ -483,6 +488,33 @@ mod tests {
         let reader = identity(&["read"], None);
         assert_eq!(
             authorize(&reader, &Requirement::Authenticated, "GET", "/x"),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn identity_scopes_alone_never_pass_and_never_satisfy_a_route() {
+        let signed_in = Identity {
+            scopes: ScopeSet::parse_space_separated("openid email profile").unwrap(),
+            ..identity(&[], None)
+        };
+        assert_eq!(
+            authorize(&signed_in, &Requirement::Authenticated, "GET", "/x"),
+            Err(Refusal::InsufficientScope)
+        );
+        for scope in ["openid", "email", "profile"] {
+            assert_eq!(
+                authorize(&signed_in, &Requirement::Scope(scope.into()), "GET", "/x"),
+                Err(Refusal::InsufficientScope),
+                "{scope}"
+            );
+        }
+        let both = Identity {
+            scopes: ScopeSet::parse_space_separated("openid read").unwrap(),
+            ..identity(&[], None)
+        };
+        assert_eq!(
+            authorize(&both, &Requirement::Authenticated, "GET", "/x"),
             Ok(())
         );
     }

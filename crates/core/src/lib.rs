@@ -22,6 +22,7 @@ pub mod paths;
 pub mod region;
 pub mod scope;
 pub mod secret;
+pub mod signing_key;
 pub mod throttle;
 pub mod time;
 pub mod token;

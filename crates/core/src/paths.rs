@@ -21,6 +21,15 @@ pub const REVOKE: &str = "/oauth/v1/revoke";
 /// Introspection endpoint.
 pub const INTROSPECT: &str = "/oauth/v1/introspect";
 
+// --- OpenID Connect (Core 1.0, Discovery 1.0) ---
+
+/// OpenID Provider metadata.
+pub const OPENID_CONFIGURATION: &str = "/.well-known/openid-configuration";
+/// The public keys id_tokens are signed with (a JWK Set).
+pub const JWKS: &str = "/oauth/v1/jwks";
+/// The userinfo endpoint (GET or POST, with an access token holding `openid`).
+pub const USERINFO: &str = "/oauth/v1/userinfo";
+
 // --- HyperTrack ---
 
 /// An account's access token (`client_credentials` with the account's secret key).
@@ -180,6 +189,9 @@ pub const SERVED: &[&str] = &[
     TOKEN,
     REVOKE,
     INTROSPECT,
+    OPENID_CONFIGURATION,
+    JWKS,
+    USERINFO,
     ACCOUNT_TOKEN,
     EMBED_TOKEN,
     AUTH_CHECK,

@@ -4,6 +4,17 @@ use crate::ValidationError;
 use std::collections::BTreeSet;
 use std::fmt;
 
+/// The OpenID Connect identity scopes (OIDC Core §5.4, §3.1.2.1): every approved app may
+/// request them besides its product scopes. They say who the user is (the id_token and the
+/// userinfo endpoint); they never open an API route, and a token holding nothing else is not
+/// "authenticated" for the gateway. A scope catalogue may not name them.
+pub const IDENTITY_SCOPES: [&str; 3] = ["email", "openid", "profile"];
+
+/// Whether `scope` is one of the [`IDENTITY_SCOPES`].
+pub fn is_identity_scope(scope: &str) -> bool {
+    IDENTITY_SCOPES.contains(&scope)
+}
+
 /// One scope token, as RFC 6749 §3.3 allows (`%x21 / %x23-5B / %x5D-7E`), at most 64 bytes.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Scope(String);
@@ -64,6 +75,38 @@ impl ScopeSet {
         self.0.iter()
     }
 
+    /// The scopes of both sets.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        Self(self.0.union(&other.0).cloned().collect())
+    }
+
+    /// The identity scopes of the set (`openid`, `email`, `profile`).
+    pub fn identity_part(&self) -> ScopeSet {
+        Self(
+            self.0
+                .iter()
+                .filter(|s| is_identity_scope(s.as_str()))
+                .cloned()
+                .collect(),
+        )
+    }
+
+    /// Whether the set holds at least one product scope (one that is not an identity scope):
+    /// what the gateway's `authenticated` policy asks of a credential.
+    pub fn has_product_scope(&self) -> bool {
+        self.0.iter().any(|s| !is_identity_scope(s.as_str()))
+    }
+
+    /// Every identity scope ([`IDENTITY_SCOPES`]).
+    pub fn identity() -> ScopeSet {
+        Self(
+            IDENTITY_SCOPES
+                .iter()
+                .map(|s| Scope((*s).to_owned()))
+                .collect(),
+        )
+    }
+
     /// The scopes as a list of strings (the JSON shape of `scopes`).
     pub fn to_vec(&self) -> Vec<String> {
         self.0.iter().map(|s| s.0.clone()).collect()
@@ -95,12 +138,17 @@ impl serde::Serialize for ScopeSet {
 pub struct ScopeCatalogue(ScopeSet);
 
 impl ScopeCatalogue {
-    /// Builds the catalogue from configured names; it must not be empty.
+    /// Builds the catalogue from configured names; it must not be empty, and it may not name
+    /// an identity scope (`openid`, `email`, `profile`): those belong to OpenID Connect and
+    /// would otherwise open API routes to tokens that were only meant to say who signed in.
     pub fn parse<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<Self, ValidationError> {
         let set = names
             .into_iter()
             .map(Scope::parse)
             .collect::<Result<BTreeSet<_>, _>>()?;
+        if let Some(reserved) = set.iter().find(|s| is_identity_scope(s.as_str())) {
+            return Err(ValidationError::ReservedScope(reserved.as_str().to_owned()));
+        }
         if set.is_empty() {
             return Err(ValidationError::Empty { field: "scopes" });
         }
@@ -203,6 +251,30 @@ mod tests {
             assert!(Scope::parse(bad).is_err(), "{bad}");
         }
         assert!(ScopeCatalogue::parse([]).is_err());
+    }
+
+    #[test]
+    fn a_catalogue_may_not_name_an_identity_scope() {
+        for reserved in IDENTITY_SCOPES {
+            assert_eq!(
+                ScopeCatalogue::parse(["read", reserved]),
+                Err(ValidationError::ReservedScope(reserved.into()))
+            );
+        }
+        assert!(ScopeCatalogue::parse(["read", "emails", "openid2"]).is_ok());
+    }
+
+    #[test]
+    fn identity_scopes_are_not_product_scopes() {
+        let set = |raw: &str| ScopeSet::parse_space_separated(raw).unwrap();
+        assert!(!set("openid email profile").has_product_scope());
+        assert!(!set("").has_product_scope());
+        assert!(set("openid read").has_product_scope());
+        assert_eq!(
+            set("openid read email").identity_part(),
+            set("email openid")
+        );
+        assert_eq!(set("read").union(&set("openid")), set("openid read"));
     }
 
     #[test]

@@ -104,6 +104,9 @@ pub struct TokenFamily {
     pub embed_view: Option<String>,
     /// For an account's tokens: the secret key that minted them (revoking it revokes them).
     pub key_id: Option<KeyId>,
+    /// For a user's tokens: when the user signed in to authorize them (an id_token's
+    /// `auth_time`, also on refreshed ones).
+    pub auth_time: Option<Timestamp>,
 }
 
 /// An access token. Only its digest is stored.
@@ -165,6 +168,10 @@ pub struct AuthorizationCode {
     pub expires_at: Timestamp,
     /// When it was redeemed.
     pub used_at: Option<Timestamp>,
+    /// The OpenID Connect `nonce` of the request, echoed in the id_token.
+    pub nonce: Option<String>,
+    /// When the user signed in (the session's start): the id_token's `auth_time`.
+    pub auth_time: Option<Timestamp>,
 }
 
 fn invalid_grant(description: &'static str) -> OAuthError {
@@ -339,6 +346,8 @@ mod tests {
             created_at: T,
             expires_at: T.plus_secs(60),
             used_at: None,
+            nonce: None,
+            auth_time: None,
         }
     }
 
@@ -388,6 +397,7 @@ mod tests {
             revoked_at: None,
             embed_view: None,
             key_id: None,
+            auth_time: None,
         }
     }
 

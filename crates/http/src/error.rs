@@ -191,7 +191,9 @@ fn status_of(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::InvalidScope
         | OAuthErrorCode::AccessDenied
         | OAuthErrorCode::UnsupportedResponseType
-        | OAuthErrorCode::UnsupportedTokenType => StatusCode::BAD_REQUEST,
+        | OAuthErrorCode::UnsupportedTokenType
+        | OAuthErrorCode::LoginRequired
+        | OAuthErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
     }
 }
 

@@ -30,6 +30,14 @@ impl Server {
         let listener = TcpListener::bind(gatehouse.settings().listen).await?;
         let issuer = gatehouse.settings().issuer(listener.local_addr()?);
         gatehouse.set_public_base(&issuer);
+        // OpenID Connect: the first signing key is made now, and a node whose secret does
+        // not open the current key refuses to start.
+        gatehouse.ensure_signing_key().await.map_err(|e| {
+            let detail = std::error::Error::source(&e)
+                .map(|s| format!(": {s}"))
+                .unwrap_or_default();
+            std::io::Error::other(format!("OpenID Connect signing key: {e}{detail}"))
+        })?;
         let state = AppState::new(gatehouse.clone(), issuer)?;
         let metrics = match gatehouse.settings().metrics_listen {
             Some(addr) => {

@@ -86,6 +86,12 @@ pub fn describe_scope(scope: &str) -> &'static str {
         "read" => "Read your data",
         "write" => "Create and change your data",
         "views" => "Show your dashboards and embedded views",
+        // The OpenID Connect identity scopes, in the words of what the app learns.
+        "openid" => "Know who you are: sign you in with your Gatehouse account",
+        "email" => "See your email address and whether it is confirmed",
+        "profile" => {
+            "See your basic profile (Gatehouse keeps no name or picture, so nothing more today)"
+        }
         _ => "",
     }
 }

@@ -72,6 +72,7 @@ impl Gatehouse {
             revoked_at: None,
             embed_view,
             key_id: Some(key_id.clone()),
+            auth_time: None,
         };
         let token = AccessToken {
             digest: plain.digest(),
@@ -130,6 +131,7 @@ impl Gatehouse {
             expires_in: lifetime,
             refresh_token: None,
             scope: scopes,
+            id_token: None,
         })
     }
 

@@ -174,7 +174,8 @@ impl Gatehouse {
     ) -> Result<(AuthorizeRequest, Application), ServiceError> {
         let client_id = params.client_id().map_err(ServiceError::Authorize)?;
         let app = self.store.find_application(&client_id).await?;
-        let request = validate(params, app.as_ref()).map_err(ServiceError::Authorize)?;
+        let request = validate(params, app.as_ref(), self.openid_connect_enabled())
+            .map_err(ServiceError::Authorize)?;
         let app = app.ok_or_else(|| ServiceError::not_found("application", client_id.as_str()))?;
         Ok((request, app))
     }
@@ -230,12 +231,25 @@ impl Gatehouse {
         Ok(())
     }
 
-    /// Issues a code for `request` on behalf of `user`; returns the client redirect location
-    /// carrying `code`, `state` and this deployment's issuer as `iss` (RFC 9207).
+    /// Issues a code for `request` on behalf of `user`, who signed in just now; see
+    /// [`Self::issue_code_signed_in_at`].
     pub async fn issue_code(
         &self,
         user: &User,
         request: &AuthorizeRequest,
+    ) -> Result<String, ServiceError> {
+        self.issue_code_signed_in_at(user, request, self.clock.now())
+            .await
+    }
+
+    /// Issues a code for `request` on behalf of `user`, who signed in at `auth_time` (the
+    /// id_token's `auth_time`); returns the client redirect location carrying `code`,
+    /// `state` and this deployment's issuer as `iss` (RFC 9207).
+    pub async fn issue_code_signed_in_at(
+        &self,
+        user: &User,
+        request: &AuthorizeRequest,
+        auth_time: gatehouse_core::Timestamp,
     ) -> Result<String, ServiceError> {
         let now = self.clock.now();
         let plain = PlainSecret::generate(
@@ -254,6 +268,8 @@ impl Gatehouse {
             created_at: now,
             expires_at: now.plus_secs(self.settings.lifetimes.authorization_code),
             used_at: None,
+            nonce: request.nonce.clone(),
+            auth_time: Some(auth_time),
         };
         self.store.insert_authorization_code(&code).await?;
         Ok(request.code_location(plain.expose(), &self.public_base()))

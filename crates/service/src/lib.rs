@@ -25,6 +25,7 @@ mod passwords;
 pub mod people;
 pub mod portal;
 pub mod settings;
+pub mod signing;
 #[cfg(feature = "testing")]
 pub mod testing;
 pub mod users;
@@ -53,6 +54,7 @@ pub struct Gatehouse {
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
     limits: Arc<limits::ClientLimits>,
     metrics: Arc<metrics::Metrics>,
+    opened_key: Arc<signing::OpenedKey>,
 }
 
 impl Gatehouse {
@@ -85,6 +87,7 @@ impl Gatehouse {
             group_commit: Arc::default(),
             limits,
             metrics: Arc::default(),
+            opened_key: Arc::default(),
         }
     }
 

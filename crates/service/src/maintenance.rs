@@ -55,6 +55,8 @@ pub struct Purged {
     pub audit_events: u64,
     /// Entries of SQLite's invalidation log older than [`INVALIDATION_LOG_SECS`].
     pub invalidations: u64,
+    /// Retired OpenID Connect signing keys no longer published (their id_tokens expired).
+    pub signing_keys: u64,
 }
 
 impl Purged {
@@ -68,6 +70,7 @@ impl Purged {
             + self.unconfirmed_users
             + self.audit_events
             + self.invalidations
+            + self.signing_keys
     }
 }
 
@@ -163,6 +166,9 @@ impl Gatehouse {
                 store.purge_invalidations(log_before, PURGE_BATCH)
             })
             .await,
+            // A retired key's sealed private key is kept no longer than its public half is
+            // published; there are only ever a few.
+            signing_keys: purge("retired signing keys", || store.purge_signing_keys(now)).await,
         };
         if purged.total() > 0 {
             tracing::info!(?purged, "retention: deleted what had ended");

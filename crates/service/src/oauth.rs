@@ -9,6 +9,7 @@ use gatehouse_core::gateway::Identity;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
+use gatehouse_core::oauth::id_token::{id_token_claims, IdTokenInput, UserInfo};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode, TokenRequest};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretDigest, SecretKind};
@@ -57,6 +58,8 @@ pub struct IssuedTokens {
     pub refresh_token: Option<PlainSecret>,
     /// The scopes of the access token.
     pub scope: ScopeSet,
+    /// An OpenID Connect id_token, when the access token's scopes hold `openid`.
+    pub id_token: Option<String>,
 }
 
 /// An RFC 7662 introspection answer.
@@ -81,6 +84,23 @@ pub enum Introspection {
         /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
         token_type: &'static str,
     },
+}
+
+/// Why the userinfo endpoint refuses a request (RFC 6750 §3.1).
+#[derive(Debug)]
+pub enum UserInfoRefusal {
+    /// No usable access token: 401 `invalid_token`.
+    InvalidToken,
+    /// A live token without `openid` (or naming no user): 403 `insufficient_scope`.
+    InsufficientScope,
+    /// The store could not answer.
+    Failed(ServiceError),
+}
+
+impl From<StoreError> for UserInfoRefusal {
+    fn from(e: StoreError) -> Self {
+        Self::Failed(e.into())
+    }
 }
 
 /// Who is calling the introspection endpoint.
@@ -368,9 +388,21 @@ impl Gatehouse {
             revoked_at: None,
             embed_view: None,
             key_id: None,
+            auth_time: stored.auth_time,
         };
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
+        // Signed before the code is spent: a failure to sign leaves the code usable.
+        let id_token = self
+            .id_token_for(
+                client,
+                &stored.user_id,
+                &stored.scopes,
+                stored.auth_time.unwrap_or(stored.created_at),
+                stored.nonce.as_deref(),
+                access_plain.expose(),
+            )
+            .await?;
         let redemption = self
             .store
             .redeem_code(&digest, &family, &access, &refresh, now)
@@ -389,6 +421,7 @@ impl Gatehouse {
                 expires_in: self.settings.lifetimes.access_token,
                 refresh_token: Some(refresh_plain),
                 scope: stored.scopes,
+                id_token,
             }),
             Redemption::Replayed => {
                 self.forget(&Invalidation::Family(stored.family_id.clone()));
@@ -440,6 +473,21 @@ impl Gatehouse {
         let access_scopes = requested_scopes(scope, &stored.scopes).map_err(ServiceError::OAuth)?;
         let ((access, access_plain), (refresh, refresh_plain)) =
             self.new_pair(&family.family_id, &access_scopes, &stored.scopes);
+        // OIDC Core §12.2: a fresh id_token for the same user, without a nonce.
+        let id_token = match &family.user_id {
+            Some(user_id) => {
+                self.id_token_for(
+                    client,
+                    user_id,
+                    &access_scopes,
+                    family.auth_time.unwrap_or(family.created_at),
+                    None,
+                    access_plain.expose(),
+                )
+                .await?
+            }
+            None => None,
+        };
         let rotation = self
             .store
             .rotate_refresh_token(&digest, &access, &refresh, now)
@@ -462,6 +510,7 @@ impl Gatehouse {
                     expires_in: self.settings.lifetimes.access_token,
                     refresh_token: Some(refresh_plain),
                     scope: access_scopes,
+                    id_token,
                 })
             }
             Rotation::Reused => {
@@ -509,6 +558,7 @@ impl Gatehouse {
             revoked_at: None,
             embed_view: None,
             key_id: None,
+            auth_time: None,
         };
         let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
         match self.store_issued(family, access).await {
@@ -526,7 +576,79 @@ impl Gatehouse {
             expires_in: self.settings.lifetimes.access_token,
             refresh_token: None,
             scope: scopes,
+            id_token: None,
         })
+    }
+
+    /// An id_token for `user_id` and `client` when `scopes` hold `openid` (and OpenID
+    /// Connect is on); `None` otherwise. A user who is gone or disabled gets none, and the
+    /// grant fails: the tokens would be revoked anyway.
+    async fn id_token_for(
+        &self,
+        client: &Application,
+        user_id: &UserId,
+        scopes: &ScopeSet,
+        auth_time: Timestamp,
+        nonce: Option<&str>,
+        access_token: &str,
+    ) -> Result<Option<String>, ServiceError> {
+        if !scopes.contains("openid") || !self.openid_connect_enabled() {
+            return Ok(None);
+        }
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .filter(gatehouse_core::user::User::is_enabled)
+            .ok_or_else(|| invalid_grant("the user who granted this can no longer sign in"))?;
+        let claims = id_token_claims(IdTokenInput {
+            issuer: &self.public_base(),
+            user: &user,
+            client_id: &client.client_id,
+            scopes,
+            auth_time,
+            nonce,
+            access_token,
+            now: self.clock.now(),
+            lifetime: self.settings.lifetimes.id_token,
+        });
+        self.sign_id_token(&claims).await.map(Some)
+    }
+
+    /// OIDC Core §5.3: what the holder of `token` may learn about the user who granted it.
+    /// The token must be a live access token of an approved app, granted by a user who can
+    /// still sign in, and hold `openid`.
+    pub async fn userinfo(&self, token: &str) -> Result<UserInfo, UserInfoRefusal> {
+        if !self.openid_connect_enabled() {
+            return Err(UserInfoRefusal::InvalidToken);
+        }
+        let now = self.clock.now();
+        let digest = verify_format(token, SecretKind::AccessToken, &self.settings.region)
+            .map_err(|_| UserInfoRefusal::InvalidToken)?;
+        let view = self
+            .store
+            .find_access_token(&digest)
+            .await?
+            .filter(|v| v.is_active(now))
+            .ok_or(UserInfoRefusal::InvalidToken)?;
+        // The app must still be approved (a suspended app's tokens are dead everywhere).
+        if self.holder_scopes(&view.family).await?.is_none() {
+            return Err(UserInfoRefusal::InvalidToken);
+        }
+        let Some(user_id) = &view.family.user_id else {
+            // A client's own token names no user.
+            return Err(UserInfoRefusal::InsufficientScope);
+        };
+        if !view.token.scopes.contains("openid") {
+            return Err(UserInfoRefusal::InsufficientScope);
+        }
+        let user = self
+            .store
+            .find_user(user_id)
+            .await?
+            .filter(gatehouse_core::user::User::is_enabled)
+            .ok_or(UserInfoRefusal::InvalidToken)?;
+        Ok(UserInfo::of(&user, &view.token.scopes))
     }
 
     /// RFC 7009: revokes a token of `client`. Unknown and malformed tokens succeed silently
@@ -704,6 +826,13 @@ impl Gatehouse {
         // What the token may do today: no more than its app or account may.
         let Some(holder_scopes) = self.holder_scopes(&family).await? else {
             return Ok(Introspection::Inactive);
+        };
+        // A user's grant may also hold the identity scopes, which no app's product scopes
+        // list: they stay as long as the grant does.
+        let holder_scopes = if family.user_id.is_some() {
+            holder_scopes.union(&ScopeSet::identity())
+        } else {
+            holder_scopes
         };
         Ok(Introspection::Active {
             scope: scope.intersection(&holder_scopes),

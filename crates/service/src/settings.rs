@@ -48,6 +48,9 @@ pub struct Lifetimes {
     pub client_secret: i64,
     /// How long a replaced client secret keeps working (default 0).
     pub client_secret_grace: i64,
+    /// OpenID Connect id_tokens (default one hour). A retired signing key stays published
+    /// this long (and a minute more) after a rotation.
+    pub id_token: i64,
 }
 
 impl Default for Lifetimes {
@@ -59,7 +62,46 @@ impl Default for Lifetimes {
             embed_token: 900,
             client_secret: 365 * 86_400,
             client_secret_grace: 0,
+            id_token: 3600,
         }
+    }
+}
+
+/// The 32-byte key that seals OpenID Connect signing keys in the database (AES-256-GCM):
+/// `GATEHOUSE_SIGNING_KEY_SECRET`, or the file named by `signing_key_secret_file`, holding 32
+/// random bytes in base64 (`openssl rand -base64 32`). `Debug` never shows it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SigningKeySecret([u8; 32]);
+
+impl SigningKeySecret {
+    /// Reads the base64 text form (surrounding whitespace ignored); it must decode to exactly
+    /// 32 bytes, so a short passphrase cannot pass for a key.
+    pub fn parse(raw: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(raw.trim())
+            .map_err(|_| "is not base64 (make one with: openssl rand -base64 32)".to_owned())?;
+        let key: [u8; 32] = bytes.try_into().map_err(|_| {
+            "must be 32 random bytes in base64 (make one with: openssl rand -base64 32)".to_owned()
+        })?;
+        Ok(Self(key))
+    }
+
+    /// The key bytes, for the cipher only.
+    pub(crate) fn bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl From<[u8; 32]> for SigningKeySecret {
+    fn from(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+}
+
+impl fmt::Debug for SigningKeySecret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SigningKeySecret(REDACTED)")
     }
 }
 
@@ -189,6 +231,9 @@ pub struct Settings {
     /// A separate address for `GET /metrics`; `None` serves it on `listen` with everything
     /// else.
     pub metrics_listen: Option<SocketAddr>,
+    /// Seals the OpenID Connect signing keys. Without it OpenID Connect is off: no key is
+    /// made or used, `openid` is refused, and the OpenID Connect endpoints answer 404.
+    pub signing_key_secret: Option<SigningKeySecret>,
 }
 
 /// A URL with its password replaced, for logs and debug output.
@@ -227,6 +272,7 @@ impl std::fmt::Debug for Settings {
             .field("retention", &self.retention)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
+            .field("signing_key_secret", &self.signing_key_secret)
             .finish()
     }
 }
@@ -252,6 +298,7 @@ impl Default for Settings {
             retention: Retention::default(),
             log_format: LogFormat::Text,
             metrics_listen: None,
+            signing_key_secret: None,
         }
     }
 }
@@ -345,6 +392,11 @@ struct FileSettings {
     log_format: Option<String>,
     metrics_listen: Option<String>,
     retention: Option<FileRetention>,
+    signing_key_secret_file: Option<PathBuf>,
+    /// `GATEHOUSE_SIGNING_KEY_SECRET`: the secret itself (never a key of the file, which
+    /// names a file holding it instead).
+    #[serde(skip)]
+    signing_key_secret: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -372,6 +424,7 @@ struct FileLifetimes {
     embed_token: Option<i64>,
     client_secret: Option<i64>,
     client_secret_grace: Option<i64>,
+    id_token: Option<i64>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -387,6 +440,9 @@ struct FileRoute {
 const METHODS: [&str; 8] = [
     "GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS", "*",
 ];
+/// The environment variable holding the signing key secret itself.
+pub const SIGNING_KEY_SECRET_VAR: &str = "GATEHOUSE_SIGNING_KEY_SECRET";
+
 /// Ten years: an upper bound that keeps every `now + lifetime` far from overflow.
 const MAX_LIFETIME: i64 = 10 * 365 * 86_400;
 
@@ -423,6 +479,7 @@ impl Settings {
                 *(var.slot)(&mut raw) = Some(value);
             }
         }
+        raw.signing_key_secret = env(SIGNING_KEY_SECRET_VAR);
         if let Some(url) = &overrides.database_url {
             origin.insert("database_url", "--database-url".to_owned());
             raw.database_url = Some(url.clone());
@@ -584,6 +641,7 @@ fn validate(
                 &mut d.client_secret_grace,
                 0,
             ),
+            ("id_token", l.id_token, &mut d.id_token, 1),
         ] {
             if let Some(v) = value {
                 check(if (min..=MAX_LIFETIME).contains(&v) {
@@ -673,6 +731,22 @@ fn validate(
                          127.0.0.1:9090"
                     )
                 }),
+        );
+    }
+    // The variable wins over the file, as every GATEHOUSE_* variable wins over the config.
+    if let Some(value) = raw.signing_key_secret {
+        check(
+            SigningKeySecret::parse(&value)
+                .map(|k| settings.signing_key_secret = Some(k))
+                .map_err(|why| format!("{SIGNING_KEY_SECRET_VAR}: {why}")),
+        );
+    } else if let Some(path) = raw.signing_key_secret_file {
+        check(
+            std::fs::read_to_string(&path)
+                .map_err(|e| format!("cannot read {}: {e}", path.display()))
+                .and_then(|text| SigningKeySecret::parse(&text))
+                .map(|k| settings.signing_key_secret = Some(k))
+                .map_err(|why| format!("signing_key_secret_file: {why}")),
         );
     }
     for (i, route) in raw.route.unwrap_or_default().into_iter().enumerate() {
@@ -816,6 +890,52 @@ mod tests {
         let mut file = tempfile::NamedTempFile::new().unwrap();
         file.write_all(text.as_bytes()).unwrap();
         Settings::load(Some(file.path()), no_env, &Overrides::default())
+    }
+
+    #[test]
+    fn the_signing_key_secret_comes_from_the_environment_or_a_file() {
+        let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(default.signing_key_secret, None, "OpenID Connect is off");
+        assert_eq!(default.lifetimes.id_token, 3600);
+
+        let mut file = tempfile::NamedTempFile::new().unwrap();
+        writeln!(file, "{secret}").unwrap();
+        let path = file.path().display().to_string();
+        let from_file = load_toml(&format!(
+            "signing_key_secret_file = '{path}'\n[lifetimes]\nid_token = 600\n"
+        ))
+        .unwrap();
+        let expected = SigningKeySecret::parse(secret).unwrap();
+        assert_eq!(from_file.signing_key_secret, Some(expected.clone()));
+        assert_eq!(from_file.lifetimes.id_token, 600);
+        assert!(!format!("{from_file:?}").contains(secret), "redacted");
+
+        let env = |var: &str| (var == SIGNING_KEY_SECRET_VAR).then(|| secret.to_owned());
+        let from_env = Settings::load(None, env, &Overrides::default()).unwrap();
+        assert_eq!(from_env.signing_key_secret, Some(expected));
+
+        // Too short, not base64, a missing file: each names where it came from.
+        for (bad, key) in [
+            ("c2hvcnQ=", SIGNING_KEY_SECRET_VAR),
+            ("not base64!", SIGNING_KEY_SECRET_VAR),
+        ] {
+            let env = move |var: &str| (var == SIGNING_KEY_SECRET_VAR).then(|| bad.to_owned());
+            let err = Settings::load(None, env, &Overrides::default()).unwrap_err();
+            assert!(err.0[0].starts_with(key), "{err}");
+        }
+        let err = load_toml("signing_key_secret_file = '/nonexistent/secret'").unwrap_err();
+        assert!(err.0[0].starts_with("signing_key_secret_file:"), "{err}");
+        assert!(load_toml("[lifetimes]\nid_token = 0").is_err());
+    }
+
+    #[test]
+    fn a_catalogue_naming_an_identity_scope_is_refused() {
+        for scope in ["openid", "email", "profile"] {
+            let err = load_toml(&format!("scopes = ['read', '{scope}']")).unwrap_err();
+            assert!(err.0[0].starts_with("scopes:"), "{err}");
+            assert!(err.0[0].contains("OpenID Connect"), "{err}");
+        }
     }
 
     #[test]

@@ -32,6 +32,7 @@ use gatehouse_core::link::OneTimeLink;
 use gatehouse_core::password::PasswordHash;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::signing_key::SigningKey;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, Grant, RefreshToken, Session, TokenFamily, TokenView,
 };
@@ -625,6 +626,31 @@ pub enum FeedEvent {
     Invalidated(Invalidation),
 }
 
+/// OpenID Connect signing keys: one current key every node signs with, and retired keys that
+/// stay published until the id_tokens they signed have expired.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Stores `key` as the current key unless there already is one (another node made it
+    /// first): `true` if stored, `false` if another current key exists (nothing stored).
+    async fn insert_first_signing_key(&self, key: &SigningKey) -> Result<bool, StoreError>;
+    /// The current key, if any.
+    async fn current_signing_key(&self) -> Result<Option<SigningKey>, StoreError>;
+    /// Makes `key` current, atomically retiring the current one at `now`, which stays
+    /// published until `published_until`. Two rotations at once: one of them fails with
+    /// `Conflict`, and there is still exactly one current key.
+    async fn rotate_signing_key(
+        &self,
+        key: &SigningKey,
+        now: Timestamp,
+        published_until: Timestamp,
+    ) -> Result<(), StoreError>;
+    /// The keys of the JWK Set at `now`: the current one first, then the retired ones still
+    /// published, newest first.
+    async fn published_signing_keys(&self, now: Timestamp) -> Result<Vec<SigningKey>, StoreError>;
+    /// Retention: deletes retired keys no longer published before `before`; returns how many.
+    async fn purge_signing_keys(&self, before: Timestamp) -> Result<u64, StoreError>;
+}
+
 /// Revocations travelling between every process that shares the database. Every method of
 /// the other traits that revokes something publishes its invalidation inside its own
 /// transaction (a NOTIFY, or a row of SQLite's log, committed with the revocation), so a
@@ -658,6 +684,7 @@ pub trait Store:
     + InvalidationStore
     + LinkStore
     + AdminKeyStore
+    + SigningKeyStore
 {
     /// Applies the embedded migrations that have not run yet.
     async fn migrate(&self) -> Result<(), StoreError>;

@@ -19,6 +19,7 @@ use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::password::PasswordHash;
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::signing_key::SigningKey;
 use gatehouse_core::token::{
     AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, Grant, RefreshToken, Session,
     TokenFamily, TokenView,
@@ -433,6 +434,7 @@ pub(crate) struct FamilyRow {
     f_revoked_at: Option<i64>,
     f_embed_view: Option<String>,
     f_key_id: Option<String>,
+    f_auth_time: Option<i64>,
 }
 
 impl TryFrom<FamilyRow> for TokenFamily {
@@ -450,6 +452,7 @@ impl TryFrom<FamilyRow> for TokenFamily {
             revoked_at: r.f_revoked_at.map(ts),
             embed_view: r.f_embed_view,
             key_id: opt_id(r.f_key_id.as_deref(), KeyId::parse)?,
+            auth_time: r.f_auth_time.map(ts),
         })
     }
 }
@@ -524,6 +527,8 @@ pub(crate) struct AuthorizationCodeRow {
     created_at: i64,
     expires_at: i64,
     used_at: Option<i64>,
+    nonce: Option<String>,
+    auth_time: Option<i64>,
 }
 
 impl TryFrom<AuthorizationCodeRow> for AuthorizationCode {
@@ -540,6 +545,38 @@ impl TryFrom<AuthorizationCodeRow> for AuthorizationCode {
             created_at: ts(r.created_at),
             expires_at: ts(r.expires_at),
             used_at: r.used_at.map(ts),
+            nonce: r.nonce,
+            auth_time: r.auth_time.map(ts),
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SigningKeyRow {
+    kid: String,
+    algorithm: String,
+    public_n: String,
+    public_e: String,
+    private_key_sealed: Vec<u8>,
+    created_at: i64,
+    retired_at: Option<i64>,
+    published_until: Option<i64>,
+}
+
+impl TryFrom<SigningKeyRow> for SigningKey {
+    type Error = StoreError;
+    fn try_from(r: SigningKeyRow) -> Result<Self, StoreError> {
+        if r.algorithm != gatehouse_core::signing_key::ALGORITHM {
+            return Err(StoreError::corrupt("unknown signing key algorithm"));
+        }
+        Ok(SigningKey {
+            kid: r.kid,
+            public_n: r.public_n,
+            public_e: r.public_e,
+            private_key_sealed: r.private_key_sealed,
+            created_at: ts(r.created_at),
+            retired_at: r.retired_at.map(ts),
+            published_until: r.published_until.map(ts),
         })
     }
 }
@@ -674,6 +711,7 @@ row!(TokenFamily, "token_families",
     revoked_at => opt_time(f.revoked_at),
     embed_view => opt_text(f.embed_view.as_deref()),
     key_id => opt_text(f.key_id.as_ref().map(KeyId::as_str)),
+    auth_time => opt_time(f.auth_time),
 });
 
 row!(AccessToken, "access_tokens", conflict "access token", missing "token family", |t| {
@@ -707,6 +745,19 @@ row!(AuthorizationCode, "authorization_codes",
     created_at => time(c.created_at),
     expires_at => time(c.expires_at),
     used_at => opt_time(c.used_at),
+    nonce => opt_text(c.nonce.as_deref()),
+    auth_time => opt_time(c.auth_time),
+});
+
+row!(SigningKey, "signing_keys", conflict "current signing key", missing "nothing", |k| {
+    kid => text(&k.kid),
+    algorithm => text(gatehouse_core::signing_key::ALGORITHM),
+    public_n => text(&k.public_n),
+    public_e => text(&k.public_e),
+    private_key_sealed => Value::Bytes(&k.private_key_sealed),
+    created_at => time(k.created_at),
+    retired_at => opt_time(k.retired_at),
+    published_until => opt_time(k.published_until),
 });
 
 row!(Grant, "grants", conflict "grant", missing "user or client", |g| {

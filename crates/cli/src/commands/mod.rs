@@ -5,6 +5,7 @@ mod admin_key;
 mod app;
 mod audit;
 mod serve;
+mod signing_key;
 mod token;
 mod user;
 
@@ -55,6 +56,7 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
         Command::AdminKey(cmd) => admin_key::run(&gatehouse, cmd).await,
         Command::Audit(cmd) => audit::run(&gatehouse, cmd).await,
         Command::Token(cmd) => token::run(&gatehouse, cmd).await,
+        Command::SigningKey(cmd) => signing_key::run(&gatehouse, cmd).await,
     };
     // An approval or a secret reset mails the app's owner; let that finish before exiting.
     gatehouse.finish_mail().await;

@@ -14,6 +14,13 @@ pub async fn run(gatehouse: Gatehouse) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = server.local_addr()?;
     tracing::info!(%region, database = backend, "listening on http://{addr}");
+    if gatehouse.openid_connect_enabled() {
+        tracing::info!(
+            "OpenID Connect is on: id_tokens are signed with the database's current signing key"
+        );
+    } else {
+        tracing::info!("OpenID Connect is off: set GATEHOUSE_SIGNING_KEY_SECRET or signing_key_secret_file to turn it on");
+    }
     announce_setup_link(&gatehouse).await?;
     server.run(shutdown_signal()).await?;
     tracing::info!("stopped");

@@ -14,7 +14,8 @@ use super::pkce::CodeChallenge;
 use super::{OAuthError, OAuthErrorCode};
 use crate::application::{AppStatus, Application, ClientType};
 use crate::ids::ClientId;
-use crate::scope::ScopeSet;
+use crate::scope::{is_identity_scope, ScopeSet};
+use crate::Timestamp;
 use std::collections::btree_map::Entry;
 use std::collections::BTreeMap;
 use url::Url;
@@ -30,9 +31,13 @@ pub struct AuthorizeParams {
 /// Longest `state` accepted; it is echoed back, so it is bounded.
 pub const MAX_STATE: usize = 1024;
 
+/// Longest `nonce` accepted (OIDC Core §3.1.2.1); it is stored with the code and echoed in
+/// the id_token, so it is bounded.
+pub const MAX_NONCE: usize = 512;
+
 /// The parameters of the authorization request that are carried through the login and
 /// consent pages, in order.
-pub const CARRIED: [&str; 7] = [
+pub const CARRIED: [&str; 10] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -40,6 +45,9 @@ pub const CARRIED: [&str; 7] = [
     "state",
     "code_challenge",
     "code_challenge_method",
+    "nonce",
+    "prompt",
+    "max_age",
 ];
 
 impl AuthorizeParams {
@@ -73,6 +81,25 @@ impl AuthorizeParams {
             .collect()
     }
 
+    /// The carried parameters for the request that continues after the user signed in
+    /// again: `prompt=login` (and `max_age=0`, which means the same, OIDC Core §3.1.2.1) are
+    /// satisfied by that sign-in and dropped, or the request would ask for it forever.
+    pub fn carried_after_login(&self) -> Vec<(&'static str, String)> {
+        self.carried()
+            .into_iter()
+            .filter_map(|(name, value)| match name {
+                "prompt" => {
+                    let kept: Vec<&str> = value.split(' ').filter(|p| *p != "login").collect();
+                    let kept = kept.join(" ");
+                    let kept = kept.trim();
+                    (!kept.is_empty()).then(|| (name, kept.to_owned()))
+                }
+                "max_age" if value == "0" => None,
+                _ => Some((name, value.to_owned())),
+            })
+            .collect()
+    }
+
     /// The client the request names, or the error page explaining why there is none.
     pub fn client_id(&self) -> Result<ClientId, AuthorizeRejection> {
         if self.repeated.iter().any(|n| n == "client_id") {
@@ -98,6 +125,129 @@ pub struct AuthorizeRequest {
     pub state: String,
     /// The PKCE challenge, if one was sent.
     pub code_challenge: Option<CodeChallenge>,
+    /// OIDC Core §3.1.2.1 `nonce`: stored with the code, echoed in the id_token.
+    pub nonce: Option<String>,
+    /// OIDC Core §3.1.2.1 `prompt`.
+    pub prompt: Prompt,
+    /// OIDC Core §3.1.2.1 `max_age`: the most seconds since the user last signed in.
+    pub max_age: Option<i64>,
+}
+
+/// The `prompt` values of a request (OIDC Core §3.1.2.1). `select_account` is accepted and
+/// needs nothing: a browser has one signed-in user at a time.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Prompt {
+    /// Show nothing: answer at once, or with `login_required` / `consent_required`.
+    pub none: bool,
+    /// Ask the user to sign in again, even with a live session.
+    pub login: bool,
+    /// Ask for consent again, even if it was given before.
+    pub consent: bool,
+}
+
+impl Prompt {
+    /// Parses the space-separated values; `none` may not be combined with another.
+    pub fn parse(raw: Option<&str>) -> Result<Self, OAuthError> {
+        let mut prompt = Self::default();
+        let Some(raw) = raw else {
+            return Ok(prompt);
+        };
+        let mut others = false;
+        for value in raw.split(' ').filter(|v| !v.is_empty()) {
+            match value {
+                "none" => prompt.none = true,
+                "login" => {
+                    prompt.login = true;
+                    others = true;
+                }
+                "consent" => {
+                    prompt.consent = true;
+                    others = true;
+                }
+                "select_account" => others = true,
+                other => {
+                    return Err(OAuthError::with(
+                        OAuthErrorCode::InvalidRequest,
+                        format!("unsupported prompt value {other}"),
+                    ))
+                }
+            }
+        }
+        if prompt.none && others {
+            return Err(OAuthError::invalid_request(
+                "prompt=none cannot be combined with other values",
+            ));
+        }
+        Ok(prompt)
+    }
+}
+
+/// What the authorization endpoint does next with a valid request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Step {
+    /// Send the user to sign in; `again`: even though they are signed in (`prompt=login`, or
+    /// their sign-in is older than `max_age`).
+    Login {
+        /// Whether a live session must be replaced by a fresh sign-in.
+        again: bool,
+    },
+    /// Show the consent page.
+    Consent,
+    /// Issue a code at once.
+    Issue,
+}
+
+impl AuthorizeRequest {
+    /// OIDC Core §3.1.2.3: what happens next, given when the browser's user signed in
+    /// (`None`: nobody is signed in) and whether they already consented to every requested
+    /// scope. With `prompt=none` anything that would need the user is an error for the
+    /// client: `login_required` or `consent_required` (§3.1.2.6).
+    pub fn next_step(
+        &self,
+        signed_in_at: Option<Timestamp>,
+        consented: bool,
+        now: Timestamp,
+    ) -> Result<Step, AuthorizeRejection> {
+        let step = match signed_in_at {
+            None => Step::Login { again: false },
+            Some(at) => {
+                let too_old = self
+                    .max_age
+                    .is_some_and(|max| now.unix().saturating_sub(at.unix()) > max);
+                if self.prompt.login || too_old || self.max_age == Some(0) {
+                    Step::Login { again: true }
+                } else if self.prompt.consent || !consented {
+                    Step::Consent
+                } else {
+                    Step::Issue
+                }
+            }
+        };
+        if !self.prompt.none {
+            return Ok(step);
+        }
+        let refusal = match step {
+            Step::Issue => return Ok(Step::Issue),
+            Step::Login { .. } => OAuthError::new(
+                OAuthErrorCode::LoginRequired,
+                "the user is not signed in (prompt=none)",
+            ),
+            Step::Consent => OAuthError::new(
+                OAuthErrorCode::ConsentRequired,
+                "the user has not consented to these scopes (prompt=none)",
+            ),
+        };
+        Err(AuthorizeRejection::Redirect {
+            redirect_uri: self.redirect_uri.clone(),
+            error: refusal,
+            state: Some(self.state.clone()),
+        })
+    }
+
+    /// Whether the request is an OpenID Connect one (its scopes hold `openid`).
+    pub fn is_openid(&self) -> bool {
+        self.scopes.contains("openid")
+    }
 }
 
 /// Why an authorization request fails.
@@ -156,10 +306,13 @@ impl AuthorizeRequest {
     }
 }
 
-/// Checks a request against the app `client_id` names (`None`: unknown client).
+/// Checks a request against the app `client_id` names (`None`: unknown client). With
+/// `openid_connect`, the app may also request the identity scopes (`openid`, `email`,
+/// `profile`) besides its product scopes.
 pub fn validate(
     params: &AuthorizeParams,
     app: Option<&Application>,
+    openid_connect: bool,
 ) -> Result<AuthorizeRequest, AuthorizeRejection> {
     let client_id = params.client_id()?;
     let app = app.ok_or_else(|| AuthorizeRejection::page("unknown client_id"))?;
@@ -215,7 +368,29 @@ pub fn validate(
             )))
         }
     }
-    let scopes = requested_scopes(params.get("scope"), &app.scopes).map_err(redirect)?;
+    let scopes =
+        authorize_scopes(params.get("scope"), &app.scopes, openid_connect).map_err(redirect)?;
+    let nonce = params.get("nonce").map(str::to_owned);
+    if nonce.as_ref().is_some_and(|n| n.len() > MAX_NONCE) {
+        return Err(redirect(OAuthError::invalid_request(
+            "nonce is longer than 512 characters",
+        )));
+    }
+    let prompt = Prompt::parse(params.get("prompt")).map_err(redirect)?;
+    let max_age = match params.get("max_age") {
+        None => None,
+        Some(raw) => Some(
+            raw.parse::<u32>()
+                .ok()
+                .filter(|_| raw.bytes().all(|b| b.is_ascii_digit()))
+                .map(i64::from)
+                .ok_or_else(|| {
+                    redirect(OAuthError::invalid_request(
+                        "max_age must be a number of seconds",
+                    ))
+                })?,
+        ),
+    };
     let code_challenge = match (
         params.get("code_challenge"),
         params.get("code_challenge_method"),
@@ -241,7 +416,37 @@ pub fn validate(
         scopes,
         state: state_value,
         code_challenge,
+        nonce,
+        prompt,
+        max_age,
     })
+}
+
+/// The scopes of an authorization request: the app's product scopes, plus the identity scopes
+/// when OpenID Connect is on; the app's product scopes when `scope` is omitted.
+fn authorize_scopes(
+    raw: Option<&str>,
+    product: &ScopeSet,
+    openid_connect: bool,
+) -> Result<ScopeSet, OAuthError> {
+    // Omitted (or empty): the product scopes alone, as before OpenID Connect.
+    if raw.is_none_or(|r| r.trim().is_empty()) {
+        return Ok(product.clone());
+    }
+    if openid_connect {
+        return requested_scopes(raw, &product.union(&ScopeSet::identity()));
+    }
+    let requested = requested_scopes(raw, &product.union(&ScopeSet::identity()))?;
+    if let Some(identity) = requested.iter().find(|s| is_identity_scope(s.as_str())) {
+        return Err(OAuthError::with(
+            OAuthErrorCode::InvalidScope,
+            format!(
+                "scope {} needs OpenID Connect, which is not enabled on this server",
+                identity.as_str()
+            ),
+        ));
+    }
+    Ok(requested)
 }
 
 /// The scopes of a `scope` parameter, each within `allowed`; all of `allowed` when omitted
@@ -341,7 +546,7 @@ mod tests {
     #[test]
     fn valid_request_defaults_to_the_apps_scopes() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let req = validate(&params(&app, &[]), Some(&app)).unwrap();
+        let req = validate(&params(&app, &[]), Some(&app), true).unwrap();
         assert_eq!(req.scopes.to_string(), "read write");
         assert_eq!(req.state, "xyz");
         assert!(req.code_challenge.is_none());
@@ -361,19 +566,19 @@ mod tests {
             let p = params(&app, &[("redirect_uri", uri)]);
             assert!(
                 matches!(
-                    validate(&p, Some(&app)),
+                    validate(&p, Some(&app), true),
                     Err(AuthorizeRejection::ErrorPage(_))
                 ),
                 "{uri}"
             );
         }
         assert!(matches!(
-            validate(&params(&app, &[]), None),
+            validate(&params(&app, &[]), None, true),
             Err(AuthorizeRejection::ErrorPage(_))
         ));
         let missing = params(&app, &[("redirect_uri", "")]);
         assert!(matches!(
-            validate(&missing, Some(&app)),
+            validate(&missing, Some(&app), true),
             Err(AuthorizeRejection::ErrorPage(_))
         ));
     }
@@ -386,7 +591,7 @@ mod tests {
             AppStatus::Suspended,
         ] {
             let app = app(status, ClientType::Confidential);
-            let r = validate(&params(&app, &[]), Some(&app));
+            let r = validate(&params(&app, &[]), Some(&app), true);
             assert!(
                 matches!(r, Err(AuthorizeRejection::ErrorPage(_))),
                 "{status}"
@@ -422,7 +627,7 @@ mod tests {
             ),
         ];
         for (extra, code) in cases {
-            let r = validate(&params(&app, &extra), Some(&app));
+            let r = validate(&params(&app, &extra), Some(&app), true);
             assert_eq!(redirect_error(r), (code, Some("xyz".into())), "{extra:?}");
         }
     }
@@ -430,14 +635,14 @@ mod tests {
     #[test]
     fn missing_state_is_invalid_request_without_state() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let r = validate(&params(&app, &[("state", "")]), Some(&app));
+        let r = validate(&params(&app, &[("state", "")]), Some(&app), true);
         assert_eq!(redirect_error(r), (OAuthErrorCode::InvalidRequest, None));
     }
 
     #[test]
     fn public_clients_must_use_pkce() {
         let app = app(AppStatus::Approved, ClientType::Public);
-        let r = validate(&params(&app, &[]), Some(&app));
+        let r = validate(&params(&app, &[]), Some(&app), true);
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
         let ok = params(
             &app,
@@ -446,7 +651,10 @@ mod tests {
                 ("code_challenge_method", "S256"),
             ],
         );
-        assert!(validate(&ok, Some(&app)).unwrap().code_challenge.is_some());
+        assert!(validate(&ok, Some(&app), true)
+            .unwrap()
+            .code_challenge
+            .is_some());
     }
 
     #[test]
@@ -458,11 +666,124 @@ mod tests {
             .map(|(k, v)| ((*k).into(), (*v).into()))
             .collect();
         pairs.push(("state".into(), "again".into()));
-        let r = validate(&AuthorizeParams::from_pairs(pairs.clone()), Some(&app));
+        let r = validate(
+            &AuthorizeParams::from_pairs(pairs.clone()),
+            Some(&app),
+            true,
+        );
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
         pairs.push(("client_id".into(), app.client_id.to_string()));
-        let r = validate(&AuthorizeParams::from_pairs(pairs), Some(&app));
+        let r = validate(&AuthorizeParams::from_pairs(pairs), Some(&app), true);
         assert!(matches!(r, Err(AuthorizeRejection::ErrorPage(_))));
+    }
+
+    #[test]
+    fn identity_scopes_are_requested_besides_the_apps_own() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let p = params(&app, &[("scope", "openid email read")]);
+        let req = validate(&p, Some(&app), true).unwrap();
+        assert_eq!(req.scopes.to_string(), "email openid read");
+        assert!(req.is_openid());
+        // Omitted: the product scopes, as before OpenID Connect.
+        let req = validate(&params(&app, &[]), Some(&app), true).unwrap();
+        assert_eq!(req.scopes.to_string(), "read write");
+        // Without a signing key secret, OpenID Connect is off and `openid` is refused.
+        let r = validate(&params(&app, &[("scope", "openid")]), Some(&app), false);
+        assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidScope);
+        let req = validate(&params(&app, &[]), Some(&app), false).unwrap();
+        assert_eq!(req.scopes.to_string(), "read write");
+    }
+
+    #[test]
+    fn prompt_nonce_and_max_age_are_checked() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        for bad in [
+            vec![("prompt", "none login")],
+            vec![("prompt", "sometimes")],
+            vec![("max_age", "-1")],
+            vec![("max_age", "soon")],
+            vec![("max_age", "+5")],
+        ] {
+            let r = validate(&params(&app, &bad), Some(&app), true);
+            assert_eq!(
+                redirect_error(r).0,
+                OAuthErrorCode::InvalidRequest,
+                "{bad:?}"
+            );
+        }
+        let long = "n".repeat(MAX_NONCE + 1);
+        let r = validate(&params(&app, &[("nonce", &long)]), Some(&app), true);
+        assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
+        let p = params(
+            &app,
+            &[
+                ("nonce", "abc"),
+                ("prompt", "login consent"),
+                ("max_age", "60"),
+            ],
+        );
+        let req = validate(&p, Some(&app), true).unwrap();
+        assert_eq!(req.nonce.as_deref(), Some("abc"));
+        assert!(req.prompt.login && req.prompt.consent && !req.prompt.none);
+        assert_eq!(req.max_age, Some(60));
+        let after: Vec<_> = p.carried_after_login();
+        assert!(
+            after.contains(&("prompt", "consent".to_owned())),
+            "{after:?}"
+        );
+        assert!(after.contains(&("max_age", "60".to_owned())), "{after:?}");
+        let p = params(&app, &[("prompt", "login"), ("max_age", "0")]);
+        let after = p.carried_after_login();
+        assert!(
+            after.iter().all(|(n, _)| *n != "prompt" && *n != "max_age"),
+            "{after:?}"
+        );
+    }
+
+    #[test]
+    fn next_step_follows_prompt_and_max_age() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let now = Timestamp::from_unix(1000);
+        let request =
+            |extra: &[(&str, &str)]| validate(&params(&app, extra), Some(&app), true).unwrap();
+        let plain = request(&[]);
+        assert_eq!(
+            plain.next_step(None, false, now),
+            Ok(Step::Login { again: false })
+        );
+        assert_eq!(plain.next_step(Some(now), false, now), Ok(Step::Consent));
+        assert_eq!(plain.next_step(Some(now), true, now), Ok(Step::Issue));
+        let login = request(&[("prompt", "login")]);
+        assert_eq!(
+            login.next_step(Some(now), true, now),
+            Ok(Step::Login { again: true })
+        );
+        let consent = request(&[("prompt", "consent")]);
+        assert_eq!(consent.next_step(Some(now), true, now), Ok(Step::Consent));
+        let aged = request(&[("max_age", "60")]);
+        let signed_in = Timestamp::from_unix(1000 - 60);
+        assert_eq!(aged.next_step(Some(signed_in), true, now), Ok(Step::Issue));
+        let too_old = Timestamp::from_unix(1000 - 61);
+        assert_eq!(
+            aged.next_step(Some(too_old), true, now),
+            Ok(Step::Login { again: true })
+        );
+        let none = request(&[("prompt", "none")]);
+        assert_eq!(none.next_step(Some(now), true, now), Ok(Step::Issue));
+        let code = |r: Result<Step, AuthorizeRejection>| redirect_error(r.map(|_| plain.clone()));
+        assert_eq!(
+            code(none.next_step(None, true, now)),
+            (OAuthErrorCode::LoginRequired, Some("xyz".into()))
+        );
+        assert_eq!(
+            code(none.next_step(Some(now), false, now)),
+            (OAuthErrorCode::ConsentRequired, Some("xyz".into()))
+        );
+        let none_aged = request(&[("prompt", "none"), ("max_age", "10")]);
+        assert_eq!(
+            code(none_aged.next_step(Some(too_old), true, now)).0,
+            OAuthErrorCode::LoginRequired
+        );
     }
 
     #[test]
@@ -491,13 +812,13 @@ mod tests {
     #[test]
     fn every_response_to_the_client_names_the_issuer() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let request = validate(&params(&app, &[]), Some(&app)).unwrap();
+        let request = validate(&params(&app, &[]), Some(&app), true).unwrap();
         let location = request.code_location("c", "https://eu.gh.example.com");
         assert_eq!(
             location,
             "https://app.example.com/cb?x=1&code=c&state=xyz&iss=https%3A%2F%2Feu.gh.example.com"
         );
-        let refused = validate(&params(&app, &[("state", "")]), Some(&app)).unwrap_err();
+        let refused = validate(&params(&app, &[("state", "")]), Some(&app), true).unwrap_err();
         let location = refused.location("https://eu.gh.example.com").unwrap();
         let url = Url::parse(&location).unwrap();
         let iss: Vec<_> = url.query_pairs().filter(|(k, _)| k == "iss").collect();

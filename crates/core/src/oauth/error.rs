@@ -31,6 +31,10 @@ pub enum OAuthErrorCode {
     ServerError,
     /// RFC 6749 §4.1.2.1: the server is temporarily unable to handle the request.
     TemporarilyUnavailable,
+    /// OIDC Core §3.1.2.6: `prompt=none`, and the user would have to sign in.
+    LoginRequired,
+    /// OIDC Core §3.1.2.6: `prompt=none`, and the user would have to consent.
+    ConsentRequired,
 }
 
 impl OAuthErrorCode {
@@ -48,6 +52,8 @@ impl OAuthErrorCode {
             Self::UnsupportedTokenType => "unsupported_token_type",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::LoginRequired => "login_required",
+            Self::ConsentRequired => "consent_required",
         }
     }
 }

@@ -82,6 +82,75 @@ impl AuthorizationServerMetadata {
     }
 }
 
+/// The OpenID Provider metadata (OpenID Connect Discovery 1.0 §3) served at
+/// `/.well-known/openid-configuration`: the RFC 8414 document, whose issuer and endpoints it
+/// repeats, plus what an OpenID Connect client needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OpenIdProviderMetadata {
+    /// Everything the RFC 8414 document says, with the identity scopes added to
+    /// `scopes_supported`.
+    #[serde(flatten)]
+    pub oauth: AuthorizationServerMetadata,
+    /// Where the public signing keys are (a JWK Set).
+    pub jwks_uri: String,
+    /// The userinfo endpoint.
+    pub userinfo_endpoint: String,
+    /// `RS256`, the algorithm OIDC Core §15.1 requires of every provider.
+    pub id_token_signing_alg_values_supported: [&'static str; 1],
+    /// `public`: `sub` is the user ID, the same for every client.
+    pub subject_types_supported: [&'static str; 1],
+    /// The claims an id_token or userinfo answer can hold.
+    pub claims_supported: [&'static str; 10],
+    /// The `prompt` values understood.
+    pub prompt_values_supported: [&'static str; 4],
+    /// Claims are sent as they are: no `claims` request parameter.
+    pub claims_parameter_supported: bool,
+    /// No request objects.
+    pub request_parameter_supported: bool,
+    /// No request objects by reference.
+    pub request_uri_parameter_supported: bool,
+}
+
+impl OpenIdProviderMetadata {
+    /// The document for the deployment at `endpoints` offering the product `scopes`, with its
+    /// JWKS and userinfo endpoints.
+    pub fn new(
+        endpoints: Endpoints,
+        scopes: Vec<String>,
+        jwks_uri: String,
+        userinfo_endpoint: String,
+    ) -> Self {
+        let mut scopes_supported: Vec<String> = crate::scope::IDENTITY_SCOPES
+            .iter()
+            .map(|s| (*s).to_owned())
+            .collect();
+        scopes_supported.extend(scopes);
+        Self {
+            oauth: AuthorizationServerMetadata::new(endpoints, scopes_supported),
+            jwks_uri,
+            userinfo_endpoint,
+            id_token_signing_alg_values_supported: ["RS256"],
+            subject_types_supported: ["public"],
+            claims_supported: [
+                "iss",
+                "sub",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "nonce",
+                "at_hash",
+                "email",
+                "email_verified",
+            ],
+            prompt_values_supported: ["none", "login", "consent", "select_account"],
+            claims_parameter_supported: false,
+            request_parameter_supported: false,
+            request_uri_parameter_supported: false,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -13,7 +13,9 @@ use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::Router;
-use gatehouse_core::oauth::authorize::{AuthorizeParams, AuthorizeRejection, AuthorizeRequest};
+use gatehouse_core::oauth::authorize::{
+    AuthorizeParams, AuthorizeRejection, AuthorizeRequest, Step,
+};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::paths::{AUTHORIZE, LOGIN};
 use gatehouse_core::token::Session;
@@ -54,16 +56,21 @@ fn refused(error: ServiceError, status: StatusCode, issuer: &str) -> Response {
     }
 }
 
-/// `/login?return_to=` this authorization request, rebuilt from its validated parameters.
-fn login_location(params: &AuthorizeParams) -> String {
+/// `/login?return_to=` this authorization request, rebuilt from its validated parameters. The
+/// sign-in about to happen satisfies `prompt=login` and `max_age`, so the request it returns
+/// to no longer asks for one (or it would ask forever). `again`: the browser has a session,
+/// and the login page must ask all the same.
+fn login_location(params: &AuthorizeParams, again: bool) -> String {
     let query = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.carried())
+        .extend_pairs(params.carried_after_login())
         .finish();
     let return_to = format!("{AUTHORIZE}?{query}");
-    let encoded = url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("return_to", &return_to)
-        .finish();
-    format!("{LOGIN}?{encoded}")
+    let mut login = url::form_urlencoded::Serializer::new(String::new());
+    login.append_pair("return_to", &return_to);
+    if again {
+        login.append_pair("reauth", "1");
+    }
+    format!("{LOGIN}?{}", login.finish())
 }
 
 async fn authorize_get(
@@ -78,14 +85,29 @@ async fn authorize_get(
         Ok(valid) => valid,
         Err(e) => return refused(e, StatusCode::FOUND, &state.issuer),
     };
-    let (session, user) = match lookup(&state, &headers).await {
-        Ok(Some(found)) => found,
-        Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
+    let found = match lookup(&state, &headers).await {
+        Ok(found) => found,
         Err(e) => return PageError::from(e).into_response(),
     };
-    match state.gatehouse.already_granted(&user, &request).await {
-        Ok(true) => issue(&state, &user, &request, StatusCode::FOUND).await,
-        Ok(false) => consent_page(
+    let consented = match &found {
+        Some((_, user)) => match state.gatehouse.already_granted(user, &request).await {
+            Ok(consented) => consented,
+            Err(e) => return PageError::from(e).into_response(),
+        },
+        None => false,
+    };
+    let signed_in_at = found.as_ref().map(|(session, _)| session.created_at);
+    let step = request.next_step(signed_in_at, consented, state.gatehouse.now());
+    match (step, found) {
+        (Err(rejection), _) => refused(
+            ServiceError::Authorize(rejection),
+            StatusCode::FOUND,
+            &state.issuer,
+        ),
+        (Ok(Step::Issue), Some((session, user))) => {
+            issue(&state, &user, &request, &session, StatusCode::FOUND).await
+        }
+        (Ok(Step::Consent), Some((session, user))) => consent_page(
             &params,
             &request,
             &app.name.to_string(),
@@ -93,7 +115,13 @@ async fn authorize_get(
             &user,
             &session,
         ),
-        Err(e) => PageError::from(e).into_response(),
+        (Ok(Step::Login { again }), _) => {
+            redirect(StatusCode::SEE_OTHER, &login_location(&params, again))
+        }
+        // Consent and issue need someone signed in, which `next_step` knows.
+        (Ok(Step::Issue | Step::Consent), None) => {
+            redirect(StatusCode::SEE_OTHER, &login_location(&params, false))
+        }
     }
 }
 
@@ -129,13 +157,19 @@ fn consent_page(
     render(&page)
 }
 
+/// Issues the code; the session's start is when the user signed in (`auth_time`).
 async fn issue(
     state: &AppState,
     user: &User,
     request: &AuthorizeRequest,
+    session: &Session,
     status: StatusCode,
 ) -> Response {
-    match state.gatehouse.issue_code(user, request).await {
+    match state
+        .gatehouse
+        .issue_code_signed_in_at(user, request, session.created_at)
+        .await
+    {
         Ok(location) => redirect(status, &location),
         Err(e) => PageError::from(e).into_response(),
     }
@@ -159,7 +193,7 @@ async fn consent_post(
     };
     let (session, user) = match lookup(&state, &headers).await {
         Ok(Some(found)) => found,
-        Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params)),
+        Ok(None) => return redirect(StatusCode::SEE_OTHER, &login_location(&params, false)),
         Err(e) => return PageError::from(e).into_response(),
     };
     if !session.csrf_matches(params.get("csrf_token").unwrap_or("")) {
@@ -174,7 +208,14 @@ async fn consent_post(
             if let Err(e) = state.gatehouse.record_consent(&user, &request).await {
                 return PageError::from(e).into_response();
             }
-            issue(&state, &user, &request, StatusCode::SEE_OTHER).await
+            // The sign-in may have grown older than `max_age` while the page was open.
+            let now = state.gatehouse.now();
+            if let Ok(Step::Login { again }) =
+                request.next_step(Some(session.created_at), true, now)
+            {
+                return redirect(StatusCode::SEE_OTHER, &login_location(&params, again));
+            }
+            issue(&state, &user, &request, &session, StatusCode::SEE_OTHER).await
         }
         Some("deny") => {
             let denied = AuthorizeRejection::Redirect {

@@ -148,7 +148,10 @@ async fn login_get(
 ) -> Result<Response, PageError> {
     let return_to = safe_return_to(query.get("return_to").map(String::as_str));
     let form = FormToken::of(&state, &headers).await?;
-    if let Some(session) = &form.session {
+    // `reauth=1`: an authorization request asked for a fresh sign-in (OpenID Connect
+    // `prompt=login` or `max_age`), so the form is shown even to someone signed in.
+    let reauth = query.get("reauth").is_some_and(|v| v == "1");
+    if let (Some(session), false) = (&form.session, reauth) {
         if let Some(user) = state.gatehouse.session_user(session).await? {
             return Ok(match return_to {
                 Some(to) => redirect(StatusCode::SEE_OTHER, to),

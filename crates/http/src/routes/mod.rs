@@ -11,6 +11,7 @@ mod gateway;
 pub(crate) mod login;
 mod oauth;
 pub(crate) mod observe;
+mod oidc;
 mod ops;
 mod portal;
 
@@ -57,6 +58,7 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
     // Tokens, secrets shown once, and pages about one person: never stored by any cache.
     let private = Router::new()
         .merge(oauth::router())
+        .merge(oidc::private_router())
         .merge(authorize::router())
         .merge(account_tokens::router())
         .merge(login::router())
@@ -67,6 +69,7 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
         .layer(middleware::from_fn(no_store));
     Router::new()
         .merge(ops::router())
+        .merge(oidc::public_router())
         .merge(private)
         .merge(auth_check::router())
         .route(paths::STYLESHEET, get(stylesheet_get))

@@ -91,6 +91,9 @@ pub struct TokenResponse {
     #[serde(skip_serializing_if = "Option::is_none")]
     refresh_token: Option<String>,
     scope: String,
+    /// OpenID Connect Core §3.1.3.3: with `openid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    id_token: Option<String>,
 }
 
 impl From<IssuedTokens> for TokenResponse {
@@ -102,6 +105,7 @@ impl From<IssuedTokens> for TokenResponse {
             expires_in: issued.expires_in,
             refresh_token: issued.refresh_token.map(|r| r.expose().to_owned()),
             scope: issued.scope.to_string(),
+            id_token: issued.id_token,
         }
     }
 }

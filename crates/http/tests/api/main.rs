@@ -20,6 +20,7 @@ mod gateway_tls;
 mod helpers;
 mod oauth_flow;
 mod observability;
+mod oidc;
 mod ops;
 mod paths;
 mod people;

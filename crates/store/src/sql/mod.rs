@@ -13,6 +13,7 @@ pub(crate) mod grants;
 pub(crate) mod links;
 pub(crate) mod search;
 pub(crate) mod sessions;
+pub(crate) mod signing_keys;
 pub(crate) mod tokens;
 pub(crate) mod users;
 
@@ -170,6 +171,7 @@ macro_rules! impl_store {
         $crate::sql::audit::impl_audit_store!($store, $db);
         $crate::sql::links::impl_link_store!($store, $db);
         $crate::sql::admin_keys::impl_admin_key_store!($store, $db);
+        $crate::sql::signing_keys::impl_signing_key_store!($store, $db);
     };
 }
 pub(crate) use impl_store;

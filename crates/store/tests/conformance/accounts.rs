@@ -131,6 +131,7 @@ pub async fn revoking_a_key_revokes_the_tokens_it_minted(store: &dyn Store) {
             revoked_at: None,
             embed_view: None,
             key_id: Some(key_id.clone()),
+            auth_time: None,
         };
         let token = AccessToken {
             digest: SecretDigest::of(&format!("token-{}", family.family_id)),
@@ -295,6 +296,7 @@ fn minted_by(
         revoked_at: None,
         embed_view: None,
         key_id: Some(key.key_id.clone()),
+        auth_time: None,
     };
     let token = AccessToken {
         digest: crate::fixtures::digest(gatehouse_core::secret::SecretKind::AccessToken),

@@ -175,6 +175,8 @@ pub fn code(app: &Application, user: &User, at: Timestamp) -> AuthorizationCode 
         created_at: at,
         expires_at: at.plus_secs(60),
         used_at: None,
+        nonce: None,
+        auth_time: None,
     }
 }
 
@@ -190,6 +192,7 @@ pub fn family_of(code: &AuthorizationCode) -> TokenFamily {
         revoked_at: None,
         embed_view: None,
         key_id: None,
+        auth_time: None,
     }
 }
 
@@ -270,6 +273,7 @@ pub fn client_family(app: &Application) -> (TokenFamily, AccessToken) {
         revoked_at: None,
         embed_view: None,
         key_id: None,
+        auth_time: None,
     };
     let (access, _) = pair(&family.family_id, T0);
     (family, access)

@@ -19,12 +19,18 @@ mod links;
 mod retention;
 mod search;
 mod sessions;
+mod signing_keys;
 mod tokens;
 mod users;
 
 use gatehouse_store::testing::on_both_backends;
 
 on_both_backends!(
+    signing_keys::the_first_signing_key_is_stored_once,
+    signing_keys::nodes_starting_together_store_one_current_key,
+    signing_keys::rotation_retires_the_current_key_and_publishes_it_until_its_tokens_expire,
+    signing_keys::rotations_at_once_leave_one_current_key,
+    signing_keys::a_code_keeps_its_nonce_and_sign_in_time_and_its_family_the_sign_in_time,
     accounts::account_and_first_key_are_stored_together,
     accounts::key_is_found_by_its_digest_only,
     accounts::key_for_unknown_account_is_not_found,

@@ -23,6 +23,8 @@ fn code(app: &Application, user: &User) -> AuthorizationCode {
         created_at: T0,
         expires_at: T0.plus_secs(60),
         used_at: None,
+        nonce: None,
+        auth_time: None,
     }
 }
 
