@@ -17,8 +17,9 @@ pub const LINK_GRACE_SECS: i64 = 86_400;
 /// An unconfirmed registration is deleted once it is this old and holds no confirmation link
 /// that still works (a link works for 48 hours; asking for another one extends it).
 pub const UNCONFIRMED_SECS: i64 = 86_400;
-/// Entries of SQLite's invalidation log are kept this long: far longer than any poll gap.
-pub const INVALIDATION_LOG_SECS: i64 = 3_600;
+/// Entries of SQLite's invalidation log are kept this long: far longer than any poll gap
+/// (200 ms), and short enough that a busy server's log stays small.
+pub const INVALIDATION_LOG_SECS: i64 = 300;
 
 /// Rows deleted by one statement.
 const PURGE_BATCH: u32 = 1_000;

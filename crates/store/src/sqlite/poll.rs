@@ -9,8 +9,9 @@ use gatehouse_core::Timestamp;
 use std::time::Duration;
 use tokio::sync::mpsc::Sender;
 
-/// How often the log is read. Entries are deleted by the retention job, an hour after they
-/// were published: far longer than any poll gap.
+/// How often the log is read. Entries are deleted by the retention job a few minutes after
+/// they were published, far longer than any poll gap; a follower that still finds one gone
+/// before it read it starts over as after a disconnection (its cache is emptied).
 const POLL: Duration = Duration::from_millis(200);
 
 impl SqliteStore {
@@ -60,9 +61,12 @@ impl InvalidationStore for SqliteStore {
     }
 
     async fn purge_invalidations(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
+        // The newest entry always stays: sequence numbers are rowids, which would start
+        // again at 1 in an empty table, below where every follower reads from.
         let done = sqlx::query(
             "DELETE FROM invalidations WHERE seq IN \
-             (SELECT seq FROM invalidations WHERE created_at < $1 LIMIT $2)",
+             (SELECT seq FROM invalidations WHERE created_at < $1 \
+              AND seq < (SELECT MAX(seq) FROM invalidations) LIMIT $2)",
         )
         .bind(before.unix())
         .bind(i64::from(limit))
@@ -85,6 +89,12 @@ impl InvalidationStore for SqliteStore {
                     Err(_) => None,
                 },
                 Some(seq) => match self.invalidations_after(seq).await {
+                    // Entries after `seq` were purged before this follower read them: what
+                    // they revoked is unknown, so the cache must start over.
+                    Ok(rows) if rows.first().is_some_and(|(first, _)| *first > seq + 1) => {
+                        last = None;
+                        Some(FeedEvent::Disconnected)
+                    }
                     Ok(rows) => {
                         for (seq, payload) in rows {
                             last = Some(seq);
@@ -114,5 +124,66 @@ impl InvalidationStore for SqliteStore {
             }
             tokio::time::sleep(POLL).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ConnectOptions, Store};
+
+    async fn next(rx: &mut tokio::sync::mpsc::Receiver<FeedEvent>) -> FeedEvent {
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("an event within 30 s")
+            .expect("the follower is running")
+    }
+
+    #[tokio::test]
+    async fn entries_purged_before_a_follower_read_them_empty_its_cache() {
+        let store = SqliteStore::connect("sqlite::memory:", ConnectOptions::default())
+            .await
+            .unwrap();
+        store.migrate().await.unwrap();
+        let (tx, mut rx) = tokio::sync::mpsc::channel(8);
+        let follower = {
+            let store = store.clone();
+            tokio::spawn(async move { store.follow_invalidations(tx).await })
+        };
+        assert_eq!(next(&mut rx).await, FeedEvent::Connected);
+        let now = Timestamp::from_unix(1_000);
+        store
+            .publish_invalidation(&Invalidation::All, now)
+            .await
+            .unwrap();
+        assert_eq!(
+            next(&mut rx).await,
+            FeedEvent::Invalidated(Invalidation::All)
+        );
+
+        // Two more, and the first of them purged, in one transaction: the follower sees the
+        // second only, after a gap.
+        let mut tx = store.pool.begin().await.unwrap();
+        SqliteStore::publish_in(&mut *tx, &Invalidation::All, now)
+            .await
+            .unwrap();
+        SqliteStore::publish_in(&mut *tx, &Invalidation::All, now)
+            .await
+            .unwrap();
+        sqlx::query(
+            "DELETE FROM invalidations WHERE seq = (SELECT MAX(seq) - 1 FROM invalidations)",
+        )
+        .execute(&mut *tx)
+        .await
+        .unwrap();
+        tx.commit().await.unwrap();
+
+        assert_eq!(next(&mut rx).await, FeedEvent::Disconnected);
+        assert_eq!(next(&mut rx).await, FeedEvent::Connected);
+        drop(rx);
+        tokio::time::timeout(Duration::from_secs(30), follower)
+            .await
+            .expect("the follower stops when its sink closes")
+            .unwrap();
     }
 }

@@ -323,4 +323,12 @@ pub async fn audit_events_and_the_invalidation_log_are_purged_oldest_first(store
             .unwrap(),
         0
     );
+    // The newest entry stays, however old: an empty log would number the next one 1.
+    assert_eq!(
+        store
+            .purge_invalidations(T0.plus_secs(1000), 10)
+            .await
+            .unwrap(),
+        0
+    );
 }
