@@ -294,6 +294,7 @@ impl Gatehouse {
     /// method has published it to every other process inside its own transaction.
     pub(crate) fn forget(&self, invalidation: &Invalidation) {
         self.cache.apply(invalidation);
+        self.metrics.invalidation_published(invalidation);
     }
 
     /// Drops what `invalidation` covers from this node's cache at once and tells every other
@@ -301,6 +302,7 @@ impl Gatehouse {
     /// redirect URIs, which cached client answers hold).
     pub(crate) async fn invalidate(&self, invalidation: Invalidation) {
         self.cache.apply(&invalidation);
+        self.metrics.invalidation_published(&invalidation);
         if let Err(e) = self
             .store
             .publish_invalidation(&invalidation, self.clock.now())
@@ -335,7 +337,7 @@ impl Gatehouse {
                         tracing::warn!("invalidation feed lost; cache disabled until it is back");
                     }
                     FeedEvent::Invalidated(inv) => {
-                        metrics.invalidation_received();
+                        metrics.invalidation_received(&inv);
                         cache.apply(&inv);
                     }
                 }

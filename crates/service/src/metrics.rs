@@ -11,6 +11,7 @@
 //! Each [`crate::Gatehouse`] has its own [`Metrics`], so two servers in one process (the
 //! tests) count apart.
 
+use gatehouse_core::invalidation::Invalidation;
 use prometheus_client::encoding::{
     EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder, MetricEncoder, NoLabelSet,
 };
@@ -359,6 +360,11 @@ pub struct Metrics {
     feed_connected: Gauge,
     feed_losses: Counter,
     invalidations: Counter,
+    feed_lag_seconds: LatencyHistogram,
+    /// Invalidations seen on one side only so far, by their text: published by this node
+    /// (`true`) and not yet back through the feed, or received (`false`) before the revoking
+    /// code got to note its publication (PostgreSQL delivers at commit, at once).
+    awaiting_feed: std::sync::Mutex<std::collections::HashMap<String, (bool, std::time::Instant)>>,
     pool_connections: Gauge,
     pool_idle: Gauge,
     mail_sent: Counter,
@@ -542,6 +548,13 @@ impl Metrics {
             "Invalidations received from the feed (from this node or others)",
             invalidations.clone(),
         );
+        let feed_lag_seconds = LatencyHistogram::default();
+        registry.register(
+            "invalidation_feed_lag_seconds",
+            "Time from this node's own revocation to its arrival back through the feed (through \
+             the database, as other nodes receive it)",
+            feed_lag_seconds.clone(),
+        );
 
         let pool_connections = Gauge::default();
         registry.register(
@@ -591,6 +604,8 @@ impl Metrics {
             feed_connected,
             feed_losses,
             invalidations,
+            feed_lag_seconds,
+            awaiting_feed: std::sync::Mutex::default(),
             pool_connections,
             pool_idle,
             mail_sent,
@@ -672,9 +687,48 @@ impl Metrics {
         self.feed_losses.inc();
     }
 
+    /// Most of this node's invalidations awaited at once; past it the oldest are forgotten
+    /// (a feed that is down returns none of them).
+    const AWAITED_MAX: usize = 1024;
+
+    /// This node revoked something and published `invalidation`: its arrival through the feed
+    /// measures the feed's lag.
+    pub fn invalidation_published(&self, invalidation: &Invalidation) {
+        self.match_feed(invalidation, true);
+    }
+
     /// An invalidation arrived through the feed.
-    pub fn invalidation_received(&self) {
+    pub fn invalidation_received(&self, invalidation: &Invalidation) {
         self.invalidations.inc();
+        self.match_feed(invalidation, false);
+    }
+
+    /// Pairs a publication with its arrival, whichever comes first; an arrival first counts
+    /// as no lag.
+    fn match_feed(&self, invalidation: &Invalidation, published: bool) {
+        let now = std::time::Instant::now();
+        let Ok(mut seen) = self.awaiting_feed.lock() else {
+            return;
+        };
+        let key = invalidation.to_string();
+        match seen.get(&key) {
+            Some(&(side, at)) if side != published => {
+                seen.remove(&key);
+                drop(seen);
+                let lag = if published {
+                    Duration::ZERO
+                } else {
+                    now.duration_since(at)
+                };
+                self.feed_lag_seconds.observe(lag);
+            }
+            _ => {
+                if seen.len() >= Self::AWAITED_MAX {
+                    seen.clear();
+                }
+                seen.insert(key, (published, now));
+            }
+        }
     }
 
     /// A mail was delivered.

@@ -14,6 +14,7 @@ on_both_backends!(
     metrics_hold_only_label_values_of_fixed_sets,
     request_ids_are_taken_when_well_formed_and_replaced_otherwise,
     metrics_listen_moves_metrics_off_the_main_listener,
+    a_revocation_coming_back_through_the_feed_measures_its_lag,
 );
 
 /// One scrape: each series by `name{label="value",...}` (labels sorted by name); counters
@@ -458,4 +459,34 @@ async fn metrics_listen_moves_metrics_off_the_main_listener(backend: Backend) {
         404,
         "the metrics listener serves /metrics only"
     );
+}
+
+async fn a_revocation_coming_back_through_the_feed_measures_its_lag(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    feed_connected(&app).await;
+    let account = seed_account(&app, &["read"]).await;
+    let lag = series("gatehouse_invalidation_feed_lag_seconds_count", &[]);
+    let received = series("gatehouse_invalidations_received_total", &[]);
+    let before = scrape(&app).await;
+    app.gatehouse
+        .revoke_secret_key("test", &account.account_id, &account.key_id)
+        .await
+        .unwrap();
+    // The revocation's invalidation goes through the database and comes back to this node.
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let now = scrape(&app).await;
+        if now.delta(&before, &lag) >= 1.0 {
+            assert_eq!(now.delta(&before, &lag), 1.0, "one revocation, one lag");
+            assert!(now.delta(&before, &received) >= 1.0);
+            let sum = series("gatehouse_invalidation_feed_lag_seconds_sum", &[]);
+            assert!(now.delta(&before, &sum) < WAIT.as_secs_f64());
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the revocation did not come back through the feed within {WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
 }
