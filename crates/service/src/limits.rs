@@ -18,6 +18,13 @@ use std::time::{Duration, Instant};
 
 /// Addresses tracked per limit before the idle ones are dropped.
 const TRACKED: usize = 100_000;
+/// How long a sign-in refused for its client's limit is held before its 429 goes out: a
+/// flood from one address then gets one answer per connection per second, instead of taking
+/// as much of the server as the legitimate traffic.
+pub const HOLD_REFUSED: Duration = Duration::from_secs(1);
+/// Most refused requests held at once (on one node); past it they are answered at once, so
+/// a client with many connections cannot make the server hold an unbounded number.
+const HOLD_SLOTS: usize = 256;
 
 /// What a client is limited in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,6 +42,7 @@ pub struct ClientLimits {
     sign_ups: Option<Counter>,
     failed_sign_ins: Option<Counter>,
     failed_client_auth: Option<Counter>,
+    holding: tokio::sync::Semaphore,
 }
 
 impl ClientLimits {
@@ -52,6 +60,19 @@ impl ClientLimits {
                 limits.failed_client_auth_per_minute,
                 Duration::from_secs(60),
             ),
+            holding: tokio::sync::Semaphore::new(HOLD_SLOTS),
+        }
+    }
+
+    /// Holds a request refused for its client's limit for [`HOLD_REFUSED`] before it is
+    /// answered, while fewer than [`HOLD_SLOTS`] are held; whether it was held.
+    pub async fn hold_refused(&self) -> bool {
+        match self.holding.try_acquire() {
+            Ok(_slot) => {
+                tokio::time::sleep(HOLD_REFUSED).await;
+                true
+            }
+            Err(_) => false,
         }
     }
 
@@ -277,5 +298,23 @@ mod tests {
         );
         assert_eq!(client_address(peer, std::iter::empty(), &trusted), peer);
         assert_eq!(client_address(peer, ["10.0.0.1"].into_iter(), &[]), peer);
+    }
+
+    #[tokio::test]
+    async fn refused_requests_are_held_a_while_in_a_bounded_number_of_slots() {
+        let limits = ClientLimits::new(&Limits::default());
+        let started = Instant::now();
+        assert!(limits.hold_refused().await);
+        assert!(started.elapsed() >= HOLD_REFUSED);
+        let taken = limits
+            .holding
+            .try_acquire_many(u32::try_from(HOLD_SLOTS).unwrap())
+            .unwrap();
+        assert!(
+            !limits.hold_refused().await,
+            "no slot left: answered at once"
+        );
+        drop(taken);
+        assert_eq!(limits.holding.available_permits(), HOLD_SLOTS);
     }
 }

@@ -180,8 +180,11 @@ async fn login_post(
 ) -> Result<Response, PageError> {
     let limits = state.gatehouse.limits();
     // First, before the body is read: a client past its allowance (a flood) costs nothing
-    // more than this answer.
-    limits.check(Limited::FailedSignIns, client)?;
+    // more than this answer, which it gets after a while.
+    if let Err(refused) = limits.check(Limited::FailedSignIns, client) {
+        limits.hold_refused().await;
+        return Err(refused.into());
+    }
     let (token, form) = anonymous_form(&state, &headers, body).await?;
     let return_to = safe_return_to(form.get("return_to"));
     let email = form.get("email").unwrap_or("");
