@@ -28,6 +28,8 @@ pub enum Limited {
     FailedSignIns,
     /// `invalid_client` at the token, revocation and introspection endpoints.
     FailedClientAuth,
+    /// Dynamic client registrations (RFC 7591), counted on every request.
+    Registrations,
 }
 
 /// The limits of one node (each node counts for itself).
@@ -35,6 +37,7 @@ pub struct ClientLimits {
     sign_ups: Option<Counter>,
     failed_sign_ins: Option<Counter>,
     failed_client_auth: Option<Counter>,
+    registrations: Option<Counter>,
 }
 
 impl ClientLimits {
@@ -52,6 +55,7 @@ impl ClientLimits {
                 limits.failed_client_auth_per_minute,
                 Duration::from_secs(60),
             ),
+            registrations: per(limits.registrations_per_hour, Duration::from_secs(3600)),
         }
     }
 
@@ -60,6 +64,7 @@ impl ClientLimits {
             Limited::SignUpsAndMails => self.sign_ups.as_ref(),
             Limited::FailedSignIns => self.failed_sign_ins.as_ref(),
             Limited::FailedClientAuth => self.failed_client_auth.as_ref(),
+            Limited::Registrations => self.registrations.as_ref(),
         }
     }
 
