@@ -623,7 +623,7 @@ async fn app_create_prints_credentials_and_a_pending_status(backend: Backend) {
         .await
         .unwrap()
         .expect("the app is stored");
-    assert_eq!(app.owner_id, owner);
+    assert_eq!(app.owner_id, Some(owner.clone()));
     assert_eq!(app.status, AppStatus::Pending);
     assert_eq!(app.client_type, ClientType::Confidential);
     assert_eq!(app.unique_name.as_str(), "fleet-dashboard");

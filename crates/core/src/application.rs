@@ -70,6 +70,52 @@ impl RedirectUri {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// Whether an authorization request's `redirect_uri` is this one: the same text, or for a
+    /// registered `http` URI on a loopback host the same text with any port (RFC 8252 §7.3: a
+    /// native app listens on whatever port the system gives it). Only the port may differ,
+    /// compared as text: host, path and query must be exactly as registered.
+    pub fn accepts(&self, requested: &str) -> bool {
+        if self.0 == requested {
+            return true;
+        }
+        match (
+            loopback_without_port(&self.0),
+            loopback_without_port(requested),
+        ) {
+            (Some(registered), Some(asked)) => registered == asked,
+            _ => false,
+        }
+    }
+}
+
+/// `http://HOST[:PORT]REST` with a loopback HOST (`127.0.0.1`, `[::1]`, `localhost`, exactly so
+/// written) as `(HOST, REST)`; `None` for anything else, including a port that is not 1 to 5
+/// digits.
+fn loopback_without_port(raw: &str) -> Option<(&str, &str)> {
+    let rest = raw.strip_prefix("http://")?;
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(end);
+    let host = ["127.0.0.1", "[::1]", "localhost"]
+        .into_iter()
+        .find(|h| authority.starts_with(h))?;
+    match &authority[host.len()..] {
+        "" => {}
+        port => {
+            let digits = port.strip_prefix(':')?;
+            if digits.is_empty()
+                || digits.len() > 5
+                || !digits.bytes().all(|b| b.is_ascii_digit())
+                || digits.parse::<u32>().ok()? > 65535
+            {
+                return None;
+            }
+        }
+    }
+    if raw.chars().any(|c| c.is_whitespace() || c.is_control()) || raw.contains('\\') {
+        return None;
+    }
+    Some((host, path))
 }
 
 fn is_loopback(host: Option<Host<&str>>) -> bool {
@@ -278,13 +324,62 @@ impl Decision {
     }
 }
 
+/// How an application came to be: it tells an admin where to look for its owner.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Registration {
+    /// A developer registered it in the portal.
+    Portal,
+    /// An operator made it with `gatehouse app create`.
+    Cli,
+    /// An admin key made it through the admin API.
+    AdminApi,
+    /// A client registered itself at the RFC 7591 endpoint; it has no owner.
+    Dynamic,
+}
+
+impl Registration {
+    /// The stored (and shown) form.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Portal => "portal",
+            Self::Cli => "cli",
+            Self::AdminApi => "admin_api",
+            Self::Dynamic => "dynamic",
+        }
+    }
+
+    /// Reads the stored form.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Portal, Self::Cli, Self::AdminApi, Self::Dynamic]
+            .into_iter()
+            .find(|r| r.as_str() == raw)
+    }
+}
+
+impl fmt::Display for Registration {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// A registered application.
 #[derive(Debug, Clone)]
 pub struct Application {
     /// OAuth `client_id`.
     pub client_id: ClientId,
-    /// The developer who registered it.
-    pub owner_id: UserId,
+    /// The developer who registered it; `None` for a dynamically registered app, which no
+    /// person owns (its registration request proves nothing about who sent it).
+    pub owner_id: Option<UserId>,
+    /// How it was registered.
+    pub registration: Registration,
+    /// When it became approved without an admin's review (dynamic registration in `open`
+    /// mode); the consent page says so.
+    pub auto_approved_at: Option<Timestamp>,
+    /// RFC 7591 `client_uri` as registered, shown only as text.
+    pub client_uri: Option<String>,
+    /// RFC 7591 `logo_uri` as registered, shown only as text (never loaded).
+    pub logo_uri: Option<String>,
     /// Display name, shown on the consent screen.
     pub name: Name,
     /// Generated, stable, unique handle.
@@ -416,6 +511,41 @@ mod tests {
     }
 
     #[test]
+    fn a_loopback_redirect_uri_accepts_any_port() {
+        let uri = RedirectUri::parse("http://127.0.0.1/callback?x=1").unwrap();
+        for ok in [
+            "http://127.0.0.1/callback?x=1",
+            "http://127.0.0.1:1/callback?x=1",
+            "http://127.0.0.1:65535/callback?x=1",
+        ] {
+            assert!(uri.accepts(ok), "{ok}");
+        }
+        for bad in [
+            "http://127.0.0.1:65536/callback?x=1",
+            "http://127.0.0.1:/callback?x=1",
+            "http://127.0.0.1:80a/callback?x=1",
+            "http://127.0.0.1:8080/callback?x=2",
+            "http://127.0.0.1:8080/Callback?x=1",
+            "http://127.0.0.1:8080/callback?x=1#f",
+            "http://127.0.0.1.evil.com/callback?x=1",
+            "http://127.0.0.1@evil.com/callback?x=1",
+            "http://localhost:8080/callback?x=1",
+            "https://127.0.0.1:8080/callback?x=1",
+            "http://127.0.0.1:8080/callback?x=1 ",
+        ] {
+            assert!(!uri.accepts(bad), "{bad}");
+        }
+        let v6 = RedirectUri::parse("http://[::1]:3000/cb").unwrap();
+        assert!(v6.accepts("http://[::1]:4000/cb"));
+        assert!(v6.accepts("http://[::1]/cb"));
+        let https = RedirectUri::parse("https://a.example.com:8443/cb").unwrap();
+        assert!(
+            !https.accepts("https://a.example.com:9443/cb"),
+            "only loopback http"
+        );
+    }
+
+    #[test]
     fn keeps_the_uri_exactly_as_given() {
         let uri = RedirectUri::parse("https://Example.com/cb").unwrap();
         assert_eq!(uri.as_str(), "https://Example.com/cb");
@@ -482,7 +612,11 @@ mod tests {
         use rand::rngs::OsRng;
         Application {
             client_id: ClientId::generate(&mut OsRng),
-            owner_id: UserId::generate(&mut OsRng),
+            owner_id: Some(UserId::generate(&mut OsRng)),
+            registration: Registration::Portal,
+            auto_approved_at: None,
+            client_uri: None,
+            logo_uri: None,
             name: Name::parse("name", "Fleet").unwrap(),
             unique_name: UniqueName::from_stored("fleet".into()),
             scopes: ScopeSet::parse_space_separated("read").unwrap(),

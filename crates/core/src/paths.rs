@@ -20,6 +20,8 @@ pub const TOKEN: &str = "/oauth/v1/token";
 pub const REVOKE: &str = "/oauth/v1/revoke";
 /// Introspection endpoint.
 pub const INTROSPECT: &str = "/oauth/v1/introspect";
+/// RFC 7591 dynamic client registration (POST; 404 while `[registration] mode` is off).
+pub const CLIENT_REGISTRATION: &str = "/oauth/v1/register";
 
 // --- OpenID Connect (Core 1.0, Discovery 1.0) ---
 
@@ -189,6 +191,7 @@ pub const SERVED: &[&str] = &[
     TOKEN,
     REVOKE,
     INTROSPECT,
+    CLIENT_REGISTRATION,
     OPENID_CONFIGURATION,
     JWKS,
     USERINFO,

@@ -72,6 +72,8 @@ pub struct ScopeLine {
 pub struct ConsentPage<'a> {
     pub app_name: &'a str,
     pub unique_name: &'a str,
+    /// The app registered itself and was approved without review.
+    pub unreviewed: bool,
     pub redirect_host: &'a str,
     pub user_email: &'a str,
     pub scopes: Vec<ScopeLine>,

@@ -96,11 +96,11 @@ impl Gatehouse {
                 limit: LIST_LIMIT,
             })
             .await?;
-        let mut owners: HashMap<UserId, Option<Email>> = HashMap::new();
+        let mut owners: HashMap<Option<UserId>, Option<Email>> = HashMap::new();
         let mut out = Vec::with_capacity(apps.len());
         for app in apps {
             if !owners.contains_key(&app.owner_id) {
-                let owner = self.store.find_user(&app.owner_id).await?.map(|u| u.email);
+                let owner = self.owner_of(&app).await?.map(|u| u.email);
                 owners.insert(app.owner_id.clone(), owner);
             }
             let owner = owners.get(&app.owner_id).cloned().flatten();
@@ -118,7 +118,7 @@ impl Gatehouse {
             let Some(app) = self.store.find_application(&change.client_id).await? else {
                 continue;
             };
-            let owner = self.store.find_user(&app.owner_id).await?.map(|u| u.email);
+            let owner = self.owner_of(&app).await?.map(|u| u.email);
             out.push(RedirectUriReview { app, owner, change });
         }
         Ok(out)
@@ -156,7 +156,7 @@ impl Gatehouse {
         if !decided {
             return Err(self.uri_change_moved(&app, &expected).await);
         }
-        let owner = self.store.find_user(&app.owner_id).await.ok().flatten();
+        let owner = self.owner_of(&app).await.ok().flatten();
         let base = self.public_base();
         match &reason {
             None => {

@@ -26,7 +26,7 @@ impl Gatehouse {
         let mut items = Vec::with_capacity(apps.items.len());
         for app in apps.items {
             if !owners.contains_key(&app.owner_id) {
-                let owner = self.store.find_user(&app.owner_id).await?.map(|u| u.email);
+                let owner = self.owner_of(&app).await?.map(|u| u.email);
                 owners.insert(app.owner_id.clone(), owner);
             }
             let owner = owners.get(&app.owner_id).cloned().flatten();

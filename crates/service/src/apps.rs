@@ -2,7 +2,7 @@
 
 use crate::{notices, Gatehouse, ServiceError};
 use gatehouse_core::application::{
-    parse_redirect_uris, AppStatus, Application, ClientType, Decision, UniqueName,
+    parse_redirect_uris, AppStatus, Application, ClientType, Decision, Registration, UniqueName,
 };
 use gatehouse_core::client_secret::{ClientSecret, ClientSecretPolicy};
 use gatehouse_core::ids::{ClientId, ClientSecretId};
@@ -86,9 +86,20 @@ impl Gatehouse {
         } else {
             ClientType::Confidential
         };
-        let mut app = Application {
+        let registration = if actor == "cli" {
+            Registration::Cli
+        } else if actor.starts_with("admin_key:") {
+            Registration::AdminApi
+        } else {
+            Registration::Portal
+        };
+        let app = Application {
             client_id: ClientId::generate(&mut OsRng),
-            owner_id: owner.user_id,
+            owner_id: Some(owner.user_id),
+            registration,
+            auto_approved_at: None,
+            client_uri: None,
+            logo_uri: None,
             unique_name: UniqueName::from_stored(String::new()),
             name,
             scopes,
@@ -103,6 +114,16 @@ impl Gatehouse {
             ClientType::Confidential => Some(self.new_client_secret(&app.client_id)),
             ClientType::Public => None,
         };
+        self.insert_app(actor, app, secret).await
+    }
+
+    /// Stores a new app under the first free unique name derived from its name.
+    pub(crate) async fn insert_app(
+        &self,
+        actor: &str,
+        mut app: Application,
+        secret: Option<(ClientSecret, PlainSecret)>,
+    ) -> Result<CreatedApp, ServiceError> {
         let candidates = UniqueName::candidates(&app.name)
             .chain(std::iter::once_with(|| {
                 UniqueName::with_random_suffix(&app.name, &mut OsRng)
@@ -221,7 +242,7 @@ impl Gatehouse {
 
     /// Mails the app's owner what was decided.
     async fn tell_owner_of_decision(&self, app: &Application, decision: &Decision) {
-        let owner = match self.store.find_user(&app.owner_id).await {
+        let owner = match self.owner_of(app).await {
             Ok(Some(owner)) => owner,
             Ok(None) => return,
             Err(e) => {
@@ -273,7 +294,7 @@ impl Gatehouse {
         .await;
         // Caches hold the old secret's answer; the store told the other nodes.
         self.forget(&Invalidation::Client(app.client_id.clone()));
-        if let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await {
+        if let Ok(Some(owner)) = self.owner_of(&app).await {
             let mail =
                 notices::secret_reset(&owner.email, &self.public_base(), &app, secret.expires_at);
             self.send_mail(mail).await;
@@ -297,7 +318,7 @@ impl Gatehouse {
         }
     }
 
-    fn new_client_secret(&self, client_id: &ClientId) -> (ClientSecret, PlainSecret) {
+    pub(crate) fn new_client_secret(&self, client_id: &ClientId) -> (ClientSecret, PlainSecret) {
         let plain =
             PlainSecret::generate(&mut OsRng, SecretKind::ClientSecret, &self.settings.region);
         let now = self.clock.now();

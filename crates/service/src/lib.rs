@@ -24,6 +24,7 @@ pub mod oauth;
 mod passwords;
 pub mod people;
 pub mod portal;
+pub mod registration;
 pub mod settings;
 pub mod signing;
 #[cfg(feature = "testing")]
@@ -135,6 +136,18 @@ impl Gatehouse {
     }
 
     /// Awaits `call` (a storage call made for a request) and records how long it took.
+    /// The user who owns `app`; `None` for an app without an owner (dynamically registered)
+    /// or whose owner is gone.
+    pub(crate) async fn owner_of(
+        &self,
+        app: &gatehouse_core::application::Application,
+    ) -> Result<Option<gatehouse_core::user::User>, gatehouse_store::StoreError> {
+        match &app.owner_id {
+            Some(owner) => self.store.find_user(owner).await,
+            None => Ok(None),
+        }
+    }
+
     pub(crate) async fn timed<T>(
         &self,
         operation: metrics::StoreOp,

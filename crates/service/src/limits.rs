@@ -35,6 +35,8 @@ pub enum Limited {
     FailedSignIns,
     /// `invalid_client` at the token, revocation and introspection endpoints.
     FailedClientAuth,
+    /// Dynamic client registrations (RFC 7591), counted on every request.
+    Registrations,
 }
 
 /// The limits of one node (each node counts for itself).
@@ -42,6 +44,7 @@ pub struct ClientLimits {
     sign_ups: Option<Counter>,
     failed_sign_ins: Option<Counter>,
     failed_client_auth: Option<Counter>,
+    registrations: Option<Counter>,
     holding: tokio::sync::Semaphore,
 }
 
@@ -60,6 +63,7 @@ impl ClientLimits {
                 limits.failed_client_auth_per_minute,
                 Duration::from_secs(60),
             ),
+            registrations: per(limits.registrations_per_hour, Duration::from_secs(3600)),
             holding: tokio::sync::Semaphore::new(HOLD_SLOTS),
         }
     }
@@ -81,6 +85,7 @@ impl ClientLimits {
             Limited::SignUpsAndMails => self.sign_ups.as_ref(),
             Limited::FailedSignIns => self.failed_sign_ins.as_ref(),
             Limited::FailedClientAuth => self.failed_client_auth.as_ref(),
+            Limited::Registrations => self.registrations.as_ref(),
         }
     }
 

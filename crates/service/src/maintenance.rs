@@ -58,6 +58,8 @@ pub struct Purged {
     pub invalidations: u64,
     /// Retired OpenID Connect signing keys no longer published (their id_tokens expired).
     pub signing_keys: u64,
+    /// Dynamically registered apps nobody authorized within `registration.unused_app_days`.
+    pub unused_registered_apps: u64,
 }
 
 impl Purged {
@@ -72,6 +74,7 @@ impl Purged {
             + self.audit_events
             + self.invalidations
             + self.signing_keys
+            + self.unused_registered_apps
     }
 }
 
@@ -98,7 +101,7 @@ impl Gatehouse {
                 let Ok(Some(app)) = self.store.find_application(&secret.client_id).await else {
                     continue;
                 };
-                let Ok(Some(owner)) = self.store.find_user(&app.owner_id).await else {
+                let Ok(Some(owner)) = self.owner_of(&app).await else {
                     continue;
                 };
                 let days_left = now.days_left_until(secret.expires_at);
@@ -132,6 +135,7 @@ impl Gatehouse {
         let registered_before = now.plus_secs(-UNCONFIRMED_SECS);
         let audit_before = now.plus_secs(-self.settings.retention.audit_events);
         let log_before = now.plus_secs(-INVALIDATION_LOG_SECS);
+        let unused_since = now.plus_secs(-self.settings.registration.unused_app_days * 86_400);
         let purged = Purged {
             // Revoked families first: their tokens go with them.
             revoked_families: purge("revoked token families", || {
@@ -170,6 +174,10 @@ impl Gatehouse {
             // A retired key's sealed private key is kept no longer than its public half is
             // published; there are only ever a few.
             signing_keys: purge("retired signing keys", || store.purge_signing_keys(now)).await,
+            unused_registered_apps: purge("unused registered apps", || {
+                store.purge_unused_registered_apps(unused_since, now, PURGE_BATCH)
+            })
+            .await,
         };
         if purged.total() > 0 {
             tracing::info!(?purged, "retention: deleted what had ended");

@@ -276,3 +276,20 @@ pub fn redirect_uris_rejected(to: &Email, base: &str, app: &Application, reason:
         ),
     )
 }
+
+/// Tells an admin that a client registered itself (RFC 7591) and waits in the review queue.
+pub fn registered_app_to_review(to: &Email, base: &str, app: &Application) -> Mail {
+    mail(
+        to,
+        format!("Registered app to review: {}", app.unique_name),
+        format!(
+            "A client registered itself through dynamic client registration: {}.\n\n\
+             It has no owner, and nobody vouches for its name. Redirect URIs:\n{}\n\
+             It stays pending until an administrator approves it. Approve or reject it in the \
+             review queue: {base}{}\n",
+            app_line(app),
+            uri_list(&app.redirect_uris),
+            paths::ADMIN
+        ),
+    )
+}

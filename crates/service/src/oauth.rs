@@ -309,11 +309,7 @@ impl Gatehouse {
         if let Some(known) = self.cache.owners.get(&app.client_id) {
             return Ok(known);
         }
-        let account = self
-            .store
-            .find_user(&app.owner_id)
-            .await?
-            .and_then(|u| u.account_id);
+        let account = self.owner_of(app).await?.and_then(|u| u.account_id);
         self.cache.owners.put(&app.client_id, account.clone());
         Ok(account)
     }

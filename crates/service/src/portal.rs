@@ -75,7 +75,7 @@ impl Gatehouse {
         self.store
             .find_application(&id)
             .await?
-            .filter(|app| app.owner_id == user.user_id)
+            .filter(|app| app.owner_id.as_ref() == Some(&user.user_id))
             .ok_or_else(not_found)
     }
 

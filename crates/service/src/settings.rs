@@ -116,6 +116,8 @@ pub struct Limits {
     /// Failed client authentications (`invalid_client`) per minute at the token,
     /// revocation and introspection endpoints.
     pub failed_client_auth_per_minute: u32,
+    /// Dynamic client registrations (RFC 7591) per hour, counted on every request.
+    pub registrations_per_hour: u32,
 }
 
 impl Default for Limits {
@@ -124,6 +126,42 @@ impl Default for Limits {
             failed_sign_ins_per_minute: 10,
             sign_ups_per_hour: 10,
             failed_client_auth_per_minute: 120,
+            registrations_per_hour: 10,
+        }
+    }
+}
+
+/// Whether and how clients may register themselves (`[registration]`, RFC 7591).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum RegistrationMode {
+    /// No registration endpoint (the default).
+    #[default]
+    Off,
+    /// A registered app is pending until an admin approves it.
+    Review,
+    /// A registered app is approved at once, limited to `[registration] scopes`.
+    Open,
+}
+
+/// `[registration]`: RFC 7591 dynamic client registration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RegistrationSettings {
+    /// Off, review or open.
+    pub mode: RegistrationMode,
+    /// The product scopes a dynamically registered app may have (from the catalogue; none by
+    /// default, so such an app can only ask for the identity scopes until this is set).
+    pub scopes: ScopeSet,
+    /// A dynamically registered app that no user has authorized within this many days is
+    /// deleted by the upkeep (default 7).
+    pub unused_app_days: i64,
+}
+
+impl Default for RegistrationSettings {
+    fn default() -> Self {
+        Self {
+            mode: RegistrationMode::Off,
+            scopes: ScopeSet::default(),
+            unused_app_days: 7,
         }
     }
 }
@@ -224,6 +262,8 @@ pub struct Settings {
     pub trusted_proxies: Vec<ipnet::IpNet>,
     /// Per-client rate limits.
     pub limits: Limits,
+    /// Dynamic client registration.
+    pub registration: RegistrationSettings,
     /// What the upkeep keeps for how long, and how often it runs.
     pub retention: Retention,
     /// How log lines are written.
@@ -269,6 +309,7 @@ impl std::fmt::Debug for Settings {
             .field("routes", &self.routes)
             .field("trusted_proxies", &self.trusted_proxies)
             .field("limits", &self.limits)
+            .field("registration", &self.registration)
             .field("retention", &self.retention)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
@@ -295,6 +336,7 @@ impl Default for Settings {
             routes: Vec::new(),
             trusted_proxies: Vec::new(),
             limits: Limits::default(),
+            registration: RegistrationSettings::default(),
             retention: Retention::default(),
             log_format: LogFormat::Text,
             metrics_listen: None,
@@ -389,6 +431,7 @@ struct FileSettings {
     route: Option<Vec<FileRoute>>,
     trusted_proxies: Option<Vec<String>>,
     limits: Option<FileLimits>,
+    registration: Option<FileRegistration>,
     log_format: Option<String>,
     metrics_listen: Option<String>,
     retention: Option<FileRetention>,
@@ -413,6 +456,15 @@ struct FileLimits {
     failed_sign_ins_per_minute: Option<u32>,
     sign_ups_per_hour: Option<u32>,
     failed_client_auth_per_minute: Option<u32>,
+    registrations_per_hour: Option<u32>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRegistration {
+    mode: Option<String>,
+    scopes: Option<Vec<String>>,
+    unused_app_days: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -674,10 +726,44 @@ fn validate(
                 l.failed_client_auth_per_minute,
                 &mut d.failed_client_auth_per_minute,
             ),
+            (l.registrations_per_hour, &mut d.registrations_per_hour),
         ] {
             if let Some(v) = value {
                 *slot = v;
             }
+        }
+    }
+    if let Some(r) = raw.registration {
+        let d = &mut settings.registration;
+        if let Some(mode) = r.mode {
+            let parsed = match mode.as_str() {
+                "off" => Ok(RegistrationMode::Off),
+                "review" => Ok(RegistrationMode::Review),
+                "open" => Ok(RegistrationMode::Open),
+                other => Err(format!(
+                    "registration.mode: '{other}' must be \"off\", \"review\" or \"open\""
+                )),
+            };
+            check(parsed.map(|m| d.mode = m));
+        }
+        if let Some(scopes) = r.scopes {
+            check(
+                settings
+                    .scopes
+                    .exactly(scopes.iter().map(String::as_str))
+                    .map(|s| d.scopes = s)
+                    .map_err(|e| format!("registration.scopes: {e}")),
+            );
+        }
+        if let Some(days) = r.unused_app_days {
+            check(if (1..=3650).contains(&days) {
+                d.unused_app_days = days;
+                Ok(())
+            } else {
+                Err(format!(
+                    "registration.unused_app_days: {days} must be between 1 and 3650"
+                ))
+            });
         }
     }
     if let Some(r) = raw.retention {
@@ -893,6 +979,30 @@ mod tests {
     }
 
     #[test]
+    fn registration_is_off_by_default_and_its_scopes_come_from_the_catalogue() {
+        let default = load_toml("").unwrap();
+        assert_eq!(default.registration, RegistrationSettings::default());
+        assert_eq!(default.registration.mode, RegistrationMode::Off);
+        let s = load_toml(
+            "[registration]\nmode = \"open\"\nscopes = [\"read\"]\nunused_app_days = 3\n\
+             [limits]\nregistrations_per_hour = 2\n",
+        )
+        .unwrap();
+        assert_eq!(s.registration.mode, RegistrationMode::Open);
+        assert_eq!(s.registration.scopes.to_string(), "read");
+        assert_eq!(s.registration.unused_app_days, 3);
+        assert_eq!(s.limits.registrations_per_hour, 2);
+        let err = load_toml(
+            "[registration]\nmode = \"yes\"\nscopes = [\"admin\"]\nunused_app_days = 0\nx = 1\n",
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("unknown field `x`"), "{err}");
+        let err = load_toml("[registration]\nmode = \"yes\"\nscopes = [\"admin\", \"openid\"]\nunused_app_days = 0\n")
+            .unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+    }
+
+    #[test]
     fn the_signing_key_secret_comes_from_the_environment_or_a_file() {
         let secret = "AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
         let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
@@ -956,7 +1066,8 @@ sign_ups_per_hour = 0
             Limits {
                 failed_sign_ins_per_minute: 3,
                 sign_ups_per_hour: 0,
-                failed_client_auth_per_minute: 120
+                failed_client_auth_per_minute: 120,
+                registrations_per_hour: 10,
             }
         );
         let err = load_toml("trusted_proxies = [\"10.0.0.0/33\", \"proxy.internal\"]").unwrap_err();

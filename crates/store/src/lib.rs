@@ -286,6 +286,16 @@ pub trait AppStore: Send + Sync {
         client_id: &ClientId,
         expected: &[RedirectUri],
     ) -> Result<bool, StoreError>;
+    /// Retention: deletes at most `limit` dynamically registered apps created before
+    /// `created_before` that hold no grant and no token family (no user ever completed an
+    /// authorization, or everything it got has been withdrawn and purged), publishing each
+    /// one's `Invalidation::Client` at `now`; returns how many.
+    async fn purge_unused_registered_apps(
+        &self,
+        created_before: Timestamp,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<u64, StoreError>;
     /// Deletes an app with its secrets, codes, grants and tokens, publishing
     /// `Invalidation::Client` in the same transaction; returns whether it existed.
     async fn delete_application(

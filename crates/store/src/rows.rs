@@ -8,7 +8,7 @@ use crate::StoreError;
 use gatehouse_core::account::{Account, SecretKey};
 use gatehouse_core::admin_key::AdminKey;
 use gatehouse_core::application::{
-    AppStatus, Application, ClientType, RedirectUri, RedirectUriChange, UniqueName,
+    AppStatus, Application, ClientType, RedirectUri, RedirectUriChange, Registration, UniqueName,
 };
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::client_secret::ClientSecret;
@@ -247,7 +247,11 @@ impl TryFrom<LinkRow> for OneTimeLink {
 #[derive(sqlx::FromRow)]
 pub(crate) struct ApplicationRow {
     client_id: String,
-    owner_id: String,
+    owner_id: Option<String>,
+    registration: String,
+    auto_approved_at: Option<i64>,
+    client_uri: Option<String>,
+    logo_uri: Option<String>,
     name: String,
     unique_name: String,
     scopes: String,
@@ -272,7 +276,12 @@ impl TryFrom<ApplicationRow> for Application {
     fn try_from(r: ApplicationRow) -> Result<Self, StoreError> {
         Ok(Application {
             client_id: field(ClientId::parse(&r.client_id))?,
-            owner_id: field(UserId::parse(&r.owner_id))?,
+            owner_id: r.owner_id.map(|o| field(UserId::parse(&o))).transpose()?,
+            registration: Registration::parse(&r.registration)
+                .ok_or_else(|| StoreError::corrupt("unknown registration"))?,
+            auto_approved_at: r.auto_approved_at.map(ts),
+            client_uri: r.client_uri,
+            logo_uri: r.logo_uri,
             name: field(Name::parse("name", &r.name))?,
             unique_name: UniqueName::from_stored(r.unique_name),
             scopes: field(ScopeSet::parse_space_separated(&r.scopes))?,
@@ -663,7 +672,11 @@ row!(OneTimeLink, "one_time_links", conflict "link", missing "user", |l| {
 
 row!(Application, "applications", conflict "unique_name", missing "owner", |a| {
     client_id => text(a.client_id.as_str()),
-    owner_id => text(a.owner_id.as_str()),
+    owner_id => opt_text(a.owner_id.as_ref().map(UserId::as_str)),
+    registration => text(a.registration.as_str()),
+    auto_approved_at => opt_time(a.auto_approved_at),
+    client_uri => opt_text(a.client_uri.as_deref()),
+    logo_uri => opt_text(a.logo_uri.as_deref()),
     name => text(a.name.as_str()),
     unique_name => text(a.unique_name.as_str()),
     scopes => owned(a.scopes.to_string()),

@@ -108,7 +108,10 @@ pub async fn run(gatehouse: &Gatehouse, cmd: AppCommand) -> anyhow::Result<()> {
         }
         AppCommand::Show { client_id, output } => {
             let app = gatehouse.get_app(&client_id).await?;
-            let owner = gatehouse.find_user(&app.owner_id).await?.map(|u| u.email);
+            let owner = match &app.owner_id {
+                Some(owner) => gatehouse.find_user(owner).await?.map(|u| u.email),
+                None => None,
+            };
             let secrets = gatehouse.list_client_secrets(&client_id).await?;
             let change = gatehouse.redirect_uri_change(&app).await?;
             let now = gatehouse.now();

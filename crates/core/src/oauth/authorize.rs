@@ -322,8 +322,9 @@ pub fn validate(
     let redirect_uri = params
         .get("redirect_uri")
         .ok_or_else(|| AuthorizeRejection::page("redirect_uri is missing"))?;
-    // RFC 6749 §3.1.2.3 and the Security BCP: exact string comparison, nothing normalised.
-    if !app.redirect_uris.iter().any(|r| r.as_str() == redirect_uri) {
+    // RFC 6749 §3.1.2.3 and the Security BCP: exact string comparison, nothing normalised,
+    // except the port of a loopback http URI (RFC 8252 §7.3).
+    if !app.redirect_uris.iter().any(|r| r.accepts(redirect_uri)) {
         return Err(AuthorizeRejection::page(
             "redirect_uri does not match a registered redirect URI",
         ));
@@ -502,7 +503,11 @@ mod tests {
     fn app(status: AppStatus, client_type: ClientType) -> Application {
         Application {
             client_id: ClientId::generate(&mut OsRng),
-            owner_id: UserId::generate(&mut OsRng),
+            owner_id: Some(UserId::generate(&mut OsRng)),
+            registration: crate::application::Registration::Portal,
+            auto_approved_at: None,
+            client_uri: None,
+            logo_uri: None,
             name: Name::parse("name", "Fleet").unwrap(),
             unique_name: UniqueName::from_stored("fleet".into()),
             scopes: ScopeCatalogue::default().select(["read", "write"]).unwrap(),

@@ -25,6 +25,8 @@ pub struct Endpoints {
     pub revocation: String,
     /// The introspection endpoint (RFC 7662 §2).
     pub introspection: String,
+    /// The dynamic client registration endpoint (RFC 7591 §3), when registration is on.
+    pub registration: Option<String>,
 }
 
 /// The metadata document served at `/.well-known/oauth-authorization-server`.
@@ -40,6 +42,9 @@ pub struct AuthorizationServerMetadata {
     pub revocation_endpoint: String,
     /// The introspection endpoint.
     pub introspection_endpoint: String,
+    /// The RFC 7591 registration endpoint; absent while registration is off.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub registration_endpoint: Option<String>,
     /// `code` only: no implicit flow.
     pub response_types_supported: [&'static str; 1],
     /// `query` only.
@@ -69,6 +74,7 @@ impl AuthorizationServerMetadata {
             token_endpoint: endpoints.token,
             revocation_endpoint: endpoints.revocation,
             introspection_endpoint: endpoints.introspection,
+            registration_endpoint: endpoints.registration,
             response_types_supported: ["code"],
             response_modes_supported: ["query"],
             grant_types_supported: GrantType::ALL.map(GrantType::as_str),
@@ -164,6 +170,7 @@ mod tests {
                 token: "https://gh.example.com/t".into(),
                 revocation: "https://gh.example.com/r".into(),
                 introspection: "https://gh.example.com/i".into(),
+                registration: None,
             },
             vec!["read".into()],
         );

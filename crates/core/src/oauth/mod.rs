@@ -6,6 +6,7 @@ pub mod error;
 pub mod id_token;
 pub mod metadata;
 pub mod pkce;
+pub mod registration;
 pub mod token_request;
 
 pub use error::{OAuthError, OAuthErrorCode};

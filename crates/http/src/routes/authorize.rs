@@ -112,6 +112,7 @@ async fn authorize_get(
             &request,
             &app.name.to_string(),
             app.unique_name.as_str(),
+            app.auto_approved_at.is_some(),
             &user,
             &session,
         ),
@@ -130,6 +131,7 @@ fn consent_page(
     request: &AuthorizeRequest,
     app_name: &str,
     unique_name: &str,
+    unreviewed: bool,
     user: &User,
     session: &Session,
 ) -> Response {
@@ -140,6 +142,7 @@ fn consent_page(
     let page = ConsentPage {
         app_name,
         unique_name,
+        unreviewed,
         redirect_host: &redirect_host,
         user_email: user.email.as_str(),
         scopes: request

@@ -14,6 +14,7 @@ pub(crate) mod observe;
 mod oidc;
 mod ops;
 mod portal;
+mod registration;
 
 use crate::error::ApiError;
 use crate::extract::form::MAX_FORM_BYTES;
@@ -59,6 +60,7 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
     let private = Router::new()
         .merge(oauth::router())
         .merge(oidc::private_router())
+        .merge(registration::router())
         .merge(authorize::router())
         .merge(account_tokens::router())
         .merge(login::router())

@@ -37,6 +37,10 @@ async fn metadata_get(State(state): State<AppState>) -> Json<AuthorizationServer
         token: format!("{issuer}{TOKEN}"),
         revocation: format!("{issuer}{REVOKE}"),
         introspection: format!("{issuer}{INTROSPECT}"),
+        registration: state
+            .gatehouse
+            .registration_enabled()
+            .then(|| format!("{issuer}{}", gatehouse_core::paths::CLIENT_REGISTRATION)),
     };
     let scopes = state.gatehouse.settings().scopes.all().to_vec();
     Json(AuthorizationServerMetadata::new(endpoints, scopes))

@@ -61,6 +61,10 @@ async fn openid_configuration_get(State(state): State<AppState>) -> Response {
         token: format!("{issuer}{TOKEN}"),
         revocation: format!("{issuer}{REVOKE}"),
         introspection: format!("{issuer}{INTROSPECT}"),
+        registration: state
+            .gatehouse
+            .registration_enabled()
+            .then(|| format!("{issuer}{}", gatehouse_core::paths::CLIENT_REGISTRATION)),
     };
     let scopes = state.gatehouse.settings().scopes.all().to_vec();
     Json(OpenIdProviderMetadata::new(

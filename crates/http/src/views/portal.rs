@@ -3,7 +3,7 @@
 
 use askama::Template;
 use gatehouse_core::account::SecretKey;
-use gatehouse_core::application::{AppStatus, Application, RedirectUriChange};
+use gatehouse_core::application::{AppStatus, Application, RedirectUriChange, Registration};
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
@@ -47,6 +47,9 @@ pub struct AppLine {
     pub created: String,
     /// Owner's email (admin lists only).
     pub owner: String,
+    /// How the app was made (`portal`, `cli`, `admin_api`, `dynamic`), and for a dynamically
+    /// registered one what it said about itself, as text (admin lists only).
+    pub registration: String,
     pub reason: String,
     /// The redirect URIs, shown in the review queue.
     pub redirect_uris: Vec<String>,
@@ -62,7 +65,23 @@ impl AppLine {
             client_id: app.client_id.to_string(),
             badge: Badge::of(app.status),
             created: app.created_at.to_date(),
-            owner: owner.unwrap_or("").to_owned(),
+            owner: match (owner, app.registration) {
+                (Some(owner), _) => owner.to_owned(),
+                (None, Registration::Dynamic) => "none (registered itself)".to_owned(),
+                (None, _) => String::new(),
+            },
+            registration: {
+                let mut made = format!("made: {}", app.registration);
+                if app.auto_approved_at.is_some() {
+                    made.push_str(", approved automatically (not reviewed)");
+                }
+                for (label, uri) in [("client_uri", &app.client_uri), ("logo_uri", &app.logo_uri)] {
+                    if let Some(uri) = uri {
+                        made.push_str(&format!("; {label}: {uri}"));
+                    }
+                }
+                made
+            },
             reason: app.status_reason.clone().unwrap_or_default(),
             redirect_uris: app
                 .redirect_uris

@@ -164,6 +164,7 @@ pub fn test_settings(database_url: &str) -> Settings {
             failed_sign_ins_per_minute: 10_000,
             sign_ups_per_hour: 10_000,
             failed_client_auth_per_minute: 10_000,
+            registrations_per_hour: 10_000,
         },
         ..Settings::default()
     }

@@ -70,7 +70,7 @@ async fn log_in_at(app: &TestApp, b: &reqwest::Client, login_url: &str) -> Strin
 
 /// Follows an authorization request in browser `b` through login (if asked) and consent (if
 /// asked, answering allow) to the redirect back to the client.
-async fn authorize(app: &TestApp, b: &reqwest::Client, url: &str) -> String {
+pub(crate) async fn authorize(app: &TestApp, b: &reqwest::Client, url: &str) -> String {
     let mut next = url.to_owned();
     for _ in 0..4 {
         let res = b.get(&next).send().await.unwrap();

@@ -405,7 +405,7 @@ async fn adding_an_app_shows_its_client_id_unique_name_and_the_secret_once(backe
 
     let stored = stored_app(&app, &client_id).await.expect("stored");
     let me = crate::helpers::stored_user(&app, EMAIL).await.unwrap();
-    assert_eq!(stored.owner_id, me.user_id);
+    assert_eq!(stored.owner_id, Some(me.user_id));
     assert_eq!(stored.status, AppStatus::Pending);
     assert_eq!(stored.unique_name.as_str(), "fleet-dashboard");
     assert_eq!(stored.scopes.to_string(), "read views");

@@ -112,7 +112,8 @@ async fn attaching_an_apps_owner_to_an_account_reaches_its_new_tokens(backend: B
         .get_app(&client.client_id)
         .await
         .unwrap()
-        .owner_id;
+        .owner_id
+        .unwrap();
     let attached = app
         .gatehouse
         .set_user_account("test", owner.as_str(), Some(&account.account_id))

@@ -377,6 +377,37 @@ macro_rules! impl_app_store {
                     Ok(done.rows_affected() > 0)
                 }
 
+                async fn purge_unused_registered_apps(
+                    &self,
+                    created_before: Timestamp,
+                    now: Timestamp,
+                    limit: u32,
+                ) -> Result<u64, StoreError> {
+                    let mut tx = self.pool.begin().await?;
+                    // Secrets and unredeemed codes go by ON DELETE CASCADE.
+                    let removed: Vec<(String,)> = sqlx::query_as(
+                        "DELETE FROM applications WHERE seq IN (SELECT a.seq FROM applications a \
+                         WHERE a.registration = 'dynamic' AND a.created_at < $1 \
+                         AND NOT EXISTS (SELECT 1 FROM grants g \
+                             WHERE g.client_id = a.client_id) \
+                         AND NOT EXISTS (SELECT 1 FROM token_families f \
+                             WHERE f.client_id = a.client_id) \
+                         LIMIT $2) RETURNING client_id",
+                    )
+                    .bind(created_before.unix())
+                    .bind(i64::from(limit))
+                    .fetch_all(&mut *tx)
+                    .await?;
+                    for (client_id,) in &removed {
+                        let client = Invalidation::Client(
+                            ClientId::parse(client_id).map_err(|_| StoreError::corrupt("client_id"))?,
+                        );
+                        Self::publish_in(&mut *tx, &client, now).await?;
+                    }
+                    tx.commit().await?;
+                    Ok(removed.len() as u64)
+                }
+
                 async fn delete_application(
                     &self,
                     client_id: &ClientId,

@@ -35,7 +35,7 @@ pub async fn application_and_first_secret_are_stored_together(store: &dyn Store)
         (found.status, found.client_type),
         (AppStatus::Pending, app.client_type)
     );
-    assert_eq!(found.owner_id, owner.user_id);
+    assert_eq!(found.owner_id, Some(owner.user_id.clone()));
     let by_digest = store
         .find_client_secret_by_digest(&secret.digest)
         .await

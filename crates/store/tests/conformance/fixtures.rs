@@ -1,7 +1,9 @@
 //! Valid domain objects for the cases to store.
 
 use gatehouse_core::account::{Account, SecretKey};
-use gatehouse_core::application::{AppStatus, Application, ClientType, RedirectUri, UniqueName};
+use gatehouse_core::application::{
+    AppStatus, Application, ClientType, RedirectUri, Registration, UniqueName,
+};
 use gatehouse_core::client_secret::ClientSecret;
 use gatehouse_core::ids::{AccountId, ClientId, ClientSecretId, KeyId, UserId};
 use gatehouse_core::link::{LinkPurpose, OneTimeLink};
@@ -61,7 +63,11 @@ pub fn user(email: &str, account: Option<&Account>) -> User {
 pub fn app(owner: &User, unique_name: &str) -> Application {
     Application {
         client_id: ClientId::generate(&mut OsRng),
-        owner_id: owner.user_id.clone(),
+        owner_id: Some(owner.user_id.clone()),
+        registration: Registration::Portal,
+        auto_approved_at: None,
+        client_uri: None,
+        logo_uri: None,
         name: Name::parse("name", "Fleet Dashboard").unwrap(),
         unique_name: UniqueName::from_stored(unique_name.to_owned()),
         scopes: ScopeCatalogue::default().select(["read"]).unwrap(),

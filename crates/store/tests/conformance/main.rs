@@ -118,6 +118,7 @@ on_both_backends!(
     search::searches_fold_case_beyond_ascii,
     feed::published_invalidations_reach_every_follower,
     retention::expired_codes_are_purged_in_batches,
+    retention::unused_registered_apps_are_purged,
     retention::expired_tokens_are_purged_with_the_families_they_leave_empty,
     retention::revoked_families_are_purged_after_the_cutoff,
     retention::sessions_and_links_are_purged_once_ended,

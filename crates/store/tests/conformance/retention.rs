@@ -332,3 +332,73 @@ pub async fn audit_events_and_the_invalidation_log_are_purged_oldest_first(store
         0
     );
 }
+
+/// A dynamically registered app without an owner is stored, and deleted by retention only when
+/// it is dynamic, older than the cutoff and nobody ever authorized it.
+pub async fn unused_registered_apps_are_purged(store: &dyn Store) {
+    use gatehouse_core::application::Registration;
+    let (used_portal, alice) = app_and_user(store).await;
+    let owner = user("dev@example.com", None);
+    store.insert_user(&owner).await.unwrap();
+    let dynamic = |name: &str| {
+        let mut a = app(&owner, name);
+        a.owner_id = None;
+        a.registration = Registration::Dynamic;
+        a.client_uri = Some("https://agent.example.com/".into());
+        a
+    };
+    let unused = dynamic("unused");
+    let used = dynamic("used");
+    let young = {
+        let mut a = dynamic("young");
+        a.created_at = T0.plus_secs(DAY);
+        a
+    };
+    let portal_unused = app(&owner, "portal-unused");
+    for a in [&unused, &used, &young, &portal_unused] {
+        store.insert_application(a, None).await.unwrap();
+    }
+    let stored = store
+        .find_application(&unused.client_id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.owner_id, None);
+    assert_eq!(stored.registration, Registration::Dynamic);
+    assert_eq!(
+        stored.client_uri.as_deref(),
+        Some("https://agent.example.com/")
+    );
+    issued(store, &used, &alice).await;
+    let cutoff = T0.plus_secs(60);
+    assert_eq!(
+        store
+            .purge_unused_registered_apps(cutoff, T0, 10)
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(store
+        .find_application(&unused.client_id)
+        .await
+        .unwrap()
+        .is_none());
+    for kept in [&used, &young, &portal_unused, &used_portal] {
+        assert!(
+            store
+                .find_application(&kept.client_id)
+                .await
+                .unwrap()
+                .is_some(),
+            "{}",
+            kept.unique_name
+        );
+    }
+    assert_eq!(
+        store
+            .purge_unused_registered_apps(cutoff, T0, 10)
+            .await
+            .unwrap(),
+        0
+    );
+}

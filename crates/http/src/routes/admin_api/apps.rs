@@ -8,7 +8,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
-use gatehouse_core::application::{AppStatus, Application};
+use gatehouse_core::application::{AppStatus, Application, Registration};
 use gatehouse_core::ids::ClientId;
 use gatehouse_core::paths::{
     ADMIN_API_APP, ADMIN_API_APPS, ADMIN_API_APP_APPROVE, ADMIN_API_APP_REINSTATE,
@@ -73,10 +73,22 @@ pub(crate) struct AppBody {
     name: String,
     /// Generated, stable and unique.
     unique_name: String,
-    /// The owning user.
-    owner_id: String,
-    /// The owner's email (null if the owner is gone).
+    /// The owning user (null for a dynamically registered app, which has no owner).
+    owner_id: Option<String>,
+    /// The owner's email (null if the owner is gone or there is none).
     owner_email: Option<String>,
+    /// How the app was made: in the portal, with the command line, through this API, or by
+    /// the client itself through RFC 7591 dynamic client registration.
+    #[schema(value_type = String, example = "dynamic")]
+    registration: Registration,
+    /// For a dynamically registered app approved without review (`[registration] mode =
+    /// "open"`): when (null otherwise).
+    #[schema(format = DateTime)]
+    auto_approved_at: Option<String>,
+    /// RFC 7591 `client_uri` as registered (text, never followed).
+    client_uri: Option<String>,
+    /// RFC 7591 `logo_uri` as registered (text, never loaded).
+    logo_uri: Option<String>,
     /// The product scopes it may request.
     scopes: Vec<String>,
     /// Registered redirect URIs.
@@ -98,8 +110,12 @@ impl AppBody {
             client_id: app.client_id.to_string(),
             name: app.name.as_str().to_owned(),
             unique_name: app.unique_name.as_str().to_owned(),
-            owner_id: app.owner_id.to_string(),
+            owner_id: app.owner_id.as_ref().map(ToString::to_string),
             owner_email: owner_email.map(str::to_owned),
+            registration: app.registration,
+            auto_approved_at: app.auto_approved_at.map(|t| t.to_rfc3339()),
+            client_uri: app.client_uri.clone(),
+            logo_uri: app.logo_uri.clone(),
             scopes: app.scopes.to_vec(),
             redirect_uris: app
                 .redirect_uris
@@ -257,7 +273,10 @@ pub(crate) async fn app_get(
 ) -> Result<Json<AppBody>, AdminApiError> {
     let id = client_id(&raw)?;
     let app = state.gatehouse.get_app(id.as_str()).await?;
-    let owner = state.gatehouse.find_user(&app.owner_id).await?;
+    let owner = match &app.owner_id {
+        Some(owner) => state.gatehouse.find_user(owner).await?,
+        None => None,
+    };
     Ok(Json(AppBody::of(
         &app,
         owner.as_ref().map(|u| u.email.as_str()),
@@ -275,7 +294,10 @@ async fn decide(
         .gatehouse
         .decide_app(&caller.actor(), id.as_str(), request)
         .await?;
-    let owner = state.gatehouse.find_user(&app.owner_id).await?;
+    let owner = match &app.owner_id {
+        Some(owner) => state.gatehouse.find_user(owner).await?,
+        None => None,
+    };
     Ok(Json(AppBody::of(
         &app,
         owner.as_ref().map(|u| u.email.as_str()),
