@@ -142,10 +142,13 @@ impl TestDb {
         &self.url
     }
 
-    /// Opens the database with a small pool and applies the migrations.
+    /// Opens the database with a small pool and applies the migrations. A test waits longer
+    /// for a connection than a server does: on a busy machine a new PostgreSQL connection can
+    /// take more than the serving default of a second, and a test should not fail for that.
     pub async fn migrated_store(&self) -> Arc<dyn Store> {
         let options = ConnectOptions {
             max_connections: 4,
+            acquire_timeout: std::time::Duration::from_secs(30),
             ..ConnectOptions::default()
         };
         let store = connect(&self.url, options)
