@@ -454,73 +454,52 @@ fn site_config(gatehouse: &str, upstream: SocketAddr, port: u16, access_log: &Pa
     text
 }
 
-/// A test-owned nginx running the shipped configuration, stopped when dropped.
-struct Nginx {
+/// A reverse proxy run by a test (nginx or Caddy) with the shipped configuration, in its own
+/// temporary folder, bound to 127.0.0.1:`port`; stopped by its pid when dropped.
+struct FrontProcess {
+    name: &'static str,
+    log_files: &'static [&'static str],
     child: Child,
     dir: tempfile::TempDir,
     port: u16,
 }
 
-impl Nginx {
-    async fn start(gatehouse: &Server, upstream: &Upstream) -> Self {
-        let binary = nginx_binary();
-        let dir = tempfile::tempdir().unwrap();
+impl FrontProcess {
+    /// Starts `command` (its output to `stdout.log` and `stderr.log` in `dir`) and waits until
+    /// it listens on `port`.
+    async fn spawn(
+        name: &'static str,
+        log_files: &'static [&'static str],
+        mut command: Command,
+        dir: tempfile::TempDir,
+        port: u16,
+    ) -> Self {
         let d = dir.path();
-        // Started as root, nginx's workers run as `nobody` and must reach the temp folders.
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-        }
-        let port = free_port();
-        let site = site_config(&gatehouse.addr, upstream.addr, port, &d.join("access.log"));
-        std::fs::write(d.join("gatehouse.conf"), site).unwrap();
-        let main = format!(
-            "worker_processes 1;\n\
-             events {{ worker_connections 256; }}\n\
-             http {{\n\
-             \x20   client_body_temp_path {d}/client_body_temp;\n\
-             \x20   proxy_temp_path {d}/proxy_temp;\n\
-             \x20   fastcgi_temp_path {d}/fastcgi_temp;\n\
-             \x20   uwsgi_temp_path {d}/uwsgi_temp;\n\
-             \x20   scgi_temp_path {d}/scgi_temp;\n\
-             \x20   include {d}/gatehouse.conf;\n\
-             }}\n",
-            d = d.display()
-        );
-        std::fs::write(d.join("nginx.conf"), main).unwrap();
-        let globals = format!(
-            "daemon off; pid {}; error_log {} info;",
-            d.join("nginx.pid").display(),
-            d.join("error.log").display()
-        );
-        let child = Command::new(&binary)
-            .arg("-e")
-            .arg(d.join("error.log"))
-            .arg("-p")
-            .arg(d)
-            .arg("-c")
-            .arg(d.join("nginx.conf"))
-            .arg("-g")
-            .arg(globals)
+        let child = command
             .stdin(Stdio::null())
             .stdout(std::fs::File::create(d.join("stdout.log")).unwrap())
             .stderr(std::fs::File::create(d.join("stderr.log")).unwrap())
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {}: {e}", binary.display()));
-        let mut nginx = Self { child, dir, port };
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        let mut front = Self {
+            name,
+            log_files,
+            child,
+            dir,
+            port,
+        };
         let deadline = Instant::now() + START_LIMIT;
         loop {
-            if let Ok(Some(status)) = nginx.child.try_wait() {
-                panic!("nginx exited with {status} at start\n{}", nginx.logs());
+            if let Ok(Some(status)) = front.child.try_wait() {
+                panic!("{name} exited with {status} at start\n{}", front.logs());
             }
             if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return nginx;
+                return front;
             }
             assert!(
                 Instant::now() < deadline,
-                "nginx did not listen on {port} within {START_LIMIT:?}\n{}",
-                nginx.logs()
+                "{name} did not listen on {port} within {START_LIMIT:?}\n{}",
+                front.logs()
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -530,25 +509,76 @@ impl Nginx {
         format!("http://127.0.0.1:{}{path}", self.port)
     }
 
+    fn access_log(&self) -> PathBuf {
+        self.dir.path().join("access.log")
+    }
+
     fn logs(&self) -> String {
-        ["stderr.log", "error.log", "access.log"]
+        self.log_files
             .iter()
-            .map(|name| {
-                let text = std::fs::read_to_string(self.dir.path().join(name)).unwrap_or_default();
-                format!("--- nginx {name}:\n{text}")
+            .map(|file| {
+                let text = std::fs::read_to_string(self.dir.path().join(file)).unwrap_or_default();
+                format!("--- {} {file}:\n{text}", self.name)
             })
             .collect::<Vec<_>>()
             .join("\n")
     }
 }
 
-impl Drop for Nginx {
+impl Drop for FrontProcess {
     fn drop(&mut self) {
         terminate(&mut self.child, START_LIMIT);
         if std::thread::panicking() {
             eprintln!("{}", self.logs());
         }
     }
+}
+
+/// nginx with the shipped configuration in front of `upstream`, asking `gatehouse`.
+async fn start_nginx(gatehouse: &Server, upstream: &Upstream) -> FrontProcess {
+    let binary = nginx_binary();
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    // Started as root, nginx's workers run as `nobody` and must reach the temp folders.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let port = free_port();
+    let site = site_config(&gatehouse.addr, upstream.addr, port, &d.join("access.log"));
+    std::fs::write(d.join("gatehouse.conf"), site).unwrap();
+    let main = format!(
+        "worker_processes 1;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n\
+         \x20   client_body_temp_path {d}/client_body_temp;\n\
+         \x20   proxy_temp_path {d}/proxy_temp;\n\
+         \x20   fastcgi_temp_path {d}/fastcgi_temp;\n\
+         \x20   uwsgi_temp_path {d}/uwsgi_temp;\n\
+         \x20   scgi_temp_path {d}/scgi_temp;\n\
+         \x20   include {d}/gatehouse.conf;\n\
+         }}\n",
+        d = d.display()
+    );
+    std::fs::write(d.join("nginx.conf"), main).unwrap();
+    let globals = format!(
+        "daemon off; pid {}; error_log {} info;",
+        d.join("nginx.pid").display(),
+        d.join("error.log").display()
+    );
+    let mut command = Command::new(&binary);
+    command
+        .arg("-e")
+        .arg(d.join("error.log"))
+        .arg("-p")
+        .arg(d)
+        .arg("-c")
+        .arg(d.join("nginx.conf"))
+        .arg("-g")
+        .arg(globals);
+    let logs = &["stderr.log", "error.log", "access.log"];
+    FrontProcess::spawn("nginx", logs, command, dir, port).await
 }
 
 /// The API behind nginx: answers every request with a JSON echo of what it received, and
@@ -916,11 +946,18 @@ async fn flips_to(
 // nginx auth_request in front of an upstream, Gatehouse on SQLite
 // ---------------------------------------------------------------------------------------------
 
+/// The reverse proxies the shipped configurations are for.
+#[derive(Clone, Copy)]
+enum Front {
+    Nginx,
+    Caddy,
+}
+
 /// Gatehouse on a SQLite file with two accounts (every scope, and `read` only), the echo
-/// upstream, and nginx in front of it with the shipped configuration.
-struct NginxStack {
+/// upstream, and a reverse proxy in front of it with its shipped configuration.
+struct ProxyStack {
     http: reqwest::Client,
-    nginx: Nginx,
+    front: FrontProcess,
     upstream: Upstream,
     gatehouse: Server,
     full: Account,
@@ -929,18 +966,21 @@ struct NginxStack {
     db: TestDb,
 }
 
-impl NginxStack {
-    async fn start() -> Self {
+impl ProxyStack {
+    async fn start(front: Front) -> Self {
         let db = TestDb::fresh(Backend::Sqlite).await;
         let site = Site::new();
         let full = site.create_account(db.url(), &[]).await;
         let read_only = site.create_account(db.url(), &["read"]).await;
         let gatehouse = site.serve("gatehouse", db.url()).await;
         let upstream = Upstream::start().await;
-        let nginx = Nginx::start(&gatehouse, &upstream).await;
+        let front = match front {
+            Front::Nginx => start_nginx(&gatehouse, &upstream).await,
+            Front::Caddy => caddy::start_caddy(&gatehouse, &upstream).await,
+        };
         Self {
             http: client(),
-            nginx,
+            front,
             upstream,
             gatehouse,
             full,
@@ -950,14 +990,14 @@ impl NginxStack {
         }
     }
 
-    /// A call through nginx.
+    /// A call through the proxy.
     async fn call(&self, method: Method, path_and_query: &str, auth: &Auth) -> Reply {
-        let request = self.http.request(method, self.nginx.url(path_and_query));
+        let request = self.http.request(method, self.front.url(path_and_query));
         send(with_auth(request, auth)).await
     }
 
-    /// `GET path` through nginx with `account`'s key, sent exactly as written (HTTP clients
-    /// resolve dot segments, even percent-encoded ones, before sending); the status.
+    /// `GET path` through the proxy with `account`'s key, sent exactly as written (HTTP
+    /// clients resolve dot segments, even percent-encoded ones, before sending); the status.
     async fn raw_get(&self, path: &str, account: &Account) -> u16 {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let probe = self.http.get("http://127.0.0.1/");
@@ -969,7 +1009,7 @@ impl NginxStack {
             authorization.to_str().unwrap()
         );
         let exchange = async {
-            let mut stream = TcpStream::connect(("127.0.0.1", self.nginx.port)).await?;
+            let mut stream = TcpStream::connect(("127.0.0.1", self.front.port)).await?;
             stream.write_all(head.as_bytes()).await?;
             let mut answer = Vec::new();
             stream.read_to_end(&mut answer).await?;
@@ -987,15 +1027,201 @@ impl NginxStack {
     }
 }
 
+/// No header of the upstream's echo is a Gatehouse identity header but the ones expected, in
+/// any spelling (the forged ones use `_` and odd case too).
+fn identity_headers(seen: &Value) -> Vec<String> {
+    let mut names: Vec<String> = seen["headers"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .filter(|name| name.replace('_', "-").starts_with("gatehouse-"))
+        .cloned()
+        .collect();
+    names.sort();
+    names
+}
+
+// Scenarios that every shipped proxy configuration must pass (the nginx and Caddy tests call them).
+
+/// A forged identity header, in any spelling, never reaches the upstream, even one of a name
+/// Gatehouse does not send for this credential; nor does a forged header without a credential.
+async fn forged_identity_headers_never_reach_the_upstream(front: Front) {
+    let s = ProxyStack::start(front).await;
+    // The app's owner belongs to no account: its tokens carry Gatehouse-Client only.
+    let app = s.site.approved_app(s.db.url(), None).await;
+    let token = app_token(&s.http, &s.gatehouse, &app).await;
+
+    let request = s
+        .http
+        .get(s.front.url("/v1/trips"))
+        .bearer_auth(&token)
+        .header("Gatehouse-Account", &s.full.id)
+        .header("Gatehouse-Subject", "user_forged")
+        .header("gatehouse_subject", "user_forged_underscore")
+        .header("Gatehouse-Client", "client_forged")
+        .header("Gatehouse-Scopes", "read write views admin");
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let seen = reply.json();
+    // Neither the forged values nor (with Caddy 2.6) an unexpanded placeholder for the headers
+    // Gatehouse did not send.
+    assert_eq!(
+        identity_headers(&seen),
+        ["gatehouse-client", "gatehouse-scopes"],
+        "{seen}"
+    );
+    assert_eq!(
+        received(&seen, "gatehouse-client"),
+        [app.client_id.as_str()]
+    );
+    assert_eq!(received(&seen, "gatehouse-scopes"), ["read views write"]);
+    assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
+
+    // Forged headers without a credential do not get a call through either.
+    let before = s.upstream.requests();
+    let request = s
+        .http
+        .get(s.front.url("/v1/trips"))
+        .header("Gatehouse-Account", &s.full.id)
+        .header("Gatehouse-Scopes", "read write views");
+    send(request).await.assert_message(401, "Unauthorized");
+    assert_eq!(s.upstream.requests(), before);
+}
+
+/// No credential, another account's key or an unknown token: 401 JSON with a challenge.
+async fn calls_without_valid_credentials_are_401_and_never_reach_the_upstream(front: Front) {
+    let s = ProxyStack::start(front).await;
+    let wrong_key = Auth::Basic(s.full.id.clone(), s.read_only.key.clone());
+    let cases = [
+        ("no credentials", Auth::None),
+        ("a key of another account", wrong_key),
+        (
+            "an unknown token",
+            Auth::Bearer("ghat_us_notarealtoken".into()),
+        ),
+    ];
+    for (what, auth) in cases {
+        for method in [Method::GET, Method::POST] {
+            let reply = s.call(method.clone(), "/v1/trips", &auth).await;
+            reply.assert_message(401, "Unauthorized");
+            let challenges = reply.all("www-authenticate").join(", ");
+            assert!(
+                challenges.contains("Basic realm=\"gatehouse\""),
+                "{what}, {method}: WWW-Authenticate {challenges:?}"
+            );
+        }
+    }
+    assert_eq!(s.upstream.requests(), 0);
+}
+
+/// A key without the route's scope: 403 with insufficient_scope; an ambiguous path: 400.
+async fn a_key_without_the_route_scope_is_403_and_an_ambiguous_path_400(front: Front) {
+    let s = ProxyStack::start(front).await;
+    // `read` passes GET...
+    let reply = s.call(Method::GET, "/v1/trips", &s.read_only.basic()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    assert_eq!(
+        received(&reply.json(), "gatehouse-account"),
+        [s.read_only.id.as_str()]
+    );
+    let before = s.upstream.requests();
+
+    // ...and not the methods that need `write`.
+    for method in [Method::POST, Method::DELETE] {
+        let reply = s.call(method, "/v1/trips/t1", &s.read_only.basic()).await;
+        reply.assert_message(403, "Forbidden");
+        let challenges = reply.all("www-authenticate").join(", ");
+        assert!(
+            challenges.contains("error=\"insufficient_scope\""),
+            "WWW-Authenticate {challenges:?}"
+        );
+    }
+    // A path with dot segments or with an escape the API could decode differently is
+    // refused by Gatehouse (400), and the proxy passes the 400 on, rather than matched as written.
+    for path in [
+        "/v1/trips/%2e%2e/admin",
+        "/v1/trips/../admin",
+        "/v1/trips/%2E%2e/admin",
+        "/v1/trips%2Fadmin",
+        "/v1/trips/%C0%AE%C0%AE/admin",
+    ] {
+        let status = s.raw_get(path, &s.read_only).await;
+        assert_eq!(status, 400, "GET {path}");
+    }
+    assert_eq!(s.upstream.requests(), before);
+}
+
+/// The proxy's access log never holds an embed token, however its parameter name is spelled.
+async fn the_access_log_redacts_access_tokens(front: Front) {
+    let s = ProxyStack::start(front).await;
+    let spellings = [
+        ("access_token", "ghet_us_SECRETPLAIN"),
+        ("access%5Ftoken", "ghet_us_SECRETUPPER"),
+        ("access%5ftoken", "ghet_us_SECRETLOWER"),
+    ];
+    for (name, token) in spellings {
+        let reply = s
+            .call(
+                Method::GET,
+                &format!("/views/trips?id=7&{name}={token}&x=1"),
+                &Auth::None,
+            )
+            .await;
+        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
+    }
+    // The proxy writes each line when its request ends; wait for all three.
+    let log_path = s.front.access_log();
+    let (done, seen) = poll(
+        Instant::now(),
+        Duration::from_secs(30),
+        || async { std::fs::read_to_string(&log_path).unwrap_or_default() },
+        |text: &String| text.lines().count() >= 3,
+    )
+    .await;
+    let log = seen.last().cloned().unwrap_or_default();
+    assert!(done.is_some(), "three access log lines within 30 s:\n{log}");
+    for (name, token) in spellings {
+        assert!(
+            !log.contains(token),
+            "{name} leaked into the access log:\n{log}"
+        );
+    }
+    assert_eq!(log.matches("REDACTED").count(), 3, "{log}");
+    assert_eq!(
+        log.matches("x=1").count(),
+        3,
+        "the rest of the URI stays: {log}"
+    );
+}
+
+/// Gatehouse down: the proxy answers 503 JSON with Retry-After, never a challenge or the upstream.
+async fn an_unreachable_gatehouse_is_503_and_never_reaches_the_upstream(front: Front) {
+    let mut s = ProxyStack::start(front).await;
+    let reply = s.call(Method::GET, "/v1/trips", &s.full.basic()).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let before = s.upstream.requests();
+
+    s.gatehouse.stop().await;
+    for auth in [s.full.basic(), Auth::None] {
+        for method in [Method::GET, Method::POST] {
+            let reply = s.call(method, "/v1/trips", &auth).await;
+            reply.assert_message(503, "Service Unavailable");
+            assert_eq!(reply.all("retry-after"), ["1"], "{reply:?}");
+            assert!(reply.all("www-authenticate").is_empty(), "{reply:?}");
+        }
+    }
+    assert_eq!(s.upstream.requests(), before);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_allowed_call_through_nginx_reaches_the_upstream_with_the_identity_and_without_the_credential(
 ) {
-    let s = NginxStack::start().await;
+    let s = ProxyStack::start(Front::Nginx).await;
 
     // Basic, with forged identity headers of every kind.
     let request = s
         .http
-        .get(s.nginx.url("/v1/trips?limit=2"))
+        .get(s.front.url("/v1/trips?limit=2"))
         .basic_auth(&s.full.id, Some(&s.full.key))
         .header("Gatehouse-Account", "acct_forged")
         .header("gatehouse-scopes", "admin")
@@ -1025,7 +1251,7 @@ async fn an_allowed_call_through_nginx_reaches_the_upstream_with_the_identity_an
     let token = account_token(&s.http, &s.gatehouse, &s.full).await;
     let request = s
         .http
-        .post(s.nginx.url("/v1/trips"))
+        .post(s.front.url("/v1/trips"))
         .bearer_auth(&token)
         .header("Gatehouse-Account", "acct_forged")
         .header("content-type", "application/json")
@@ -1058,166 +1284,28 @@ async fn an_allowed_call_through_nginx_reaches_the_upstream_with_the_identity_an
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_forged_identity_header_never_reaches_the_upstream_even_when_gatehouse_sends_none_of_that_name(
 ) {
-    let s = NginxStack::start().await;
-    // The app's owner belongs to no account: its tokens carry Gatehouse-Client only.
-    let app = s.site.approved_app(s.db.url(), None).await;
-    let token = app_token(&s.http, &s.gatehouse, &app).await;
-
-    let request = s
-        .http
-        .get(s.nginx.url("/v1/trips"))
-        .bearer_auth(&token)
-        .header("Gatehouse-Account", &s.full.id)
-        .header("Gatehouse-Subject", "user_forged")
-        .header("Gatehouse-Client", "client_forged")
-        .header("Gatehouse-Scopes", "read write views admin");
-    let reply = send(request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    let seen = reply.json();
-    assert_eq!(received(&seen, "gatehouse-account"), Vec::<String>::new());
-    assert_eq!(received(&seen, "gatehouse-subject"), Vec::<String>::new());
-    assert_eq!(
-        received(&seen, "gatehouse-client"),
-        [app.client_id.as_str()]
-    );
-    assert_eq!(received(&seen, "gatehouse-scopes"), ["read views write"]);
-    assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
-
-    // Forged headers without a credential do not get a call through either.
-    let before = s.upstream.requests();
-    let request = s
-        .http
-        .get(s.nginx.url("/v1/trips"))
-        .header("Gatehouse-Account", &s.full.id)
-        .header("Gatehouse-Scopes", "read write views");
-    send(request).await.assert_message(401, "Unauthorized");
-    assert_eq!(s.upstream.requests(), before);
+    forged_identity_headers_never_reach_the_upstream(Front::Nginx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_call_without_valid_credentials_through_nginx_is_401_json_with_a_challenge_and_never_reaches_the_upstream(
 ) {
-    let s = NginxStack::start().await;
-    let wrong_key = Auth::Basic(s.full.id.clone(), s.read_only.key.clone());
-    let cases = [
-        ("no credentials", Auth::None),
-        ("a key of another account", wrong_key),
-        (
-            "an unknown token",
-            Auth::Bearer("ghat_us_notarealtoken".into()),
-        ),
-    ];
-    for (what, auth) in cases {
-        for method in [Method::GET, Method::POST] {
-            let reply = s.call(method.clone(), "/v1/trips", &auth).await;
-            reply.assert_message(401, "Unauthorized");
-            let challenges = reply.all("www-authenticate").join(", ");
-            assert!(
-                challenges.contains("Basic realm=\"gatehouse\""),
-                "{what}, {method}: WWW-Authenticate {challenges:?}"
-            );
-        }
-    }
-    assert_eq!(s.upstream.requests(), 0);
+    calls_without_valid_credentials_are_401_and_never_reach_the_upstream(Front::Nginx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_valid_key_without_the_route_scope_through_nginx_is_403_json_with_insufficient_scope() {
-    let s = NginxStack::start().await;
-    // `read` passes GET...
-    let reply = s.call(Method::GET, "/v1/trips", &s.read_only.basic()).await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    assert_eq!(
-        received(&reply.json(), "gatehouse-account"),
-        [s.read_only.id.as_str()]
-    );
-    let before = s.upstream.requests();
-
-    // ...and not the methods that need `write`.
-    for method in [Method::POST, Method::DELETE] {
-        let reply = s.call(method, "/v1/trips/t1", &s.read_only.basic()).await;
-        reply.assert_message(403, "Forbidden");
-        let challenges = reply.all("www-authenticate").join(", ");
-        assert!(
-            challenges.contains("error=\"insufficient_scope\""),
-            "WWW-Authenticate {challenges:?}"
-        );
-    }
-    // A path with dot segments, which nginx would normalise before proxying, or with an
-    // escape the API could decode differently, is refused by Gatehouse (400, which the
-    // shipped configuration passes on as 400) rather than matched as written.
-    for path in [
-        "/v1/trips/%2e%2e/admin",
-        "/v1/trips/../admin",
-        "/v1/trips/%2E%2e/admin",
-        "/v1/trips%2Fadmin",
-        "/v1/trips/%C0%AE%C0%AE/admin",
-    ] {
-        let status = s.raw_get(path, &s.read_only).await;
-        assert_eq!(status, 400, "GET {path}");
-    }
-    assert_eq!(s.upstream.requests(), before);
+    a_key_without_the_route_scope_is_403_and_an_ambiguous_path_400(Front::Nginx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn nginx_access_log_redacts_access_tokens_however_the_parameter_name_is_spelled() {
-    let s = NginxStack::start().await;
-    let spellings = [
-        ("access_token", "ghet_us_SECRETPLAIN"),
-        ("access%5Ftoken", "ghet_us_SECRETUPPER"),
-        ("access%5ftoken", "ghet_us_SECRETLOWER"),
-    ];
-    for (name, token) in spellings {
-        let reply = s
-            .call(
-                Method::GET,
-                &format!("/views/trips?id=7&{name}={token}&x=1"),
-                &Auth::None,
-            )
-            .await;
-        assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "{name}");
-    }
-    // nginx writes each line when its request ends; wait for all three.
-    let log_path = s.nginx.dir.path().join("access.log");
-    let (done, seen) = poll(
-        Instant::now(),
-        Duration::from_secs(30),
-        || async { std::fs::read_to_string(&log_path).unwrap_or_default() },
-        |text: &String| text.lines().count() >= 3,
-    )
-    .await;
-    let log = seen.last().cloned().unwrap_or_default();
-    assert!(done.is_some(), "three access log lines within 30 s:\n{log}");
-    for (name, token) in spellings {
-        assert!(
-            !log.contains(token),
-            "{name} leaked into the access log:\n{log}"
-        );
-    }
-    assert_eq!(log.matches("REDACTED").count(), 3, "{log}");
-    assert_eq!(
-        log.matches("&x=1").count(),
-        3,
-        "the rest of the URI stays: {log}"
-    );
+    the_access_log_redacts_access_tokens(Front::Nginx).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_unreachable_gatehouse_makes_nginx_answer_503_json_and_never_reach_the_upstream() {
-    let mut s = NginxStack::start().await;
-    let reply = s.call(Method::GET, "/v1/trips", &s.full.basic()).await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    let before = s.upstream.requests();
-
-    s.gatehouse.stop().await;
-    for auth in [s.full.basic(), Auth::None] {
-        for method in [Method::GET, Method::POST] {
-            let reply = s.call(method, "/v1/trips", &auth).await;
-            reply.assert_message(503, "Service Unavailable");
-            assert!(reply.all("www-authenticate").is_empty(), "{reply:?}");
-        }
-    }
-    assert_eq!(s.upstream.requests(), before);
+    an_unreachable_gatehouse_is_503_and_never_reaches_the_upstream(Front::Nginx).await;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1386,7 +1474,7 @@ async fn a_secret_key_revoked_with_the_cli_on_the_same_sqlite_file_is_rejected_b
 /// (so cached as invalid).
 struct OutageStack {
     http: reqwest::Client,
-    nginx: Nginx,
+    nginx: FrontProcess,
     upstream: Upstream,
     server: Server,
     proxy: PgProxy,
@@ -1415,7 +1503,7 @@ impl OutageStack {
         let server = site.serve("gatehouse", &proxy.url_for(db.url())).await;
         server.await_cache_in_use().await;
         let upstream = Upstream::start().await;
-        let nginx = Nginx::start(&server, &upstream).await;
+        let nginx = start_nginx(&server, &upstream).await;
         let http = client();
         let token = account_token(&http, &server, &account).await;
         let calls = [

@@ -149,7 +149,6 @@ impl TestDb {
         let options = ConnectOptions {
             max_connections: 4,
             acquire_timeout: std::time::Duration::from_secs(30),
-            ..ConnectOptions::default()
         };
         let store = connect(&self.url, options)
             .await

@@ -4,7 +4,7 @@
 //! and revoked), and the audit log with filters.
 
 use crate::error::PageError;
-use crate::extract::signed_in::Admin;
+use crate::extract::signed_in::{Admin, SignedIn};
 use crate::routes::authorize::redirect;
 use crate::views::portal::{
     AccountLine, AdminAccountPage, AdminAccountsPage, AdminAppsPage, AdminUserPage, AdminUsersPage,
@@ -268,7 +268,7 @@ async fn accounts(
 /// The accounts list with the new-account form (as typed, with its error after a refusal).
 async fn accounts_page(
     state: &AppState,
-    me: &crate::extract::signed_in::SignedIn,
+    me: &SignedIn,
     query: &Q,
     new_name: &str,
     new_scopes: Vec<ScopeChoice>,
@@ -387,7 +387,7 @@ async fn account_of(state: &AppState, account_id: &str) -> Result<Account, PageE
 /// Renders an account's page; `new_key` (its ID and secret) is shown this once.
 async fn account_page(
     state: &AppState,
-    me: &crate::extract::signed_in::SignedIn,
+    me: &SignedIn,
     account: &Account,
     new_key: Option<(String, &str)>,
     created_now: bool,
@@ -515,7 +515,7 @@ fn user_notice(query: &Q) -> Option<&'static str> {
 /// Renders a user's page, with the attach form as typed and its error after a refusal.
 async fn user_page(
     state: &AppState,
-    me: &crate::extract::signed_in::SignedIn,
+    me: &SignedIn,
     user: &User,
     account_input: &str,
     account_error: Option<String>,
@@ -627,16 +627,7 @@ async fn user_disable(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     me.form(&headers, body)?;
-    user_of(&state, &user_id).await?;
-    state
-        .gatehouse
-        .disable_user(me.user.user_id.as_str(), &user_id)
-        .await?;
-    let back = expand(ADMIN_USER, &[&user_id]);
-    Ok(redirect(
-        StatusCode::SEE_OTHER,
-        &format!("{back}?done=disabled"),
-    ))
+    set_user_enabled(&state, &me, &user_id, false).await
 }
 
 async fn user_enable(
@@ -647,15 +638,29 @@ async fn user_enable(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, PageError> {
     me.form(&headers, body)?;
-    user_of(&state, &user_id).await?;
-    state
-        .gatehouse
-        .enable_user(me.user.user_id.as_str(), &user_id)
-        .await?;
-    let back = expand(ADMIN_USER, &[&user_id]);
+    set_user_enabled(&state, &me, &user_id, true).await
+}
+
+/// Disables or enables a user and returns to their page saying which.
+async fn set_user_enabled(
+    state: &AppState,
+    me: &SignedIn,
+    user_id: &str,
+    enabled: bool,
+) -> Result<Response, PageError> {
+    user_of(state, user_id).await?;
+    let admin = me.user.user_id.as_str();
+    let done = if enabled {
+        state.gatehouse.enable_user(admin, user_id).await?;
+        "enabled"
+    } else {
+        state.gatehouse.disable_user(admin, user_id).await?;
+        "disabled"
+    };
+    let back = expand(ADMIN_USER, &[user_id]);
     Ok(redirect(
         StatusCode::SEE_OTHER,
-        &format!("{back}?done=enabled"),
+        &format!("{back}?done={done}"),
     ))
 }
 
