@@ -1043,6 +1043,35 @@ fn identity_headers(seen: &Value) -> Vec<String> {
 
 // Scenarios that every shipped proxy configuration must pass (the nginx and Caddy tests call them).
 
+/// A Bearer call with a body reaches the upstream with the body and the identity; the
+/// upstream's own error reaches the caller as it is (not dressed up as 503).
+async fn a_bearer_call_with_a_body_and_the_upstreams_own_error_pass_through(s: &ProxyStack) {
+    // Bearer (an account token), with a body that the upstream gets and Gatehouse does not.
+    let token = account_token(&s.http, &s.gatehouse, &s.full).await;
+    let request = s
+        .http
+        .post(s.front.url("/v1/trips"))
+        .bearer_auth(&token)
+        .header("Gatehouse-Account", "acct_forged")
+        .header("content-type", "application/json")
+        .body(r#"{"trip":"t1"}"#);
+    let reply = send(request).await;
+    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
+    let seen = reply.json();
+    assert_eq!(seen["method"], "POST");
+    assert_eq!(seen["body"], r#"{"trip":"t1"}"#);
+    assert_eq!(received(&seen, "gatehouse-account"), [s.full.id.as_str()]);
+    assert_eq!(received(&seen, "gatehouse-scopes"), ["read views write"]);
+    assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
+
+    // The upstream's own errors are the upstream's: the proxy does not dress them up as 503.
+    let reply = s
+        .call(Method::GET, "/v1/upstream-fails", &s.full.basic())
+        .await;
+    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
+    assert_eq!(reply.json()["uri"], "/v1/upstream-fails");
+}
+
 /// A forged identity header, in any spelling, never reaches the upstream, even one of a name
 /// Gatehouse does not send for this credential; nor does a forged header without a credential.
 async fn forged_identity_headers_never_reach_the_upstream(front: Front) {
@@ -1247,30 +1276,7 @@ async fn an_allowed_call_through_nginx_reaches_the_upstream_with_the_identity_an
     assert_eq!(received(&seen, "gatehouse-client"), Vec::<String>::new());
     assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
 
-    // Bearer (an account token), with a body that the upstream gets and Gatehouse does not.
-    let token = account_token(&s.http, &s.gatehouse, &s.full).await;
-    let request = s
-        .http
-        .post(s.front.url("/v1/trips"))
-        .bearer_auth(&token)
-        .header("Gatehouse-Account", "acct_forged")
-        .header("content-type", "application/json")
-        .body(r#"{"trip":"t1"}"#);
-    let reply = send(request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    let seen = reply.json();
-    assert_eq!(seen["method"], "POST");
-    assert_eq!(seen["body"], r#"{"trip":"t1"}"#);
-    assert_eq!(received(&seen, "gatehouse-account"), [s.full.id.as_str()]);
-    assert_eq!(received(&seen, "gatehouse-scopes"), ["read views write"]);
-    assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
-
-    // The upstream's own errors are the upstream's: nginx does not dress them up as 503.
-    let reply = s
-        .call(Method::GET, "/v1/upstream-fails", &s.full.basic())
-        .await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
-    assert_eq!(reply.json()["uri"], "/v1/upstream-fails");
+    a_bearer_call_with_a_body_and_the_upstreams_own_error_pass_through(&s).await;
 
     // The check location is not reachable from outside.
     let before = s.upstream.requests();

@@ -120,30 +120,7 @@ async fn an_allowed_call_through_caddy_reaches_the_upstream_with_the_identity_an
     );
     assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
 
-    // Bearer (an account token), with a body that the upstream gets and Gatehouse does not.
-    let token = account_token(&s.http, &s.gatehouse, &s.full).await;
-    let request = s
-        .http
-        .post(s.front.url("/v1/trips"))
-        .bearer_auth(&token)
-        .header("Gatehouse-Account", "acct_forged")
-        .header("content-type", "application/json")
-        .body(r#"{"trip":"t1"}"#);
-    let reply = send(request).await;
-    assert_eq!(reply.status, StatusCode::OK, "{reply:?}");
-    let seen = reply.json();
-    assert_eq!(seen["method"], "POST");
-    assert_eq!(seen["body"], r#"{"trip":"t1"}"#);
-    assert_eq!(received(&seen, "gatehouse-account"), [s.full.id.as_str()]);
-    assert_eq!(received(&seen, "gatehouse-scopes"), ["read views write"]);
-    assert_eq!(received(&seen, "authorization"), Vec::<String>::new());
-
-    // The upstream's own errors are the upstream's: Caddy does not dress them up as 503.
-    let reply = s
-        .call(Method::GET, "/v1/upstream-fails", &s.full.basic())
-        .await;
-    assert_eq!(reply.status, StatusCode::INTERNAL_SERVER_ERROR, "{reply:?}");
-    assert_eq!(reply.json()["uri"], "/v1/upstream-fails");
+    a_bearer_call_with_a_body_and_the_upstreams_own_error_pass_through(&s).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
