@@ -19,6 +19,7 @@ mod authorize;
 mod gateway;
 mod gateway_tls;
 mod helpers;
+mod mcp;
 mod node;
 mod oauth_flow;
 mod observability;

@@ -5,9 +5,9 @@
 
 use crate::helpers::WAIT;
 use serde_json::Value;
-use std::io::Read;
+use std::io::{BufRead, BufReader, Read};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -90,4 +90,59 @@ pub async fn run(script: &str, args: &[&str]) -> Value {
             String::from_utf8_lossy(&stdout)
         )
     })
+}
+
+/// A Node server (`script`), running until dropped; it announces itself with one JSON line.
+pub struct Server {
+    child: Child,
+    /// What the server printed first (for example `{"port": 41234}`).
+    pub hello: Value,
+}
+
+impl Server {
+    pub async fn start(script: &str, args: &[&str]) -> Server {
+        let mut child = node()
+            .arg(script)
+            .args(args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = mpsc::channel();
+        let stdout = child.stdout.take().unwrap();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + WAIT;
+        let hello = loop {
+            match rx.try_recv() {
+                Ok(line) => break serde_json::from_str(&line).unwrap(),
+                Err(mpsc::TryRecvError::Disconnected) => {
+                    let status = child.wait().unwrap();
+                    panic!("{script} exited ({status}) before announcing itself");
+                }
+                Err(mpsc::TryRecvError::Empty) => {}
+            }
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                let _ = child.wait();
+                panic!("{script} did not announce itself within {WAIT:?}");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        };
+        Server { child, hello }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
