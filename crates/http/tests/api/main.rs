@@ -28,6 +28,7 @@ mod ops;
 mod paths;
 mod people;
 mod portal;
+mod protected_resource;
 mod registration;
 mod retention;
 mod revocation;
