@@ -141,6 +141,11 @@ impl Gatehouse {
             CredentialKind::BearerUnknown => CredentialKind::BearerAccount,
             other => other,
         };
+        // RFC 8707: a token bound to a resource is not valid anywhere else (RFC 6750 §3.1
+        // `invalid_token`), whatever its scopes; a cached answer carries the binding too.
+        if !resources.permits(validated.resource.as_deref(), matched) {
+            return (unauthorized(true), kind);
+        }
         let verdict = match authorize(&validated.identity, &needed, method, uri) {
             Ok(()) => Verdict::Allow(validated.identity.clone()),
             Err(refusal) => Verdict::Forbidden(refusal),
@@ -244,6 +249,7 @@ impl Gatehouse {
                     family_id: None,
                     minted_by: None,
                     app: None,
+                    resource: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
                 loaded_at,
@@ -271,6 +277,7 @@ impl Gatehouse {
             family_id: Some(view.family.family_id.clone()),
             minted_by: view.family.key_id.clone(),
             app: None,
+            resource: view.token.resource.clone(),
         };
         Ok(Some((validated, view.token.expires_at, loaded_at)))
     }
