@@ -221,9 +221,14 @@ async fn the_mcp_sdk_discovers_registers_authorizes_and_calls_a_tool_through_the
         .send()
         .await
         .unwrap();
+    assert_eq!(
+        res.status(),
+        401,
+        "a token for {mcp_url} is refused on /v1/"
+    );
+    let challenge = res.headers()["www-authenticate"].to_str().unwrap();
     assert!(
-        matches!(res.status().as_u16(), 401 | 403),
-        "a token for {mcp_url} is refused on /v1/: {}",
-        res.status()
+        challenge.starts_with("Bearer ") && challenge.contains("error=\"invalid_token\""),
+        "{challenge}"
     );
 }
