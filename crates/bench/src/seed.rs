@@ -335,6 +335,7 @@ async fn seed_tokens(
                     embed_view: None,
                     key_id: None,
                     auth_time: None,
+                    resource: None,
                 },
                 AccessToken {
                     digest: plain.digest(),
@@ -343,6 +344,7 @@ async fn seed_tokens(
                     created_at: now,
                     expires_at: now.plus_secs(LIVE_SECS),
                     revoked_at: None,
+                    resource: None,
                 },
             ));
         }
@@ -406,6 +408,7 @@ async fn seed_codes(
                 used_at: None,
                 nonce: None,
                 auth_time: None,
+                resource: None,
             });
         }
         in_one_transaction!(db, &rows).context("inserting authorization codes")?;

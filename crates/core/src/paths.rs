@@ -32,6 +32,15 @@ pub const JWKS: &str = "/oauth/v1/jwks";
 /// The userinfo endpoint (GET or POST, with an access token holding `openid`).
 pub const USERINFO: &str = "/oauth/v1/userinfo";
 
+// --- Protected resource metadata (RFC 9728) ---
+
+/// The metadata of the whole API (the resource identified by the public URL itself).
+pub const PROTECTED_RESOURCE: &str = "/.well-known/oauth-protected-resource";
+/// The metadata of one `[[route]]`: this path followed by the route's path prefix (RFC 9728
+/// §3.1 puts the well-known segment between the host and the resource's path), so
+/// `/.well-known/oauth-protected-resource/mcp` describes the route `/mcp`.
+pub const PROTECTED_RESOURCE_ROUTE: &str = "/.well-known/oauth-protected-resource/{*route}";
+
 // --- HyperTrack ---
 
 /// An account's access token (`client_credentials` with the account's secret key).
@@ -195,6 +204,8 @@ pub const SERVED: &[&str] = &[
     OPENID_CONFIGURATION,
     JWKS,
     USERINFO,
+    PROTECTED_RESOURCE,
+    PROTECTED_RESOURCE_ROUTE,
     ACCOUNT_TOKEN,
     EMBED_TOKEN,
     AUTH_CHECK,

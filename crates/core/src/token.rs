@@ -107,6 +107,10 @@ pub struct TokenFamily {
     /// For a user's tokens: when the user signed in to authorize them (an id_token's
     /// `auth_time`, also on refreshed ones).
     pub auth_time: Option<Timestamp>,
+    /// The resource the grant was for (RFC 8707), as published (see
+    /// [`crate::oauth::resource`]): what its refresh tokens may obtain at most. `None`: no
+    /// resource was named, and the tokens pass wherever the route policy lets them.
+    pub resource: Option<String>,
 }
 
 /// An access token. Only its digest is stored.
@@ -124,6 +128,9 @@ pub struct AccessToken {
     pub expires_at: Timestamp,
     /// When it was revoked or replaced by a newer token of its family.
     pub revoked_at: Option<Timestamp>,
+    /// The resource it is for (RFC 8707: its audience, introspection's `aud`); `None` for a
+    /// token for no resource in particular.
+    pub resource: Option<String>,
 }
 
 /// A refresh token. Only its digest is stored.
@@ -172,6 +179,8 @@ pub struct AuthorizationCode {
     pub nonce: Option<String>,
     /// When the user signed in (the session's start): the id_token's `auth_time`.
     pub auth_time: Option<Timestamp>,
+    /// The resource the authorization request named (RFC 8707), as published.
+    pub resource: Option<String>,
 }
 
 fn invalid_grant(description: &'static str) -> OAuthError {
@@ -348,6 +357,7 @@ mod tests {
             used_at: None,
             nonce: None,
             auth_time: None,
+            resource: None,
         }
     }
 
@@ -398,6 +408,7 @@ mod tests {
             embed_view: None,
             key_id: None,
             auth_time: None,
+            resource: None,
         }
     }
 

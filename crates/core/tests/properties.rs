@@ -1,5 +1,5 @@
 //! Property tests for every core parser that sees untrusted input: the `Authorization` header,
-//! request paths and route matching, the secret format and redirect URIs. Each property runs
+//! request paths and route matching, the secret format, redirect URIs and resource indicators. Each property runs
 //! a few thousand generated cases in the normal test run.
 #![allow(
     clippy::unwrap_used,
@@ -14,6 +14,8 @@ use gatehouse_core::application::RedirectUri;
 use gatehouse_core::gateway::{
     is_canonical_path, parse_authorization, requirement, Credential, RoutePolicy,
 };
+use gatehouse_core::oauth::resource::Resources;
+use gatehouse_core::oauth::OAuthErrorCode;
 use gatehouse_core::region::Region;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use proptest::prelude::*;
@@ -229,5 +231,31 @@ proptest! {
             let again = RedirectUri::parse(uri.as_str()).map(|u| u.as_str().to_owned());
             prop_assert_eq!(again, Ok(raw.clone()));
         }
+    }
+
+    #[test]
+    fn a_resource_parameter_names_a_published_resource_or_is_invalid_target(
+        raw in prop_oneof![
+            ".{0,60}",
+            "(https|http|HTTPS|ftp)://(api\\.example\\.com|API\\.example\\.COM|other\\.example|api\\.example\\.com:443|u@api\\.example\\.com)".prop_flat_map(|origin| {
+                url_ish().prop_map(move |path| format!("{origin}{path}"))
+            }),
+        ],
+        metadata_path in url_ish(),
+    ) {
+        let resources = Resources::new("https://api.example.com", ["/mcp", "/v1/", "/V1/x/"]);
+        match resources.requested(&raw) {
+            Ok((target, resource)) => {
+                // What is bound is always a published identifier, of the same resource.
+                prop_assert_eq!(resources.get(target), resource);
+                prop_assert!(!raw.contains('#') && raw.bytes().all(|b| b.is_ascii_graphic()));
+                let folded = raw.to_ascii_lowercase();
+                let folded = folded.strip_suffix('/').unwrap_or(&folded);
+                let published = resource.identifier().to_ascii_lowercase();
+                prop_assert_eq!(folded, published.strip_suffix('/').unwrap_or(&published));
+            }
+            Err(e) => prop_assert_eq!(e.code, OAuthErrorCode::InvalidTarget),
+        }
+        let _ = resources.by_metadata_path(&metadata_path);
     }
 }

@@ -10,6 +10,7 @@ use gatehouse_core::oauth::authorize::AuthorizeRejection;
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_service::ServiceError;
 use serde::Serialize;
+use std::sync::Arc;
 
 /// The body of every `{"message": …}` answer.
 #[derive(Debug, Serialize)]
@@ -18,15 +19,17 @@ struct MessageBody {
 }
 
 /// An error answered as `{"message": …}` (gateway, `/auth/check`, operational endpoints).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApiError {
     /// 400: a request Gatehouse will not interpret (a non-canonical path).
     BadRequest,
-    /// 401: no valid credential; offers Basic and Bearer (RFC 6750 §3.1 `invalid_token` when a
-    /// token was sent).
+    /// 401: no valid credential; offers Bearer, then Basic (RFC 6750 §3.1 `invalid_token` when
+    /// a token was sent), naming the resource's metadata (RFC 9728 §5.1).
     Unauthorized {
         /// Whether a bearer token was presented.
         token_sent: bool,
+        /// The metadata URL of the resource the call was for.
+        resource_metadata: Option<Arc<str>>,
     },
     /// 403: a valid credential that may not make this call; `insufficient_scope` when the
     /// route's scope is missing (RFC 6750 §3.1), plain when the policy refuses the request.
@@ -62,15 +65,19 @@ impl IntoResponse for ApiError {
         // All challenges in one field (RFC 9110 §11.6.1): nginx before 1.23 passes on only the
         // first WWW-Authenticate header of an auth_request answer.
         let challenge = match self {
-            Self::Unauthorized { token_sent: false } => {
-                Some("Basic realm=\"gatehouse\", Bearer realm=\"gatehouse\"")
-            }
-            Self::Unauthorized { token_sent: true } => Some(
-                "Basic realm=\"gatehouse\", Bearer realm=\"gatehouse\", error=\"invalid_token\"",
-            ),
+            Self::Unauthorized {
+                token_sent,
+                resource_metadata,
+            } => HeaderValue::try_from(unauthorized_challenge(
+                token_sent,
+                resource_metadata.as_deref(),
+            ))
+            .ok(),
             Self::Forbidden {
                 insufficient_scope: true,
-            } => Some("Bearer realm=\"gatehouse\", error=\"insufficient_scope\""),
+            } => Some(HeaderValue::from_static(
+                "Bearer realm=\"gatehouse\", error=\"insufficient_scope\"",
+            )),
             Self::BadRequest
             | Self::Forbidden {
                 insufficient_scope: false,
@@ -82,13 +89,31 @@ impl IntoResponse for ApiError {
             | Self::GatewayTimeout => None,
         };
         if let Some(challenge) = challenge {
-            response.headers_mut().insert(
-                header::WWW_AUTHENTICATE,
-                HeaderValue::from_static(challenge),
-            );
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, challenge);
         }
         response
     }
+}
+
+/// The challenges of a 401 from a protected API call, in one field: Bearer first (the MCP
+/// SDK, among others, reads only a leading Bearer challenge), with `error="invalid_token"`
+/// when a token was sent (RFC 6750 §3.1) and the resource's metadata URL (RFC 9728 §5.1,
+/// visible ASCII without quotes or backslashes: see `ProtectedResource::challenge_url`), then
+/// Basic.
+fn unauthorized_challenge(token_sent: bool, resource_metadata: Option<&str>) -> String {
+    let mut challenge = String::from("Bearer realm=\"gatehouse\"");
+    if token_sent {
+        challenge.push_str(", error=\"invalid_token\"");
+    }
+    if let Some(url) = resource_metadata {
+        challenge.push_str(", resource_metadata=\"");
+        challenge.push_str(url);
+        challenge.push('"');
+    }
+    challenge.push_str(", Basic realm=\"gatehouse\"");
+    challenge
 }
 
 /// An RFC 6749 §5.2 JSON error from the token, revocation or introspection endpoint.
@@ -193,7 +218,8 @@ fn status_of(code: OAuthErrorCode) -> StatusCode {
         | OAuthErrorCode::UnsupportedResponseType
         | OAuthErrorCode::UnsupportedTokenType
         | OAuthErrorCode::LoginRequired
-        | OAuthErrorCode::ConsentRequired => StatusCode::BAD_REQUEST,
+        | OAuthErrorCode::ConsentRequired
+        | OAuthErrorCode::InvalidTarget => StatusCode::BAD_REQUEST,
     }
 }
 
@@ -307,6 +333,26 @@ mod tests {
     fn oauth_answer(error: ServiceError) -> (u16, &'static str, Option<i64>) {
         let (status, error, retry_after) = OAuthHttpError(error).answer();
         (status.as_u16(), error.code.as_str(), retry_after)
+    }
+
+    #[test]
+    fn the_bearer_challenge_comes_first_with_the_resource_metadata() {
+        let url = "https://api.example.com/.well-known/oauth-protected-resource/mcp";
+        assert_eq!(
+            unauthorized_challenge(false, Some(url)),
+            format!("Bearer realm=\"gatehouse\", resource_metadata=\"{url}\", Basic realm=\"gatehouse\"")
+        );
+        assert_eq!(
+            unauthorized_challenge(true, Some(url)),
+            format!(
+                "Bearer realm=\"gatehouse\", error=\"invalid_token\", resource_metadata=\"{url}\", \
+                 Basic realm=\"gatehouse\""
+            )
+        );
+        assert_eq!(
+            unauthorized_challenge(true, None),
+            "Bearer realm=\"gatehouse\", error=\"invalid_token\", Basic realm=\"gatehouse\""
+        );
     }
 
     #[test]

@@ -73,6 +73,7 @@ impl Gatehouse {
             embed_view,
             key_id: Some(key_id.clone()),
             auth_time: None,
+            resource: None,
         };
         let token = AccessToken {
             digest: plain.digest(),
@@ -81,6 +82,7 @@ impl Gatehouse {
             created_at: now,
             expires_at: now.plus_secs(lifetime),
             revoked_at: None,
+            resource: None,
         };
         let issue = self
             .store_issued(family, token)

@@ -39,6 +39,9 @@ pub struct Validated {
     /// For a client secret: the approved app it authenticates (at the token, revocation
     /// and introspection endpoints).
     pub app: Option<Arc<Application>>,
+    /// For an access token bound to a resource (RFC 8707): its identifier. A cached answer
+    /// carries it, so a hit is held to it as a lookup is.
+    pub resource: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -300,6 +303,7 @@ mod tests {
             family_id: family,
             minted_by: None,
             app: None,
+            resource: None,
         }
     }
 

@@ -174,8 +174,13 @@ impl Gatehouse {
     ) -> Result<(AuthorizeRequest, Application), ServiceError> {
         let client_id = params.client_id().map_err(ServiceError::Authorize)?;
         let app = self.store.find_application(&client_id).await?;
-        let request = validate(params, app.as_ref(), self.openid_connect_enabled())
-            .map_err(ServiceError::Authorize)?;
+        let request = validate(
+            params,
+            app.as_ref(),
+            self.openid_connect_enabled(),
+            &self.resources(),
+        )
+        .map_err(ServiceError::Authorize)?;
         let app = app.ok_or_else(|| ServiceError::not_found("application", client_id.as_str()))?;
         Ok((request, app))
     }
@@ -270,6 +275,7 @@ impl Gatehouse {
             used_at: None,
             nonce: request.nonce.clone(),
             auth_time: Some(auth_time),
+            resource: request.resource.clone(),
         };
         self.store.insert_authorization_code(&code).await?;
         Ok(request.code_location(plain.expose(), &self.public_base()))

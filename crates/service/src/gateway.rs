@@ -15,6 +15,7 @@ use gatehouse_core::secret::{kind_of, verify_format, SecretDigest, SecretKind};
 use gatehouse_core::token::TokenFamily;
 use gatehouse_core::Timestamp;
 use gatehouse_store::{FeedEvent, StoreError};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
@@ -29,6 +30,10 @@ pub enum Verdict {
     Unauthorized {
         /// Whether a token was sent.
         token_sent: bool,
+        /// The metadata URL (RFC 9728 §5.1 `resource_metadata`) of the resource the call was
+        /// for: the matching route's, or the whole API's on a path no route matches. `None`
+        /// when it cannot be quoted in a challenge.
+        resource_metadata: Option<Arc<str>>,
     },
     /// A valid credential that may not make this call (403).
     Forbidden(Refusal),
@@ -92,22 +97,27 @@ impl Gatehouse {
         if !is_canonical_path(path) {
             return (Verdict::BadPath, CredentialKind::Unchecked);
         }
+        let deny_unmatched = self.settings.default_policy == crate::settings::DefaultPolicy::Deny;
+        let (matched, needed) = requirement(&self.route_policies, method, path, deny_unmatched);
+        let resources = self.resources();
+        // RFC 9728 §5.1: a 401 names the metadata of the resource the call was for.
+        let unauthorized = |token_sent: bool| Verdict::Unauthorized {
+            token_sent,
+            resource_metadata: resources.of_route(matched).challenge_url().cloned(),
+        };
         let (credential, from_query) = match authorization {
             Some(header) => match parse_authorization(header) {
                 Ok(c) => (c, false),
                 Err(problem) => {
-                    let verdict = Verdict::Unauthorized {
-                        token_sent: problem.token_sent(),
-                    };
-                    return (verdict, CredentialKind::Malformed);
+                    return (
+                        unauthorized(problem.token_sent()),
+                        CredentialKind::Malformed,
+                    );
                 }
             },
             None => match access_token_param(uri) {
                 Some(token) => (Credential::Bearer(token), true),
-                None => {
-                    let verdict = Verdict::Unauthorized { token_sent: false };
-                    return (verdict, CredentialKind::None);
-                }
+                None => return (unauthorized(false), CredentialKind::None),
             },
         };
         let token_sent = matches!(credential, Credential::Bearer(_));
@@ -121,7 +131,7 @@ impl Gatehouse {
         };
         let validated = match self.validate(&credential, from_query).await {
             Ok(v) => v,
-            Err(Failure::Invalid) => return (Verdict::Unauthorized { token_sent }, presented),
+            Err(Failure::Invalid) => return (unauthorized(token_sent), presented),
             Err(Failure::Unavailable) => return (Verdict::Unavailable, presented),
         };
         let kind = match presented {
@@ -131,8 +141,11 @@ impl Gatehouse {
             CredentialKind::BearerUnknown => CredentialKind::BearerAccount,
             other => other,
         };
-        let deny_unmatched = self.settings.default_policy == crate::settings::DefaultPolicy::Deny;
-        let (_, needed) = requirement(&self.route_policies, method, path, deny_unmatched);
+        // RFC 8707: a token bound to a resource is not valid anywhere else (RFC 6750 §3.1
+        // `invalid_token`), whatever its scopes; a cached answer carries the binding too.
+        if !resources.permits(validated.resource.as_deref(), matched) {
+            return (unauthorized(true), kind);
+        }
         let verdict = match authorize(&validated.identity, &needed, method, uri) {
             Ok(()) => Verdict::Allow(validated.identity.clone()),
             Err(refusal) => Verdict::Forbidden(refusal),
@@ -236,6 +249,7 @@ impl Gatehouse {
                     family_id: None,
                     minted_by: None,
                     app: None,
+                    resource: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
                 loaded_at,
@@ -263,6 +277,7 @@ impl Gatehouse {
             family_id: Some(view.family.family_id.clone()),
             minted_by: view.family.key_id.clone(),
             app: None,
+            resource: view.token.resource.clone(),
         };
         Ok(Some((validated, view.token.expires_at, loaded_at)))
     }

@@ -37,6 +37,7 @@ pub use settings::Settings;
 
 use cache::ValidationCache;
 use gatehouse_core::gateway::RoutePolicy;
+use gatehouse_core::oauth::resource::Resources;
 use gatehouse_store::Store;
 use std::sync::{Arc, OnceLock};
 
@@ -50,6 +51,8 @@ pub struct Gatehouse {
     route_policies: Arc<[RoutePolicy]>,
     mailer: mail::Mailer,
     public_base: Arc<OnceLock<String>>,
+    /// The protected resources (RFC 9728), known once the public base is.
+    resources: Arc<OnceLock<Arc<Resources>>>,
     address_locks: Arc<passwords::AddressLocks>,
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
@@ -83,6 +86,7 @@ impl Gatehouse {
             route_policies,
             mailer,
             public_base: Arc::default(),
+            resources: Arc::default(),
             address_locks: Arc::default(),
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
@@ -98,6 +102,25 @@ impl Gatehouse {
         let _ = self
             .public_base
             .set(issuer.trim_end_matches('/').to_owned());
+        let _ = self
+            .resources
+            .set(Arc::new(self.resources_at(&self.public_base())));
+    }
+
+    fn resources_at(&self, base: &str) -> Resources {
+        Resources::new(
+            base,
+            self.settings.routes.iter().map(|r| r.path_prefix.as_str()),
+        )
+    }
+
+    /// The protected resources (RFC 9728, RFC 8707): the whole API at the public URL and each
+    /// route at the public URL plus its path prefix.
+    pub fn resources(&self) -> Arc<Resources> {
+        match self.resources.get() {
+            Some(resources) => resources.clone(),
+            None => Arc::new(self.resources_at(&self.public_base())),
+        }
     }
 
     /// The URL links in mail start with.

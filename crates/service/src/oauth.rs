@@ -83,6 +83,9 @@ pub enum Introspection {
         iat: Timestamp,
         /// `Bearer` for access tokens, `refresh_token` for refresh tokens.
         token_type: &'static str,
+        /// The resource it is for (RFC 8707; RFC 7662 `aud`): an access token's own, a
+        /// refresh token's grant's; `None` when none was named.
+        aud: Option<String>,
     },
 }
 
@@ -140,6 +143,7 @@ impl Gatehouse {
                 code,
                 redirect_uri,
                 code_verifier,
+                resource,
             } => (
                 Grant::AuthorizationCode,
                 self.exchange_code(
@@ -147,19 +151,23 @@ impl Gatehouse {
                     code,
                     redirect_uri.as_deref(),
                     code_verifier.as_deref(),
+                    resource.as_deref(),
                 )
                 .await,
             ),
             TokenRequest::RefreshToken {
                 refresh_token,
                 scope,
+                resource,
             } => (
                 Grant::RefreshToken,
-                self.refresh(client, refresh_token, scope.as_deref()).await,
+                self.refresh(client, refresh_token, scope.as_deref(), resource.as_deref())
+                    .await,
             ),
-            TokenRequest::ClientCredentials { scope } => (
+            TokenRequest::ClientCredentials { scope, resource } => (
                 Grant::ClientCredentials,
-                self.client_credentials(client, scope.as_deref()).await,
+                self.client_credentials(client, scope.as_deref(), resource.as_deref())
+                    .await,
             ),
         };
         if issued.is_ok() {
@@ -290,6 +298,7 @@ impl Gatehouse {
             family_id: None,
             minted_by: None,
             app: Some(Arc::new(app.clone())),
+            resource: None,
         };
         self.cache
             .remember_valid(digest, validated, ends, now, generation);
@@ -314,11 +323,13 @@ impl Gatehouse {
         Ok(account)
     }
 
+    /// A new access token (for `resource`, its audience) and refresh token of a family.
     fn new_pair(
         &self,
         family_id: &FamilyId,
         access_scopes: &ScopeSet,
         refresh_scopes: &ScopeSet,
+        resource: Option<&str>,
     ) -> ((AccessToken, PlainSecret), (RefreshToken, PlainSecret)) {
         let now = self.clock.now();
         let lifetimes = &self.settings.lifetimes;
@@ -333,6 +344,7 @@ impl Gatehouse {
             created_at: now,
             expires_at: now.plus_secs(lifetimes.access_token),
             revoked_at: None,
+            resource: resource.map(str::to_owned),
         };
         let refresh = RefreshToken {
             digest: refresh_plain.digest(),
@@ -346,14 +358,40 @@ impl Gatehouse {
         ((access, access_plain), (refresh, refresh_plain))
     }
 
+    /// The resource an access token is for (RFC 8707 §2.2): the one `requested` at the token
+    /// endpoint, which must name a published resource within the grant's (`granted`: what the
+    /// authorization request, or the grant, was for), or else the grant's own. `what` names
+    /// the grant in the error.
+    fn audience(
+        &self,
+        granted: Option<&str>,
+        requested: Option<&str>,
+        what: &'static str,
+    ) -> Result<Option<String>, ServiceError> {
+        let Some(raw) = requested else {
+            return Ok(granted.map(str::to_owned));
+        };
+        let resources = self.resources();
+        let (_, resource) = resources.requested(raw).map_err(ServiceError::OAuth)?;
+        if !resources.narrows(granted, resource) {
+            return Err(ServiceError::OAuth(OAuthError::with(
+                OAuthErrorCode::InvalidTarget,
+                format!("the {what} was not granted for this resource"),
+            )));
+        }
+        Ok(Some(resource.identifier().to_owned()))
+    }
+
     /// RFC 6749 §4.1.3: exchanges an authorization code. A code presented a second time
-    /// revokes every token issued from it.
+    /// revokes every token issued from it. A `resource` (RFC 8707 §2.2) may repeat or narrow
+    /// the one the authorization request named; the access token is for it.
     pub async fn exchange_code(
         &self,
         client: &Application,
         code: &str,
         redirect_uri: Option<&str>,
         verifier: Option<&str>,
+        resource: Option<&str>,
     ) -> Result<IssuedTokens, ServiceError> {
         let now = self.clock.now();
         let digest = verify_format(code, SecretKind::AuthorizationCode, &self.settings.region)
@@ -373,6 +411,7 @@ impl Gatehouse {
         stored
             .check_exchange(&client.client_id, redirect_uri, verifier, now)
             .map_err(ServiceError::OAuth)?;
+        let audience = self.audience(stored.resource.as_deref(), resource, "code")?;
         let family = TokenFamily {
             family_id: stored.family_id.clone(),
             origin: FamilyOrigin::AuthorizationCode,
@@ -385,9 +424,14 @@ impl Gatehouse {
             embed_view: None,
             key_id: None,
             auth_time: stored.auth_time,
+            resource: stored.resource.clone(),
         };
-        let ((access, access_plain), (refresh, refresh_plain)) =
-            self.new_pair(&family.family_id, &stored.scopes, &stored.scopes);
+        let ((access, access_plain), (refresh, refresh_plain)) = self.new_pair(
+            &family.family_id,
+            &stored.scopes,
+            &stored.scopes,
+            audience.as_deref(),
+        );
         // Signed before the code is spent: a failure to sign leaves the code usable.
         let id_token = self
             .id_token_for(
@@ -438,12 +482,15 @@ impl Gatehouse {
         invalid_grant("the authorization code was already used")
     }
 
-    /// RFC 6749 §6: rotates a refresh token. Reuse of a rotated one revokes its family.
+    /// RFC 6749 §6: rotates a refresh token. Reuse of a rotated one revokes its family. A
+    /// `resource` (RFC 8707 §2.2) may repeat or narrow the grant's; without one the access
+    /// token is for the grant's resource.
     pub async fn refresh(
         &self,
         client: &Application,
         refresh_token: &str,
         scope: Option<&str>,
+        resource: Option<&str>,
     ) -> Result<IssuedTokens, ServiceError> {
         let now = self.clock.now();
         let digest = verify_format(
@@ -467,8 +514,13 @@ impl Gatehouse {
             }
         }
         let access_scopes = requested_scopes(scope, &stored.scopes).map_err(ServiceError::OAuth)?;
-        let ((access, access_plain), (refresh, refresh_plain)) =
-            self.new_pair(&family.family_id, &access_scopes, &stored.scopes);
+        let audience = self.audience(family.resource.as_deref(), resource, "refresh token")?;
+        let ((access, access_plain), (refresh, refresh_plain)) = self.new_pair(
+            &family.family_id,
+            &access_scopes,
+            &stored.scopes,
+            audience.as_deref(),
+        );
         // OIDC Core §12.2: a fresh id_token for the same user, without a nonce.
         let id_token = match &family.user_id {
             Some(user_id) => {
@@ -529,11 +581,13 @@ impl Gatehouse {
         invalid_grant("the refresh token was already used; its tokens are revoked")
     }
 
-    /// RFC 6749 §4.4: a token for a confidential app acting as itself.
+    /// RFC 6749 §4.4: a token for a confidential app acting as itself, for `resource` (RFC
+    /// 8707) when one is named.
     pub async fn client_credentials(
         &self,
         client: &Application,
         scope: Option<&str>,
+        resource: Option<&str>,
     ) -> Result<IssuedTokens, ServiceError> {
         if client.client_type != ClientType::Confidential {
             return Err(oauth(
@@ -542,6 +596,7 @@ impl Gatehouse {
             ));
         }
         let scopes = requested_scopes(scope, &client.scopes).map_err(ServiceError::OAuth)?;
+        let audience = self.audience(None, resource, "client")?;
         let now = self.clock.now();
         let family = TokenFamily {
             family_id: FamilyId::generate(&mut OsRng),
@@ -555,8 +610,10 @@ impl Gatehouse {
             embed_view: None,
             key_id: None,
             auth_time: None,
+            resource: audience.clone(),
         };
-        let ((access, access_plain), _) = self.new_pair(&family.family_id, &scopes, &scopes);
+        let ((access, access_plain), _) =
+            self.new_pair(&family.family_id, &scopes, &scopes, audience.as_deref());
         match self.store_issued(family, access).await {
             Ok(Issue::Stored) => {}
             // Never for an app's family, which no secret key mints.
@@ -782,7 +839,7 @@ impl Gatehouse {
         let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
             return Ok(Introspection::Inactive);
         };
-        let (scope, family, exp, iat, token_type) = match kind {
+        let (scope, family, exp, iat, token_type, aud) = match kind {
             SecretKind::AccessToken | SecretKind::EmbedToken => {
                 let Some(view) = self.store.find_access_token(&digest).await? else {
                     return Ok(Introspection::Inactive);
@@ -796,6 +853,7 @@ impl Gatehouse {
                     view.token.expires_at,
                     view.token.created_at,
                     "Bearer",
+                    view.token.resource,
                 )
             }
             SecretKind::RefreshToken => {
@@ -809,12 +867,14 @@ impl Gatehouse {
                 if !live {
                     return Ok(Introspection::Inactive);
                 }
+                let aud = family.resource.clone();
                 (
                     token.scopes,
                     family,
                     token.expires_at,
                     token.created_at,
                     "refresh_token",
+                    aud,
                 )
             }
             _ => return Ok(Introspection::Inactive),
@@ -838,6 +898,7 @@ impl Gatehouse {
             exp,
             iat,
             token_type,
+            aud,
         })
     }
 }

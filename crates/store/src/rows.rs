@@ -430,6 +430,21 @@ fn opt_id<T, E: std::fmt::Display>(
     raw.map(|r| field(parse(r))).transpose()
 }
 
+/// A stored resource indicator (RFC 8707), re-checked: an absolute URL as Gatehouse publishes
+/// them, visible ASCII without a fragment.
+fn resource(raw: Option<String>) -> Result<Option<String>, StoreError> {
+    match raw {
+        Some(r)
+            if !(r.starts_with("https://") || r.starts_with("http://"))
+                || r.contains('#')
+                || !r.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            Err(StoreError::corrupt("malformed resource indicator"))
+        }
+        other => Ok(other),
+    }
+}
+
 /// A token family's columns, prefixed `f_` where they are joined to a token's.
 #[derive(sqlx::FromRow)]
 pub(crate) struct FamilyRow {
@@ -444,6 +459,7 @@ pub(crate) struct FamilyRow {
     f_embed_view: Option<String>,
     f_key_id: Option<String>,
     f_auth_time: Option<i64>,
+    f_resource: Option<String>,
 }
 
 impl TryFrom<FamilyRow> for TokenFamily {
@@ -462,6 +478,7 @@ impl TryFrom<FamilyRow> for TokenFamily {
             embed_view: r.f_embed_view,
             key_id: opt_id(r.f_key_id.as_deref(), KeyId::parse)?,
             auth_time: r.f_auth_time.map(ts),
+            resource: resource(r.f_resource)?,
         })
     }
 }
@@ -474,6 +491,7 @@ pub(crate) struct AccessTokenRow {
     created_at: i64,
     expires_at: i64,
     revoked_at: Option<i64>,
+    resource: Option<String>,
     #[sqlx(flatten)]
     family: FamilyRow,
 }
@@ -489,6 +507,7 @@ impl TryFrom<AccessTokenRow> for TokenView {
                 created_at: ts(r.created_at),
                 expires_at: ts(r.expires_at),
                 revoked_at: r.revoked_at.map(ts),
+                resource: resource(r.resource)?,
             },
             family: r.family.try_into()?,
         })
@@ -538,6 +557,7 @@ pub(crate) struct AuthorizationCodeRow {
     used_at: Option<i64>,
     nonce: Option<String>,
     auth_time: Option<i64>,
+    resource: Option<String>,
 }
 
 impl TryFrom<AuthorizationCodeRow> for AuthorizationCode {
@@ -556,6 +576,7 @@ impl TryFrom<AuthorizationCodeRow> for AuthorizationCode {
             used_at: r.used_at.map(ts),
             nonce: r.nonce,
             auth_time: r.auth_time.map(ts),
+            resource: resource(r.resource)?,
         })
     }
 }
@@ -725,6 +746,7 @@ row!(TokenFamily, "token_families",
     embed_view => opt_text(f.embed_view.as_deref()),
     key_id => opt_text(f.key_id.as_ref().map(KeyId::as_str)),
     auth_time => opt_time(f.auth_time),
+    resource => opt_text(f.resource.as_deref()),
 });
 
 row!(AccessToken, "access_tokens", conflict "access token", missing "token family", |t| {
@@ -734,6 +756,7 @@ row!(AccessToken, "access_tokens", conflict "access token", missing "token famil
     created_at => time(t.created_at),
     expires_at => time(t.expires_at),
     revoked_at => opt_time(t.revoked_at),
+    resource => opt_text(t.resource.as_deref()),
 });
 
 row!(RefreshToken, "refresh_tokens", conflict "refresh token", missing "token family", |t| {
@@ -760,6 +783,7 @@ row!(AuthorizationCode, "authorization_codes",
     used_at => opt_time(c.used_at),
     nonce => opt_text(c.nonce.as_deref()),
     auth_time => opt_time(c.auth_time),
+    resource => opt_text(c.resource.as_deref()),
 });
 
 row!(SigningKey, "signing_keys", conflict "current signing key", missing "nothing", |k| {

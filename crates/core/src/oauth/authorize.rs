@@ -11,6 +11,7 @@
 //! US and EU deployments) can tell which one answered and is not open to mix-up attacks.
 
 use super::pkce::CodeChallenge;
+use super::resource::Resources;
 use super::{OAuthError, OAuthErrorCode};
 use crate::application::{AppStatus, Application, ClientType};
 use crate::ids::ClientId;
@@ -37,7 +38,7 @@ pub const MAX_NONCE: usize = 512;
 
 /// The parameters of the authorization request that are carried through the login and
 /// consent pages, in order.
-pub const CARRIED: [&str; 10] = [
+pub const CARRIED: [&str; 11] = [
     "client_id",
     "redirect_uri",
     "response_type",
@@ -48,6 +49,7 @@ pub const CARRIED: [&str; 10] = [
     "nonce",
     "prompt",
     "max_age",
+    "resource",
 ];
 
 impl AuthorizeParams {
@@ -131,6 +133,9 @@ pub struct AuthorizeRequest {
     pub prompt: Prompt,
     /// OIDC Core §3.1.2.1 `max_age`: the most seconds since the user last signed in.
     pub max_age: Option<i64>,
+    /// RFC 8707 §2 `resource`: the identifier of the protected resource the tokens are for,
+    /// as published (whatever spelling of it the request used).
+    pub resource: Option<String>,
 }
 
 /// The `prompt` values of a request (OIDC Core §3.1.2.1). `select_account` is accepted and
@@ -308,11 +313,13 @@ impl AuthorizeRequest {
 
 /// Checks a request against the app `client_id` names (`None`: unknown client). With
 /// `openid_connect`, the app may also request the identity scopes (`openid`, `email`,
-/// `profile`) besides its product scopes.
+/// `profile`) besides its product scopes. A `resource` must name one of `resources`
+/// (otherwise `invalid_target`, RFC 8707 §2), and only one may be named.
 pub fn validate(
     params: &AuthorizeParams,
     app: Option<&Application>,
     openid_connect: bool,
+    resources: &Resources,
 ) -> Result<AuthorizeRequest, AuthorizeRejection> {
     let client_id = params.client_id()?;
     let app = app.ok_or_else(|| AuthorizeRejection::page("unknown client_id"))?;
@@ -341,6 +348,13 @@ pub fn validate(
         error,
         state: state.clone(),
     };
+    if params.repeated.iter().any(|n| n == "resource") {
+        return Err(redirect(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "only one resource may be requested (RFC 8707): ask for each resource's token in \
+             its own request",
+        )));
+    }
     if let Some(name) = params.repeated.first() {
         return Err(redirect(OAuthError::with(
             OAuthErrorCode::InvalidRequest,
@@ -377,6 +391,17 @@ pub fn validate(
             "nonce is longer than 512 characters",
         )));
     }
+    let resource = match params.get("resource") {
+        None => None,
+        Some(raw) => Some(
+            resources
+                .requested(raw)
+                .map_err(redirect)?
+                .1
+                .identifier()
+                .to_owned(),
+        ),
+    };
     let prompt = Prompt::parse(params.get("prompt")).map_err(redirect)?;
     let max_age = match params.get("max_age") {
         None => None,
@@ -420,6 +445,7 @@ pub fn validate(
         nonce,
         prompt,
         max_age,
+        resource,
     })
 }
 
@@ -498,6 +524,10 @@ mod tests {
     use crate::Timestamp;
     use rand::rngs::OsRng;
 
+    fn resources() -> Resources {
+        Resources::new("https://api.example.com", ["/mcp", "/v1/"])
+    }
+
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
 
     fn app(status: AppStatus, client_type: ClientType) -> Application {
@@ -551,7 +581,7 @@ mod tests {
     #[test]
     fn valid_request_defaults_to_the_apps_scopes() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let req = validate(&params(&app, &[]), Some(&app), true).unwrap();
+        let req = validate(&params(&app, &[]), Some(&app), true, &resources()).unwrap();
         assert_eq!(req.scopes.to_string(), "read write");
         assert_eq!(req.state, "xyz");
         assert!(req.code_challenge.is_none());
@@ -571,19 +601,19 @@ mod tests {
             let p = params(&app, &[("redirect_uri", uri)]);
             assert!(
                 matches!(
-                    validate(&p, Some(&app), true),
+                    validate(&p, Some(&app), true, &resources()),
                     Err(AuthorizeRejection::ErrorPage(_))
                 ),
                 "{uri}"
             );
         }
         assert!(matches!(
-            validate(&params(&app, &[]), None, true),
+            validate(&params(&app, &[]), None, true, &resources()),
             Err(AuthorizeRejection::ErrorPage(_))
         ));
         let missing = params(&app, &[("redirect_uri", "")]);
         assert!(matches!(
-            validate(&missing, Some(&app), true),
+            validate(&missing, Some(&app), true, &resources()),
             Err(AuthorizeRejection::ErrorPage(_))
         ));
     }
@@ -596,7 +626,7 @@ mod tests {
             AppStatus::Suspended,
         ] {
             let app = app(status, ClientType::Confidential);
-            let r = validate(&params(&app, &[]), Some(&app), true);
+            let r = validate(&params(&app, &[]), Some(&app), true, &resources());
             assert!(
                 matches!(r, Err(AuthorizeRejection::ErrorPage(_))),
                 "{status}"
@@ -632,7 +662,7 @@ mod tests {
             ),
         ];
         for (extra, code) in cases {
-            let r = validate(&params(&app, &extra), Some(&app), true);
+            let r = validate(&params(&app, &extra), Some(&app), true, &resources());
             assert_eq!(redirect_error(r), (code, Some("xyz".into())), "{extra:?}");
         }
     }
@@ -640,14 +670,19 @@ mod tests {
     #[test]
     fn missing_state_is_invalid_request_without_state() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let r = validate(&params(&app, &[("state", "")]), Some(&app), true);
+        let r = validate(
+            &params(&app, &[("state", "")]),
+            Some(&app),
+            true,
+            &resources(),
+        );
         assert_eq!(redirect_error(r), (OAuthErrorCode::InvalidRequest, None));
     }
 
     #[test]
     fn public_clients_must_use_pkce() {
         let app = app(AppStatus::Approved, ClientType::Public);
-        let r = validate(&params(&app, &[]), Some(&app), true);
+        let r = validate(&params(&app, &[]), Some(&app), true, &resources());
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
         let ok = params(
             &app,
@@ -656,7 +691,7 @@ mod tests {
                 ("code_challenge_method", "S256"),
             ],
         );
-        assert!(validate(&ok, Some(&app), true)
+        assert!(validate(&ok, Some(&app), true, &resources())
             .unwrap()
             .code_challenge
             .is_some());
@@ -675,27 +710,110 @@ mod tests {
             &AuthorizeParams::from_pairs(pairs.clone()),
             Some(&app),
             true,
+            &resources(),
         );
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
         pairs.push(("client_id".into(), app.client_id.to_string()));
-        let r = validate(&AuthorizeParams::from_pairs(pairs), Some(&app), true);
+        let r = validate(
+            &AuthorizeParams::from_pairs(pairs),
+            Some(&app),
+            true,
+            &resources(),
+        );
         assert!(matches!(r, Err(AuthorizeRejection::ErrorPage(_))));
+    }
+
+    #[test]
+    fn a_resource_is_bound_as_published_or_refused_with_invalid_target() {
+        let app = app(AppStatus::Approved, ClientType::Confidential);
+        let bound = |raw: &str| {
+            validate(
+                &params(&app, &[("resource", raw)]),
+                Some(&app),
+                true,
+                &resources(),
+            )
+            .map(|r| r.resource)
+        };
+        assert_eq!(
+            bound("https://api.example.com/mcp"),
+            Ok(Some("https://api.example.com/mcp".into()))
+        );
+        assert_eq!(
+            bound("HTTPS://API.example.com/v1"),
+            Ok(Some("https://api.example.com/v1/".into())),
+            "another spelling binds the published identifier"
+        );
+        assert_eq!(
+            bound("https://api.example.com/"),
+            Ok(Some("https://api.example.com".into()))
+        );
+        let none = validate(&params(&app, &[]), Some(&app), true, &resources()).unwrap();
+        assert_eq!(none.resource, None);
+        for bad in [
+            "https://api.example.com/mcp#frag",
+            "/mcp",
+            "https://other.example.com/mcp",
+            "https://api.example.com/other",
+        ] {
+            let r = validate(
+                &params(&app, &[("resource", bad)]),
+                Some(&app),
+                true,
+                &resources(),
+            );
+            assert_eq!(
+                redirect_error(r),
+                (OAuthErrorCode::InvalidTarget, Some("xyz".into())),
+                "{bad}"
+            );
+        }
+        // One resource per request; a second is invalid_target, saying so.
+        let mut pairs: Vec<(String, String)> = params(&app, &[])
+            .carried()
+            .iter()
+            .map(|(k, v)| ((*k).into(), (*v).into()))
+            .collect();
+        pairs.push(("resource".into(), "https://api.example.com/mcp".into()));
+        pairs.push(("resource".into(), "https://api.example.com/v1/".into()));
+        match validate(
+            &AuthorizeParams::from_pairs(pairs),
+            Some(&app),
+            true,
+            &resources(),
+        ) {
+            Err(AuthorizeRejection::Redirect { error, .. }) => {
+                assert_eq!(error.code, OAuthErrorCode::InvalidTarget);
+                assert!(error.description.contains("only one resource"), "{error}");
+            }
+            other => panic!("{other:?}"),
+        }
+        // It is carried through the login and consent pages.
+        let p = params(&app, &[("resource", "https://api.example.com/mcp")]);
+        assert!(p
+            .carried()
+            .contains(&("resource", "https://api.example.com/mcp")));
     }
 
     #[test]
     fn identity_scopes_are_requested_besides_the_apps_own() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
         let p = params(&app, &[("scope", "openid email read")]);
-        let req = validate(&p, Some(&app), true).unwrap();
+        let req = validate(&p, Some(&app), true, &resources()).unwrap();
         assert_eq!(req.scopes.to_string(), "email openid read");
         assert!(req.is_openid());
         // Omitted: the product scopes, as before OpenID Connect.
-        let req = validate(&params(&app, &[]), Some(&app), true).unwrap();
+        let req = validate(&params(&app, &[]), Some(&app), true, &resources()).unwrap();
         assert_eq!(req.scopes.to_string(), "read write");
         // Without a signing key secret, OpenID Connect is off and `openid` is refused.
-        let r = validate(&params(&app, &[("scope", "openid")]), Some(&app), false);
+        let r = validate(
+            &params(&app, &[("scope", "openid")]),
+            Some(&app),
+            false,
+            &resources(),
+        );
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidScope);
-        let req = validate(&params(&app, &[]), Some(&app), false).unwrap();
+        let req = validate(&params(&app, &[]), Some(&app), false, &resources()).unwrap();
         assert_eq!(req.scopes.to_string(), "read write");
     }
 
@@ -709,7 +827,7 @@ mod tests {
             vec![("max_age", "soon")],
             vec![("max_age", "+5")],
         ] {
-            let r = validate(&params(&app, &bad), Some(&app), true);
+            let r = validate(&params(&app, &bad), Some(&app), true, &resources());
             assert_eq!(
                 redirect_error(r).0,
                 OAuthErrorCode::InvalidRequest,
@@ -717,7 +835,12 @@ mod tests {
             );
         }
         let long = "n".repeat(MAX_NONCE + 1);
-        let r = validate(&params(&app, &[("nonce", &long)]), Some(&app), true);
+        let r = validate(
+            &params(&app, &[("nonce", &long)]),
+            Some(&app),
+            true,
+            &resources(),
+        );
         assert_eq!(redirect_error(r).0, OAuthErrorCode::InvalidRequest);
         let p = params(
             &app,
@@ -727,7 +850,7 @@ mod tests {
                 ("max_age", "60"),
             ],
         );
-        let req = validate(&p, Some(&app), true).unwrap();
+        let req = validate(&p, Some(&app), true, &resources()).unwrap();
         assert_eq!(req.nonce.as_deref(), Some("abc"));
         assert!(req.prompt.login && req.prompt.consent && !req.prompt.none);
         assert_eq!(req.max_age, Some(60));
@@ -749,8 +872,9 @@ mod tests {
     fn next_step_follows_prompt_and_max_age() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
         let now = Timestamp::from_unix(1000);
-        let request =
-            |extra: &[(&str, &str)]| validate(&params(&app, extra), Some(&app), true).unwrap();
+        let request = |extra: &[(&str, &str)]| {
+            validate(&params(&app, extra), Some(&app), true, &resources()).unwrap()
+        };
         let plain = request(&[]);
         assert_eq!(
             plain.next_step(None, false, now),
@@ -817,13 +941,19 @@ mod tests {
     #[test]
     fn every_response_to_the_client_names_the_issuer() {
         let app = app(AppStatus::Approved, ClientType::Confidential);
-        let request = validate(&params(&app, &[]), Some(&app), true).unwrap();
+        let request = validate(&params(&app, &[]), Some(&app), true, &resources()).unwrap();
         let location = request.code_location("c", "https://eu.gh.example.com");
         assert_eq!(
             location,
             "https://app.example.com/cb?x=1&code=c&state=xyz&iss=https%3A%2F%2Feu.gh.example.com"
         );
-        let refused = validate(&params(&app, &[("state", "")]), Some(&app), true).unwrap_err();
+        let refused = validate(
+            &params(&app, &[("state", "")]),
+            Some(&app),
+            true,
+            &resources(),
+        )
+        .unwrap_err();
         let location = refused.location("https://eu.gh.example.com").unwrap();
         let url = Url::parse(&location).unwrap();
         let iss: Vec<_> = url.query_pairs().filter(|(k, _)| k == "iss").collect();

@@ -35,6 +35,9 @@ pub enum OAuthErrorCode {
     LoginRequired,
     /// OIDC Core §3.1.2.6: `prompt=none`, and the user would have to consent.
     ConsentRequired,
+    /// RFC 8707 §2: the requested `resource` is invalid, unknown or malformed, or not one the
+    /// grant covers.
+    InvalidTarget,
 }
 
 impl OAuthErrorCode {
@@ -54,6 +57,7 @@ impl OAuthErrorCode {
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::LoginRequired => "login_required",
             Self::ConsentRequired => "consent_required",
+            Self::InvalidTarget => "invalid_target",
         }
     }
 }

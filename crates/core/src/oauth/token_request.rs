@@ -70,6 +70,8 @@ pub enum TokenRequest {
         redirect_uri: Option<String>,
         /// The PKCE verifier.
         code_verifier: Option<String>,
+        /// RFC 8707 §2: the resource the access token is for (within the code's).
+        resource: Option<String>,
     },
     /// RFC 6749 §6.
     RefreshToken {
@@ -77,11 +79,15 @@ pub enum TokenRequest {
         refresh_token: String,
         /// Narrower scopes for the new access token (§6: never more than the grant's).
         scope: Option<String>,
+        /// RFC 8707 §2: the resource the access token is for (within the grant's).
+        resource: Option<String>,
     },
     /// RFC 6749 §4.4.
     ClientCredentials {
         /// The scopes asked for; the client's own when absent.
         scope: Option<String>,
+        /// RFC 8707 §2: the resource the access token is for.
+        resource: Option<String>,
     },
 }
 
@@ -101,13 +107,16 @@ impl TokenRequest {
                 code: required(params, "code")?,
                 redirect_uri: optional(params, "redirect_uri"),
                 code_verifier: optional(params, "code_verifier"),
+                resource: optional(params, "resource"),
             },
             GrantType::RefreshToken => Self::RefreshToken {
                 refresh_token: required(params, "refresh_token")?,
                 scope: optional(params, "scope"),
+                resource: optional(params, "resource"),
             },
             GrantType::ClientCredentials => Self::ClientCredentials {
                 scope: optional(params, "scope"),
+                resource: optional(params, "resource"),
             },
         })
     }
@@ -125,17 +134,26 @@ impl TokenRequest {
 impl fmt::Debug for TokenRequest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Self::AuthorizationCode { redirect_uri, .. } => f
+            Self::AuthorizationCode {
+                redirect_uri,
+                resource,
+                ..
+            } => f
                 .debug_struct("AuthorizationCode")
                 .field("redirect_uri", redirect_uri)
+                .field("resource", resource)
                 .finish_non_exhaustive(),
-            Self::RefreshToken { scope, .. } => f
+            Self::RefreshToken {
+                scope, resource, ..
+            } => f
                 .debug_struct("RefreshToken")
                 .field("scope", scope)
+                .field("resource", resource)
                 .finish_non_exhaustive(),
-            Self::ClientCredentials { scope } => f
+            Self::ClientCredentials { scope, resource } => f
                 .debug_struct("ClientCredentials")
                 .field("scope", scope)
+                .field("resource", resource)
                 .finish(),
         }
     }
@@ -192,9 +210,15 @@ fn client_credentials_only(grant_type: Option<&str>) -> Result<(), OAuthError> {
     }
 }
 
-/// RFC 6749 §3.2: parameters must not be included more than once.
+/// RFC 6749 §3.2: parameters must not be included more than once. RFC 8707 lets a client
+/// name several resources; Gatehouse issues a token for one at a time, and says so.
 fn refuse_repeated(params: &impl RequestParameters) -> Result<(), OAuthError> {
     match params.repeated() {
+        Some("resource") => Err(OAuthError::new(
+            OAuthErrorCode::InvalidTarget,
+            "only one resource may be requested (RFC 8707): ask for each resource's token in \
+             its own request",
+        )),
         Some(name) => Err(OAuthError::invalid_request(format!(
             "parameter {name} is repeated"
         ))),
@@ -278,6 +302,7 @@ mod tests {
                 code: "ghac_code".into(),
                 redirect_uri: Some("https://app.example.com/cb".into()),
                 code_verifier: Some("verifier".into()),
+                resource: None,
             }
         );
         assert_eq!(request.grant_type(), GrantType::AuthorizationCode);
@@ -288,6 +313,7 @@ mod tests {
                 code: "c".into(),
                 redirect_uri: None,
                 code_verifier: None,
+                resource: None,
             }
         );
     }
@@ -305,6 +331,7 @@ mod tests {
             TokenRequest::RefreshToken {
                 refresh_token: "ghrt_token".into(),
                 scope: Some("read".into()),
+                resource: None,
             }
         );
         assert_eq!(request.grant_type(), GrantType::RefreshToken);
@@ -314,7 +341,10 @@ mod tests {
     fn client_credentials_grant_needs_nothing_but_may_narrow_the_scope() {
         assert_eq!(
             token(&[("grant_type", "client_credentials")]).unwrap(),
-            TokenRequest::ClientCredentials { scope: None }
+            TokenRequest::ClientCredentials {
+                scope: None,
+                resource: None
+            }
         );
         let narrowed = token(&[
             ("grant_type", "client_credentials"),
@@ -323,7 +353,8 @@ mod tests {
         assert_eq!(
             narrowed.unwrap(),
             TokenRequest::ClientCredentials {
-                scope: Some("read write".into())
+                scope: Some("read write".into()),
+                resource: None
             }
         );
     }
@@ -337,7 +368,10 @@ mod tests {
         ]);
         assert_eq!(
             request.unwrap(),
-            TokenRequest::ClientCredentials { scope: None }
+            TokenRequest::ClientCredentials {
+                scope: None,
+                resource: None
+            }
         );
     }
 
@@ -382,11 +416,15 @@ mod tests {
                 code: "c".into(),
                 redirect_uri: None,
                 code_verifier: None,
+                resource: None,
             }
         );
         assert_eq!(
             token(&[("grant_type", "client_credentials"), ("scope", "")]).unwrap(),
-            TokenRequest::ClientCredentials { scope: None }
+            TokenRequest::ClientCredentials {
+                scope: None,
+                resource: None
+            }
         );
     }
 
@@ -426,6 +464,38 @@ mod tests {
             refusal(token(&[("grant_type", "password"), ("grant_type", "x")])),
             invalid_request("parameter grant_type is repeated")
         );
+    }
+
+    #[test]
+    fn every_grant_carries_one_resource_and_a_repeated_one_is_invalid_target() {
+        let mcp = "https://api.example.com/mcp";
+        assert_eq!(
+            token(&[("grant_type", "client_credentials"), ("resource", mcp)]).unwrap(),
+            TokenRequest::ClientCredentials {
+                scope: None,
+                resource: Some(mcp.into())
+            }
+        );
+        assert!(matches!(
+            token(&[("grant_type", "refresh_token"), ("refresh_token", "r"), ("resource", mcp)]),
+            Ok(TokenRequest::RefreshToken { resource: Some(r), .. }) if r == mcp
+        ));
+        assert!(matches!(
+            token(&[("grant_type", "authorization_code"), ("code", "c"), ("resource", mcp)]),
+            Ok(TokenRequest::AuthorizationCode { resource: Some(r), .. }) if r == mcp
+        ));
+        let (code, description) = refusal(token(&[
+            ("grant_type", "client_credentials"),
+            ("resource", mcp),
+            ("resource", "https://api.example.com/v1/"),
+        ]));
+        assert_eq!(code, OAuthErrorCode::InvalidTarget);
+        assert!(description.contains("only one resource"), "{description}");
+        // Empty is absent, as for every parameter.
+        assert!(matches!(
+            token(&[("grant_type", "client_credentials"), ("resource", "")]),
+            Ok(TokenRequest::ClientCredentials { resource: None, .. })
+        ));
     }
 
     #[test]

@@ -48,7 +48,13 @@ pub(super) fn refused(verdict: Verdict) -> ApiError {
         Verdict::Allow(_) | Verdict::Forbidden(Refusal::Denied) => ApiError::Forbidden {
             insufficient_scope: false,
         },
-        Verdict::Unauthorized { token_sent } => ApiError::Unauthorized { token_sent },
+        Verdict::Unauthorized {
+            token_sent,
+            resource_metadata,
+        } => ApiError::Unauthorized {
+            token_sent,
+            resource_metadata,
+        },
         Verdict::BadPath => ApiError::BadRequest,
         Verdict::Unavailable => ApiError::Unavailable,
     }

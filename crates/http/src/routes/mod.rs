@@ -14,6 +14,7 @@ pub(crate) mod observe;
 mod oidc;
 mod ops;
 mod portal;
+mod protected_resource;
 mod registration;
 
 use crate::error::ApiError;
@@ -72,6 +73,7 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
     Router::new()
         .merge(ops::router())
         .merge(oidc::public_router())
+        .merge(protected_resource::router())
         .merge(private)
         .merge(auth_check::router())
         .route(paths::STYLESHEET, get(stylesheet_get))

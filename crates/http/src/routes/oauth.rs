@@ -189,6 +189,9 @@ struct ActiveToken {
     iat: i64,
     token_type: &'static str,
     iss: String,
+    /// RFC 7662 §2.2, RFC 8707: the resource the token is for, when one was named.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    aud: Option<String>,
 }
 
 impl IntrospectionResponse {
@@ -203,6 +206,7 @@ impl IntrospectionResponse {
                 exp,
                 iat,
                 token_type,
+                aud,
             } => Some(ActiveToken {
                 scope: scope.to_string(),
                 client_id: client_id.map(|id| id.as_str().to_owned()),
@@ -212,6 +216,7 @@ impl IntrospectionResponse {
                 iat: iat.unix(),
                 token_type,
                 iss: issuer.to_owned(),
+                aud,
             }),
         };
         Self {

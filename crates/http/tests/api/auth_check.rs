@@ -176,13 +176,16 @@ fn challenges(res: &Response) -> String {
         .join(", ")
 }
 
-/// Asserts the 401 of a protected call: `{"message":"Unauthorized"}`, challenges for Basic and
-/// Bearer, and `error="invalid_token"` exactly when a token was sent.
+/// Asserts the 401 of a protected call: `{"message":"Unauthorized"}`, challenges for Bearer
+/// (first) and Basic, and `error="invalid_token"` exactly when a token was sent.
 pub(crate) async fn assert_unauthorized(res: Response, token_sent: bool) {
     assert_eq!(res.status(), 401);
     let challenge = challenges(&res);
-    assert!(challenge.contains("Basic"), "{challenge}");
-    assert!(challenge.contains("Bearer"), "{challenge}");
+    assert!(
+        challenge.starts_with("Bearer "),
+        "Bearer first: {challenge}"
+    );
+    assert!(challenge.contains(", Basic realm="), "{challenge}");
     assert_eq!(
         challenge.contains("error=\"invalid_token\""),
         token_sent,

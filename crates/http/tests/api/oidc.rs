@@ -1,7 +1,8 @@
 //! OpenID Connect over a real server: discovery, the code flow with a nonce through the real
 //! login and consent forms, id_tokens verified against the JWKS with an independent verifier
 //! (`jsonwebtoken`'s decoder), refresh, prompt and max_age, userinfo, identity-only tokens at
-//! `/auth/check`, key rotation, and OpenID Connect switched off.
+//! `/auth/check`, key rotation, and OpenID Connect switched off; and two OIDC client libraries
+//! used unmodified against it, Authlib (Python) and openid-client (Node.js).
 
 use crate::helpers::{
     browser, hidden_fields, on_both_backends, query_of, spawn_app, spawn_app_with, TestApp,
@@ -27,6 +28,7 @@ on_both_backends!(
     after_rotation_old_id_tokens_still_verify_and_new_ones_carry_the_new_kid,
     without_a_signing_key_secret_openid_connect_is_off,
     authlib_signs_in_validates_the_id_token_and_calls_userinfo,
+    openid_client_signs_in_and_validates_id_tokens_across_a_key_rotation,
 );
 
 const EMAIL: &str = "ada@example.com";
@@ -718,4 +720,72 @@ async fn authlib_signs_in_validates_the_id_token_and_calls_userinfo(backend: Bac
     assert_eq!(result["userinfo"]["email"], EMAIL);
     let current = app.store.current_signing_key().await.unwrap().unwrap();
     assert_eq!(result["kid"], current.kid.as_str());
+}
+
+/// openid-client v6 (Node.js), used unmodified against the running server
+/// (`tests/clients/node/openid_client_oidc.mjs`): discovery, the code flow with PKCE, state and a
+/// nonce through the real login and consent pages, the id_token validated by the library
+/// against the JWKS it fetches, userinfo. Then `signing-key rotate` (what the command runs):
+/// the id_token from before still validates against the JWKS fetched after, and a refresh
+/// brings an id_token with the new `kid` that the library validates too.
+async fn openid_client_signs_in_and_validates_id_tokens_across_a_key_rotation(backend: Backend) {
+    let app = spawn_oidc(backend).await;
+    let user = app.user(EMAIL).await;
+    let client = app.client(&["read"], &[], false, true).await;
+    let secret = client.client_secret.as_deref().unwrap();
+    let now = T0.unix().to_string();
+    let first = crate::node::run(
+        "openid_client_oidc.mjs",
+        &[
+            "sign-in",
+            &app.base,
+            &client.client_id,
+            secret,
+            &client.redirect_uri,
+            EMAIL,
+            PASSWORD,
+            &now,
+        ],
+    )
+    .await;
+    let claims = &first["claims"];
+    assert_eq!(claims["sub"], user.user_id.to_string());
+    assert_eq!(claims["aud"], client.client_id);
+    assert_eq!(claims["iss"], app.base);
+    assert_eq!(claims["nonce"], first["nonce"]);
+    assert!(
+        first["nonce"].as_str().is_some_and(|n| n.len() >= 32),
+        "openid-client's own random nonce: {first}"
+    );
+    assert_eq!(claims["email"], EMAIL);
+    assert_eq!(claims["email_verified"], true);
+    assert_eq!(first["userinfo"]["sub"], user.user_id.to_string());
+    assert_eq!(first["userinfo"]["email"], EMAIL);
+    let old_kid = app.store.current_signing_key().await.unwrap().unwrap().kid;
+    assert_eq!(first["kid"], old_kid.as_str());
+
+    let new_kid = app.gatehouse.rotate_signing_key("test").await.unwrap();
+    app.clock.advance(60);
+    let now = (T0.unix() + 60).to_string();
+    let after = crate::node::run(
+        "openid_client_oidc.mjs",
+        &[
+            "after-rotation",
+            &app.base,
+            &client.client_id,
+            secret,
+            first["id_token"].as_str().unwrap(),
+            first["refresh_token"].as_str().unwrap(),
+            &now,
+        ],
+    )
+    .await;
+    assert_eq!(after["old"]["kid"], old_kid.as_str());
+    assert_eq!(after["old"]["claims"]["sub"], user.user_id.to_string());
+    assert_eq!(after["refreshed"]["kid"], new_kid.as_str());
+    assert_eq!(
+        after["refreshed"]["claims"]["sub"],
+        user.user_id.to_string()
+    );
+    assert_eq!(after["refreshed"]["claims"]["iat"], T0.unix() + 60);
 }

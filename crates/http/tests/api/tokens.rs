@@ -785,7 +785,10 @@ async fn an_app_deleted_while_its_request_is_served_is_refused_not_a_server_erro
 
     let requests = [
         (
-            TokenRequest::ClientCredentials { scope: None },
+            TokenRequest::ClientCredentials {
+                scope: None,
+                resource: None,
+            },
             OAuthErrorCode::InvalidClient,
         ),
         (
@@ -793,6 +796,7 @@ async fn an_app_deleted_while_its_request_is_served_is_refused_not_a_server_erro
                 code,
                 redirect_uri: Some(CALLBACK.to_owned()),
                 code_verifier: None,
+                resource: None,
             },
             OAuthErrorCode::InvalidGrant,
         ),
@@ -800,6 +804,7 @@ async fn an_app_deleted_while_its_request_is_served_is_refused_not_a_server_erro
             TokenRequest::RefreshToken {
                 refresh_token: refresh,
                 scope: None,
+                resource: None,
             },
             OAuthErrorCode::InvalidGrant,
         ),

@@ -1,6 +1,6 @@
 //! [`crate::TokenStore`]: authorization codes, token families, access and refresh tokens.
 
-/// Tokens stored by one multi-row INSERT: 10 parameters each, well inside both databases'
+/// Tokens stored by one multi-row INSERT: at most 12 parameters each, well inside both databases'
 /// limits on parameters per statement.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
 

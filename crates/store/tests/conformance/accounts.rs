@@ -132,6 +132,7 @@ pub async fn revoking_a_key_revokes_the_tokens_it_minted(store: &dyn Store) {
             embed_view: None,
             key_id: Some(key_id.clone()),
             auth_time: None,
+            resource: None,
         };
         let token = AccessToken {
             digest: SecretDigest::of(&format!("token-{}", family.family_id)),
@@ -140,6 +141,7 @@ pub async fn revoking_a_key_revokes_the_tokens_it_minted(store: &dyn Store) {
             created_at: T0,
             expires_at: T0.plus_secs(3600),
             revoked_at: None,
+            resource: None,
         };
         (family, token)
     };
@@ -297,6 +299,7 @@ fn minted_by(
         embed_view: None,
         key_id: Some(key.key_id.clone()),
         auth_time: None,
+        resource: None,
     };
     let token = AccessToken {
         digest: crate::fixtures::digest(gatehouse_core::secret::SecretKind::AccessToken),
@@ -305,6 +308,7 @@ fn minted_by(
         created_at: T0,
         expires_at: T0.plus_secs(3600),
         revoked_at: None,
+        resource: None,
     };
     (family, token)
 }

@@ -183,6 +183,7 @@ pub fn code(app: &Application, user: &User, at: Timestamp) -> AuthorizationCode 
         used_at: None,
         nonce: None,
         auth_time: None,
+        resource: None,
     }
 }
 
@@ -199,6 +200,7 @@ pub fn family_of(code: &AuthorizationCode) -> TokenFamily {
         embed_view: None,
         key_id: None,
         auth_time: None,
+        resource: None,
     }
 }
 
@@ -211,6 +213,7 @@ pub fn pair(family: &FamilyId, at: Timestamp) -> (AccessToken, RefreshToken) {
         created_at: at,
         expires_at: at.plus_secs(3600),
         revoked_at: None,
+        resource: None,
     };
     let refresh = RefreshToken {
         digest: digest(SecretKind::RefreshToken),
@@ -280,6 +283,7 @@ pub fn client_family(app: &Application) -> (TokenFamily, AccessToken) {
         embed_view: None,
         key_id: None,
         auth_time: None,
+        resource: None,
     };
     let (access, _) = pair(&family.family_id, T0);
     (family, access)

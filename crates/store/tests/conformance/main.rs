@@ -89,6 +89,7 @@ on_both_backends!(
     tokens::expired_or_unknown_refresh_token_changes_nothing,
     tokens::revoking_a_token_or_a_family,
     tokens::client_token_family_is_stored_in_one_step,
+    tokens::resources_are_kept_with_codes_families_and_access_tokens,
     grants::grants_are_upserted_per_user_and_app,
     grants::grants_of_a_user_are_listed_most_recent_first,
     grants::revoking_a_grant_revokes_only_that_users_families_for_that_app,

@@ -25,6 +25,7 @@ fn code(app: &Application, user: &User) -> AuthorizationCode {
         used_at: None,
         nonce: None,
         auth_time: None,
+        resource: None,
     }
 }
 
@@ -278,4 +279,91 @@ pub async fn client_token_family_is_stored_in_one_step(store: &dyn Store) {
     assert_eq!(view.family.origin, FamilyOrigin::ClientCredentials);
     assert!(view.family.user_id.is_none());
     assert!(view.is_active(T0) && !view.is_active(T0.plus_secs(3600)));
+}
+
+const MCP: &str = "https://api.example.com/mcp";
+const WHOLE_API: &str = "https://api.example.com";
+
+/// RFC 8707: the resource of the authorization request stays with its code, the grant's with
+/// the family, each access token's own with the token; a token without one reads back as none.
+pub async fn resources_are_kept_with_codes_families_and_access_tokens(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let mut code = code(&app, &user);
+    code.resource = Some(WHOLE_API.into());
+    store.insert_authorization_code(&code).await.unwrap();
+    let found = store
+        .find_authorization_code(&code.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.resource.as_deref(), Some(WHOLE_API));
+
+    let mut family = family_of(&code);
+    family.resource = code.resource.clone();
+    let (mut access, refresh) = pair(&code.family_id, T0);
+    access.resource = Some(MCP.into());
+    assert_eq!(
+        store
+            .redeem_code(&code.digest, &family, &access, &refresh, T0)
+            .await
+            .unwrap(),
+        Redemption::Issued
+    );
+    let view = store
+        .find_access_token(&access.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.token.resource.as_deref(), Some(MCP));
+    assert_eq!(view.family.resource.as_deref(), Some(WHOLE_API));
+    let (_, refresh_family) = store
+        .find_refresh_token(&refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(refresh_family.resource.as_deref(), Some(WHOLE_API));
+
+    // A rotation stores the new access token's resource, whatever the previous one's.
+    let t1 = T0.plus_secs(10);
+    let (access2, refresh2) = pair(&code.family_id, t1);
+    assert_eq!(
+        store
+            .rotate_refresh_token(&refresh.digest, &access2, &refresh2, t1)
+            .await
+            .unwrap(),
+        Rotation::Rotated
+    );
+    let view = store
+        .find_access_token(&access2.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.token.resource, None);
+    assert_eq!(view.family.resource.as_deref(), Some(WHOLE_API));
+
+    // Client credentials, stored in one step (the group commit's statement).
+    let (mut client_family, mut client_access) = client_family(&app);
+    client_family.resource = Some(MCP.into());
+    client_access.resource = Some(MCP.into());
+    let (plain_family, plain_access) = crate::fixtures::client_family(&app);
+    store
+        .insert_families_with_tokens(&[
+            (client_family, client_access.clone()),
+            (plain_family, plain_access.clone()),
+        ])
+        .await
+        .unwrap();
+    let view = store
+        .find_access_token(&client_access.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(view.token.resource.as_deref(), Some(MCP));
+    assert_eq!(view.family.resource.as_deref(), Some(MCP));
+    let view = store
+        .find_access_token(&plain_access.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((view.token.resource, view.family.resource), (None, None));
 }
