@@ -1113,7 +1113,14 @@ async fn a_call_without_valid_credentials_through_nginx_is_401_json_with_a_chall
             reply.assert_message(401, "Unauthorized");
             let challenges = reply.all("www-authenticate").join(", ");
             assert!(
-                challenges.contains("Basic realm=\"gatehouse\""),
+                challenges.contains(", Basic realm=\"gatehouse\""),
+                "{what}, {method}: WWW-Authenticate {challenges:?}"
+            );
+            // The Bearer challenge comes first and names the route's metadata (RFC 9728),
+            // as the proxy passes it on.
+            assert!(
+                challenges.starts_with("Bearer realm=\"gatehouse\"")
+                    && challenges.contains("/.well-known/oauth-protected-resource/v1/\", Basic"),
                 "{what}, {method}: WWW-Authenticate {challenges:?}"
             );
         }
