@@ -1135,7 +1135,14 @@ async fn calls_without_valid_credentials_are_401_and_never_reach_the_upstream(fr
             reply.assert_message(401, "Unauthorized");
             let challenges = reply.all("www-authenticate").join(", ");
             assert!(
-                challenges.contains("Basic realm=\"gatehouse\""),
+                challenges.contains(", Basic realm=\"gatehouse\""),
+                "{what}, {method}: WWW-Authenticate {challenges:?}"
+            );
+            // The Bearer challenge comes first and names the route's metadata (RFC 9728),
+            // as the proxy passes it on.
+            assert!(
+                challenges.starts_with("Bearer realm=\"gatehouse\"")
+                    && challenges.contains("/.well-known/oauth-protected-resource/v1/\", Basic"),
                 "{what}, {method}: WWW-Authenticate {challenges:?}"
             );
         }

@@ -99,7 +99,7 @@ impl Gatehouse {
         }
         let deny_unmatched = self.settings.default_policy == crate::settings::DefaultPolicy::Deny;
         let (matched, needed) = requirement(&self.route_policies, method, path, deny_unmatched);
-        let resources = self.resources();
+        let resources = self.resources_ref();
         // RFC 9728 §5.1: a 401 names the metadata of the resource the call was for.
         let unauthorized = |token_sent: bool| Verdict::Unauthorized {
             token_sent,

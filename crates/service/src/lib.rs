@@ -123,6 +123,15 @@ impl Gatehouse {
         }
     }
 
+    /// [`Self::resources`] borrowed once they are known, for every API call: no reference
+    /// count that every core would write to.
+    pub(crate) fn resources_ref(&self) -> std::borrow::Cow<'_, Resources> {
+        match self.resources.get() {
+            Some(resources) => std::borrow::Cow::Borrowed(resources),
+            None => std::borrow::Cow::Owned(self.resources_at(&self.public_base())),
+        }
+    }
+
     /// The URL links in mail start with.
     pub fn public_base(&self) -> String {
         self.public_base.get().cloned().unwrap_or_else(|| {
