@@ -16,6 +16,7 @@ mod admin_manage;
 mod auth_check;
 mod authorize;
 mod gateway;
+mod gateway_pool;
 mod gateway_tls;
 mod helpers;
 mod oauth_flow;
