@@ -240,12 +240,16 @@ pub fn is_canonical_path(path: &str) -> bool {
             return false;
         }
     }
-    let segments: Vec<&str> = rest.split('/').collect();
-    let last = segments.len().saturating_sub(1);
-    segments
-        .iter()
-        .enumerate()
-        .all(|(i, seg)| *seg != "." && *seg != ".." && (!seg.is_empty() || i == last))
+    // Every segment is checked on the way, without collecting them: the gateway and
+    // `/auth/check` ask this of every call.
+    let mut segments = rest.split('/').peekable();
+    while let Some(seg) = segments.next() {
+        let last = segments.peek().is_none();
+        if seg == "." || seg == ".." || (seg.is_empty() && !last) {
+            return false;
+        }
+    }
+    true
 }
 
 /// The bytes of `path` with every escape decoded; `None` if an escape is malformed (`%ZZ`,

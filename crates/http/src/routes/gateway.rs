@@ -7,7 +7,8 @@ use crate::routes::auth_check::{authorization, identity_headers, refused};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
-use axum::http::{header, HeaderMap, HeaderName, Method};
+use axum::http::request::Parts;
+use axum::http::{header, HeaderMap, HeaderName, HeaderValue, Uri};
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::gateway::{without_access_token, Identity};
 use gatehouse_service::gateway::Verdict;
@@ -18,29 +19,48 @@ use std::time::Duration;
 const UPSTREAM_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Headers that belong to one connection (RFC 9110 §7.6.1) and are never forwarded.
-const HOP_BY_HOP: [&str; 8] = [
-    "connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+const HOP_BY_HOP: [HeaderName; 8] = [
+    header::CONNECTION,
+    HeaderName::from_static("keep-alive"),
+    header::PROXY_AUTHENTICATE,
+    header::PROXY_AUTHORIZATION,
+    header::TE,
+    header::TRAILER,
+    header::TRANSFER_ENCODING,
+    header::UPGRADE,
 ];
+
+/// Client headers that never go upstream besides the hop-by-hop ones: the credential,
+/// Gatehouse's cookies (the others are put back, see [`upstream_cookies`]), and what
+/// Gatehouse says itself (`Host`, forwarding).
+const NOT_FORWARDED: [HeaderName; 4] = [
+    header::HOST,
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::FORWARDED,
+];
+
+/// Whether `name` is `spelled`, reading `_` in `name` as `-`.
+fn same_name(name: &[u8], spelled: &str) -> bool {
+    name.len() == spelled.len()
+        && name
+            .iter()
+            .zip(spelled.bytes())
+            .all(|(&n, s)| n == s || (n == b'_' && s == b'-'))
+}
 
 /// Whether a client header may go upstream: not hop-by-hop, not the credential, not a
 /// forged identity (`Gatehouse-*`, also spelled with `_`, which CGI-style servers read alike),
-/// and not a forwarding header Gatehouse sets itself.
+/// and not a forwarding header Gatehouse sets itself. Allocates nothing.
 fn forwardable(name: &HeaderName) -> bool {
-    let n = name.as_str().replace('_', "-");
-    !HOP_BY_HOP.contains(&n.as_str())
-        && !matches!(
-            n.as_str(),
-            "host" | "authorization" | "cookie" | "forwarded"
-        )
-        && !n.starts_with("gatehouse-")
-        && !n.starts_with("x-forwarded-")
+    let n = name.as_str().as_bytes();
+    let starts = |prefix: &str| n.get(..prefix.len()).is_some_and(|p| same_name(p, prefix));
+    !HOP_BY_HOP
+        .iter()
+        .chain(&NOT_FORWARDED)
+        .any(|h| same_name(n, h.as_str()))
+        && !starts("gatehouse-")
+        && !starts("x-forwarded-")
 }
 
 /// The client's cookies without Gatehouse's own (session and CSRF).
@@ -95,51 +115,24 @@ async fn decide_and_proxy(
     upstream: &crate::state::Upstream,
     request: Request,
 ) -> Response {
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map_or("/", |p| p.as_str())
-        .to_owned();
-    let method = request.method().clone();
+    let (parts, body) = request.into_parts();
+    let uri = parts.uri.path_and_query().map_or("/", |p| p.as_str());
     let verdict = state
         .gatehouse
-        .check_request(authorization(request.headers()), method.as_str(), &uri)
+        .check_request(authorization(&parts.headers), parts.method.as_str(), uri)
         .await;
     let Verdict::Allow(identity) = verdict else {
         return refused(verdict).into_response();
     };
-    let target = format!(
-        "{}{}",
-        upstream.url.trim_end_matches('/'),
-        without_access_token(&uri)
-    );
     let scheme = crate::extract::client_address::request_scheme(
-        request.extensions(),
-        request.headers(),
+        &parts.extensions,
+        &parts.headers,
         &state.gatehouse.settings().trusted_proxies,
     );
-    match proxy(
-        state,
-        &upstream.client,
-        request,
-        method,
-        &target,
-        &identity,
-        scheme,
-    )
-    .await
-    {
+    match proxy(state, upstream, parts, body, &identity, scheme).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
-}
-
-/// `target` without its path and query (which may carry anything the client sent), for logs.
-fn target_origin(target: &str) -> String {
-    url::Url::parse(target).map_or_else(
-        |_| "(unparsable)".to_owned(),
-        |u| u.origin().ascii_serialization(),
-    )
 }
 
 /// An error's message followed by its sources'.
@@ -154,54 +147,82 @@ fn chain(error: &dyn std::error::Error) -> String {
     text
 }
 
-/// Sends the request to `target` with `client`. `scheme` is the client's own (see
+/// The request target upstream: the upstream URL's path, then the client's path and query
+/// without an `access_token` parameter. The common case (no query, an upstream without a
+/// path) reuses the client's own.
+fn upstream_uri(prefix: &str, uri: &Uri) -> Option<Uri> {
+    let path_and_query = uri.path_and_query()?;
+    if prefix.is_empty() && path_and_query.query().is_none() {
+        return Some(Uri::from(path_and_query.clone()));
+    }
+    let rest = without_access_token(path_and_query.as_str());
+    Uri::try_from(format!("{prefix}{rest}")).ok()
+}
+
+/// The headers sent upstream, made from the client's in place: the client's forwardable
+/// ones, its cookies without Gatehouse's, the upstream's `Host`, the identity, and
+/// `X-Forwarded-Host` and `-Proto`. The request's X-Request-Id is among the client's: the
+/// observe layer replaced the client's own with the id this request is logged under.
+fn upstream_headers(
+    mut headers: HeaderMap,
+    upstream: &crate::state::Upstream,
+    identity: &Identity,
+    scheme: &'static str,
+) -> HeaderMap {
+    let cookies = upstream_cookies(&headers);
+    let host = headers.remove(header::HOST);
+    for name in HOP_BY_HOP.iter().chain(&NOT_FORWARDED) {
+        headers.remove(name);
+    }
+    // Other spellings (`_` for `-`) and the prefixed families; rare, so only then a list.
+    if headers.keys().any(|name| !forwardable(name)) {
+        let refused: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| !forwardable(name))
+            .cloned()
+            .collect();
+        for name in refused {
+            headers.remove(name);
+        }
+    }
+    headers.insert(header::HOST, upstream.host_header().clone());
+    for (name, value) in identity_headers(identity) {
+        headers.append(name, value);
+    }
+    if let Some(cookies) = cookies.and_then(|c| HeaderValue::try_from(c).ok()) {
+        headers.insert(header::COOKIE, cookies);
+    }
+    if let Some(host) = host {
+        headers.insert(X_FORWARDED_HOST, host);
+    }
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(scheme));
+    headers
+}
+
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+
+/// Sends the request to `upstream`, its body streaming, and answers with the upstream's
+/// answer, whose body streams back. `scheme` is the client's own (see
 /// [`request_scheme`](crate::extract::client_address::request_scheme)), sent as
 /// `X-Forwarded-Proto`.
 async fn proxy(
     state: &AppState,
-    client: &reqwest::Client,
-    request: Request,
-    method: Method,
-    target: &str,
+    upstream: &crate::state::Upstream,
+    parts: Parts,
+    body: Body,
     identity: &Identity,
     scheme: &'static str,
 ) -> Result<Response, ApiError> {
-    let (parts, body) = request.into_parts();
-    // A request without a body (most GETs) is sent without one: a wrapped empty stream would
-    // go out chunked, which costs both sides.
-    let has_body = parts.headers.contains_key(header::TRANSFER_ENCODING)
-        || parts
-            .headers
-            .get(header::CONTENT_LENGTH)
-            .is_some_and(|v| v.as_bytes() != b"0");
-    let mut outgoing = client.request(method, target);
-    if has_body {
-        outgoing = outgoing.body(reqwest::Body::wrap_stream(body.into_data_stream()));
-    }
-    for (name, value) in parts.headers.iter().filter(|(n, _)| forwardable(n)) {
-        outgoing = outgoing.header(name, value);
-    }
-    for (name, value) in identity_headers(identity) {
-        outgoing = outgoing.header(name, value);
-    }
-    if let Some(cookies) = upstream_cookies(&parts.headers) {
-        outgoing = outgoing.header(header::COOKIE, cookies);
-    }
-    if let Some(host) = parts.headers.get(header::HOST) {
-        outgoing = outgoing.header("x-forwarded-host", host);
-    }
-    outgoing = outgoing.header("x-forwarded-proto", scheme);
-    // The request's X-Request-Id went along with the client's headers above: the observe
-    // layer replaced the client's own with the id this request is logged under.
+    let uri = upstream_uri(upstream.prefix(), &parts.uri).ok_or(ApiError::BadGateway)?;
+    let mut outgoing = axum::http::Request::new(body);
+    *outgoing.method_mut() = parts.method;
+    *outgoing.uri_mut() = uri;
+    *outgoing.headers_mut() = upstream_headers(parts.headers, upstream, identity, scheme);
     let metrics = state.gatehouse.metrics();
     let started = std::time::Instant::now();
-    let answer = tokio::time::timeout(UPSTREAM_TIMEOUT, outgoing.send()).await;
-    let upstream = match answer {
+    let answer = match tokio::time::timeout(UPSTREAM_TIMEOUT, upstream.send(outgoing)).await {
         Err(_) => {
-            metrics.upstream_failed(UpstreamFailure::Timeout);
-            return Err(ApiError::GatewayTimeout);
-        }
-        Ok(Err(e)) if e.is_timeout() => {
             metrics.upstream_failed(UpstreamFailure::Timeout);
             return Err(ApiError::GatewayTimeout);
         }
@@ -209,26 +230,19 @@ async fn proxy(
             metrics.upstream_failed(UpstreamFailure::Error);
             // With its sources (a refused connection, or why the certificate was not trusted),
             // and the origin instead of the URL, whose query is the client's.
-            let e = e.without_url();
-            tracing::warn!(upstream = %target_origin(target), error = %chain(&e), "upstream unreachable");
+            tracing::warn!(upstream = %upstream.origin(), error = %chain(&e), "upstream unreachable");
             return Err(ApiError::BadGateway);
         }
-        Ok(Ok(response)) => {
+        Ok(Ok(answer)) => {
             metrics.upstream_answered(started.elapsed());
-            response
+            answer
         }
     };
-    let mut response = Response::builder()
-        .status(upstream.status())
-        .extension(super::Proxied);
-    for (name, value) in upstream
-        .headers()
-        .iter()
-        .filter(|(n, _)| !HOP_BY_HOP.contains(&n.as_str()))
-    {
-        response = response.header(name, value);
+    let (mut parts, body) = answer.into_parts();
+    for name in &HOP_BY_HOP {
+        parts.headers.remove(name);
     }
-    response
-        .body(Body::from_stream(upstream.bytes_stream()))
-        .map_err(|_| ApiError::BadGateway)
+    parts.extensions.clear();
+    parts.extensions.insert(super::Proxied);
+    Ok(Response::from_parts(parts, Body::new(body)))
 }

@@ -17,6 +17,7 @@ mod admin_manage;
 mod auth_check;
 mod authorize;
 mod gateway;
+mod gateway_pool;
 mod gateway_tls;
 mod helpers;
 mod mcp;
