@@ -15,10 +15,17 @@ mod poll;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
-/// Gatehouse's store in one SQLite file.
+/// Gatehouse's store in one SQLite file: one writer connection and a pool of readers.
 #[derive(Clone)]
 pub struct SqliteStore {
+    /// The one connection that writes. SQLite admits one writer at a time; with several
+    /// writing connections, the ones that lose the race sleep in the busy handler (1 ms, then
+    /// more) while the lock is free again after microseconds. Queued here instead, each write
+    /// starts the moment the previous one commits.
     pool: SqlitePool,
+    /// Connections that only read (`query_only`): in WAL mode they read the last committed
+    /// state without waiting for the writer, and the writer never waits for them.
+    reader: SqlitePool,
 }
 
 impl SqliteStore {
@@ -37,21 +44,41 @@ impl SqliteStore {
             .pragma("cache_size", "-8192")
             .pragma("wal_autocheckpoint", "4000");
         // Each connection to `:memory:` is its own empty database: an in-memory store must
-        // keep exactly one connection, forever.
-        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        // keep exactly one connection, forever, for reading and writing.
+        if url.contains(":memory:") || url.contains("mode=memory") {
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .acquire_timeout(options.acquire_timeout)
+                .connect_with(connect)
+                .await?;
+            return Ok(Self {
+                reader: pool.clone(),
+                pool,
+            });
+        }
         let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory {
-                1
-            } else {
-                options.max_connections
-            })
-            .min_connections(u32::from(in_memory))
-            .idle_timeout((!in_memory).then_some(Duration::from_secs(600)))
-            .max_lifetime((!in_memory).then_some(Duration::from_secs(1800)))
+            .max_connections(1)
+            .idle_timeout(Duration::from_secs(600))
+            .max_lifetime(Duration::from_secs(1800))
             .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect)
+            .connect_with(connect.clone())
             .await?;
-        Ok(Self { pool })
+        // Opened once the writer has created the file; each reader's page cache is its own,
+        // so they get a smaller one.
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .idle_timeout(Duration::from_secs(600))
+            .max_lifetime(Duration::from_secs(1800))
+            .acquire_timeout(options.acquire_timeout)
+            .connect_lazy_with(
+                connect
+                    .pragma("cache_size", "-2048")
+                    .pragma("query_only", "ON"),
+            );
+        Ok(Self { pool, reader })
     }
 }
 
