@@ -15,7 +15,7 @@ use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenReques
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
-use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+use gatehouse_core::token::{AccessToken, FamilyOrigin, TokenFamily};
 use gatehouse_store::{Issue, StoreError};
 use rand::rngs::OsRng;
 use std::sync::Arc;
@@ -141,7 +141,7 @@ impl Gatehouse {
         let now = self.clock.now();
         let plain = PlainSecret::generate(&mut OsRng, kind, &self.settings.region);
         let family = TokenFamily {
-            family_id: FamilyId::generate(&mut OsRng),
+            family_id: self.new_family_id(),
             origin: if embed_view.is_some() {
                 FamilyOrigin::Embed
             } else {

@@ -544,7 +544,7 @@ impl Gatehouse {
         let scopes = requested_scopes(scope, &client.scopes).map_err(ServiceError::OAuth)?;
         let now = self.clock.now();
         let family = TokenFamily {
-            family_id: FamilyId::generate(&mut OsRng),
+            family_id: self.new_family_id(),
             origin: FamilyOrigin::ClientCredentials,
             client_id: Some(client.client_id.clone()),
             user_id: None,
