@@ -353,6 +353,7 @@ on_both_backends!(
     database_url_flag_overrides_the_environment,
     migrate_twice_succeeds,
     serve_answers_health_checks_and_exits_cleanly_on_sigterm,
+    every_answered_token_survives_kill_9,
     // refused: users
     duplicate_email_is_refused_and_keeps_the_first_user,
     duplicate_email_differing_only_in_case_is_refused,
@@ -1020,6 +1021,78 @@ async fn serve_answers_health_checks_and_exits_cleanly_on_sigterm(backend: Backe
     assert!(status.success(), "serve exited with {status} after SIGTERM");
     // serve migrated the database it was given.
     assert_eq!(h.audit_len().await, 0);
+}
+
+/// Every token `serve` answered is in the database after `kill -9` (no shutdown at all): a
+/// token is answered only once its transaction committed. Many callers at once, so that the
+/// tokens go through the group commit in batches, and the process is killed while requests
+/// are still in flight.
+async fn every_answered_token_survives_kill_9(backend: Backend) {
+    const CALLERS: usize = 16;
+    const BEFORE_THE_KILL: usize = 300;
+    let h = Fixture::new(backend).await;
+    let account = h.create_account(&["--scope", "read"]);
+    let basic = (
+        field(&account, "account_id").to_owned(),
+        field(&account, "secret_key").to_owned(),
+    );
+    let mut cmd = h.command();
+    cmd.env("GATEHOUSE_LISTEN", "127.0.0.1:0").arg("serve");
+    let mut server = Serving::start(cmd);
+    let url = format!("http://{}/oauth/token", server.address());
+    let answered = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let http = reqwest::Client::new();
+    let mut callers = tokio::task::JoinSet::new();
+    for _ in 0..CALLERS {
+        let (http, url, basic, answered) =
+            (http.clone(), url.clone(), basic.clone(), answered.clone());
+        callers.spawn(async move {
+            // Until the server is gone (bounded).
+            for _ in 0..100_000 {
+                let sent = http
+                    .post(&url)
+                    .basic_auth(&basic.0, Some(&basic.1))
+                    .form(&[("grant_type", "client_credentials")])
+                    .send()
+                    .await;
+                let Ok(res) = sent else { return };
+                let status = res.status();
+                let Ok(body) = res.json::<Value>().await else {
+                    return;
+                };
+                assert_eq!(status, 200, "{body}");
+                let token = body["access_token"].as_str().unwrap().to_owned();
+                answered.lock().unwrap().push(token);
+            }
+        });
+    }
+    let deadline = Instant::now() + SERVE_LIMIT;
+    while answered.lock().unwrap().len() < BEFORE_THE_KILL {
+        assert!(
+            Instant::now() < deadline,
+            "too few tokens within {SERVE_LIMIT:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    while let Some(done) = callers.join_next().await {
+        done.unwrap();
+    }
+
+    let answered = answered.lock().unwrap().clone();
+    assert!(answered.len() >= BEFORE_THE_KILL);
+    let store = h.store().await;
+    for token in &answered {
+        let found = store
+            .find_access_token(&SecretDigest::of(token))
+            .await
+            .unwrap();
+        assert!(
+            found.is_some(),
+            "an answered token was lost with the process"
+        );
+    }
 }
 
 /// `log_format = "json"` at debug level while secrets go by: tokens issued to an account and

@@ -26,6 +26,25 @@ impl FamilyId {
         Self(format!("fam_{}", base62(rng, 20)))
     }
 
+    /// A fresh family ID that sorts (as bytes, and in any collation that puts digits before
+    /// letters) after those made before it with a smaller `(now, sequence)`: `fam_`, the time
+    /// in seconds (7 base-36 digits) and `sequence` (a counter of the issuing node; 4 base-36
+    /// digits, wrapping), then 9 random base-62 characters, 24 characters in all like
+    /// [`Self::generate`]'s. The indexes keyed by family ID then grow at their end, one page
+    /// for many new families, where random IDs dirtied a page per family.
+    pub fn generate_ordered<R: RngCore + CryptoRng>(
+        rng: &mut R,
+        now: Timestamp,
+        sequence: u64,
+    ) -> Self {
+        let mut id = String::with_capacity(24);
+        id.push_str("fam_");
+        push_base36(&mut id, u64::try_from(now.unix()).unwrap_or(0), 7);
+        push_base36(&mut id, sequence, 4);
+        id.push_str(&base62(rng, 9));
+        Self(id)
+    }
+
     /// Wraps a value read from storage.
     pub fn from_stored(raw: String) -> Self {
         Self(raw)
@@ -35,6 +54,17 @@ impl FamilyId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+}
+
+/// Appends the last `width` base-36 digits of `n` (lowercase, zero-padded).
+fn push_base36(out: &mut String, mut n: u64, width: usize) {
+    let mut digits = Vec::with_capacity(width);
+    for _ in 0..width {
+        let digit = u32::try_from(n % 36).unwrap_or(0);
+        digits.push(char::from_digit(digit, 36).unwrap_or('0'));
+        n /= 36;
+    }
+    out.extend(digits.iter().rev());
 }
 
 impl fmt::Display for FamilyId {
@@ -342,6 +372,42 @@ mod tests {
     const T: Timestamp = Timestamp::from_unix(1000);
     const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
     const CHALLENGE: &str = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";
+
+    #[test]
+    fn ordered_family_ids_sort_by_time_then_sequence() {
+        let now = Timestamp::from_unix(1_780_000_000);
+        let ids: Vec<FamilyId> = [
+            (now, 0),
+            (now, 1),
+            (now, 35),
+            (now, 36),
+            (now, 1_679_615),
+            (now.plus_secs(1), 0),
+            (now.plus_secs(86_400 * 365 * 100), 7),
+        ]
+        .into_iter()
+        .map(|(t, n)| FamilyId::generate_ordered(&mut OsRng, t, n))
+        .collect();
+        for pair in ids.windows(2) {
+            if let [a, b] = pair {
+                assert!(a.as_str() < b.as_str(), "{a} < {b}");
+            }
+        }
+        for id in &ids {
+            assert_eq!(id.as_str().len(), 24, "{id}");
+            assert!(id.as_str().starts_with("fam_"), "{id}");
+            assert!(id
+                .as_str()
+                .chars()
+                .skip(4)
+                .all(|c| c.is_ascii_alphanumeric()));
+        }
+        // The same time and sequence (two nodes) still give distinct IDs.
+        let a = FamilyId::generate_ordered(&mut OsRng, now, 5);
+        let b = FamilyId::generate_ordered(&mut OsRng, now, 5);
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().get(..15), b.as_str().get(..15));
+    }
 
     fn code(challenge: Option<&str>) -> AuthorizationCode {
         AuthorizationCode {

@@ -2,21 +2,23 @@
 //! account, served at `POST /oauth/token`) and a read-only token for one embedded view
 //! (`POST /oauth/embed-token`).
 
-use crate::metrics::Grant;
+use crate::cache::{Lookup, Validated};
+use crate::metrics::{CacheResult, Grant, StoreOp};
 use crate::oauth::{invalid_client, IssuedTokens};
 use crate::{Gatehouse, ServiceError};
-use gatehouse_core::account::Account;
+use gatehouse_core::gateway::Identity;
 use gatehouse_core::gateway::{access_token_param, is_canonical_path};
-use gatehouse_core::ids::KeyId;
+use gatehouse_core::ids::{AccountId, KeyId};
 use gatehouse_core::invalidation::Invalidation;
 use gatehouse_core::oauth::authorize::requested_scopes;
 use gatehouse_core::oauth::token_request::{AccountTokenRequest, EmbedTokenRequest};
 use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
-use gatehouse_core::token::{AccessToken, FamilyId, FamilyOrigin, TokenFamily};
+use gatehouse_core::token::{AccessToken, FamilyOrigin, TokenFamily};
 use gatehouse_store::{Issue, StoreError};
 use rand::rngs::OsRng;
+use std::sync::Arc;
 use url::Url;
 
 /// A minted embed token.
@@ -30,25 +32,106 @@ pub struct EmbedIssued {
     pub expires_in: i64,
 }
 
+/// An account authenticated by one of its secret keys, as the validation cache holds it.
+pub(crate) struct AccountKey {
+    /// The account.
+    pub(crate) account_id: AccountId,
+    /// The account's scopes.
+    pub(crate) scopes: ScopeSet,
+    /// The key that matched.
+    pub(crate) key_id: KeyId,
+}
+
 impl Gatehouse {
     async fn account_or_401(
         &self,
         account_id: &str,
         secret_key: &str,
-    ) -> Result<(Account, KeyId), ServiceError> {
-        let (account, key_id) = self
-            .authenticate_account_key(account_id, secret_key)
+    ) -> Result<AccountKey, ServiceError> {
+        let key = self
+            .authenticate_account_key_cached(account_id, secret_key)
             .await?
             .ok_or_else(invalid_client)?;
         // Minting a token is a use of the key, like a call with it: a key used only to mint
         // tokens must not look unused (and invite its revocation).
-        self.cache.note_key_use(&key_id, self.clock.now());
-        Ok((account, key_id))
+        self.cache.note_key_use(&key.key_id, self.clock.now());
+        Ok(key)
+    }
+
+    /// An account and one of its live secret keys, through the validation cache (the entry
+    /// `/auth/check` keeps for the same key with Basic): a busy account costs no database
+    /// read. The cache is keyed by the secret's digest and dropped on every node when the key
+    /// is revoked or the account changes or goes; a store lookup answers while the cache is not
+    /// trusted (the invalidation feed is down), and fails when the store cannot answer.
+    async fn authenticate_account_key_cached(
+        &self,
+        account_id: &str,
+        secret_key: &str,
+    ) -> Result<Option<AccountKey>, ServiceError> {
+        let Ok(digest) = verify_format(secret_key, SecretKind::SecretKey, &self.settings.region)
+        else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        let lookup = self.cache.get(&digest, now);
+        self.metrics.cache_lookup(match lookup {
+            Lookup::Unknown => CacheResult::Miss,
+            Lookup::Valid(_) | Lookup::Invalid => CacheResult::Hit,
+        });
+        let validated = match lookup {
+            Lookup::Valid(v) => v,
+            Lookup::Invalid => return Ok(None),
+            Lookup::Unknown => {
+                let generation = self.cache.generation();
+                let found = self
+                    .timed(
+                        StoreOp::ClientLookup,
+                        self.store.find_secret_key_by_digest(&digest),
+                    )
+                    .await?
+                    .filter(|(key, _)| key.is_live());
+                let Some((key, account)) = found else {
+                    self.cache.remember_invalid(&digest, now);
+                    return Ok(None);
+                };
+                // The same answer `/auth/check` caches for this key.
+                let validated = Validated {
+                    identity: Identity {
+                        account_id: Some(account.account_id),
+                        subject: None,
+                        client_id: None,
+                        scopes: account.scopes,
+                        embed_view: None,
+                    },
+                    key_id: Some(key.key_id),
+                    family_id: None,
+                    minted_by: None,
+                    app: None,
+                };
+                let until = now.plus_secs(crate::cache::POSITIVE_SECS);
+                self.cache
+                    .remember_valid(&digest, validated.clone(), until, now, generation);
+                Arc::new(validated)
+            }
+        };
+        // The cache is keyed by the secret; the presented account must be the key's too.
+        let (Some(key_id), Some(account)) = (&validated.key_id, &validated.identity.account_id)
+        else {
+            return Ok(None);
+        };
+        if account.as_str() != account_id {
+            return Ok(None);
+        }
+        Ok(Some(AccountKey {
+            account_id: account.clone(),
+            scopes: validated.identity.scopes.clone(),
+            key_id: key_id.clone(),
+        }))
     }
 
     async fn issue_account_token(
         &self,
-        account: &Account,
+        account_id: &AccountId,
         key_id: &KeyId,
         kind: SecretKind,
         scopes: ScopeSet,
@@ -58,7 +141,7 @@ impl Gatehouse {
         let now = self.clock.now();
         let plain = PlainSecret::generate(&mut OsRng, kind, &self.settings.region);
         let family = TokenFamily {
-            family_id: FamilyId::generate(&mut OsRng),
+            family_id: self.new_family_id(),
             origin: if embed_view.is_some() {
                 FamilyOrigin::Embed
             } else {
@@ -66,7 +149,7 @@ impl Gatehouse {
             },
             client_id: None,
             user_id: None,
-            account_id: Some(account.account_id.clone()),
+            account_id: Some(account_id.clone()),
             scopes: scopes.clone(),
             created_at: now,
             revoked_at: None,
@@ -112,15 +195,15 @@ impl Gatehouse {
         secret_key: &str,
         request: &AccountTokenRequest,
     ) -> Result<IssuedTokens, ServiceError> {
-        let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
-        let scopes = requested_scopes(request.scope.as_deref(), &account.scopes)
-            .map_err(ServiceError::OAuth)?;
+        let key = self.account_or_401(account_id, secret_key).await?;
+        let scopes =
+            requested_scopes(request.scope.as_deref(), &key.scopes).map_err(ServiceError::OAuth)?;
         holds_a_scope(&scopes)?;
         let lifetime = self.settings.lifetimes.access_token;
         let token = self
             .issue_account_token(
-                &account,
-                &key_id,
+                &key.account_id,
+                &key.key_id,
                 SecretKind::AccessToken,
                 scopes.clone(),
                 lifetime,
@@ -146,7 +229,7 @@ impl Gatehouse {
         request: &EmbedTokenRequest,
         issuer: &str,
     ) -> Result<EmbedIssued, ServiceError> {
-        let (account, key_id) = self.account_or_401(account_id, secret_key).await?;
+        let key = self.account_or_401(account_id, secret_key).await?;
         let embed_url = request.embed_url.as_str();
         let bad = |why: &'static str| ServiceError::OAuth(OAuthError::invalid_request(why));
         if embed_url.len() > gatehouse_core::application::RedirectUri::MAX {
@@ -176,13 +259,13 @@ impl Gatehouse {
         }
         // `embed_scopes` (read-only by default) as far as the account holds them: an embed
         // token never carries a scope its account lacks.
-        let scopes = account.scopes.intersection(&self.settings.embed_scopes);
+        let scopes = key.scopes.intersection(&self.settings.embed_scopes);
         holds_a_scope(&scopes)?;
         let lifetime = self.settings.lifetimes.embed_token;
         let token = self
             .issue_account_token(
-                &account,
-                &key_id,
+                &key.account_id,
+                &key.key_id,
                 SecretKind::EmbedToken,
                 scopes,
                 lifetime,
@@ -214,7 +297,7 @@ impl Gatehouse {
         secret_key: &str,
         token: &str,
     ) -> Result<(), ServiceError> {
-        let (account, _) = self.account_or_401(account_id, secret_key).await?;
+        let key = self.account_or_401(account_id, secret_key).await?;
         let Ok(kind) = kind_of(token) else {
             return Ok(());
         };
@@ -229,7 +312,7 @@ impl Gatehouse {
         };
         let family = &view.family;
         let own = matches!(family.origin, FamilyOrigin::Account | FamilyOrigin::Embed)
-            && family.account_id.as_ref() == Some(&account.account_id);
+            && family.account_id.as_ref() == Some(&key.account_id);
         if own {
             self.store
                 .revoke_access_token(&digest, self.clock.now())

@@ -9,7 +9,7 @@ use gatehouse_core::ids::ClientId;
 use gatehouse_core::oauth::authorize::{validate, AuthorizeParams, AuthorizeRequest};
 use gatehouse_core::secret::{verify_format, PlainSecret, SecretKind};
 use gatehouse_core::throttle;
-use gatehouse_core::token::{AuthorizationCode, FamilyId, Grant, Session};
+use gatehouse_core::token::{AuthorizationCode, Grant, Session};
 use gatehouse_core::user::{Email, User};
 use rand::rngs::OsRng;
 use std::collections::BTreeSet;
@@ -264,7 +264,7 @@ impl Gatehouse {
         );
         let code = AuthorizationCode {
             digest: plain.digest(),
-            family_id: FamilyId::generate(&mut OsRng),
+            family_id: self.new_family_id(),
             client_id: request.client_id.clone(),
             user_id: user.user_id.clone(),
             redirect_uri: request.redirect_uri.clone(),

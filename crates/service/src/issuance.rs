@@ -10,8 +10,9 @@
 //! only that family's caller gets the error.
 
 use crate::Gatehouse;
-use gatehouse_core::token::{AccessToken, TokenFamily};
+use gatehouse_core::token::{AccessToken, FamilyId, TokenFamily};
 use gatehouse_store::{Issue, Store, StoreError};
+use rand::rngs::OsRng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -103,6 +104,13 @@ fn shared(e: &StoreError) -> StoreError {
 }
 
 impl Gatehouse {
+    /// A new family's ID, after those this node made before it
+    /// ([`FamilyId::generate_ordered`]): the indexes keyed by family ID grow at their end.
+    pub(crate) fn new_family_id(&self) -> FamilyId {
+        let sequence = self.family_sequence.fetch_add(1, Ordering::Relaxed);
+        FamilyId::generate_ordered(&mut OsRng, self.clock.now(), sequence)
+    }
+
     /// Stores a new family with its access token through the group commit; returns once it
     /// is committed (or refused: see [`Issue`]).
     pub(crate) async fn store_issued(

@@ -56,6 +56,8 @@ pub struct Gatehouse {
     address_locks: Arc<passwords::AddressLocks>,
     mail_in_flight: Arc<std::sync::Mutex<tokio::task::JoinSet<()>>>,
     group_commit: Arc<OnceLock<issuance::GroupCommit>>,
+    /// Numbers this node's new token families, in order (see [`Gatehouse::new_family_id`]).
+    family_sequence: Arc<std::sync::atomic::AtomicU64>,
     limits: Arc<limits::ClientLimits>,
     metrics: Arc<metrics::Metrics>,
     opened_key: Arc<signing::OpenedKey>,
@@ -90,6 +92,7 @@ impl Gatehouse {
             address_locks: Arc::default(),
             mail_in_flight: Arc::default(),
             group_commit: Arc::default(),
+            family_sequence: Arc::default(),
             limits,
             metrics: Arc::default(),
             opened_key: Arc::default(),

@@ -599,7 +599,7 @@ impl Gatehouse {
         let audience = self.audience(None, resource, "client")?;
         let now = self.clock.now();
         let family = TokenFamily {
-            family_id: FamilyId::generate(&mut OsRng),
+            family_id: self.new_family_id(),
             origin: FamilyOrigin::ClientCredentials,
             client_id: Some(client.client_id.clone()),
             user_id: None,

@@ -181,6 +181,30 @@ impl TryFrom<SecretKeyRow> for SecretKey {
     }
 }
 
+/// An account's columns, prefixed `a_` where they are joined to a secret key's.
+#[derive(sqlx::FromRow)]
+pub(crate) struct KeyAccountRow {
+    #[sqlx(flatten)]
+    key: SecretKeyRow,
+    a_account_id: String,
+    a_name: String,
+    a_scopes: String,
+    a_created_at: i64,
+}
+
+impl TryFrom<KeyAccountRow> for (SecretKey, Account) {
+    type Error = StoreError;
+    fn try_from(r: KeyAccountRow) -> Result<Self, StoreError> {
+        let account = AccountRow {
+            account_id: r.a_account_id,
+            name: r.a_name,
+            scopes: r.a_scopes,
+            created_at: r.a_created_at,
+        };
+        Ok((SecretKey::try_from(r.key)?, Account::try_from(account)?))
+    }
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct UserRow {
     user_id: String,

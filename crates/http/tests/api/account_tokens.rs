@@ -3,11 +3,14 @@
 //! `POST /oauth/embed-token` (a read-only token for one embedded view), and how `/auth/check`
 //! treats what they issue.
 
+use crate::auth_check::cache_in_use;
 use crate::auth_check::{
     assert_forbidden, assert_unauthorized, basic, bearer, check, header, ok_json, seed_account,
     v1_route, Seeded,
 };
-use crate::helpers::{on_both_backends, spawn_app, spawn_app_with, TestApp};
+use crate::helpers::{
+    on_both_backends, spawn_app, spawn_app_with, spawn_with, test_settings, TestApp, WAIT,
+};
 use gatehouse_store::testing::Backend;
 use reqwest::header::{CACHE_CONTROL, CONTENT_TYPE, WWW_AUTHENTICATE};
 use reqwest::{RequestBuilder, Response};
@@ -52,6 +55,10 @@ on_both_backends!(
     account_revoking_an_apps_token_gets_200_and_revokes_nothing,
     account_revoking_unknown_or_malformed_tokens_gets_200_and_no_token_is_400,
     revocation_with_a_bad_account_credential_is_401_invalid_client,
+    a_key_revoked_after_it_was_cached_mints_no_more_tokens,
+    a_key_revoked_on_another_node_mints_no_more_tokens,
+    narrowing_a_cached_accounts_scopes_narrows_its_next_token_at_once,
+    another_accounts_cached_key_mints_nothing_for_this_account,
 );
 
 // ---------------------------------------------------------------------------------------------
@@ -751,4 +758,103 @@ async fn revocation_with_a_bad_account_credential_is_401_invalid_client(backend:
 
     let uri = format!("{VIEW}&access_token={token}");
     assert_eq!(check_uri(&app, "GET", &uri).await.status(), 200);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The key is checked through the validation cache, like `/auth/check` Basic
+// ---------------------------------------------------------------------------------------------
+
+async fn assert_invalid_client(res: Response) {
+    assert_eq!(res.status(), 401);
+    let body: Value = res.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_client", "{body}");
+}
+
+async fn a_key_revoked_after_it_was_cached_mints_no_more_tokens(backend: Backend) {
+    let app = spawn_app(backend).await;
+    cache_in_use(&app).await;
+    let account = seed_account(&app, &["read"]).await;
+    for _ in 0..2 {
+        let res = token_for(&app, &account, &[]).send().await.unwrap();
+        assert_account_token(res, "read").await;
+    }
+
+    app.gatehouse
+        .revoke_secret_key("test", &account.account_id, &account.key_id)
+        .await
+        .unwrap();
+
+    assert_invalid_client(token_for(&app, &account, &[]).send().await.unwrap()).await;
+}
+
+async fn a_key_revoked_on_another_node_mints_no_more_tokens(backend: Backend) {
+    let app = spawn_app_with(backend, |s| s.routes.push(v1_route(None))).await;
+    let other_node = spawn_with(app.store.clone(), test_settings("unused://"), None).await;
+    cache_in_use(&app).await;
+    cache_in_use(&other_node).await;
+    let account = seed_account(&app, &["read"]).await;
+    for _ in 0..2 {
+        let res = token_for(&app, &account, &[]).send().await.unwrap();
+        assert_account_token(res, "read").await;
+    }
+
+    other_node
+        .gatehouse
+        .revoke_secret_key("test", &account.account_id, &account.key_id)
+        .await
+        .unwrap();
+
+    // Whether or not the first node has heard of it yet (its cached answer may stand until
+    // the feed tells it), the store keeps no token of a revoked key: no token is answered.
+    assert_invalid_client(token_for(&app, &account, &[]).send().await.unwrap()).await;
+    // And once the feed has told it (well within a second), the key is refused before any
+    // token is made.
+    let deadline = std::time::Instant::now() + WAIT;
+    while check(&app, Some(&account.basic()), "GET", "/v1/trips")
+        .await
+        .status()
+        != 401
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the first node kept the revoked key for {WAIT:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_invalid_client(token_for(&app, &account, &[]).send().await.unwrap()).await;
+}
+
+async fn narrowing_a_cached_accounts_scopes_narrows_its_next_token_at_once(backend: Backend) {
+    let app = spawn_app(backend).await;
+    cache_in_use(&app).await;
+    let account = seed_account(&app, &["read", "write"]).await;
+    let res = token_for(&app, &account, &[]).send().await.unwrap();
+    assert_account_token(res, "read write").await;
+
+    app.gatehouse
+        .set_account_scopes("test", &account.account_id, &["read".to_owned()])
+        .await
+        .unwrap();
+
+    let res = token_for(&app, &account, &[]).send().await.unwrap();
+    assert_account_token(res, "read").await;
+}
+
+async fn another_accounts_cached_key_mints_nothing_for_this_account(backend: Backend) {
+    let app = spawn_app(backend).await;
+    cache_in_use(&app).await;
+    let a = seed_account(&app, &["read"]).await;
+    let b = seed_account(&app, &["read"]).await;
+    let res = token_for(&app, &b, &[]).send().await.unwrap();
+    assert_account_token(res, "read").await;
+
+    // B's key is cached now; under A's account ID it is no credential.
+    let a_with_bs_key = Seeded {
+        account_id: a.account_id.clone(),
+        key_id: a.key_id.clone(),
+        secret_key: b.secret_key.clone(),
+    };
+    assert_invalid_client(token_for(&app, &a_with_bs_key, &[]).send().await.unwrap()).await;
+    let res = token_for(&app, &a, &[]).send().await.unwrap();
+    assert_account_token(res, "read").await;
 }

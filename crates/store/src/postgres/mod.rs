@@ -20,6 +20,8 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// The same pool: PostgreSQL serves concurrent readers and writers itself.
+    reader: PgPool,
 }
 
 impl PostgresStore {
@@ -33,7 +35,10 @@ impl PostgresStore {
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
             .connect_lazy_with(connect);
-        Ok(Self { pool })
+        Ok(Self {
+            reader: pool.clone(),
+            pool,
+        })
     }
 }
 

@@ -3,7 +3,8 @@
 macro_rules! impl_account_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::rows::{convert_all, page_of, AccountRow, Paged, SecretKeyRow};
+            use $crate::rows::{convert_all, page_of, AccountRow, KeyAccountRow, Paged, SecretKeyRow};
+            use $crate::sql::columns_of;
             use $crate::sql::search::Search;
             use $crate::sql::{select, select_paged, Dialect};
             use $crate::{AccountStore, ListQuery, Page, PageQuery, Revocation, StoreError};
@@ -14,6 +15,18 @@ macro_rules! impl_account_store {
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
+            use std::sync::LazyLock;
+
+            /// A secret key by digest with its account (`a_` columns).
+            static FIND_KEY: LazyLock<String> = LazyLock::new(|| {
+                format!(
+                    "SELECT {}, {} FROM secret_keys k \
+                     JOIN accounts a ON a.account_id = k.account_id \
+                     WHERE k.secret_digest = $1",
+                    columns_of::<SecretKey>("k", ""),
+                    columns_of::<Account>("a", "a_"),
+                )
+            });
 
             #[async_trait::async_trait]
             impl AccountStore for $store {
@@ -36,7 +49,7 @@ macro_rules! impl_account_store {
                     let row: Option<AccountRow> =
                         sqlx::query_as(&select::<Account>("WHERE account_id = $1"))
                             .bind(account_id.as_str())
-                            .fetch_optional(&self.pool)
+                            .fetch_optional(&self.reader)
                             .await?;
                     row.map(Account::try_from).transpose()
                 }
@@ -52,7 +65,7 @@ macro_rules! impl_account_store {
                     let sql = select::<SecretKey>("WHERE account_id = $1 ORDER BY seq");
                     let rows: Vec<SecretKeyRow> = sqlx::query_as(&sql)
                         .bind(account_id.as_str())
-                        .fetch_all(&self.pool)
+                        .fetch_all(&self.reader)
                         .await?;
                     convert_all(rows)
                 }
@@ -103,7 +116,7 @@ macro_rules! impl_account_store {
                     )
                     .bind(key_id.as_str())
                     .bind(account_id.as_str())
-                    .fetch_optional(&self.pool)
+                    .fetch_optional(&self.reader)
                     .await?;
                     match exists {
                         Some(_) => Ok(Revocation::AlreadyRevoked),
@@ -134,22 +147,19 @@ macro_rules! impl_account_store {
                     &self,
                     digest: &SecretDigest,
                 ) -> Result<Option<(SecretKey, Account)>, StoreError> {
-                    let key: Option<SecretKeyRow> =
-                        sqlx::query_as(&select::<SecretKey>("WHERE secret_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.pool)
-                            .await?;
-                    let Some(key) = key.map(SecretKey::try_from).transpose()? else {
+                    // One indexed lookup: the key by its digest, joined to its account.
+                    let row: Option<KeyAccountRow> = sqlx::query_as(&FIND_KEY)
+                        .bind(digest.as_bytes().as_slice())
+                        .fetch_optional(&self.reader)
+                        .await?;
+                    let Some((key, account)) = row.map(<(SecretKey, Account)>::try_from).transpose()?
+                    else {
                         return Ok(None);
                     };
                     // Digest equality was decided by the index; check again in constant time.
                     if key.digest != *digest {
                         return Ok(None);
                     }
-                    let account = self
-                        .find_account(&key.account_id)
-                        .await?
-                        .ok_or_else(|| StoreError::corrupt("secret key without account"))?;
                     Ok(Some((key, account)))
                 }
 
@@ -165,7 +175,7 @@ macro_rules! impl_account_store {
                     ))
                     .bind(search.pattern())
                     .bind(search.sql_limit(query.limit))
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?;
                     let accounts: Vec<Account> = convert_all(rows)?;
                     Ok(search.finish(accounts, query.limit, |a| {
@@ -184,7 +194,7 @@ macro_rules! impl_account_store {
                     ))
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
-                    .fetch_all(&self.pool)
+                    .fetch_all(&self.reader)
                     .await?;
                     page_of(rows, page.limit)
                 }
