@@ -107,6 +107,7 @@ impl Gatehouse {
                     family_id: None,
                     minted_by: None,
                     app: None,
+                    resource: None,
                 };
                 let until = now.plus_secs(crate::cache::POSITIVE_SECS);
                 self.cache
