@@ -40,9 +40,15 @@ use gatehouse_core::gateway::RoutePolicy;
 use gatehouse_store::Store;
 use std::sync::{Arc, OnceLock};
 
-/// Everything a use case needs: the store, the settings and a clock. Cheap to clone.
+/// Everything a use case needs: the store, the settings and a clock. Cheap to clone: one
+/// reference count (the HTTP layer clones it for every request, often more than once).
 #[derive(Clone)]
 pub struct Gatehouse {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Gatehouse`] shares.
+pub struct Shared {
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
@@ -56,6 +62,14 @@ pub struct Gatehouse {
     limits: Arc<limits::ClientLimits>,
     metrics: Arc<metrics::Metrics>,
     opened_key: Arc<signing::OpenedKey>,
+}
+
+impl std::ops::Deref for Gatehouse {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
 }
 
 impl Gatehouse {
@@ -75,7 +89,7 @@ impl Gatehouse {
             })
             .collect();
         let limits = Arc::new(limits::ClientLimits::new(&settings.limits));
-        Self {
+        let shared = Shared {
             store,
             settings,
             clock,
@@ -89,6 +103,9 @@ impl Gatehouse {
             limits,
             metrics: Arc::default(),
             opened_key: Arc::default(),
+        };
+        Self {
+            shared: Arc::new(shared),
         }
     }
 
