@@ -102,8 +102,11 @@ impl Service<Request> for Frame {
         if let Some(peer) = self.peer {
             extensions.insert(ConnectInfo(peer));
         }
-        // For the admin API's key check, a route layer that runs without the router's state.
-        extensions.insert(self.state.clone());
+        // For the admin API's key check, a route layer that runs without the router's state
+        // (only there: each extension is an allocation).
+        if family == RouteFamily::Admin {
+            extensions.insert(self.state.clone());
+        }
         let logged = tracing::enabled!(tracing::Level::DEBUG).then(|| {
             let uri = request
                 .uri()

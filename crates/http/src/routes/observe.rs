@@ -45,8 +45,10 @@ fn generate_id() -> HeaderValue {
         *digit = HEX.get((bits & 0xf) as usize).copied().unwrap_or(b'0');
         bits >>= 4;
     }
-    // Hex digits are always a valid header value.
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
+    // Hex digits are always a valid header value. Held by a reference-counted owner: the id
+    // goes into the request and the response, and its clone is then a count, not a copy.
+    HeaderValue::from_maybe_shared(axum::body::Bytes::from_owner(id))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// The request's id: the caller's one value when acceptable, a new one otherwise.
