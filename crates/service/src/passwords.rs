@@ -5,7 +5,7 @@
 //! away at once ([`ServiceError::Busy`]) rather than queued without bound.
 
 use crate::ServiceError;
-use gatehouse_core::password::{Password, PasswordHash};
+use gatehouse_core::password::{Argon2Memory, Password, PasswordHash};
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use rand::rngs::OsRng;
 use std::collections::HashMap;
@@ -15,13 +15,15 @@ use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 /// How long a client turned away should wait before trying again.
 const BUSY_RETRY_AFTER_SECS: i64 = 1;
 
-/// Work for an Argon2 thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for an Argon2 thread, in that thread's Argon2 memory.
+type Job = Box<dyn FnOnce(&mut Argon2Memory) + Send>;
 
 /// The bound on Argon2id work: a fixed set of threads, one per CPU, and `admitted` permits
-/// for the runs in progress plus those waiting. Fixed threads also bound memory: each
-/// thread's allocator keeps what one run used for the next, where the runtime's blocking
-/// pool (hundreds of threads over time) would keep ~19 MiB in each of many arenas.
+/// for the runs in progress plus those waiting. Fixed threads also bound memory: each thread
+/// hashes in one buffer of Argon2 memory (~19 MiB), allocated at its first run and kept,
+/// where a buffer allocated per run and freed after piled up in glibc's per-thread arenas
+/// (three or four of them per arena under a flood of sign-ins), and the runtime's blocking
+/// pool (hundreds of threads over time) would have kept them in each of many arenas.
 struct Argon2Queue {
     admitted: Arc<Semaphore>,
     jobs: std::sync::mpsc::Sender<Job>,
@@ -53,7 +55,7 @@ impl Argon2Queue {
     /// room before the work is done.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
         let admitted =
             self.admitted
@@ -63,8 +65,8 @@ impl Argon2Queue {
                     retry_after_secs: BUSY_RETRY_AFTER_SECS,
                 })?;
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = answer.send(work());
+        let job: Job = Box::new(move |memory| {
+            let _ = answer.send(work(memory));
             drop(admitted);
         });
         self.jobs
@@ -76,9 +78,11 @@ impl Argon2Queue {
     }
 }
 
-/// An Argon2 thread: runs jobs until the queue closes. A job that panics loses its answer
-/// (its caller gets an internal error), not the thread.
+/// An Argon2 thread: runs jobs, each in the thread's one Argon2 memory, until the queue
+/// closes. A job that panics loses its answer (its caller gets an internal error), not the
+/// thread.
 fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+    let mut memory = Argon2Memory::default();
     loop {
         let next = match queue.lock() {
             Ok(jobs) => jobs.recv(),
@@ -87,7 +91,7 @@ fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
         let Ok(job) = next else {
             return;
         };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
     }
 }
 
@@ -101,27 +105,31 @@ fn argon2_queue() -> &'static Argon2Queue {
 }
 
 async fn bounded<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
+    work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
     argon2_queue().run(work).await
 }
 
 /// The Argon2id hash of a new password.
 pub(crate) async fn hash_password(password: Password) -> Result<PasswordHash, ServiceError> {
-    bounded(move || password.hash(&mut OsRng))
+    bounded(move |memory| password.hash_in(&mut OsRng, memory))
         .await?
         .map_err(|e| ServiceError::Internal(Box::new(e)))
 }
 
 /// An Argon2id hash of nothing anyone knows, checked when the email is unknown so that a
-/// failed sign-in takes as long whether or not the account exists.
-fn dummy_hash() -> Option<&'static PasswordHash> {
+/// failed sign-in takes as long whether or not the account exists. Made at first use, on an
+/// Argon2 thread, in its memory.
+fn dummy_hash(memory: &mut Argon2Memory) -> Option<&'static PasswordHash> {
     static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
     DUMMY
         .get_or_init(|| {
             let secret =
                 PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default());
-            Password::parse(secret.expose()).ok()?.hash(&mut OsRng).ok()
+            Password::parse(secret.expose())
+                .ok()?
+                .hash_in(&mut OsRng, memory)
+                .ok()
         })
         .as_ref()
 }
@@ -133,8 +141,11 @@ pub(crate) async fn verify_password(
     candidate: String,
 ) -> Result<bool, ServiceError> {
     let known = hash.is_some();
-    let hash = hash.or_else(|| dummy_hash().cloned());
-    let matches = bounded(move || hash.is_some_and(|h| h.verify(&candidate))).await?;
+    let matches = bounded(move |memory| match &hash {
+        Some(hash) => hash.verify_in(&candidate, memory),
+        None => dummy_hash(memory).is_some_and(|dummy| dummy.verify_in(&candidate, memory)),
+    })
+    .await?;
     Ok(known && matches)
 }
 
@@ -170,6 +181,33 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    async fn each_argon2_thread_hashes_in_the_memory_it_keeps() {
+        let queue = Argon2Queue::new(1);
+        let password = Password::parse("correct horse").unwrap();
+        let hash = queue
+            .run(move |memory| password.hash_in(&mut OsRng, memory))
+            .await
+            .unwrap()
+            .unwrap();
+        let (held, address) = queue
+            .run(|memory| (memory.bytes(), memory as *const Argon2Memory as usize))
+            .await
+            .unwrap();
+        assert_eq!(held, 19 * 1024 * 1024, "kept after the run");
+        let (matches, again) = queue
+            .run(move |memory| {
+                (
+                    hash.verify_in("correct horse", memory),
+                    memory as *const Argon2Memory as usize,
+                )
+            })
+            .await
+            .unwrap();
+        assert!(matches);
+        assert_eq!(address, again, "the one buffer of the one thread");
+    }
+
+    #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         assert!(!verify_password(None, "anything".into()).await.unwrap());
     }
@@ -185,7 +223,7 @@ mod tests {
             let (queue, gate) = (queue.clone(), gate.clone());
             admitted.push(tokio::spawn(async move {
                 queue
-                    .run(move || {
+                    .run(move |_| {
                         let _ = gate.lock().unwrap().recv();
                     })
                     .await
@@ -200,7 +238,7 @@ mod tests {
             );
             tokio::task::yield_now().await;
         }
-        let refused = queue.run(|| ()).await;
+        let refused = queue.run(|_| ()).await;
         assert!(
             matches!(
                 refused,
@@ -217,7 +255,7 @@ mod tests {
             task.await.unwrap().unwrap();
         }
         assert!(
-            queue.run(|| ()).await.is_ok(),
+            queue.run(|_| ()).await.is_ok(),
             "room again once the work is done"
         );
     }
