@@ -8,25 +8,43 @@ use rand::{CryptoRng, RngCore};
 use std::fmt;
 
 /// Argon2's working memory (19 MiB with the default parameters), kept by its owner from one
-/// run to the next. Allocating it for each run and freeing it after lets glibc keep the freed
-/// blocks in per-thread arenas, so memory grew to several blocks per thread under a flood of
-/// sign-ins; one buffer per thread that hashes is allocated once and bounds it.
+/// run to the next and given back with [`Argon2Memory::release`]. Allocating it for each run
+/// and freeing it after let glibc keep the freed blocks in per-thread arenas (its mmap
+/// threshold rises to the size of a freed mapping, so the next 19 MiB came from an arena),
+/// and memory grew to several blocks per thread under a flood of sign-ins.
+///
+/// The buffer reserves at least [`MAPPED_BYTES`] of address space: above glibc's highest mmap
+/// threshold (32 MiB on 64-bit), so it is always a mapping of its own, and releasing it
+/// unmaps it. Only the blocks a run uses are ever touched, so only they count in RSS.
 #[derive(Default)]
 pub struct Argon2Memory(Vec<Block>);
+
+/// The address space an [`Argon2Memory`] reserves at least: past glibc's highest dynamic mmap
+/// threshold (`DEFAULT_MMAP_THRESHOLD_MAX`, 32 MiB on 64-bit targets).
+pub const MAPPED_BYTES: usize = 33 * 1024 * 1024;
 
 impl Argon2Memory {
     /// The first `count` blocks, growing the buffer when it is smaller (it never shrinks).
     fn blocks(&mut self, count: usize) -> &mut [Block] {
         if self.0.len() < count {
+            if self.0.capacity() < count {
+                let reserve = count.max(MAPPED_BYTES / Block::SIZE);
+                self.0 = Vec::with_capacity(reserve);
+            }
             self.0.resize(count, Block::default());
         }
         let len = count.min(self.0.len());
         self.0.split_at_mut(len).0
     }
 
-    /// Bytes held.
+    /// Bytes in use (touched) by the buffer.
     pub fn bytes(&self) -> usize {
         self.0.len() * Block::SIZE
+    }
+
+    /// Gives the buffer back to the system; the next run allocates a new one.
+    pub fn release(&mut self) {
+        self.0 = Vec::new();
     }
 }
 
@@ -229,6 +247,12 @@ mod tests {
         assert!(ours.verify_in("correct horse", &mut memory));
         assert!(!ours.verify_in("", &mut memory));
         assert_eq!(memory.bytes(), 19 * 1024 * 1024, "reused, not grown");
+        memory.release();
+        assert_eq!(memory.bytes(), 0);
+        assert!(
+            ours.verify_in("correct horse", &mut memory),
+            "allocated again"
+        );
         // Other parameters and the other variants still verify (hashes made elsewhere).
         let small = Params::new(1024, 2, 1, None).unwrap();
         for algorithm in [Algorithm::Argon2i, Algorithm::Argon2d, Algorithm::Argon2id] {

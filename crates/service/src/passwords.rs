@@ -9,35 +9,41 @@ use gatehouse_core::password::{Argon2Memory, Password, PasswordHash};
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use rand::rngs::OsRng;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 /// How long a client turned away should wait before trying again.
 const BUSY_RETRY_AFTER_SECS: i64 = 1;
 
-/// Work for an Argon2 thread, in that thread's Argon2 memory.
-type Job = Box<dyn FnOnce(&mut Argon2Memory) + Send>;
+/// Work for an Argon2 thread, in that thread's Argon2 memory; what it returns sends the
+/// answer to the caller.
+type Job = Box<dyn FnOnce(&mut Argon2Memory) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// The bound on Argon2id work: a fixed set of threads, one per CPU, and `admitted` permits
 /// for the runs in progress plus those waiting. Fixed threads also bound memory: each thread
-/// hashes in one buffer of Argon2 memory (~19 MiB), allocated at its first run and kept,
-/// where a buffer allocated per run and freed after piled up in glibc's per-thread arenas
-/// (three or four of them per arena under a flood of sign-ins), and the runtime's blocking
-/// pool (hundreds of threads over time) would have kept them in each of many arenas.
+/// hashes in one buffer of Argon2 memory (~19 MiB) that it keeps while work is waiting and
+/// gives back to the system when none is ([`Argon2Memory`]), where a buffer allocated per
+/// run and freed after piled up in glibc's per-thread arenas (three or four of them per arena
+/// under a flood of sign-ins), and the runtime's blocking pool (hundreds of threads over
+/// time) would have kept them in each of many arenas.
 struct Argon2Queue {
     admitted: Arc<Semaphore>,
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Jobs sent and not yet taken by a thread.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Argon2Queue {
     fn new(cpus: usize) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
+        let waiting = Arc::new(AtomicUsize::new(0));
         for i in 0..cpus.max(1) {
-            let queue = queue.clone();
+            let (queue, waiting) = (queue.clone(), waiting.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work_through(&queue));
+                .spawn(move || work_through(&queue, &waiting));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start an Argon2 thread");
             }
@@ -47,6 +53,7 @@ impl Argon2Queue {
             // a second.
             admitted: Arc::new(Semaphore::new(cpus * 4)),
             jobs,
+            waiting,
         }
     }
 
@@ -66,12 +73,17 @@ impl Argon2Queue {
                 })?;
         let (answer, answered) = tokio::sync::oneshot::channel();
         let job: Job = Box::new(move |memory| {
-            let _ = answer.send(work(memory));
-            drop(admitted);
+            let result = work(memory);
+            Box::new(move || {
+                drop(admitted);
+                let _ = answer.send(result);
+            })
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| ServiceError::Internal("the Argon2 threads are gone".into()))?;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.jobs.send(job).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            ServiceError::Internal("the Argon2 threads are gone".into())
+        })?;
         answered
             .await
             .map_err(|e| ServiceError::Internal(Box::new(e)))
@@ -79,9 +91,9 @@ impl Argon2Queue {
 }
 
 /// An Argon2 thread: runs jobs, each in the thread's one Argon2 memory, until the queue
-/// closes. A job that panics loses its answer (its caller gets an internal error), not the
-/// thread.
-fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+/// closes; when no job is waiting after one, it gives the memory back. A job that panics
+/// loses its answer (its caller gets an internal error), not the thread.
+fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>, waiting: &AtomicUsize) {
     let mut memory = Argon2Memory::default();
     loop {
         let next = match queue.lock() {
@@ -91,7 +103,15 @@ fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
         let Ok(job) = next else {
             return;
         };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+        // Decided before the caller hears back, so what it sends next counts as waiting.
+        if waiting.load(Ordering::Acquire) == 0 {
+            memory.release();
+        }
+        if let Ok(answer) = answer {
+            answer();
+        }
     }
 }
 
@@ -180,31 +200,52 @@ impl AddressLocks {
 mod tests {
     use super::*;
 
-    #[tokio::test]
-    async fn each_argon2_thread_hashes_in_the_memory_it_keeps() {
-        let queue = Argon2Queue::new(1);
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argon2_memory_is_kept_while_work_waits_and_given_back_after() {
+        let queue = Arc::new(Argon2Queue::new(1));
         let password = Password::parse("correct horse").unwrap();
         let hash = queue
             .run(move |memory| password.hash_in(&mut OsRng, memory))
             .await
             .unwrap()
             .unwrap();
-        let (held, address) = queue
-            .run(|memory| (memory.bytes(), memory as *const Argon2Memory as usize))
-            .await
-            .unwrap();
-        assert_eq!(held, 19 * 1024 * 1024, "kept after the run");
-        let (matches, again) = queue
-            .run(move |memory| {
-                (
-                    hash.verify_in("correct horse", memory),
-                    memory as *const Argon2Memory as usize,
-                )
+        // Nothing was waiting after that run: the memory went back.
+        let held = queue.run(|memory| memory.bytes()).await.unwrap();
+        assert_eq!(held, 0, "given back when no work waits");
+        // A run that finds another waiting keeps its memory for it.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let (queue, hash) = (queue.clone(), hash.clone());
+            tokio::spawn(async move {
+                queue
+                    .run(move |memory| {
+                        let matches = hash.verify_in("correct horse", memory);
+                        let _ = gate.recv();
+                        matches
+                    })
+                    .await
             })
-            .await
-            .unwrap();
-        assert!(matches);
-        assert_eq!(address, again, "the one buffer of the one thread");
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while queue.waiting.load(Ordering::Acquire) > 0 {
+            assert!(std::time::Instant::now() < deadline, "never started");
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.run(|memory| memory.bytes()).await })
+        };
+        while queue.waiting.load(Ordering::Acquire) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never queued");
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert_eq!(
+            second.await.unwrap().unwrap(),
+            19 * 1024 * 1024,
+            "kept for the waiting run"
+        );
     }
 
     #[tokio::test]
