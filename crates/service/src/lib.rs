@@ -89,11 +89,15 @@ impl Gatehouse {
             })
             .collect();
         let limits = Arc::new(limits::ClientLimits::new(&settings.limits));
+        let cache = Arc::new(ValidationCache::new(
+            settings.cache.max_bytes,
+            &settings.scopes,
+        ));
         let shared = Shared {
             store,
             settings,
             clock,
-            cache: Arc::default(),
+            cache,
             route_policies,
             mailer,
             public_base: Arc::default(),
@@ -181,6 +185,7 @@ impl Gatehouse {
     pub fn render_metrics(&self) -> String {
         self.metrics.render(metrics::Snapshot {
             cache_entries: self.cache.len(),
+            cache_bytes: self.cache.bytes(),
             feed_connected: self.cache.is_connected(),
             pool: self.store.pool_status(),
         })

@@ -349,6 +349,8 @@ struct ReasonLabel {
 pub struct Snapshot {
     /// Entries in the validation cache.
     pub cache_entries: usize,
+    /// About how many bytes the validation cache holds (bounded by `[cache] max_bytes`).
+    pub cache_bytes: usize,
     /// Whether the invalidation feed is connected (the cache is trusted).
     pub feed_connected: bool,
     /// The database pool: open connections and idle ones, when the store reports them.
@@ -376,6 +378,7 @@ pub struct Metrics {
     upstream_failures: Vec<Counter>,
     cache_lookups: Vec<Counter>,
     cache_entries: Gauge,
+    cache_bytes: Gauge,
     feed_connected: Gauge,
     feed_losses: Counter,
     invalidations: Counter,
@@ -549,6 +552,12 @@ impl Metrics {
             "Credentials (valid or not) held in the validation cache",
             cache_entries.clone(),
         );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "validation_cache_bytes",
+            "About how many bytes the validation cache holds (bounded by [cache] max_bytes)",
+            cache_bytes.clone(),
+        );
         let feed_connected = Gauge::default();
         registry.register(
             "invalidation_feed_connected",
@@ -623,6 +632,7 @@ impl Metrics {
             upstream_failures,
             cache_lookups,
             cache_entries,
+            cache_bytes,
             feed_connected,
             feed_losses,
             invalidations,
@@ -785,6 +795,8 @@ impl Metrics {
     pub fn render(&self, now: Snapshot) -> String {
         self.cache_entries
             .set(i64::try_from(now.cache_entries).unwrap_or(i64::MAX));
+        self.cache_bytes
+            .set(i64::try_from(now.cache_bytes).unwrap_or(i64::MAX));
         self.feed_connected.set(i64::from(now.feed_connected));
         if let Some((open, idle)) = now.pool {
             self.pool_connections.set(i64::from(open));
@@ -907,6 +919,7 @@ mod tests {
         metrics.request(RouteFamily::AuthCheck, 401, Duration::from_millis(1));
         let text = metrics.render(Snapshot {
             cache_entries: 7,
+            cache_bytes: 4096,
             feed_connected: true,
             pool: Some((3, 2)),
         });
@@ -917,6 +930,7 @@ mod tests {
             "gatehouse_tokens_issued_total{grant=\"account\"} 0",
             "gatehouse_http_requests_total{family=\"auth_check\",status=\"401\"} 1",
             "gatehouse_validation_cache_entries 7",
+            "gatehouse_validation_cache_bytes 4096",
             "gatehouse_invalidation_feed_connected 1",
             "gatehouse_db_pool_connections 3",
             "gatehouse_db_pool_idle_connections 2",
