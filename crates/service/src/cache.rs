@@ -699,8 +699,10 @@ impl ValidationCache {
     /// Takes the key uses noted since the last call, sorted by key so that concurrent
     /// writers on several nodes lock rows in the same order.
     pub fn take_key_uses(&self) -> Vec<(KeyId, Timestamp)> {
+        // Taken whole, not drained: a burst of keys (each once) would otherwise leave its
+        // table allocated until the process ends.
         let mut uses: Vec<_> = match self.key_uses.lock() {
-            Ok(mut uses) => uses.drain().collect(),
+            Ok(mut uses) => std::mem::take(&mut *uses).into_iter().collect(),
             Err(_) => Vec::new(),
         };
         uses.sort_by(|a, b| a.0.cmp(&b.0));
