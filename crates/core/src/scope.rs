@@ -113,6 +113,12 @@ impl ScopeSet {
     }
 }
 
+impl FromIterator<Scope> for ScopeSet {
+    fn from_iter<I: IntoIterator<Item = Scope>>(scopes: I) -> Self {
+        Self(scopes.into_iter().collect())
+    }
+}
+
 impl fmt::Display for ScopeSet {
     /// Space separated, as in OAuth's `scope` parameter.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

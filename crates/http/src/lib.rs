@@ -18,7 +18,7 @@ use tokio::net::TcpListener;
 /// A bound, not yet running, HTTP server.
 pub struct Server {
     listener: TcpListener,
-    router: Router,
+    router: routes::frame::Frame,
     gatehouse: Gatehouse,
     /// The separate `/metrics` listener (`metrics_listen`) and its router.
     metrics: Option<(TcpListener, Router)>,
@@ -94,15 +94,11 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let served = axum::serve(
-            self.listener,
-            self.router
-                .into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = main_stopped.wait_for(|stop| *stop).await;
-        })
-        .await;
+        let served = axum::serve(self.listener, routes::frame::MakeFrame(self.router))
+            .with_graceful_shutdown(async move {
+                let _ = main_stopped.wait_for(|stop| *stop).await;
+            })
+            .await;
         signal.abort();
         if let Some(task) = metrics {
             match task.await {

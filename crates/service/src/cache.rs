@@ -1,29 +1,52 @@
 //! The per-node validation cache: credentials by digest, valid or not, so a repeated call costs
 //! no database round trip. It is trusted only while the invalidation feed is connected; when
 //! the feed drops, the cache empties and stays unused until the feed is back.
+//!
+//! **Bounded in bytes** (`[cache] max_bytes`, [`DEFAULT_MAX_BYTES`]), counting its tables,
+//! its queues and what its entries hold. An entry is compact: the digest, the expiry, the ids
+//! in one string, the scopes as a bitset over the scope catalogue (and the identity scopes),
+//! and for a client secret its app, shared. The full answer a hit returns is built at the
+//! first hit and kept with the entry while the bound allows (else built for each hit), so a
+//! credential seen once costs about 200 bytes and a busy one pays nothing per hit.
+//!
+//! **Eviction** takes one entry at a time, only when an insertion would pass the bound, from
+//! 16 shards chosen by digest. Negative answers ("no such credential"), which anyone can make
+//! by sending made-up secrets, have a quarter of each shard and evict only each other: a flood
+//! of bad credentials cannot push out valid ones. Valid answers leave in insertion order
+//! (the oldest is the nearest to expiry), except that an answer hit since it came in gets
+//! a second turn, so a burst of credentials seen once passes through without flushing the busy
+//! ones, and only as many leave as the bound requires.
 
 use gatehouse_core::application::Application;
 use gatehouse_core::gateway::Identity;
-use gatehouse_core::ids::{AccountId, ClientId, KeyId};
+use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
+use gatehouse_core::scope::{Scope, ScopeCatalogue, ScopeSet};
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::FamilyId;
 use gatehouse_core::Timestamp;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, Mutex, OnceLock, PoisonError, RwLock, RwLockReadGuard, RwLockWriteGuard};
 
-/// Most entries kept; past it the cache starts over (a flood of random credentials must not
-/// grow memory without bound).
-const MAX_ENTRIES: usize = 200_000;
-/// Size at which the first sweep of expired entries happens; each sweep sets the next one at
-/// twice what is left, so sweeping costs O(1) per insertion.
-const FIRST_SWEEP: usize = 1_024;
+/// The bound when `[cache] max_bytes` is not set: 16 MiB, about 80,000 credentials seen once.
+pub const DEFAULT_MAX_BYTES: usize = 16 * 1024 * 1024;
+/// The smallest bound accepted (1 MiB).
+pub const MIN_MAX_BYTES: usize = 1024 * 1024;
+/// The largest bound accepted (1 TiB).
+pub const MAX_MAX_BYTES: usize = 1 << 40;
 /// How long a positive answer is reused at most. The feed removes it on revocation; this
 /// bounds the damage if a published invalidation is ever lost.
 pub const POSITIVE_SECS: i64 = 60;
 /// How long a negative answer is reused: short, so a credential created a moment later works.
 pub const NEGATIVE_SECS: i64 = 5;
+/// Shards, chosen by the digest's first byte: insertions on different shards do not wait
+/// for each other, and eviction works within one.
+const SHARDS: usize = 16;
+/// Negative answers may take at most this share (1/N) of a shard's bytes.
+const NEGATIVE_SHARE: usize = 4;
+/// The most owner answers remembered (see [`OwnerAccounts`]).
+const MAX_OWNERS: usize = 200_000;
 
 /// What a credential validated to.
 #[derive(Debug, Clone)]
@@ -44,18 +67,6 @@ pub struct Validated {
     pub resource: Option<String>,
 }
 
-#[derive(Debug, Clone)]
-enum Answer {
-    Valid(Arc<Validated>),
-    Invalid,
-}
-
-#[derive(Debug, Clone)]
-struct Entry {
-    answer: Answer,
-    until: Timestamp,
-}
-
 /// A cached lookup: a valid credential, a known-bad one, or nothing known.
 #[derive(Debug, Clone)]
 pub enum Lookup {
@@ -67,37 +78,452 @@ pub enum Lookup {
     Unknown,
 }
 
-/// See the module documentation.
+/// The ids of a valid answer, in this order, in [`Compact::ids`].
+#[derive(Debug, Clone, Copy)]
+enum Part {
+    Account = 0,
+    Subject = 1,
+    Client = 2,
+    Key = 3,
+    Family = 4,
+    MintedBy = 5,
+}
+
+/// Marks a part that is absent in [`Compact::lens`].
+const ABSENT: u8 = u8::MAX;
+
+/// The scopes of a valid answer: a bit per scope of the table when they all have one.
+#[derive(Debug)]
+enum Scopes {
+    Bits(u64),
+    Other(Box<ScopeSet>),
+}
+
+/// A valid answer as the cache holds it.
+#[derive(Debug)]
+struct Compact {
+    /// The ids, one after the other (ids are short ASCII).
+    ids: Box<str>,
+    /// The length of each [`Part`] in `ids`, or [`ABSENT`].
+    lens: [u8; 6],
+    scopes: Scopes,
+    embed_view: Option<Box<str>>,
+    app: Option<Arc<Application>>,
+    /// The resource (RFC 8707) an access token is bound to: a hit is held to it.
+    resource: Option<Box<str>>,
+    /// The answer a hit returns, built at the first hit while the bound allows.
+    full: OnceLock<Arc<Validated>>,
+}
+
+impl Compact {
+    fn part(&self, part: Part) -> Option<&str> {
+        let index = part as usize;
+        let len = *self.lens.get(index)?;
+        if len == ABSENT {
+            return None;
+        }
+        let start: usize = self
+            .lens
+            .iter()
+            .take(index)
+            .filter(|&&l| l != ABSENT)
+            .map(|&l| usize::from(l))
+            .sum();
+        self.ids.get(start..start + usize::from(len))
+    }
+
+    /// Bytes this holds besides its box, roughly as the allocator counts them.
+    fn heap_bytes(&self) -> usize {
+        std::mem::size_of::<Compact>()
+            + ALLOCATION
+            + self.ids.len()
+            + ALLOCATION
+            + self.embed_view.as_ref().map_or(0, |v| v.len() + ALLOCATION)
+            + self.resource.as_ref().map_or(0, |r| r.len() + ALLOCATION)
+            + match &self.scopes {
+                Scopes::Bits(_) => 0,
+                Scopes::Other(set) => scope_set_bytes(set) + ALLOCATION,
+            }
+    }
+
+    /// The full answer, or `None` if an id no longer parses (never, for what `compact` made).
+    fn expand(&self, table: &ScopeTable) -> Option<Validated> {
+        let identity = Identity {
+            account_id: self
+                .part(Part::Account)
+                .map(AccountId::parse)
+                .transpose()
+                .ok()?,
+            subject: self
+                .part(Part::Subject)
+                .map(UserId::parse)
+                .transpose()
+                .ok()?,
+            client_id: self
+                .part(Part::Client)
+                .map(ClientId::parse)
+                .transpose()
+                .ok()?,
+            scopes: match &self.scopes {
+                Scopes::Bits(bits) => table.set(*bits),
+                Scopes::Other(set) => ScopeSet::clone(set),
+            },
+            embed_view: self.embed_view.as_deref().map(str::to_owned),
+        };
+        Some(Validated {
+            identity,
+            key_id: self.part(Part::Key).map(KeyId::parse).transpose().ok()?,
+            family_id: self
+                .part(Part::Family)
+                .map(|f| FamilyId::from_stored(f.to_owned())),
+            minted_by: self
+                .part(Part::MintedBy)
+                .map(KeyId::parse)
+                .transpose()
+                .ok()?,
+            app: self.app.clone(),
+            resource: self.resource.as_deref().map(str::to_owned),
+        })
+    }
+
+    /// `validated` in compact form; `None` if an id is too long to be one (never, in practice).
+    fn of(validated: &Validated, table: &ScopeTable) -> Option<Compact> {
+        let id = &validated.identity;
+        let parts = [
+            id.account_id.as_ref().map(AccountId::as_str),
+            id.subject.as_ref().map(UserId::as_str),
+            id.client_id.as_ref().map(ClientId::as_str),
+            validated.key_id.as_ref().map(KeyId::as_str),
+            validated.family_id.as_ref().map(FamilyId::as_str),
+            validated.minted_by.as_ref().map(KeyId::as_str),
+        ];
+        let mut ids = String::with_capacity(parts.iter().flatten().map(|p| p.len()).sum());
+        let mut lens = [ABSENT; 6];
+        for (len, part) in lens.iter_mut().zip(parts) {
+            if let Some(part) = part {
+                *len = u8::try_from(part.len()).ok().filter(|&l| l != ABSENT)?;
+                ids.push_str(part);
+            }
+        }
+        Some(Compact {
+            ids: ids.into_boxed_str(),
+            lens,
+            scopes: match table.bits(&id.scopes) {
+                Some(bits) => Scopes::Bits(bits),
+                None => Scopes::Other(Box::new(id.scopes.clone())),
+            },
+            embed_view: id.embed_view.as_deref().map(Box::from),
+            app: validated.app.clone(),
+            resource: validated.resource.as_deref().map(Box::from),
+            full: OnceLock::new(),
+        })
+    }
+
+    fn covered_by(&self, invalidation: &Invalidation) -> bool {
+        let is = |part: Part, value: &str| self.part(part) == Some(value);
+        match invalidation {
+            Invalidation::Family(f) => is(Part::Family, f.as_str()),
+            Invalidation::Key(k) => is(Part::Key, k.as_str()) || is(Part::MintedBy, k.as_str()),
+            Invalidation::Account(a) => is(Part::Account, a.as_str()),
+            Invalidation::Client(c) => is(Part::Client, c.as_str()),
+            Invalidation::Token(_) | Invalidation::All => true,
+        }
+    }
+}
+
+/// What the allocator adds to each allocation, roughly (glibc: a size word, 16-byte steps).
+const ALLOCATION: usize = 16;
+
+/// Rough bytes of a scope set's heap: a B-tree node per eleven scopes and each scope's text.
+fn scope_set_bytes(set: &ScopeSet) -> usize {
+    let scopes: Vec<&Scope> = set.iter().collect();
+    let nodes = scopes.len().div_ceil(11).max(1);
+    nodes * (11 * std::mem::size_of::<Scope>() + 2 * ALLOCATION + 24)
+        + scopes
+            .iter()
+            .map(|s| s.as_str().len() + ALLOCATION)
+            .sum::<usize>()
+}
+
+/// Rough bytes of a full answer built from a compact one.
+fn full_bytes(validated: &Validated) -> usize {
+    let id = &validated.identity;
+    let text = |s: Option<&str>| s.map_or(0, |s| s.len() + ALLOCATION);
+    std::mem::size_of::<Validated>()
+        + 2 * std::mem::size_of::<usize>()
+        + ALLOCATION
+        + text(id.account_id.as_ref().map(AccountId::as_str))
+        + text(id.subject.as_ref().map(UserId::as_str))
+        + text(id.client_id.as_ref().map(ClientId::as_str))
+        + text(id.embed_view.as_deref())
+        + text(validated.key_id.as_ref().map(KeyId::as_str))
+        + text(validated.family_id.as_ref().map(FamilyId::as_str))
+        + text(validated.minted_by.as_ref().map(KeyId::as_str))
+        + text(validated.resource.as_deref())
+        + scope_set_bytes(&id.scopes)
+}
+
+/// The scopes that have a bit: the catalogue's and the identity scopes, at most 64, sorted.
+#[derive(Debug)]
+struct ScopeTable(Vec<Scope>);
+
+impl ScopeTable {
+    fn new(catalogue: &ScopeCatalogue) -> Self {
+        let mut scopes: Vec<Scope> = catalogue
+            .all()
+            .iter()
+            .cloned()
+            .chain(ScopeSet::identity().iter().cloned())
+            .collect();
+        scopes.sort();
+        scopes.dedup();
+        scopes.truncate(64);
+        Self(scopes)
+    }
+
+    /// `set` as bits, if every scope of it has one.
+    fn bits(&self, set: &ScopeSet) -> Option<u64> {
+        set.iter().try_fold(0u64, |bits, scope| {
+            let bit = self.0.binary_search(scope).ok()?;
+            Some(bits | (1u64 << bit))
+        })
+    }
+
+    fn set(&self, bits: u64) -> ScopeSet {
+        self.0
+            .iter()
+            .enumerate()
+            .filter(|(bit, _)| bits & (1u64 << bit) != 0)
+            .map(|(_, scope)| scope.clone())
+            .collect()
+    }
+}
+
+/// One entry: the answer (`None`: invalid) until when, and its place in its eviction queue.
+#[derive(Debug)]
+struct Slot {
+    until: Timestamp,
+    /// Which queue item is this entry's: an item whose stamp differs is stale.
+    stamp: u32,
+    /// Hit since it was queued (its second turn in the queue).
+    hit: AtomicBool,
+    valid: Option<Box<Compact>>,
+}
+
+/// A queue item: the digest and the stamp of the entry it was made for.
+type Queued = ([u8; 32], u32);
+
+/// Bytes of one entry in the map's table (hashbrown: the pair and a control byte).
+const BUCKET: usize = std::mem::size_of::<([u8; 32], Slot)>() + 1;
+
 #[derive(Debug, Default)]
+struct Shard {
+    map: HashMap<[u8; 32], Slot>,
+    /// Valid answers, in the order they came in.
+    valid: VecDeque<Queued>,
+    /// Negative answers, in the order they came in.
+    invalid: VecDeque<Queued>,
+    invalid_count: usize,
+    /// Bytes the valid entries hold besides the table.
+    heap: usize,
+    /// Bytes of the full answers built at hits (added under the read lock).
+    full: AtomicUsize,
+    /// The most entries the table has had room for: its size. (`capacity()` counts what
+    /// is left before the next growth, which removals do not give back until it rehashes.)
+    table: usize,
+    next_stamp: u32,
+}
+
+impl Shard {
+    fn bytes(&self) -> usize {
+        self.table.max(self.map.capacity()) * BUCKET
+            + (self.valid.capacity() + self.invalid.capacity()) * std::mem::size_of::<Queued>()
+            + self.heap
+            + self.full.load(Ordering::Relaxed)
+    }
+
+    /// The bytes after one more entry (`negative` or not) of `extra` heap bytes, counting
+    /// the growth of the table or the queue it would cause.
+    fn bytes_after_insert(&self, extra: usize, negative: bool) -> usize {
+        let table = self.table.max(self.map.capacity());
+        // With no room left, hashbrown rehashes in place while the entries fill at most half
+        // of its size (removals left the rest), and otherwise doubles its buckets.
+        let grow = if self.map.len() >= self.map.capacity() && self.map.len() + 1 > table / 2 {
+            table.max(3) * BUCKET
+        } else {
+            0
+        };
+        let queue = if negative { &self.invalid } else { &self.valid };
+        let grow_queue = if queue.len() >= queue.capacity() {
+            queue.capacity().max(4) * std::mem::size_of::<Queued>()
+        } else {
+            0
+        };
+        self.bytes() + grow + grow_queue + extra
+    }
+
+    fn remove(&mut self, digest: &[u8; 32]) {
+        if let Some(slot) = self.map.remove(digest) {
+            self.forget(&slot);
+        }
+    }
+
+    /// Takes a removed slot's bytes off the count.
+    fn forget(&mut self, slot: &Slot) {
+        match &slot.valid {
+            Some(compact) => {
+                self.heap = self.heap.saturating_sub(compact.heap_bytes());
+                if let Some(full) = compact.full.get() {
+                    let _ = self
+                        .full
+                        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |b| {
+                            Some(b.saturating_sub(full_bytes(full)))
+                        });
+                }
+            }
+            None => self.invalid_count = self.invalid_count.saturating_sub(1),
+        }
+    }
+
+    /// Removes the oldest negative answer; false when there is none.
+    fn evict_invalid(&mut self) -> bool {
+        while let Some((digest, stamp)) = self.invalid.pop_front() {
+            if self
+                .map
+                .get(&digest)
+                .is_some_and(|s| s.stamp == stamp && s.valid.is_none())
+            {
+                self.remove(&digest);
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Removes the oldest valid answer not hit since it was queued (a hit one is queued again,
+    /// once), or an expired one; false when there is none.
+    fn evict_valid(&mut self, now: Timestamp) -> bool {
+        // Every live item can be requeued at most once.
+        for _ in 0..=2 * self.valid.len() {
+            let Some((digest, stamp)) = self.valid.pop_front() else {
+                return false;
+            };
+            let Some(slot) = self.map.get(&digest) else {
+                continue;
+            };
+            if slot.stamp != stamp || slot.valid.is_none() {
+                continue;
+            }
+            if now < slot.until && slot.hit.swap(false, Ordering::Relaxed) {
+                self.valid.push_back((digest, stamp));
+                continue;
+            }
+            self.remove(&digest);
+            return true;
+        }
+        false
+    }
+
+    /// Drops queue items of entries that are gone, when they are most of a queue.
+    fn compact_queues(&mut self) {
+        let live_valid = self.map.len() - self.invalid_count;
+        for (queue, live, negative) in [
+            (&mut self.valid, live_valid, false),
+            (&mut self.invalid, self.invalid_count, true),
+        ] {
+            if queue.len() > 2 * live + 64 {
+                let map = &self.map;
+                queue.retain(|(digest, stamp)| {
+                    map.get(digest)
+                        .is_some_and(|s| s.stamp == *stamp && s.valid.is_none() == negative)
+                });
+                queue.shrink_to(2 * queue.len() + 64);
+            }
+        }
+    }
+}
+
+/// See the module documentation.
+#[derive(Debug)]
 pub struct ValidationCache {
-    entries: RwLock<HashMap<[u8; 32], Entry>>,
+    shards: [RwLock<Shard>; SHARDS],
+    /// Each shard's bound.
+    shard_bytes: usize,
+    scopes: ScopeTable,
     /// Bumped by every invalidation: an answer loaded from the store before a bump may
     /// predate a revocation and is not kept.
     generation: AtomicU64,
     connected: AtomicBool,
-    /// The size at which the next insertion first drops expired entries (0: [`FIRST_SWEEP`]).
-    sweep_at: AtomicUsize,
     key_uses: Mutex<HashMap<KeyId, Timestamp>>,
     /// The account of each app's owner, for issuance.
     pub owners: OwnerAccounts,
 }
 
+impl Default for ValidationCache {
+    fn default() -> Self {
+        Self::new(DEFAULT_MAX_BYTES, &ScopeCatalogue::default())
+    }
+}
+
+fn read(lock: &RwLock<Shard>) -> RwLockReadGuard<'_, Shard> {
+    lock.read().unwrap_or_else(PoisonError::into_inner)
+}
+
+fn write(lock: &RwLock<Shard>) -> RwLockWriteGuard<'_, Shard> {
+    lock.write().unwrap_or_else(PoisonError::into_inner)
+}
+
 impl ValidationCache {
+    /// A cache of at most about `max_bytes` (at least [`MIN_MAX_BYTES`]) whose scope bitsets
+    /// cover `catalogue` and the identity scopes.
+    pub fn new(max_bytes: usize, catalogue: &ScopeCatalogue) -> Self {
+        Self {
+            shards: std::array::from_fn(|_| RwLock::default()),
+            shard_bytes: max_bytes.max(MIN_MAX_BYTES) / SHARDS,
+            scopes: ScopeTable::new(catalogue),
+            generation: AtomicU64::new(0),
+            connected: AtomicBool::new(false),
+            key_uses: Mutex::default(),
+            owners: OwnerAccounts::default(),
+        }
+    }
+
+    fn shard(&self, digest: &[u8; 32]) -> &RwLock<Shard> {
+        let [first, ..] = &self.shards;
+        self.shards.get(shard_of(digest)).unwrap_or(first)
+    }
+
     /// What is known about `digest` at `now`.
     pub fn get(&self, digest: &SecretDigest, now: Timestamp) -> Lookup {
         if !self.connected.load(Ordering::Acquire) {
             return Lookup::Unknown;
         }
-        let Ok(entries) = self.entries.read() else {
+        let shard = read(self.shard(digest.as_bytes()));
+        let Some(slot) = shard.map.get(digest.as_bytes()) else {
             return Lookup::Unknown;
         };
-        match entries.get(digest.as_bytes()) {
-            Some(entry) if now < entry.until => match &entry.answer {
-                Answer::Valid(v) => Lookup::Valid(v.clone()),
-                Answer::Invalid => Lookup::Invalid,
-            },
-            _ => Lookup::Unknown,
+        if now >= slot.until {
+            return Lookup::Unknown;
         }
+        let Some(compact) = &slot.valid else {
+            return Lookup::Invalid;
+        };
+        // A write only the first time: a busy entry's line stays shared between cores.
+        if !slot.hit.load(Ordering::Relaxed) {
+            slot.hit.store(true, Ordering::Relaxed);
+        }
+        if let Some(full) = compact.full.get() {
+            return Lookup::Valid(full.clone());
+        }
+        let Some(full) = compact.expand(&self.scopes) else {
+            return Lookup::Unknown;
+        };
+        let full = Arc::new(full);
+        let cost = full_bytes(&full);
+        if shard.bytes() + cost <= self.shard_bytes && compact.full.set(full.clone()).is_ok() {
+            shard.full.fetch_add(cost, Ordering::Relaxed);
+        }
+        Lookup::Valid(full)
     }
 
     /// The current generation; read it before loading an answer from the store.
@@ -116,71 +542,120 @@ impl ValidationCache {
         loaded_at: u64,
     ) {
         let until = until.min(now.plus_secs(POSITIVE_SECS));
-        let answer = Answer::Valid(Arc::new(validated));
-        self.put(digest, Entry { answer, until }, now, Some(loaded_at));
+        let Some(compact) = Compact::of(&validated, &self.scopes) else {
+            return;
+        };
+        self.put(digest, Some(Box::new(compact)), until, now, Some(loaded_at));
     }
 
     /// Remembers that a credential is invalid, briefly.
     pub fn remember_invalid(&self, digest: &SecretDigest, now: Timestamp) {
-        let until = now.plus_secs(NEGATIVE_SECS);
-        self.put(
-            digest,
-            Entry {
-                answer: Answer::Invalid,
-                until,
-            },
-            now,
-            None,
-        );
+        self.put(digest, None, now.plus_secs(NEGATIVE_SECS), now, None);
     }
 
-    fn put(&self, digest: &SecretDigest, entry: Entry, now: Timestamp, loaded_at: Option<u64>) {
+    fn put(
+        &self,
+        digest: &SecretDigest,
+        valid: Option<Box<Compact>>,
+        until: Timestamp,
+        now: Timestamp,
+        loaded_at: Option<u64>,
+    ) {
         // Entries written while untrusted could hide a revocation the feed missed.
         if !self.connected.load(Ordering::Acquire) {
             return;
         }
-        if let Ok(mut entries) = self.entries.write() {
-            // Checked under the write lock, which invalidations also take.
-            if loaded_at.is_some_and(|g| g != self.generation.load(Ordering::Acquire)) {
+        let key = *digest.as_bytes();
+        let mut shard = write(self.shard(&key));
+        // Checked under the shard's lock, which invalidations hold while they bump it.
+        if loaded_at.is_some_and(|g| g != self.generation.load(Ordering::Acquire)) {
+            return;
+        }
+        shard.remove(&key);
+        let extra = valid.as_ref().map_or(0, |c| c.heap_bytes());
+        if valid.is_none() {
+            // Negative answers make room among themselves only.
+            let most = self.shard_bytes / NEGATIVE_SHARE / (BUCKET + std::mem::size_of::<Queued>());
+            while shard.invalid_count >= most.max(1) {
+                if !shard.evict_invalid() {
+                    break;
+                }
+            }
+        }
+        let negative = valid.is_none();
+        while shard.bytes_after_insert(extra, negative) > self.shard_bytes {
+            let made_room = match valid {
+                Some(_) => shard.evict_valid(now) || shard.evict_invalid(),
+                None => shard.evict_invalid(),
+            };
+            if !made_room {
+                // Nothing this answer may push out is left: it is not kept.
                 return;
             }
-            let sweep_at = match self.sweep_at.load(Ordering::Relaxed) {
-                0 => FIRST_SWEEP,
-                n => n,
-            };
-            if entries.len() >= sweep_at {
-                // Entries live a minute at most: without this, a steady stream of new
-                // tokens would fill the map up to its bound.
-                entries.retain(|_, e| now < e.until);
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
-                }
-                if entries.capacity() > 4 * entries.len().max(FIRST_SWEEP) {
-                    let keep = 2 * entries.len();
-                    entries.shrink_to(keep);
-                }
-                let next = (2 * entries.len()).clamp(FIRST_SWEEP, MAX_ENTRIES);
-                self.sweep_at.store(next, Ordering::Relaxed);
-            }
-            entries.insert(*digest.as_bytes(), entry);
+            shard.compact_queues();
         }
+        shard.next_stamp = shard.next_stamp.wrapping_add(1);
+        let stamp = shard.next_stamp;
+        match &valid {
+            Some(_) => {
+                shard.heap += extra;
+                shard.valid.push_back((key, stamp));
+            }
+            None => {
+                shard.invalid_count += 1;
+                shard.invalid.push_back((key, stamp));
+            }
+        }
+        shard.map.insert(
+            key,
+            Slot {
+                until,
+                stamp,
+                hit: AtomicBool::new(false),
+                valid,
+            },
+        );
+        shard.table = shard.table.max(shard.map.capacity());
+        shard.compact_queues();
+    }
+
+    /// Every shard, locked for writing in order (as invalidations take them).
+    fn lock_all(&self) -> Vec<RwLockWriteGuard<'_, Shard>> {
+        self.shards.iter().map(write).collect()
     }
 
     /// Drops everything `invalidation` covers.
     pub fn apply(&self, invalidation: &Invalidation) {
-        let Ok(mut entries) = self.entries.write() else {
-            return;
-        };
+        let mut shards = self.lock_all();
         self.generation.fetch_add(1, Ordering::AcqRel);
         match invalidation {
             Invalidation::All => {
-                entries.clear();
+                for shard in &mut shards {
+                    clear(shard);
+                }
                 self.owners.clear();
             }
             Invalidation::Token(digest) => {
-                entries.remove(digest.as_bytes());
+                if let Some(shard) = shards.get_mut(shard_of(digest.as_bytes())) {
+                    shard.remove(digest.as_bytes());
+                }
             }
-            other => entries.retain(|_, entry| !covers(other, &entry.answer)),
+            other => {
+                for shard in &mut shards {
+                    let covered: Vec<[u8; 32]> = shard
+                        .map
+                        .iter()
+                        .filter(|(_, slot)| {
+                            slot.valid.as_ref().is_some_and(|c| c.covered_by(other))
+                        })
+                        .map(|(digest, _)| *digest)
+                        .collect();
+                    for digest in covered {
+                        shard.remove(&digest);
+                    }
+                    shard.compact_queues();
+                }
+            }
         }
     }
 
@@ -188,22 +663,28 @@ impl ValidationCache {
     /// Either change starts a new generation: an answer loaded before a reconnection may
     /// predate a revocation published while the feed was down, so it is not kept.
     pub fn set_connected(&self, connected: bool) {
-        if let Ok(mut entries) = self.entries.write() {
-            self.generation.fetch_add(1, Ordering::AcqRel);
-            entries.clear();
-            self.owners.clear();
-            self.connected.store(connected, Ordering::Release);
+        let mut shards = self.lock_all();
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        for shard in &mut shards {
+            clear(shard);
         }
+        self.owners.clear();
+        self.connected.store(connected, Ordering::Release);
     }
 
-    /// How many answers are held (expired ones included until the next sweep).
+    /// How many answers are held (expired ones included until they are evicted or replaced).
     pub fn len(&self) -> usize {
-        self.entries.read().map_or(0, |e| e.len())
+        self.shards.iter().map(|s| read(s).map.len()).sum()
     }
 
     /// Whether no answer is held.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// About how many bytes the cache holds (its tables, queues and entries).
+    pub fn bytes(&self) -> usize {
+        self.shards.iter().map(|s| read(s).bytes()).sum()
     }
 
     /// Whether the cache is trusted right now.
@@ -227,8 +708,10 @@ impl ValidationCache {
     /// Takes the key uses noted since the last call, sorted by key so that concurrent
     /// writers on several nodes lock rows in the same order.
     pub fn take_key_uses(&self) -> Vec<(KeyId, Timestamp)> {
+        // Taken whole, not drained: a burst of keys (each once) would otherwise leave its
+        // table allocated until the process ends.
         let mut uses: Vec<_> = match self.key_uses.lock() {
-            Ok(mut uses) => uses.drain().collect(),
+            Ok(mut uses) => std::mem::take(&mut *uses).into_iter().collect(),
             Err(_) => Vec::new(),
         };
         uses.sort_by(|a, b| a.0.cmp(&b.0));
@@ -236,18 +719,18 @@ impl ValidationCache {
     }
 }
 
-fn covers(invalidation: &Invalidation, answer: &Answer) -> bool {
-    let Answer::Valid(v) = answer else {
-        return false;
+/// The shard of `digest` (digests are uniform: SHA-256 of a random secret).
+fn shard_of(digest: &[u8; 32]) -> usize {
+    let [first, ..] = digest;
+    usize::from(*first) % SHARDS
+}
+
+/// Empties a shard and gives its memory back.
+fn clear(shard: &mut Shard) {
+    *shard = Shard {
+        next_stamp: shard.next_stamp,
+        ..Shard::default()
     };
-    let id = &v.identity;
-    match invalidation {
-        Invalidation::Family(f) => v.family_id.as_ref() == Some(f),
-        Invalidation::Key(k) => v.key_id.as_ref() == Some(k) || v.minted_by.as_ref() == Some(k),
-        Invalidation::Account(a) => id.account_id.as_ref() == Some(a),
-        Invalidation::Client(c) => id.client_id.as_ref() == Some(c),
-        Invalidation::Token(_) | Invalidation::All => true,
-    }
 }
 
 /// The account of each app's owner: remembered so that issuing a token to a busy client reads
@@ -274,7 +757,7 @@ impl OwnerAccounts {
     /// Remembers the owner's account of `client_id`.
     pub fn put(&self, client_id: &ClientId, account: Option<AccountId>) {
         if let Ok(mut known) = self.known.write() {
-            if known.len() >= MAX_ENTRIES {
+            if known.len() >= MAX_OWNERS {
                 known.clear();
             }
             known.insert(client_id.clone(), account);
@@ -307,36 +790,189 @@ mod tests {
         }
     }
 
+    fn digest(i: usize) -> SecretDigest {
+        SecretDigest::of(&format!("credential {i}"))
+    }
+
+    /// An app token's answer, as the gateway caches it.
+    fn app_token(i: usize) -> Validated {
+        let mut v = validated(Some(FamilyId::generate(&mut OsRng)), None);
+        v.identity.client_id = Some(ClientId::generate(&mut OsRng));
+        v.identity.account_id = Some(AccountId::generate(&mut OsRng));
+        v.identity.scopes = ScopeSet::parse_space_separated(if i.is_multiple_of(2) {
+            "read write"
+        } else {
+            "read"
+        })
+        .unwrap();
+        v
+    }
+
+    fn remember(cache: &ValidationCache, i: usize, now: Timestamp) {
+        let g = cache.generation();
+        cache.remember_valid(&digest(i), app_token(i), now.plus_secs(60), now, g);
+    }
+
     #[test]
-    fn expired_answers_are_dropped_as_new_ones_arrive() {
-        let cache = ValidationCache::default();
+    fn a_hit_returns_every_field_remembered_the_resource_binding_included() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
         cache.set_connected(true);
-        let n = 10 * FIRST_SWEEP;
-        for i in 0..n {
-            let d = SecretDigest::of(&format!("a{i}"));
-            let g = cache.generation();
-            cache.remember_valid(&d, validated(None, None), T.plus_secs(60), T, g);
+        let mut answer = app_token(0);
+        answer.identity.subject = Some(UserId::generate(&mut OsRng));
+        answer.resource = Some("https://api.example.com/mcp".into());
+        let g = cache.generation();
+        cache.remember_valid(&digest(0), answer.clone(), T.plus_secs(60), T, g);
+        // The first hit builds the answer, the second returns the built one: both whole.
+        for _ in 0..2 {
+            let Lookup::Valid(hit) = cache.get(&digest(0), T) else {
+                panic!("not cached");
+            };
+            assert_eq!(format!("{hit:?}"), format!("{answer:?}"));
         }
-        assert!(cache.len() > FIRST_SWEEP, "nothing had expired yet");
-        let later = T.plus_secs(POSITIVE_SECS + 1);
-        for i in 0..n {
-            cache.remember_invalid(&SecretDigest::of(&format!("b{i}")), later);
+    }
+
+    #[test]
+    fn the_cache_stays_within_its_bytes() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
+        cache.set_connected(true);
+        for i in 0..50_000 {
+            remember(&cache, i, T);
         }
-        assert!(
-            cache.len() <= n + FIRST_SWEEP,
-            "the expired valid answers were swept: {} left",
-            cache.len()
-        );
-        let much_later = later.plus_secs(NEGATIVE_SECS + 1);
-        cache.remember_invalid(&SecretDigest::of("c"), much_later);
-        for i in 0..(2 * n) {
-            cache.remember_invalid(&SecretDigest::of(&format!("d{i}")), much_later);
+        assert!(cache.bytes() <= MIN_MAX_BYTES, "{} bytes", cache.bytes());
+        let held = cache.len();
+        // About 300 bytes each: the bound is used, not flushed.
+        assert!(held > 2_000, "only {held} held");
+        for i in 0..200_000 {
+            cache.remember_invalid(&digest(1_000_000 + i), T);
         }
-        assert!(cache.len() <= 2 * n + 1 + FIRST_SWEEP, "{}", cache.len());
+        assert!(cache.bytes() <= MIN_MAX_BYTES, "{} bytes", cache.bytes());
+        // Built answers count too: hit everything held.
+        for i in 0..50_000 {
+            let _ = cache.get(&digest(i), T);
+        }
+        assert!(cache.bytes() <= MIN_MAX_BYTES, "{} bytes", cache.bytes());
+        let big = ValidationCache::new(64 * MIN_MAX_BYTES, &ScopeCatalogue::default());
+        big.set_connected(true);
+        for i in 0..50_000 {
+            remember(&big, i, T);
+        }
+        assert_eq!(big.len(), 50_000, "room for all");
+        assert!(big.bytes() < 50_000 * 400, "compact: {} bytes", big.bytes());
+    }
+
+    #[test]
+    fn a_flood_of_bad_credentials_evicts_no_valid_answer() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
+        cache.set_connected(true);
+        for i in 0..1_000 {
+            remember(&cache, i, T);
+        }
+        for i in 0..300_000 {
+            cache.remember_invalid(&digest(1_000_000 + i), T);
+        }
+        for i in 0..1_000 {
+            assert!(matches!(cache.get(&digest(i), T), Lookup::Valid(_)), "{i}");
+        }
         assert!(matches!(
-            cache.get(&SecretDigest::of("c"), much_later),
+            cache.get(&digest(1_000_000 + 299_999), T),
             Lookup::Invalid
         ));
+    }
+
+    #[test]
+    fn busy_answers_outlast_a_stream_of_credentials_seen_once() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
+        cache.set_connected(true);
+        for i in 0..100 {
+            remember(&cache, i, T);
+        }
+        for round in 0..100 {
+            for i in 0..1_000 {
+                remember(&cache, 1_000_000 + round * 1_000 + i, T);
+            }
+            for i in 0..100 {
+                assert!(
+                    matches!(cache.get(&digest(i), T), Lookup::Valid(_)),
+                    "busy answer {i} evicted in round {round}"
+                );
+            }
+        }
+        assert!(
+            cache.len() < 100_000,
+            "the bound evicted the ones seen once"
+        );
+    }
+
+    #[test]
+    fn expired_answers_make_room_first_and_are_never_returned() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
+        cache.set_connected(true);
+        for i in 0..100 {
+            remember(&cache, i, T);
+            let _ = cache.get(&digest(i), T);
+        }
+        let later = T.plus_secs(POSITIVE_SECS);
+        assert!(matches!(cache.get(&digest(0), later), Lookup::Unknown));
+        for i in 0..50_000 {
+            remember(&cache, 1_000 + i, later);
+        }
+        for i in 0..100 {
+            assert!(matches!(cache.get(&digest(i), later), Lookup::Unknown));
+        }
+    }
+
+    #[test]
+    fn a_hit_returns_the_answer_as_it_was_remembered() {
+        let catalogue = ScopeCatalogue::parse(["read", "write", "views"]).unwrap();
+        let cache = ValidationCache::new(DEFAULT_MAX_BYTES, &catalogue);
+        cache.set_connected(true);
+        use gatehouse_core::application::{
+            parse_redirect_uris, AppStatus, ClientType, Registration, UniqueName,
+        };
+        let app = Arc::new(Application {
+            client_id: ClientId::generate(&mut OsRng),
+            owner_id: None,
+            registration: Registration::Portal,
+            auto_approved_at: None,
+            client_uri: None,
+            logo_uri: None,
+            name: gatehouse_core::name::Name::parse("name", "Fleet").unwrap(),
+            unique_name: UniqueName::from_stored("fleet".into()),
+            scopes: ScopeSet::parse_space_separated("read").unwrap(),
+            redirect_uris: parse_redirect_uris(["https://fleet.example.com/cb"]).unwrap(),
+            client_type: ClientType::Confidential,
+            status: AppStatus::Approved,
+            status_reason: None,
+            created_at: T,
+            updated_at: T,
+        });
+        let mut full = app_token(0);
+        full.identity.subject = Some(UserId::generate(&mut OsRng));
+        full.identity.embed_view = Some("/views/1?x=y".into());
+        full.identity.scopes = ScopeSet::parse_space_separated("openid read views").unwrap();
+        full.key_id = Some(KeyId::generate(&mut OsRng));
+        full.minted_by = Some(KeyId::generate(&mut OsRng));
+        full.app = Some(app.clone());
+        // A scope the catalogue no longer lists (a token issued before it changed).
+        let mut other = app_token(1);
+        other.identity.scopes = ScopeSet::parse_space_separated("gone read").unwrap();
+        for (i, v) in [(1, full), (2, other), (3, validated(None, None))] {
+            let g = cache.generation();
+            cache.remember_valid(&digest(i), v.clone(), T.plus_secs(60), T, g);
+            for _ in 0..2 {
+                let Lookup::Valid(hit) = cache.get(&digest(i), T) else {
+                    panic!("{i} not held");
+                };
+                assert_eq!(hit.identity, v.identity);
+                assert_eq!(hit.key_id, v.key_id);
+                assert_eq!(hit.family_id, v.family_id);
+                assert_eq!(hit.minted_by, v.minted_by);
+                assert_eq!(
+                    hit.app.as_ref().map(|a| &a.client_id),
+                    v.app.as_ref().map(|a| &a.client_id)
+                );
+            }
+        }
     }
 
     #[test]
@@ -432,6 +1068,29 @@ mod tests {
         assert!(matches!(cache.get(&b, T), Lookup::Unknown));
         cache.apply(&Invalidation::Token(c));
         assert!(matches!(cache.get(&c, T), Lookup::Unknown));
+        // By account, by client, and by the key that minted an account's token.
+        let (d, e, f) = (digest(4), digest(5), digest(6));
+        let (by_account, by_client, mut minted) = (app_token(0), app_token(1), app_token(2));
+        let minter = KeyId::generate(&mut OsRng);
+        minted.minted_by = Some(minter.clone());
+        for (digest, v) in [
+            (&d, by_account.clone()),
+            (&e, by_client.clone()),
+            (&f, minted),
+        ] {
+            cache.remember_valid(digest, v, T.plus_secs(60), T, cache.generation());
+        }
+        let account = by_account.identity.account_id.clone().unwrap();
+        cache.apply(&Invalidation::Account(account));
+        assert!(matches!(cache.get(&d, T), Lookup::Unknown));
+        assert!(matches!(cache.get(&e, T), Lookup::Valid(_)));
+        cache.apply(&Invalidation::Client(
+            by_client.identity.client_id.clone().unwrap(),
+        ));
+        assert!(matches!(cache.get(&e, T), Lookup::Unknown));
+        assert!(matches!(cache.get(&f, T), Lookup::Valid(_)));
+        cache.apply(&Invalidation::Key(minter));
+        assert!(matches!(cache.get(&f, T), Lookup::Unknown));
     }
 
     #[test]

@@ -41,9 +41,15 @@ use gatehouse_core::oauth::resource::Resources;
 use gatehouse_store::Store;
 use std::sync::{Arc, OnceLock};
 
-/// Everything a use case needs: the store, the settings and a clock. Cheap to clone.
+/// Everything a use case needs: the store, the settings and a clock. Cheap to clone: one
+/// reference count (the HTTP layer clones it for every request, often more than once).
 #[derive(Clone)]
 pub struct Gatehouse {
+    shared: Arc<Shared>,
+}
+
+/// What every clone of a [`Gatehouse`] shares.
+pub struct Shared {
     store: Arc<dyn Store>,
     settings: Arc<Settings>,
     clock: Arc<dyn Clock>,
@@ -63,6 +69,14 @@ pub struct Gatehouse {
     opened_key: Arc<signing::OpenedKey>,
 }
 
+impl std::ops::Deref for Gatehouse {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.shared
+    }
+}
+
 impl Gatehouse {
     /// Wires the use cases to their dependencies.
     pub fn new(
@@ -80,11 +94,15 @@ impl Gatehouse {
             })
             .collect();
         let limits = Arc::new(limits::ClientLimits::new(&settings.limits));
-        Self {
+        let cache = Arc::new(ValidationCache::new(
+            settings.cache.max_bytes,
+            &settings.scopes,
+        ));
+        let shared = Shared {
             store,
             settings,
             clock,
-            cache: Arc::default(),
+            cache,
             route_policies,
             mailer,
             public_base: Arc::default(),
@@ -96,6 +114,9 @@ impl Gatehouse {
             limits,
             metrics: Arc::default(),
             opened_key: Arc::default(),
+        };
+        Self {
+            shared: Arc::new(shared),
         }
     }
 
@@ -199,6 +220,7 @@ impl Gatehouse {
     pub fn render_metrics(&self) -> String {
         self.metrics.render(metrics::Snapshot {
             cache_entries: self.cache.len(),
+            cache_bytes: self.cache.bytes(),
             feed_connected: self.cache.is_connected(),
             pool: self.store.pool_status(),
         })

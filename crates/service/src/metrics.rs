@@ -173,36 +173,51 @@ label_enum! {
 
 /// The `status` label of a request: the code for the ones Gatehouse and typical upstreams
 /// answer, the class (`2xx`, ...) for any other.
-#[allow(clippy::match_overlapping_arm)] // the codes named first, then their classes
 pub fn status_label(status: u16) -> &'static str {
+    STATUS_LABELS
+        .get(status_index(status))
+        .copied()
+        .unwrap_or("5xx")
+}
+
+/// Every value of the `status` label, indexed by [`status_index`].
+const STATUS_LABELS: [&str; 27] = [
+    "200", "201", "204", "301", "302", "303", "304", "307", "400", "401", "403", "404", "405",
+    "409", "413", "415", "422", "429", "500", "502", "503", "504", "1xx", "2xx", "3xx", "4xx",
+    "5xx",
+];
+
+/// The position of `status`'s label in [`STATUS_LABELS`].
+#[allow(clippy::match_overlapping_arm)] // the codes named first, then their classes
+fn status_index(status: u16) -> usize {
     match status {
-        200 => "200",
-        201 => "201",
-        204 => "204",
-        301 => "301",
-        302 => "302",
-        303 => "303",
-        304 => "304",
-        307 => "307",
-        400 => "400",
-        401 => "401",
-        403 => "403",
-        404 => "404",
-        405 => "405",
-        409 => "409",
-        413 => "413",
-        415 => "415",
-        422 => "422",
-        429 => "429",
-        500 => "500",
-        502 => "502",
-        503 => "503",
-        504 => "504",
-        100..=199 => "1xx",
-        200..=299 => "2xx",
-        300..=399 => "3xx",
-        400..=499 => "4xx",
-        _ => "5xx",
+        200 => 0,
+        201 => 1,
+        204 => 2,
+        301 => 3,
+        302 => 4,
+        303 => 5,
+        304 => 6,
+        307 => 7,
+        400 => 8,
+        401 => 9,
+        403 => 10,
+        404 => 11,
+        405 => 12,
+        409 => 13,
+        413 => 14,
+        415 => 15,
+        422 => 16,
+        429 => 17,
+        500 => 18,
+        502 => 19,
+        503 => 20,
+        504 => 21,
+        100..=199 => 22,
+        200..=299 => 23,
+        300..=399 => 24,
+        400..=499 => 25,
+        _ => 26,
     }
 }
 
@@ -334,6 +349,8 @@ struct ReasonLabel {
 pub struct Snapshot {
     /// Entries in the validation cache.
     pub cache_entries: usize,
+    /// About how many bytes the validation cache holds (bounded by `[cache] max_bytes`).
+    pub cache_bytes: usize,
     /// Whether the invalidation feed is connected (the cache is trusted).
     pub feed_connected: bool,
     /// The database pool: open connections and idle ones, when the store reports them.
@@ -345,6 +362,10 @@ pub struct Snapshot {
 pub struct Metrics {
     registry: Registry,
     requests: Family<RequestLabels, Counter>,
+    /// Handles to the series of `requests`, indexed by family and status label, each made at
+    /// its first request (a series appears once it happened): then counting is an atomic add,
+    /// not a lookup in the family's locked map.
+    request_counters: Vec<std::sync::OnceLock<Counter>>,
     request_seconds: Vec<LatencyHistogram>,
     decision_family: Family<DecisionLabels, Counter>,
     /// Handles to the series a decision can produce (see [`possible_decision`]), indexed by
@@ -357,6 +378,7 @@ pub struct Metrics {
     upstream_failures: Vec<Counter>,
     cache_lookups: Vec<Counter>,
     cache_entries: Gauge,
+    cache_bytes: Gauge,
     feed_connected: Gauge,
     feed_losses: Counter,
     invalidations: Counter,
@@ -530,6 +552,12 @@ impl Metrics {
             "Credentials (valid or not) held in the validation cache",
             cache_entries.clone(),
         );
+        let cache_bytes = Gauge::default();
+        registry.register(
+            "validation_cache_bytes",
+            "About how many bytes the validation cache holds (bounded by [cache] max_bytes)",
+            cache_bytes.clone(),
+        );
         let feed_connected = Gauge::default();
         registry.register(
             "invalidation_feed_connected",
@@ -591,6 +619,9 @@ impl Metrics {
         Self {
             registry: root,
             requests,
+            request_counters: (0..RouteFamily::ALL.len() * STATUS_LABELS.len())
+                .map(|_| std::sync::OnceLock::new())
+                .collect(),
             request_seconds,
             decision_family,
             decisions,
@@ -601,6 +632,7 @@ impl Metrics {
             upstream_failures,
             cache_lookups,
             cache_entries,
+            cache_bytes,
             feed_connected,
             feed_losses,
             invalidations,
@@ -616,11 +648,24 @@ impl Metrics {
 
     /// One answered request of `family` with `status`, `elapsed` after it arrived.
     pub fn request(&self, family: RouteFamily, status: u16, elapsed: Duration) {
-        let labels = RequestLabels {
+        let status = status_index(status);
+        let labels = || RequestLabels {
             family,
-            status: status_label(status),
+            status: STATUS_LABELS.get(status).copied().unwrap_or("5xx"),
         };
-        self.requests.get_or_create(&labels).inc();
+        match self
+            .request_counters
+            .get(family.index() * STATUS_LABELS.len() + status)
+        {
+            Some(handle) => {
+                handle
+                    .get_or_init(|| self.requests.get_or_create_owned(&labels()))
+                    .inc();
+            }
+            None => {
+                self.requests.get_or_create(&labels()).inc();
+            }
+        }
         if let Some(h) = self.request_seconds.get(family.index()) {
             h.observe(elapsed);
         }
@@ -750,6 +795,8 @@ impl Metrics {
     pub fn render(&self, now: Snapshot) -> String {
         self.cache_entries
             .set(i64::try_from(now.cache_entries).unwrap_or(i64::MAX));
+        self.cache_bytes
+            .set(i64::try_from(now.cache_bytes).unwrap_or(i64::MAX));
         self.feed_connected.set(i64::from(now.feed_connected));
         if let Some((open, idle)) = now.pool {
             self.pool_connections.set(i64::from(open));
@@ -798,6 +845,37 @@ mod tests {
         assert_eq!(status_label(599), "5xx");
         assert_eq!(status_label(0), "5xx");
         assert_eq!(status_label(103), "1xx");
+        for code in 100..600u16 {
+            let label = status_label(code);
+            let class = format!("{}xx", code / 100);
+            assert!(
+                label == code.to_string() || label == class,
+                "{code}: {label}"
+            );
+        }
+        let distinct: std::collections::BTreeSet<_> = STATUS_LABELS.iter().collect();
+        assert_eq!(distinct.len(), STATUS_LABELS.len());
+    }
+
+    #[test]
+    fn requests_are_counted_once_per_call_in_their_series() {
+        let metrics = Metrics::new();
+        assert!(!metrics
+            .render(Snapshot::default())
+            .contains("gatehouse_http_requests_total{family=\"ops\""));
+        for _ in 0..3 {
+            metrics.request(RouteFamily::Ops, 200, Duration::from_micros(5));
+        }
+        metrics.request(RouteFamily::Ops, 418, Duration::from_micros(5));
+        let text = metrics.render(Snapshot::default());
+        assert!(
+            text.contains("gatehouse_http_requests_total{family=\"ops\",status=\"200\"} 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("gatehouse_http_requests_total{family=\"ops\",status=\"4xx\"} 1\n"),
+            "{text}"
+        );
     }
 
     #[test]
@@ -841,6 +919,7 @@ mod tests {
         metrics.request(RouteFamily::AuthCheck, 401, Duration::from_millis(1));
         let text = metrics.render(Snapshot {
             cache_entries: 7,
+            cache_bytes: 4096,
             feed_connected: true,
             pool: Some((3, 2)),
         });
@@ -851,6 +930,7 @@ mod tests {
             "gatehouse_tokens_issued_total{grant=\"account\"} 0",
             "gatehouse_http_requests_total{family=\"auth_check\",status=\"401\"} 1",
             "gatehouse_validation_cache_entries 7",
+            "gatehouse_validation_cache_bytes 4096",
             "gatehouse_invalidation_feed_connected 1",
             "gatehouse_db_pool_connections 3",
             "gatehouse_db_pool_idle_connections 2",

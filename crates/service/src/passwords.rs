@@ -5,37 +5,45 @@
 //! away at once ([`ServiceError::Busy`]) rather than queued without bound.
 
 use crate::ServiceError;
-use gatehouse_core::password::{Password, PasswordHash};
+use gatehouse_core::password::{Argon2Memory, Password, PasswordHash};
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use rand::rngs::OsRng;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use tokio::sync::{Mutex, OwnedMutexGuard, Semaphore};
 
 /// How long a client turned away should wait before trying again.
 const BUSY_RETRY_AFTER_SECS: i64 = 1;
 
-/// Work for an Argon2 thread.
-type Job = Box<dyn FnOnce() + Send>;
+/// Work for an Argon2 thread, in that thread's Argon2 memory; what it returns sends the
+/// answer to the caller.
+type Job = Box<dyn FnOnce(&mut Argon2Memory) -> Box<dyn FnOnce() + Send> + Send>;
 
 /// The bound on Argon2id work: a fixed set of threads, one per CPU, and `admitted` permits
-/// for the runs in progress plus those waiting. Fixed threads also bound memory: each
-/// thread's allocator keeps what one run used for the next, where the runtime's blocking
-/// pool (hundreds of threads over time) would keep ~19 MiB in each of many arenas.
+/// for the runs in progress plus those waiting. Fixed threads also bound memory: each thread
+/// hashes in one buffer of Argon2 memory (~19 MiB) that it keeps while work is waiting and
+/// gives back to the system when none is ([`Argon2Memory`]), where a buffer allocated per
+/// run and freed after piled up in glibc's per-thread arenas (three or four of them per arena
+/// under a flood of sign-ins), and the runtime's blocking pool (hundreds of threads over
+/// time) would have kept them in each of many arenas.
 struct Argon2Queue {
     admitted: Arc<Semaphore>,
     jobs: std::sync::mpsc::Sender<Job>,
+    /// Jobs sent and not yet taken by a thread.
+    waiting: Arc<AtomicUsize>,
 }
 
 impl Argon2Queue {
     fn new(cpus: usize) -> Self {
         let (jobs, queue) = std::sync::mpsc::channel::<Job>();
         let queue = Arc::new(std::sync::Mutex::new(queue));
+        let waiting = Arc::new(AtomicUsize::new(0));
         for i in 0..cpus.max(1) {
-            let queue = queue.clone();
+            let (queue, waiting) = (queue.clone(), waiting.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || work_through(&queue));
+                .spawn(move || work_through(&queue, &waiting));
             if let Err(e) = spawned {
                 tracing::error!(error = %e, "cannot start an Argon2 thread");
             }
@@ -45,6 +53,7 @@ impl Argon2Queue {
             // a second.
             admitted: Arc::new(Semaphore::new(cpus * 4)),
             jobs,
+            waiting,
         }
     }
 
@@ -53,7 +62,7 @@ impl Argon2Queue {
     /// room before the work is done.
     async fn run<T: Send + 'static>(
         &self,
-        work: impl FnOnce() -> T + Send + 'static,
+        work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
     ) -> Result<T, ServiceError> {
         let admitted =
             self.admitted
@@ -63,22 +72,29 @@ impl Argon2Queue {
                     retry_after_secs: BUSY_RETRY_AFTER_SECS,
                 })?;
         let (answer, answered) = tokio::sync::oneshot::channel();
-        let job: Job = Box::new(move || {
-            let _ = answer.send(work());
-            drop(admitted);
+        let job: Job = Box::new(move |memory| {
+            let result = work(memory);
+            Box::new(move || {
+                drop(admitted);
+                let _ = answer.send(result);
+            })
         });
-        self.jobs
-            .send(job)
-            .map_err(|_| ServiceError::Internal("the Argon2 threads are gone".into()))?;
+        self.waiting.fetch_add(1, Ordering::AcqRel);
+        self.jobs.send(job).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            ServiceError::Internal("the Argon2 threads are gone".into())
+        })?;
         answered
             .await
             .map_err(|e| ServiceError::Internal(Box::new(e)))
     }
 }
 
-/// An Argon2 thread: runs jobs until the queue closes. A job that panics loses its answer
-/// (its caller gets an internal error), not the thread.
-fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
+/// An Argon2 thread: runs jobs, each in the thread's one Argon2 memory, until the queue
+/// closes; when no job is waiting after one, it gives the memory back. A job that panics
+/// loses its answer (its caller gets an internal error), not the thread.
+fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>, waiting: &AtomicUsize) {
+    let mut memory = Argon2Memory::default();
     loop {
         let next = match queue.lock() {
             Ok(jobs) => jobs.recv(),
@@ -87,7 +103,15 @@ fn work_through(queue: &std::sync::Mutex<std::sync::mpsc::Receiver<Job>>) {
         let Ok(job) = next else {
             return;
         };
-        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(job));
+        waiting.fetch_sub(1, Ordering::AcqRel);
+        let answer = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| job(&mut memory)));
+        // Decided before the caller hears back, so what it sends next counts as waiting.
+        if waiting.load(Ordering::Acquire) == 0 {
+            memory.release();
+        }
+        if let Ok(answer) = answer {
+            answer();
+        }
     }
 }
 
@@ -101,27 +125,31 @@ fn argon2_queue() -> &'static Argon2Queue {
 }
 
 async fn bounded<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
+    work: impl FnOnce(&mut Argon2Memory) -> T + Send + 'static,
 ) -> Result<T, ServiceError> {
     argon2_queue().run(work).await
 }
 
 /// The Argon2id hash of a new password.
 pub(crate) async fn hash_password(password: Password) -> Result<PasswordHash, ServiceError> {
-    bounded(move || password.hash(&mut OsRng))
+    bounded(move |memory| password.hash_in(&mut OsRng, memory))
         .await?
         .map_err(|e| ServiceError::Internal(Box::new(e)))
 }
 
 /// An Argon2id hash of nothing anyone knows, checked when the email is unknown so that a
-/// failed sign-in takes as long whether or not the account exists.
-fn dummy_hash() -> Option<&'static PasswordHash> {
+/// failed sign-in takes as long whether or not the account exists. Made at first use, on an
+/// Argon2 thread, in its memory.
+fn dummy_hash(memory: &mut Argon2Memory) -> Option<&'static PasswordHash> {
     static DUMMY: OnceLock<Option<PasswordHash>> = OnceLock::new();
     DUMMY
         .get_or_init(|| {
             let secret =
                 PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default());
-            Password::parse(secret.expose()).ok()?.hash(&mut OsRng).ok()
+            Password::parse(secret.expose())
+                .ok()?
+                .hash_in(&mut OsRng, memory)
+                .ok()
         })
         .as_ref()
 }
@@ -133,8 +161,11 @@ pub(crate) async fn verify_password(
     candidate: String,
 ) -> Result<bool, ServiceError> {
     let known = hash.is_some();
-    let hash = hash.or_else(|| dummy_hash().cloned());
-    let matches = bounded(move || hash.is_some_and(|h| h.verify(&candidate))).await?;
+    let matches = bounded(move |memory| match &hash {
+        Some(hash) => hash.verify_in(&candidate, memory),
+        None => dummy_hash(memory).is_some_and(|dummy| dummy.verify_in(&candidate, memory)),
+    })
+    .await?;
     Ok(known && matches)
 }
 
@@ -169,6 +200,54 @@ impl AddressLocks {
 mod tests {
     use super::*;
 
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn argon2_memory_is_kept_while_work_waits_and_given_back_after() {
+        let queue = Arc::new(Argon2Queue::new(1));
+        let password = Password::parse("correct horse").unwrap();
+        let hash = queue
+            .run(move |memory| password.hash_in(&mut OsRng, memory))
+            .await
+            .unwrap()
+            .unwrap();
+        // Nothing was waiting after that run: the memory went back.
+        let held = queue.run(|memory| memory.bytes()).await.unwrap();
+        assert_eq!(held, 0, "given back when no work waits");
+        // A run that finds another waiting keeps its memory for it.
+        let (release, gate) = std::sync::mpsc::channel::<()>();
+        let first = {
+            let (queue, hash) = (queue.clone(), hash.clone());
+            tokio::spawn(async move {
+                queue
+                    .run(move |memory| {
+                        let matches = hash.verify_in("correct horse", memory);
+                        let _ = gate.recv();
+                        matches
+                    })
+                    .await
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while queue.waiting.load(Ordering::Acquire) > 0 {
+            assert!(std::time::Instant::now() < deadline, "never started");
+            tokio::task::yield_now().await;
+        }
+        let second = {
+            let queue = queue.clone();
+            tokio::spawn(async move { queue.run(|memory| memory.bytes()).await })
+        };
+        while queue.waiting.load(Ordering::Acquire) == 0 {
+            assert!(std::time::Instant::now() < deadline, "never queued");
+            tokio::task::yield_now().await;
+        }
+        release.send(()).unwrap();
+        assert!(first.await.unwrap().unwrap());
+        assert_eq!(
+            second.await.unwrap().unwrap(),
+            19 * 1024 * 1024,
+            "kept for the waiting run"
+        );
+    }
+
     #[tokio::test]
     async fn an_unknown_user_never_verifies() {
         assert!(!verify_password(None, "anything".into()).await.unwrap());
@@ -185,7 +264,7 @@ mod tests {
             let (queue, gate) = (queue.clone(), gate.clone());
             admitted.push(tokio::spawn(async move {
                 queue
-                    .run(move || {
+                    .run(move |_| {
                         let _ = gate.lock().unwrap().recv();
                     })
                     .await
@@ -200,7 +279,7 @@ mod tests {
             );
             tokio::task::yield_now().await;
         }
-        let refused = queue.run(|| ()).await;
+        let refused = queue.run(|_| ()).await;
         assert!(
             matches!(
                 refused,
@@ -217,7 +296,7 @@ mod tests {
             task.await.unwrap().unwrap();
         }
         assert!(
-            queue.run(|| ()).await.is_ok(),
+            queue.run(|_| ()).await.is_ok(),
             "room again once the work is done"
         );
     }

@@ -192,6 +192,22 @@ impl Default for Retention {
     }
 }
 
+/// The validation cache (`[cache]`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSettings {
+    /// About how many bytes each node's validation cache may hold (default 16 MiB): its
+    /// tables and entries together. Past it, the cache evicts (see `cache.rs`).
+    pub max_bytes: usize,
+}
+
+impl Default for CacheSettings {
+    fn default() -> Self {
+        Self {
+            max_bytes: crate::cache::DEFAULT_MAX_BYTES,
+        }
+    }
+}
+
 /// One `[[route]]`: a path prefix, an optional upstream, and the scope each method needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
@@ -266,6 +282,8 @@ pub struct Settings {
     pub registration: RegistrationSettings,
     /// What the upkeep keeps for how long, and how often it runs.
     pub retention: Retention,
+    /// The validation cache's bound.
+    pub cache: CacheSettings,
     /// How log lines are written.
     pub log_format: LogFormat,
     /// A separate address for `GET /metrics`; `None` serves it on `listen` with everything
@@ -311,6 +329,7 @@ impl std::fmt::Debug for Settings {
             .field("limits", &self.limits)
             .field("registration", &self.registration)
             .field("retention", &self.retention)
+            .field("cache", &self.cache)
             .field("log_format", &self.log_format)
             .field("metrics_listen", &self.metrics_listen)
             .field("signing_key_secret", &self.signing_key_secret)
@@ -338,6 +357,7 @@ impl Default for Settings {
             limits: Limits::default(),
             registration: RegistrationSettings::default(),
             retention: Retention::default(),
+            cache: CacheSettings::default(),
             log_format: LogFormat::Text,
             metrics_listen: None,
             signing_key_secret: None,
@@ -435,6 +455,7 @@ struct FileSettings {
     log_format: Option<String>,
     metrics_listen: Option<String>,
     retention: Option<FileRetention>,
+    cache: Option<FileCache>,
     signing_key_secret_file: Option<PathBuf>,
     /// `GATEHOUSE_SIGNING_KEY_SECRET`: the secret itself (never a key of the file, which
     /// names a file holding it instead).
@@ -448,6 +469,12 @@ struct FileRetention {
     upkeep_interval: Option<i64>,
     ended_tokens: Option<i64>,
     audit_events: Option<i64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileCache {
+    max_bytes: Option<i64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -796,6 +823,24 @@ fn validate(
             }
         }
     }
+    if let Some(max_bytes) = raw.cache.and_then(|c| c.max_bytes) {
+        use crate::cache::{MAX_MAX_BYTES, MIN_MAX_BYTES};
+        check(
+            match usize::try_from(max_bytes)
+                .ok()
+                .filter(|b| (MIN_MAX_BYTES..=MAX_MAX_BYTES).contains(b))
+            {
+                Some(bytes) => {
+                    settings.cache.max_bytes = bytes;
+                    Ok(())
+                }
+                None => Err(format!(
+                    "cache.max_bytes: {max_bytes} must be between {MIN_MAX_BYTES} (1 MiB) and \
+                     {MAX_MAX_BYTES} (1 TiB) bytes"
+                )),
+            },
+        );
+    }
     if let Some(format) = raw.log_format {
         let parsed = match format.as_str() {
             "text" => Ok(LogFormat::Text),
@@ -1081,6 +1126,24 @@ sign_ups_per_hour = 0
         let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
         assert!(default.trusted_proxies.is_empty());
         assert_eq!(default.limits, Limits::default());
+    }
+
+    #[test]
+    fn the_cache_bound_is_read_and_checked() {
+        let default = Settings::load(None, no_env, &Overrides::default()).unwrap();
+        assert_eq!(default.cache.max_bytes, 16 * 1024 * 1024);
+        let set = load_toml("[cache]\nmax_bytes = 2097152").unwrap().cache;
+        assert_eq!(set.max_bytes, 2 * 1024 * 1024);
+        for bad in ["0", "-1", "1048575", "1099511627777"] {
+            let err = load_toml(&format!("[cache]\nmax_bytes = {bad}")).unwrap_err();
+            assert_eq!(err.0.len(), 1, "{err}");
+            assert!(
+                err.0[0].starts_with(&format!("cache.max_bytes: {bad} must be between")),
+                "{err}"
+            );
+        }
+        assert!(load_toml("[cache]\nmax_entries = 5").is_err());
+        assert!(load_toml("[cache]\nmax_bytes = \"16M\"").is_err());
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use crate::error::ApiError;
 use crate::AppState;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
 use axum::routing::any;
@@ -22,9 +22,16 @@ pub fn router() -> Router<AppState> {
 /// The identity headers passed upstream and on `/auth/check` 200.
 pub(super) fn identity_headers(identity: &Identity) -> Vec<(HeaderName, HeaderValue)> {
     let mut headers = Vec::with_capacity(4);
+    each_identity_header(identity, |name, value| headers.push((name, value)));
+    headers
+}
+
+/// Calls `add` with each identity header of `identity`, in a fixed order; a value that is not
+/// a valid header value (none is, by the types' formats) is left out.
+fn each_identity_header(identity: &Identity, mut add: impl FnMut(HeaderName, HeaderValue)) {
     let mut push = |name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
-            headers.push((HeaderName::from_static(name), v));
+            add(HeaderName::from_static(name), v);
         }
     };
     if let Some(account) = &identity.account_id {
@@ -37,7 +44,6 @@ pub(super) fn identity_headers(identity: &Identity) -> Vec<(HeaderName, HeaderVa
         push("gatehouse-client", client.as_str());
     }
     push("gatehouse-scopes", &identity.scopes.to_string());
-    headers
 }
 
 pub(super) fn refused(verdict: Verdict) -> ApiError {
@@ -61,7 +67,7 @@ pub(super) fn refused(verdict: Verdict) -> ApiError {
 }
 
 /// The one value of header `name`: `Err` when it is repeated or not text.
-fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()> {
+fn single<'a>(headers: &'a HeaderMap, name: &HeaderName) -> Result<Option<&'a str>, ()> {
     let mut values = headers.get_all(name).iter();
     let first = values.next();
     if values.next().is_some() {
@@ -70,20 +76,25 @@ fn single<'a>(headers: &'a HeaderMap, name: &str) -> Result<Option<&'a str>, ()>
     first.map(|v| v.to_str().map_err(|_| ())).transpose()
 }
 
+const X_ORIGINAL_METHOD: HeaderName = HeaderName::from_static("x-original-method");
+const X_ORIGINAL_URI: HeaderName = HeaderName::from_static("x-original-uri");
+const X_FORWARDED_METHOD: HeaderName = HeaderName::from_static("x-forwarded-method");
+const X_FORWARDED_URI: HeaderName = HeaderName::from_static("x-forwarded-uri");
+
 /// The original method and URI as the proxy reports them, taken as a pair from one header
 /// family. A proxy overwrites only the family it sets and passes the client's other headers
 /// through, so a family that is repeated, incomplete, or disagrees with the other one is a
 /// forgery attempt or a misconfiguration, and the request is refused.
 fn original_request(headers: &HeaderMap) -> Option<(&str, &str)> {
-    let family = |method: &str, uri: &str| -> Result<Option<(&str, &str)>, ()> {
+    let family = |method: &HeaderName, uri: &HeaderName| -> Result<Option<(&str, &str)>, ()> {
         match (single(headers, method)?, single(headers, uri)?) {
             (Some(m), Some(u)) => Ok(Some((m, u))),
             (None, None) => Ok(None),
             _ => Err(()),
         }
     };
-    let original = family("x-original-method", "x-original-uri").ok()?;
-    let forwarded = family("x-forwarded-method", "x-forwarded-uri").ok()?;
+    let original = family(&X_ORIGINAL_METHOD, &X_ORIGINAL_URI).ok()?;
+    let forwarded = family(&X_FORWARDED_METHOD, &X_FORWARDED_URI).ok()?;
     match (original, forwarded) {
         (Some(a), Some(b)) if a == b => Some(a),
         (Some(_), Some(_)) | (None, None) => None,
@@ -101,8 +112,10 @@ pub(super) fn authorization(headers: &HeaderMap) -> Option<&str> {
 /// `GET /auth/check` (any method): the original request comes in `X-Original-Method` and
 /// `X-Original-URI`, or `X-Forwarded-Method` and `X-Forwarded-Uri` (see [`original_request`]).
 /// Without them the route policy cannot apply, so the request is refused.
-async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let Some((method, uri)) = original_request(&headers) else {
+async fn auth_check(State(state): State<AppState>, request: Request) -> Response {
+    // The request itself rather than a `HeaderMap` extractor, which would copy the headers.
+    let headers = request.headers();
+    let Some((method, uri)) = original_request(headers) else {
         tracing::warn!(
             "/auth/check without one consistent X-Original-* or X-Forwarded-* method and URI pair"
         );
@@ -117,12 +130,17 @@ async fn auth_check(State(state): State<AppState>, headers: HeaderMap) -> Respon
     };
     match state
         .gatehouse
-        .check_request(authorization(&headers), method, uri)
+        .check_request(authorization(headers), method, uri)
         .await
     {
         Verdict::Allow(identity) => {
             let mut response = axum::http::StatusCode::OK.into_response();
-            response.headers_mut().extend(identity_headers(&identity));
+            let headers = response.headers_mut();
+            // These four, the request id and the security headers, at once.
+            headers.reserve(10);
+            each_identity_header(&identity, |name, value| {
+                headers.insert(name, value);
+            });
             response
         }
         // A path that proxies and upstreams could read differently is 400, as at the

@@ -7,6 +7,7 @@ mod admin;
 mod admin_api;
 mod auth_check;
 pub(crate) mod authorize;
+pub(crate) mod frame;
 mod gateway;
 pub(crate) mod login;
 mod oauth;
@@ -18,9 +19,8 @@ mod protected_resource;
 mod registration;
 
 use crate::error::ApiError;
-use crate::extract::form::MAX_FORM_BYTES;
 use crate::AppState;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::Request;
 use axum::http::{header, HeaderValue};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -28,17 +28,9 @@ use axum::routing::get;
 use axum::Router;
 use gatehouse_core::paths;
 
-/// Gatehouse's complete router.
-pub fn router(state: AppState) -> Router {
-    let https = state.issuer.starts_with("https://");
-    routes(OwnHeaders { https })
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            observe::observe,
-        ))
-        // For middleware that needs the state (the admin API's key check).
-        .layer(axum::Extension(state.clone()))
-        .with_state(state)
+/// Gatehouse's complete router, in its [`frame::Frame`] (the layers every request passes).
+pub fn router(state: AppState) -> frame::Frame {
+    frame::Frame::new(state.clone(), routes().with_state(state))
 }
 
 /// The router of the separate `/metrics` listener (`metrics_listen`): that path only.
@@ -55,8 +47,9 @@ pub fn metrics_router(gatehouse: gatehouse_service::Gatehouse) -> Router {
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
 }
 
-/// Every route and layer, before the state is attached (so a test can list the paths).
-fn routes(own_headers: OwnHeaders) -> Router<AppState> {
+/// Every route and its own layers, before the state is attached (so a test can list the
+/// paths). What every request passes through is the [`frame::Frame`] around it.
+fn routes() -> Router<AppState> {
     // Tokens, secrets shown once, and pages about one person: never stored by any cache.
     let private = Router::new()
         .merge(oauth::router())
@@ -80,13 +73,6 @@ fn routes(own_headers: OwnHeaders) -> Router<AppState> {
         .route(paths::COPY_SCRIPT, get(copy_script_get))
         .fallback(gateway::gateway)
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
-        .layer(DefaultBodyLimit::max(MAX_FORM_BYTES))
-        .layer(middleware::from_fn_with_state(
-            own_headers,
-            security_headers,
-        ))
-        .layer(middleware::from_fn(strip_identity_headers))
-        .layer(middleware::from_fn(access_log))
 }
 
 /// RFC 6749 §5.1: token responses must not be cached; neither may pages showing a secret once
@@ -103,58 +89,6 @@ async fn no_store(request: Request, next: Next) -> Response {
 /// Gatehouse adds none of its own headers to it.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Proxied;
-
-/// What [`security_headers`] needs to know about the deployment.
-#[derive(Debug, Clone, Copy)]
-struct OwnHeaders {
-    /// The public URL is https: browsers are told to use nothing else (HSTS).
-    https: bool,
-}
-
-/// HSTS for a year (RFC 6797), sent only when the public URL is https.
-const HSTS: &str = "max-age=31536000";
-
-/// Headers on each of Gatehouse's own responses: no framing (clickjacking on the login and
-/// consent pages), no sniffing, no referrer (authorization URLs carry state), a CSP allowing
-/// only our own stylesheet and script and forms that post back to us, and over https HSTS.
-/// The login and consent pages get no `form-action`: browsers apply it to the redirects after
-/// a form is sent, and those two forms end at the client's own redirect URI (consent given, or
-/// given before and found at sign-in).
-///
-/// A response the gateway proxied ([`Proxied`]) is the upstream's and keeps exactly the
-/// headers it was sent with: an embed view must be able to say who may frame it.
-async fn security_headers(State(own): State<OwnHeaders>, request: Request, next: Next) -> Response {
-    let ends_at_client = matches!(request.uri().path(), paths::LOGIN | paths::AUTHORIZE);
-    let mut response = next.run(request).await;
-    if response.extensions().get::<Proxied>().is_some() {
-        return response;
-    }
-    let headers = response.headers_mut();
-    if own.https {
-        headers.insert(
-            header::STRICT_TRANSPORT_SECURITY,
-            HeaderValue::from_static(HSTS),
-        );
-    }
-    headers.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(if ends_at_client {
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; base-uri 'none'; frame-ancestors 'none'"
-        } else {
-            "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-        }),
-    );
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
-    );
-    response
-}
 
 async fn stylesheet_get() -> Response {
     (
@@ -188,37 +122,6 @@ async fn copy_script_get() -> Response {
         include_str!("../../static/copy.js"),
     )
         .into_response()
-}
-
-/// A request's own `Gatehouse-*` headers are removed before anything sees it, so no caller can
-/// forge an identity for the upstream.
-async fn strip_identity_headers(mut request: Request, next: Next) -> Response {
-    let forged: Vec<_> = request
-        .headers()
-        .keys()
-        .filter(|name| name.as_str().replace('_', "-").starts_with("gatehouse-"))
-        .cloned()
-        .collect();
-    for name in forged {
-        request.headers_mut().remove(name);
-    }
-    next.run(request).await
-}
-
-/// One debug line per request, with secret query values redacted.
-async fn access_log(request: Request, next: Next) -> Response {
-    if !tracing::enabled!(tracing::Level::DEBUG) {
-        return next.run(request).await;
-    }
-    let method = request.method().clone();
-    let uri = request
-        .uri()
-        .path_and_query()
-        .map_or_else(String::new, |p| redact_secrets(p.as_str()));
-    let started = std::time::Instant::now();
-    let response = next.run(request).await;
-    tracing::debug!(%method, %uri, status = response.status().as_u16(), micros = started.elapsed().as_micros() as u64, "request");
-    response
 }
 
 /// Query parameters whose values are secrets: an embed token, the one-time links mailed or
@@ -266,7 +169,7 @@ mod tests {
     /// inspection. Should a new axum print them differently, the tests below fail (they
     /// compare with the non-empty table), so they cannot pass by finding nothing.
     fn registered_paths() -> BTreeSet<String> {
-        let shown = format!("{:?}", super::routes(super::OwnHeaders { https: false }));
+        let shown = format!("{:?}", super::routes());
         let start = shown.find("node: Node { paths: {").unwrap_or(shown.len());
         let end = shown.find("fallback_router").unwrap_or(shown.len());
         shown

@@ -1,21 +1,18 @@
-//! Observability: the request id, the request's tracing span, the request metrics, and the
+//! Observability: the request id, the route families of the request metrics, and the
 //! `/metrics` endpoint itself. The metrics are registered in one place,
-//! `gatehouse_service::metrics`; this module only feeds them from the HTTP side.
-//!
-//! The layer is the outermost of the router, so every other layer and handler runs inside the
-//! request's span. On the hot path it reads the clock twice, makes one header value (the
-//! id) and adds to two atomic counters; every label is a `&'static str`.
+//! `gatehouse_service::metrics`; this module only feeds them from the HTTP side. The frame
+//! (`frame.rs`) applies them to every request: the outermost service, so every handler runs
+//! inside the request's span. On the hot path it reads the clock twice, makes one header
+//! value (the id, unless the caller sent a usable one) and adds to atomic counters; every
+//! label is a `&'static str`.
 
 use crate::error::ApiError;
 use crate::AppState;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use gatehouse_core::paths;
 use gatehouse_service::metrics::{RouteFamily, CONTENT_TYPE};
-use std::time::Instant;
-use tracing::Instrument;
 
 /// `X-Request-Id`: taken from the request when well-formed, else generated; answered, passed
 /// upstream by the gateway, and on `/auth/check` answers so a proxy can pass it on.
@@ -48,12 +45,14 @@ fn generate_id() -> HeaderValue {
         *digit = HEX.get((bits & 0xf) as usize).copied().unwrap_or(b'0');
         bits >>= 4;
     }
-    // Hex digits are always a valid header value.
-    HeaderValue::from_bytes(&id).unwrap_or(HeaderValue::from_static("0"))
+    // Hex digits are always a valid header value. Held by a reference-counted owner: the id
+    // goes into the request and the response, and its clone is then a count, not a copy.
+    HeaderValue::from_maybe_shared(axum::body::Bytes::from_owner(id))
+        .unwrap_or(HeaderValue::from_static("0"))
 }
 
 /// The request's id: the caller's one value when acceptable, a new one otherwise.
-fn request_id(request: &Request) -> HeaderValue {
+pub(crate) fn request_id(request: &Request) -> HeaderValue {
     let mut sent = request.headers().get_all(&REQUEST_ID).iter();
     match (sent.next(), sent.next()) {
         (Some(one), None) if acceptable_id(one.as_bytes()) => one.clone(),
@@ -93,42 +92,6 @@ pub fn family_of(path: &str) -> RouteFamily {
     } else {
         RouteFamily::Other
     }
-}
-
-/// The outermost layer: gives the request its id (in the request's own `X-Request-Id`, where
-/// the gateway forwards it from, and in the response), runs the rest inside a `request` span
-/// carrying it, and counts the answer by route family and status.
-pub(crate) async fn observe(
-    State(state): State<AppState>,
-    mut request: Request,
-    next: Next,
-) -> Response {
-    let started = Instant::now();
-    let id = request_id(&request);
-    let family = family_of(request.uri().path());
-    request.headers_mut().insert(REQUEST_ID, id.clone());
-    let span = tracing::info_span!(
-        "request",
-        request_id = id.to_str().unwrap_or(""),
-        method = %request.method(),
-    );
-    let mut response = next.run(request).instrument(span).await;
-    let family = if response.extensions().get::<GatewayAnswer>().is_some() {
-        RouteFamily::Gateway
-    } else {
-        family
-    };
-    // A proxied answer keeps the upstream's own id if it sent one (it got ours).
-    let proxied = response.extensions().get::<super::Proxied>().is_some();
-    let headers = response.headers_mut();
-    if !proxied || !headers.contains_key(&REQUEST_ID) {
-        headers.insert(REQUEST_ID, id);
-    }
-    state
-        .gatehouse
-        .metrics()
-        .request(family, response.status().as_u16(), started.elapsed());
-    response
 }
 
 /// `GET /metrics`: every metric in the OpenMetrics text format (what Prometheus asks for).

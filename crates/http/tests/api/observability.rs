@@ -264,6 +264,7 @@ async fn metrics_parse_and_move_by_exactly_the_requests_made(backend: Backend) {
             &[("operation", "client_lookup")],
         ),
         "gatehouse_validation_cache_entries{}".to_owned(),
+        "gatehouse_validation_cache_bytes{}".to_owned(),
         "gatehouse_decision_duration_seconds_count{}".to_owned(),
     ]
     .into();
