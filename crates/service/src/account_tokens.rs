@@ -2,11 +2,11 @@
 //! account, served at `POST /oauth/token`) and a read-only token for one embedded view
 //! (`POST /oauth/embed-token`).
 
-use crate::cache::{Lookup, Validated};
-use crate::metrics::{CacheResult, Grant, StoreOp};
+use crate::gateway::Failure;
+use crate::metrics::Grant;
 use crate::oauth::{invalid_client, IssuedTokens};
 use crate::{Gatehouse, ServiceError};
-use gatehouse_core::gateway::Identity;
+use gatehouse_core::gateway::Credential;
 use gatehouse_core::gateway::{access_token_param, is_canonical_path};
 use gatehouse_core::ids::{AccountId, KeyId};
 use gatehouse_core::invalidation::Invalidation;
@@ -18,7 +18,6 @@ use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyOrigin, TokenFamily};
 use gatehouse_store::{Issue, StoreError};
 use rand::rngs::OsRng;
-use std::sync::Arc;
 use url::Url;
 
 /// A minted embed token.
@@ -48,81 +47,38 @@ impl Gatehouse {
         account_id: &str,
         secret_key: &str,
     ) -> Result<AccountKey, ServiceError> {
-        let key = self
-            .authenticate_account_key_cached(account_id, secret_key)
+        self.authenticate_account_key_cached(account_id, secret_key)
             .await?
-            .ok_or_else(invalid_client)?;
-        // Minting a token is a use of the key, like a call with it: a key used only to mint
-        // tokens must not look unused (and invite its revocation).
-        self.cache.note_key_use(&key.key_id, self.clock.now());
-        Ok(key)
+            .ok_or_else(invalid_client)
     }
 
-    /// An account and one of its live secret keys, through the validation cache (the entry
-    /// `/auth/check` keeps for the same key with Basic): a busy account costs no database
-    /// read. The cache is keyed by the secret's digest and dropped on every node when the key
-    /// is revoked or the account changes or goes; a store lookup answers while the cache is not
-    /// trusted (the invalidation feed is down), and fails when the store cannot answer.
+    /// An account and one of its live secret keys, through the same cached lookup as a Basic
+    /// call at `/auth/check` (`validate`): a busy account costs no database read, a revoked
+    /// key is dropped on every node by the invalidations, and a store that cannot answer is
+    /// `Unavailable`, never a refusal. Minting a token is a use of the key, noted there like a
+    /// call with it, so a key used only to mint tokens does not look unused.
     async fn authenticate_account_key_cached(
         &self,
         account_id: &str,
         secret_key: &str,
     ) -> Result<Option<AccountKey>, ServiceError> {
-        let Ok(digest) = verify_format(secret_key, SecretKind::SecretKey, &self.settings.region)
-        else {
-            return Ok(None);
+        let credential = Credential::Basic {
+            account_id: account_id.to_owned(),
+            secret: secret_key.to_owned(),
         };
-        let now = self.clock.now();
-        let lookup = self.cache.get(&digest, now);
-        self.metrics.cache_lookup(match lookup {
-            Lookup::Unknown => CacheResult::Miss,
-            Lookup::Valid(_) | Lookup::Invalid => CacheResult::Hit,
-        });
-        let validated = match lookup {
-            Lookup::Valid(v) => v,
-            Lookup::Invalid => return Ok(None),
-            Lookup::Unknown => {
-                let generation = self.cache.generation();
-                let found = self
-                    .timed(
-                        StoreOp::ClientLookup,
-                        self.store.find_secret_key_by_digest(&digest),
-                    )
-                    .await?
-                    .filter(|(key, _)| key.is_live());
-                let Some((key, account)) = found else {
-                    self.cache.remember_invalid(&digest, now);
-                    return Ok(None);
-                };
-                // The same answer `/auth/check` caches for this key.
-                let validated = Validated {
-                    identity: Identity {
-                        account_id: Some(account.account_id),
-                        subject: None,
-                        client_id: None,
-                        scopes: account.scopes,
-                        embed_view: None,
-                    },
-                    key_id: Some(key.key_id),
-                    family_id: None,
-                    minted_by: None,
-                    app: None,
-                    resource: None,
-                };
-                let until = now.plus_secs(crate::cache::POSITIVE_SECS);
-                self.cache
-                    .remember_valid(&digest, validated.clone(), until, now, generation);
-                Arc::new(validated)
+        let validated = match self.validate(&credential, false).await {
+            Ok(validated) => validated,
+            Err(Failure::Invalid) => return Ok(None),
+            Err(Failure::Unavailable) => {
+                return Err(ServiceError::Unavailable(
+                    "credential store unavailable".into(),
+                ))
             }
         };
-        // The cache is keyed by the secret; the presented account must be the key's too.
         let (Some(key_id), Some(account)) = (&validated.key_id, &validated.identity.account_id)
         else {
             return Ok(None);
         };
-        if account.as_str() != account_id {
-            return Ok(None);
-        }
         Ok(Some(AccountKey {
             account_id: account.clone(),
             scopes: validated.identity.scopes.clone(),

@@ -47,7 +47,8 @@ pub enum Verdict {
 /// How often noted key uses are written.
 const KEY_USE_FLUSH: Duration = Duration::from_secs(10);
 
-enum Failure {
+/// Why a credential has no identity: it is not valid, or the store cannot say.
+pub(crate) enum Failure {
     Invalid,
     Unavailable,
 }
@@ -154,7 +155,7 @@ impl Gatehouse {
     }
 
     /// The credential's identity, through the cache; embed tokens only from the query.
-    async fn validate(
+    pub(crate) async fn validate(
         &self,
         credential: &Credential,
         from_query: bool,
