@@ -214,20 +214,23 @@ mod tests {
         assert_eq!(held, 0, "given back when no work waits");
         // A run that finds another waiting keeps its memory for it.
         let (release, gate) = std::sync::mpsc::channel::<()>();
+        let started = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let first = {
-            let (queue, hash) = (queue.clone(), hash.clone());
+            let (queue, hash, started) = (queue.clone(), hash.clone(), started.clone());
             tokio::spawn(async move {
                 queue
                     .run(move |memory| {
                         let matches = hash.verify_in("correct horse", memory);
+                        started.store(true, Ordering::Release);
                         let _ = gate.recv();
                         matches
                     })
                     .await
             })
         };
+        // The second run is sent only once the first holds the thread, so it waits.
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while queue.waiting.load(Ordering::Acquire) > 0 {
+        while !started.load(Ordering::Acquire) {
             assert!(std::time::Instant::now() < deadline, "never started");
             tokio::task::yield_now().await;
         }

@@ -245,7 +245,9 @@ async fn failed_client_authentication_is_limited_across_the_token_endpoints(back
             )
         }
     };
-    let wrong = format!("{}x", &secret[..secret.len() - 1]);
+    // The real secret with its last character changed (never to itself).
+    let last = if secret.ends_with('x') { 'y' } else { 'x' };
+    let wrong = format!("{}{last}", &secret[..secret.len() - 1]);
     // Failures at the app and the account token endpoints count together.
     assert_eq!(
         token("/oauth/v1/token", client.client_id.clone(), wrong.clone())
