@@ -7,11 +7,8 @@
 //! commits into few large ones, which is what SQLite's single writer and PostgreSQL's WAL
 //! flush need.
 //!
-//! The writers take turns at one queue: a writer that is free takes everything waiting (up to
-//! [`MAX_BATCH`]), so a batch is as large as what queued while the others committed, and no
-//! write waits behind a busy writer while another is idle. SQLite gets one writer;
-//! PostgreSQL several ([`gatehouse_store::Store::write_concurrency`]), whose commits it
-//! flushes together.
+//! SQLite gets one writer; PostgreSQL several ([`gatehouse_store::Store::write_concurrency`]),
+//! whose commits it flushes together, each with its own queue, taken in turn.
 //!
 //! Each caller learns what happened to its own write: a family minted by a secret key revoked
 //! meanwhile is not stored; a code or refresh token presented twice is a replay or reuse
@@ -25,9 +22,9 @@ use crate::Gatehouse;
 use gatehouse_core::token::{AccessToken, FamilyId, TokenFamily};
 use gatehouse_store::{Issue, Store, StoreError, Write, Written};
 use rand::rngs::OsRng;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tokio::sync::{mpsc, oneshot, Mutex};
+use tokio::sync::{mpsc, oneshot};
 
 /// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
@@ -39,33 +36,40 @@ struct Pending {
     done: oneshot::Sender<Result<Written, StoreError>>,
 }
 
-/// The handle callers queue their writes on. The writers stop when every handle is gone.
+/// The handle callers queue their writes on: one queue per writer (as many as the store can
+/// commit at once), taken in turn. The writers stop when every handle is gone.
 pub(crate) struct GroupCommit {
-    queue: mpsc::Sender<Pending>,
+    queues: Vec<mpsc::Sender<Pending>>,
+    next: AtomicUsize,
 }
 
 impl GroupCommit {
-    /// Starts the writers for `store` (on the current Tokio runtime): as many as the store
-    /// can commit at once.
+    /// Starts the writers for `store` (on the current Tokio runtime).
     pub(crate) fn start(store: Arc<dyn Store>) -> Self {
-        let (queue, incoming) = mpsc::channel(QUEUE);
-        let incoming = Arc::new(Mutex::new(incoming));
-        for _ in 0..store.write_concurrency().max(1) {
-            tokio::spawn(write_batches(store.clone(), incoming.clone()));
+        let queues = (0..store.write_concurrency().max(1))
+            .map(|_| {
+                let (queue, incoming) = mpsc::channel(QUEUE);
+                tokio::spawn(write_batches(store.clone(), incoming));
+                queue
+            })
+            .collect();
+        Self {
+            queues,
+            next: AtomicUsize::new(0),
         }
-        Self { queue }
+    }
+
+    fn queue(&self) -> Option<&mpsc::Sender<Pending>> {
+        let turn = self.next.fetch_add(1, Ordering::Relaxed);
+        self.queues.get(turn % self.queues.len().max(1))
     }
 }
 
-/// One writer: takes what is waiting (holding the queue only while it takes), commits it,
-/// answers each caller, and takes again.
-async fn write_batches(store: Arc<dyn Store>, incoming: Arc<Mutex<mpsc::Receiver<Pending>>>) {
+/// One writer: takes what waits in its queue, commits it, answers each caller, and takes
+/// again.
+async fn write_batches(store: Arc<dyn Store>, mut incoming: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
-    loop {
-        let taken = incoming.lock().await.recv_many(&mut batch, MAX_BATCH).await;
-        if taken == 0 {
-            return;
-        }
+    while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
         let writes: Vec<Write> = batch.iter().map(|p| p.write.clone()).collect();
         match store.commit_writes(&writes).await {
             Ok(outcome) if outcome.len() == batch.len() => {
@@ -117,8 +121,9 @@ impl Gatehouse {
         let (done, answer) = oneshot::channel();
         let pending = Pending { write, done };
         let lost = || StoreError::Unavailable("the token writer stopped".into());
+        let queue = writer.queue().ok_or_else(lost)?;
         self.timed(crate::metrics::StoreOp::TokenIssue, async {
-            writer.queue.send(pending).await.map_err(|_| lost())?;
+            queue.send(pending).await.map_err(|_| lost())?;
             answer.await.map_err(|_| lost())?
         })
         .await
