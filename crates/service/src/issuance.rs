@@ -1,34 +1,43 @@
-//! Group commit of issued tokens. Every issuance that stores a new family with one access
-//! token (client credentials, account and embed tokens) hands it to a writer task, which
-//! stores whatever has queued up in a single transaction and then answers each caller. A
-//! token is answered only after its transaction committed, so it survives `kill -9`; the
-//! writers turn many small commits into few large ones, which is what SQLite's single writer
-//! and PostgreSQL's WAL flush need. SQLite gets one writer; PostgreSQL several, because it
-//! flushes concurrent commits together. Each caller learns what happened to its own family:
-//! one minted by a secret key revoked meanwhile is not stored, and a batch that fails because
-//! one family refers to something deleted meanwhile is stored again one family at a time, so
-//! only that family's caller gets the error.
+//! Group commit of the writes that store new tokens. Every issuance of a new family with one
+//! access token (client credentials, account and embed tokens), every code exchange and every
+//! refresh-token rotation is handed to a writer task, which commits whatever has queued up in
+//! a single transaction ([`gatehouse_store::TokenStore::commit_writes`]: a few multi-row
+//! statements for the whole batch) and then answers each caller. A token is answered only
+//! after its transaction committed, so it survives `kill -9`; the writers turn many small
+//! commits into few large ones, which is what SQLite's single writer and PostgreSQL's WAL
+//! flush need.
+//!
+//! SQLite gets one writer; PostgreSQL several ([`gatehouse_store::Store::write_concurrency`]),
+//! whose commits it flushes together, each with its own queue, taken in turn.
+//!
+//! Each caller learns what happened to its own write: a family minted by a secret key revoked
+//! meanwhile is not stored; a code or refresh token presented twice is a replay or reuse
+//! exactly as when the two come one after the other; a batch that fails because one write
+//! refers to something deleted meanwhile is committed again one write at a time by the
+//! store, so only that write's caller gets the error; any other failure of a batch (the
+//! database is down) is every one of its callers' error, and none of them was answered a
+//! token.
 
 use crate::Gatehouse;
 use gatehouse_core::token::{AccessToken, FamilyId, TokenFamily};
-use gatehouse_store::{Issue, Store, StoreError};
+use gatehouse_store::{Issue, Store, StoreError, Write, Written};
 use rand::rngs::OsRng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
-/// Most issuances stored in one transaction.
+/// Most writes committed in one transaction.
 const MAX_BATCH: usize = 512;
-/// Issuances waiting for the writer before callers wait for room.
+/// Writes waiting for a writer before callers wait for room.
 const QUEUE: usize = 4096;
 
 struct Pending {
-    issued: (TokenFamily, AccessToken),
-    done: oneshot::Sender<Result<Issue, StoreError>>,
+    write: Write,
+    done: oneshot::Sender<Result<Written, StoreError>>,
 }
 
-/// The handle callers queue their issuances on: one queue per writer (as many as the store
-/// can commit at once), taken in turn. The writers stop when every handle is gone.
+/// The handle callers queue their writes on: one queue per writer (as many as the store can
+/// commit at once), taken in turn. The writers stop when every handle is gone.
 pub(crate) struct GroupCommit {
     queues: Vec<mpsc::Sender<Pending>>,
     next: AtomicUsize,
@@ -56,31 +65,23 @@ impl GroupCommit {
     }
 }
 
+/// One writer: takes what waits in its queue, commits it, answers each caller, and takes
+/// again.
 async fn write_batches(store: Arc<dyn Store>, mut incoming: mpsc::Receiver<Pending>) {
     let mut batch = Vec::with_capacity(MAX_BATCH);
     while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let rows: Vec<(TokenFamily, AccessToken)> =
-            batch.iter().map(|p| p.issued.clone()).collect();
-        match store.insert_families_with_tokens(&rows).await {
+        let writes: Vec<Write> = batch.iter().map(|p| p.write.clone()).collect();
+        match store.commit_writes(&writes).await {
             Ok(outcome) if outcome.len() == batch.len() => {
-                for (pending, issue) in batch.drain(..).zip(outcome) {
+                for (pending, written) in batch.drain(..).zip(outcome) {
                     // A caller that gave up (its request was dropped) no longer listens.
-                    let _ = pending.done.send(Ok(issue));
+                    let _ = pending.done.send(written);
                 }
             }
             Ok(_) => {
                 let e = StoreError::Internal("the store answered for another number".into());
                 for pending in batch.drain(..) {
                     let _ = pending.done.send(Err(shared(&e)));
-                }
-            }
-            // An app or account deleted while its token was queued fails the whole statement:
-            // store the others without it.
-            Err(StoreError::NotFound(_)) if batch.len() > 1 => {
-                for pending in batch.drain(..) {
-                    let (family, access) = &pending.issued;
-                    let answer = store.insert_family_with_token(family, access).await;
-                    let _ = pending.done.send(answer);
                 }
             }
             Err(e) => {
@@ -111,21 +112,14 @@ impl Gatehouse {
         FamilyId::generate_ordered(&mut OsRng, self.clock.now(), sequence)
     }
 
-    /// Stores a new family with its access token through the group commit; returns once it
-    /// is committed (or refused: see [`Issue`]).
-    pub(crate) async fn store_issued(
-        &self,
-        family: TokenFamily,
-        access: AccessToken,
-    ) -> Result<Issue, StoreError> {
+    /// Commits `write` through the group commit; returns once it is committed (or refused:
+    /// see [`Written`]).
+    pub(crate) async fn commit_write(&self, write: Write) -> Result<Written, StoreError> {
         let writer = self
             .group_commit
             .get_or_init(|| GroupCommit::start(self.store.clone()));
         let (done, answer) = oneshot::channel();
-        let pending = Pending {
-            issued: (family, access),
-            done,
-        };
+        let pending = Pending { write, done };
         let lost = || StoreError::Unavailable("the token writer stopped".into());
         let queue = writer.queue().ok_or_else(lost)?;
         self.timed(crate::metrics::StoreOp::TokenIssue, async {
@@ -133,5 +127,18 @@ impl Gatehouse {
             answer.await.map_err(|_| lost())?
         })
         .await
+    }
+
+    /// Stores a new family with its access token through the group commit; returns once it
+    /// is committed (or refused: see [`Issue`]).
+    pub(crate) async fn store_issued(
+        &self,
+        family: TokenFamily,
+        access: AccessToken,
+    ) -> Result<Issue, StoreError> {
+        match self.commit_write(Write::Issue { family, access }).await? {
+            Written::Issue(issue) => Ok(issue),
+            _ => Err(StoreError::Internal("another outcome than an issue".into())),
+        }
     }
 }

@@ -144,7 +144,8 @@ label_enum! {
         /// A client authenticated at the token endpoints: an app's client secret (on a cache
         /// miss) or an account's secret key.
         ClientLookup => "client_lookup",
-        /// A new token stored through the group commit.
+        /// A write of the group commit: a new token issued, a code exchanged or a refresh
+        /// token rotated.
         TokenIssue => "token_issue",
         /// The readiness probe's ping.
         Ping => "ping",

@@ -17,7 +17,7 @@ use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Issue, Redemption, Rotation, StoreError};
+use gatehouse_store::{Issue, Redemption, Rotation, StoreError, Write, Written};
 use rand::rngs::OsRng;
 use std::sync::Arc;
 
@@ -443,12 +443,19 @@ impl Gatehouse {
                 access_plain.expose(),
             )
             .await?;
+        // Through the group commit: spent, stored and committed with other requests' writes.
         let redemption = self
-            .store
-            .redeem_code(&digest, &family, &access, &refresh, now)
+            .commit_write(Write::Redeem {
+                code: digest,
+                family,
+                access,
+                refresh,
+                now,
+            })
             .await;
         let redemption = match redemption {
-            Ok(redemption) => redemption,
+            Ok(Written::Redeem(redemption)) => redemption,
+            Ok(_) => return Err(StoreError::Internal("not a redemption".into()).into()),
             Err(e) => {
                 return Err(self
                     .deleted_mid_flight(client, "invalid authorization code", e)
@@ -536,12 +543,18 @@ impl Gatehouse {
             }
             None => None,
         };
+        // Through the group commit, as a code exchange.
         let rotation = self
-            .store
-            .rotate_refresh_token(&digest, &access, &refresh, now)
+            .commit_write(Write::Rotate {
+                presented: digest,
+                access,
+                refresh,
+                now,
+            })
             .await;
         let rotation = match rotation {
-            Ok(rotation) => rotation,
+            Ok(Written::Rotate(rotation)) => rotation,
+            Ok(_) => return Err(StoreError::Internal("not a rotation".into()).into()),
             Err(e) => {
                 return Err(self
                     .deleted_mid_flight(client, "invalid refresh token", e)

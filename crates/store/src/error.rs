@@ -38,6 +38,20 @@ impl StoreError {
         }
     }
 
+    /// Whether the database aborted the transaction because it ran against a concurrent
+    /// one (PostgreSQL 40P01 deadlock detected, 40001 serialization failure): done again on
+    /// its own, it can succeed.
+    pub(crate) fn is_transaction_conflict(&self) -> bool {
+        let Self::Internal(source) = self else {
+            return false;
+        };
+        source
+            .downcast_ref::<sqlx::Error>()
+            .and_then(sqlx::Error::as_database_error)
+            .and_then(|db| db.code())
+            .is_some_and(|code| matches!(&*code, "40P01" | "40001"))
+    }
+
     /// An `Internal` error for stored data that fails the domain's validation.
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {
         Self::Internal(what.into().into())

@@ -345,6 +345,56 @@ pub enum Issue {
     KeyRevoked,
 }
 
+/// One write of the group commit ([`TokenStore::commit_writes`]): the events that store new
+/// tokens, each as its own method does it.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// A new family with its only access token, as [`TokenStore::insert_family_with_token`].
+    Issue {
+        /// The new family.
+        family: TokenFamily,
+        /// Its access token.
+        access: AccessToken,
+    },
+    /// An authorization code spent for its family's first pair, as [`TokenStore::redeem_code`].
+    Redeem {
+        /// The code's digest.
+        code: SecretDigest,
+        /// The family the code produces (its `family_id` is the code's).
+        family: TokenFamily,
+        /// The first access token.
+        access: AccessToken,
+        /// The first refresh token.
+        refresh: RefreshToken,
+        /// When: the code's `used_at`, and the revocation's time on a replay.
+        now: Timestamp,
+    },
+    /// A refresh token spent for the next pair of its family, as
+    /// [`TokenStore::rotate_refresh_token`].
+    Rotate {
+        /// The presented refresh token's digest.
+        presented: SecretDigest,
+        /// The new access token (its `family_id` names the family).
+        access: AccessToken,
+        /// The new refresh token.
+        refresh: RefreshToken,
+        /// When: the spent token's `used_at`, the revocations' time, and the instant its
+        /// expiry is checked against.
+        now: Timestamp,
+    },
+}
+
+/// What one [`Write`] did, variant for variant.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    /// What [`Write::Issue`] did.
+    Issue(Issue),
+    /// What [`Write::Redeem`] did.
+    Redeem(Redemption),
+    /// What [`Write::Rotate`] did.
+    Rotate(Rotation),
+}
+
 /// Authorization codes, token families, access and refresh tokens.
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -365,7 +415,21 @@ pub trait TokenStore: Send + Sync {
         access: &AccessToken,
         refresh: &RefreshToken,
         now: Timestamp,
-    ) -> Result<Redemption, StoreError>;
+    ) -> Result<Redemption, StoreError> {
+        let write = Write::Redeem {
+            code: *code,
+            family: family.clone(),
+            access: access.clone(),
+            refresh: refresh.clone(),
+            now,
+        };
+        match self.commit_write(write).await? {
+            Written::Redeem(redemption) => Ok(redemption),
+            _ => Err(StoreError::Internal(
+                "another outcome than a redemption".into(),
+            )),
+        }
+    }
     /// Stores new families, each with its only access token (client credentials, account and
     /// embed tokens), all in one transaction: the group commit of issuance. A family minted by
     /// a secret key is stored only while that key is live, atomically with its revocation
@@ -374,7 +438,23 @@ pub trait TokenStore: Send + Sync {
     async fn insert_families_with_tokens(
         &self,
         issued: &[(TokenFamily, AccessToken)],
-    ) -> Result<Vec<Issue>, StoreError>;
+    ) -> Result<Vec<Issue>, StoreError> {
+        let writes: Vec<Write> = issued
+            .iter()
+            .map(|(family, access)| Write::Issue {
+                family: family.clone(),
+                access: access.clone(),
+            })
+            .collect();
+        self.commit_writes(&writes)
+            .await?
+            .into_iter()
+            .map(|written| match written? {
+                Written::Issue(issue) => Ok(issue),
+                _ => Err(StoreError::Internal("another outcome than an issue".into())),
+            })
+            .collect()
+    }
     /// Stores one new family with its only access token, as
     /// [`TokenStore::insert_families_with_tokens`] does.
     async fn insert_family_with_token(
@@ -409,7 +489,40 @@ pub trait TokenStore: Send + Sync {
         access: &AccessToken,
         refresh: &RefreshToken,
         now: Timestamp,
-    ) -> Result<Rotation, StoreError>;
+    ) -> Result<Rotation, StoreError> {
+        let write = Write::Rotate {
+            presented: *presented,
+            access: access.clone(),
+            refresh: refresh.clone(),
+            now,
+        };
+        match self.commit_write(write).await? {
+            Written::Rotate(rotation) => Ok(rotation),
+            _ => Err(StoreError::Internal(
+                "another outcome than a rotation".into(),
+            )),
+        }
+    }
+    /// The group commit: does each of `writes` as its own method would, all in one
+    /// transaction with a few multi-row statements (not a few statements per write), and
+    /// returns what each did, in order. A write fails alone when only it fails (an unknown
+    /// code is `NotFound("code")` for its redemption); when the transaction fails because one
+    /// write refers to something deleted meanwhile, or (PostgreSQL) it deadlocked with
+    /// another's, each write is committed again in its own transaction, so only that write's
+    /// outcome is the error. Any other failure (the database is down) is the whole call's:
+    /// nothing is stored. Two writes presenting the same code or refresh token in one call
+    /// behave as one after the other: the second is the replay.
+    async fn commit_writes(
+        &self,
+        writes: &[Write],
+    ) -> Result<Vec<Result<Written, StoreError>>, StoreError>;
+    /// One write of [`TokenStore::commit_writes`] in its own transaction.
+    async fn commit_write(&self, write: Write) -> Result<Written, StoreError> {
+        self.commit_writes(std::slice::from_ref(&write))
+            .await?
+            .pop()
+            .ok_or_else(|| StoreError::Internal("no outcome for the write".into()))?
+    }
     /// Revokes one access token, publishing `Invalidation::Token` in the same transaction;
     /// returns whether it was live.
     async fn revoke_access_token(

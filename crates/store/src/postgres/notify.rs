@@ -90,6 +90,22 @@ impl PostgresStore {
             .await?;
         Ok(())
     }
+
+    /// Publishes every one of `invalidations` (at least one) with one statement, as
+    /// [`Self::publish_in`] publishes one.
+    pub(crate) async fn publish_all_in<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
+        invalidations: &[Invalidation],
+        _now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let payloads: Vec<String> = invalidations.iter().map(ToString::to_string).collect();
+        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS p (payload)")
+            .bind(CHANNEL)
+            .bind(payloads)
+            .execute(executor)
+            .await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

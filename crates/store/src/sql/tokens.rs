@@ -15,6 +15,27 @@ pub(crate) fn token_with_family<T: crate::Row>() -> String {
     )
 }
 
+/// Spends the unused codes among `VALUES (digest, family ID, now)`, returning their digests:
+/// the text before and after the rows.
+pub(crate) const SPEND_CODES: [&str; 2] = [
+    "UPDATE authorization_codes SET used_at = v.column3 FROM (",
+    ") AS v WHERE authorization_codes.code_digest = v.column1 \
+     AND authorization_codes.family_id = v.column2 AND authorization_codes.used_at IS NULL \
+     RETURNING authorization_codes.code_digest",
+];
+
+/// Spends the live refresh tokens (unused, unrevoked, unexpired at `now`, of a live family)
+/// among `VALUES (digest, family ID, now)`, returning their digests.
+pub(crate) const SPEND_REFRESH_TOKENS: [&str; 2] = [
+    "UPDATE refresh_tokens SET used_at = v.column3 FROM (",
+    ") AS v WHERE refresh_tokens.token_digest = v.column1 \
+     AND refresh_tokens.family_id = v.column2 AND refresh_tokens.used_at IS NULL \
+     AND refresh_tokens.revoked_at IS NULL AND refresh_tokens.expires_at > v.column3 \
+     AND EXISTS (SELECT 1 FROM token_families f \
+         WHERE f.family_id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
+     RETURNING refresh_tokens.token_digest",
+];
+
 macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -30,9 +51,11 @@ macro_rules! impl_token_store {
             use std::slice::from_ref;
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
-            use $crate::sql::tokens::{token_with_family, ROWS_PER_STATEMENT};
+            use $crate::sql::tokens::{
+                token_with_family, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
+            };
             use $crate::sql::{select, Dialect};
-            use $crate::{Issue, Redemption, Rotation, StoreError, TokenStore};
+            use $crate::{Issue, Redemption, Rotation, StoreError, TokenStore, Write, Written};
 
             static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
             static FIND_REFRESH: LazyLock<String> =
@@ -60,6 +83,264 @@ macro_rules! impl_token_store {
                     let family = Invalidation::Family(FamilyId::from_stored(family_id.to_owned()));
                     Self::publish_in(&mut *conn, &family, now).await?;
                     Ok(true)
+                }
+
+                /// One transaction of [`TokenStore::commit_writes`]. Its statements, each
+                /// for every write of its kind at once: spend the codes, spend the refresh
+                /// tokens, revoke the rotated families' previous access tokens, insert the
+                /// families, the access tokens and the refresh tokens, publish the rotated
+                /// families' invalidations, check the minting keys of the issued families
+                /// (and delete those of revoked keys). A write whose code or token was not
+                /// spent (unknown, spent before, or presented again in this batch) is then
+                /// settled on its own, as a replay or reuse, after the inserts, so a second
+                /// presentation in the same batch finds what the first stored.
+                async fn commit_batch(
+                    &self,
+                    writes: &[Write],
+                ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+                    let mut redeems = Vec::new();
+                    let mut rotations = Vec::new();
+                    let (mut codes, mut presented) = (HashSet::new(), HashSet::new());
+                    for (i, write) in writes.iter().enumerate() {
+                        match write {
+                            Write::Redeem { code, family, now, .. }
+                                if codes.insert(*code.as_bytes()) =>
+                            {
+                                redeems.push((i, code, family.family_id.as_str(), *now));
+                            }
+                            Write::Rotate { presented: token, access, now, .. }
+                                if presented.insert(*token.as_bytes()) =>
+                            {
+                                rotations.push((i, token, access.family_id.as_str(), *now));
+                            }
+                            _ => {}
+                        }
+                    }
+                    let mut tx = self.pool.begin().await?;
+                    let mut spent: HashSet<usize> = HashSet::new();
+                    // The first statement writes, which takes SQLite's write lock.
+                    for chunk in redeems.chunks(ROWS_PER_STATEMENT) {
+                        let done = Self::spend(&mut tx, SPEND_CODES, chunk).await?;
+                        spent.extend(chunk.iter().filter(|r| done.contains(r.1.as_bytes().as_slice())).map(|r| r.0));
+                    }
+                    let mut rotated = Vec::new();
+                    for chunk in rotations.chunks(ROWS_PER_STATEMENT) {
+                        let done = Self::spend(&mut tx, SPEND_REFRESH_TOKENS, chunk).await?;
+                        for rotation in chunk.iter().filter(|r| done.contains(r.1.as_bytes().as_slice())) {
+                            spent.insert(rotation.0);
+                            rotated.push((rotation.2, rotation.3));
+                        }
+                    }
+                    // The rotated families' previous access tokens.
+                    for chunk in rotated.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "UPDATE access_tokens SET revoked_at = v.column2 FROM (",
+                        );
+                        query.push_values(chunk, |mut row, (family, now)| {
+                            row.push_bind(*family).push_bind(now.unix());
+                        });
+                        query.push(
+                            ") AS v WHERE access_tokens.family_id = v.column1 \
+                             AND access_tokens.revoked_at IS NULL",
+                        );
+                        query.build().execute(&mut *tx).await?;
+                    }
+                    let mut families = Vec::new();
+                    let mut accesses = Vec::new();
+                    let mut refreshes = Vec::new();
+                    for (i, write) in writes.iter().enumerate() {
+                        match write {
+                            Write::Issue { family, access } => {
+                                families.push(family);
+                                accesses.push(access);
+                            }
+                            Write::Redeem { family, access, refresh, .. } if spent.contains(&i) => {
+                                families.push(family);
+                                accesses.push(access);
+                                refreshes.push(refresh);
+                            }
+                            Write::Rotate { access, refresh, .. } if spent.contains(&i) => {
+                                accesses.push(access);
+                                refreshes.push(refresh);
+                            }
+                            _ => {}
+                        }
+                    }
+                    for chunk in families.chunks(ROWS_PER_STATEMENT) {
+                        Self::insert_rows(&mut *tx, chunk).await?;
+                    }
+                    for chunk in accesses.chunks(ROWS_PER_STATEMENT) {
+                        Self::insert_rows(&mut *tx, chunk).await?;
+                    }
+                    for chunk in refreshes.chunks(ROWS_PER_STATEMENT) {
+                        Self::insert_rows(&mut *tx, chunk).await?;
+                    }
+                    // A rotated family's previous access token is revoked: nodes drop it.
+                    if let Some(latest) = rotated.iter().map(|r| r.1).max() {
+                        let invalidations: Vec<Invalidation> = rotated
+                            .iter()
+                            .map(|(family, _)| {
+                                Invalidation::Family(FamilyId::from_stored((*family).to_owned()))
+                            })
+                            .collect();
+                        for chunk in invalidations.chunks(ROWS_PER_STATEMENT) {
+                            Self::publish_all_in(&mut *tx, chunk, latest).await?;
+                        }
+                    }
+                    let revoked_keys = Self::refuse_revoked_keys(&mut tx, writes).await?;
+                    let mut outcome = Vec::with_capacity(writes.len());
+                    for (i, write) in writes.iter().enumerate() {
+                        outcome.push(match write {
+                            Write::Issue { family, .. } => Ok(Written::Issue(
+                                match &family.key_id {
+                                    Some(key) if revoked_keys.contains(key.as_str()) => {
+                                        Issue::KeyRevoked
+                                    }
+                                    _ => Issue::Stored,
+                                },
+                            )),
+                            Write::Redeem { .. } if spent.contains(&i) => {
+                                Ok(Written::Redeem(Redemption::Issued))
+                            }
+                            Write::Rotate { .. } if spent.contains(&i) => {
+                                Ok(Written::Rotate(Rotation::Rotated))
+                            }
+                            Write::Redeem { code, now, .. } => {
+                                Self::code_replayed(&mut tx, code, *now).await?
+                            }
+                            Write::Rotate { presented, now, .. } => {
+                                Ok(Written::Rotate(
+                                    Self::refresh_token_reused(&mut tx, presented, *now).await?,
+                                ))
+                            }
+                        });
+                    }
+                    tx.commit().await?;
+                    Ok(outcome)
+                }
+
+                /// Runs `update` (a `SPEND_*` statement) for `chunk`'s `(write, digest,
+                /// family, now)`; returns the digests it spent.
+                async fn spend(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    update: [&str; 2],
+                    chunk: &[(usize, &SecretDigest, &str, Timestamp)],
+                ) -> Result<HashSet<Vec<u8>>, StoreError> {
+                    let mut query = QueryBuilder::<$db>::new(update[0]);
+                    query.push_values(chunk, |mut row, (_, digest, family, now)| {
+                        row.push_bind(digest.as_bytes().as_slice())
+                            .push_bind(*family)
+                            .push_bind(now.unix());
+                    });
+                    query.push(update[1]);
+                    let rows: Vec<(Vec<u8>,)> =
+                        query.build_query_as().fetch_all(&mut *conn).await?;
+                    Ok(rows.into_iter().map(|(digest,)| digest).collect())
+                }
+
+                /// A family minted by a secret key is kept only while its key is live. The
+                /// check follows the inserts, which took SQLite's write lock first; on
+                /// PostgreSQL it share-locks the live keys, so a revocation running now
+                /// either waits for this commit and then revokes these families with the
+                /// key, or committed first and its key reads as revoked here. Deletes the
+                /// families of `writes` whose key is revoked; returns those keys.
+                async fn refuse_revoked_keys(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    writes: &[Write],
+                ) -> Result<HashSet<String>, StoreError> {
+                    let keys: BTreeSet<&str> = writes
+                        .iter()
+                        .filter_map(|w| match w {
+                            Write::Issue { family, .. } => family.key_id.as_ref().map(KeyId::as_str),
+                            _ => None,
+                        })
+                        .collect();
+                    let keys: Vec<&str> = keys.into_iter().collect();
+                    let mut live: HashSet<String> = HashSet::new();
+                    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "SELECT key_id FROM secret_keys WHERE revoked_at IS NULL \
+                             AND key_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for key in chunk {
+                            list.push_bind(*key);
+                        }
+                        query.push(")");
+                        query.push(Self::FOR_KEY_SHARE);
+                        let rows: Vec<(String,)> =
+                            query.build_query_as().fetch_all(&mut *conn).await?;
+                        live.extend(rows.into_iter().map(|(k,)| k));
+                    }
+                    let revoked: HashSet<String> = keys
+                        .iter()
+                        .filter(|k| !live.contains(**k))
+                        .map(|k| (*k).to_owned())
+                        .collect();
+                    let refused: Vec<&str> = writes
+                        .iter()
+                        .filter_map(|w| match w {
+                            Write::Issue { family, .. } => Some(family),
+                            _ => None,
+                        })
+                        .filter(|f| f.key_id.as_ref().is_some_and(|k| revoked.contains(k.as_str())))
+                        .map(|f| f.family_id.as_str())
+                        .collect();
+                    // Their tokens go with them (ON DELETE CASCADE).
+                    for chunk in refused.chunks(ROWS_PER_STATEMENT) {
+                        let mut query = QueryBuilder::<$db>::new(
+                            "DELETE FROM token_families WHERE family_id IN (",
+                        );
+                        let mut list = query.separated(", ");
+                        for family in chunk {
+                            list.push_bind(*family);
+                        }
+                        query.push(")");
+                        query.build().execute(&mut *conn).await?;
+                    }
+                    Ok(revoked)
+                }
+
+                /// A redemption whose code was not spent: a replay revokes the family the
+                /// code produced; an unknown code is `NotFound("code")`.
+                async fn code_replayed(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    code: &SecretDigest,
+                    now: Timestamp,
+                ) -> Result<Result<Written, StoreError>, StoreError> {
+                    let earlier: Option<(String,)> = sqlx::query_as(
+                        "SELECT family_id FROM authorization_codes WHERE code_digest = $1",
+                    )
+                    .bind(code.as_bytes().as_slice())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    let Some((family_id,)) = earlier else {
+                        return Ok(Err(StoreError::NotFound("code")));
+                    };
+                    Self::revoke_family_in(&mut *conn, &family_id, now).await?;
+                    Ok(Ok(Written::Redeem(Redemption::Replayed)))
+                }
+
+                /// A rotation whose refresh token was not spent: a spent one revokes its
+                /// family (`Reused`); otherwise (unknown, expired, revoked) nothing changes.
+                async fn refresh_token_reused(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    presented: &SecretDigest,
+                    now: Timestamp,
+                ) -> Result<Rotation, StoreError> {
+                    let earlier: Option<(Option<i64>, String)> = sqlx::query_as(
+                        "SELECT used_at, family_id FROM refresh_tokens WHERE token_digest = $1",
+                    )
+                    .bind(presented.as_bytes().as_slice())
+                    .fetch_optional(&mut *conn)
+                    .await?;
+                    match earlier {
+                        Some((Some(_), family_id)) => {
+                            Self::revoke_family_in(&mut *conn, &family_id, now).await?;
+                            Ok(Rotation::Reused)
+                        }
+                        _ => Ok(Rotation::Invalid),
+                    }
                 }
 
                 /// Deletes at most `limit` tokens of `table` (access or refresh) that expired
@@ -127,111 +408,32 @@ macro_rules! impl_token_store {
                     Ok(code.filter(|c| c.digest == *digest))
                 }
 
-                async fn redeem_code(
+                async fn commit_writes(
                     &self,
-                    code: &SecretDigest,
-                    family: &TokenFamily,
-                    access: &AccessToken,
-                    refresh: &RefreshToken,
-                    now: Timestamp,
-                ) -> Result<Redemption, StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    let spent = sqlx::query(
-                        "UPDATE authorization_codes SET used_at = $1 \
-                         WHERE code_digest = $2 AND used_at IS NULL AND family_id = $3",
-                    )
-                    .bind(now.unix())
-                    .bind(code.as_bytes().as_slice())
-                    .bind(family.family_id.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                    if spent.rows_affected() == 1 {
-                        Self::insert_rows(&mut *tx, from_ref(family)).await?;
-                        Self::insert_rows(&mut *tx, from_ref(access)).await?;
-                        Self::insert_rows(&mut *tx, from_ref(refresh)).await?;
-                        tx.commit().await?;
-                        return Ok(Redemption::Issued);
-                    }
-                    let earlier: Option<(String,)> = sqlx::query_as(
-                        "SELECT family_id FROM authorization_codes WHERE code_digest = $1",
-                    )
-                    .bind(code.as_bytes().as_slice())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some((family_id,)) = earlier else {
-                        return Err(StoreError::NotFound("code"));
-                    };
-                    Self::revoke_family_in(&mut *tx, &family_id, now).await?;
-                    tx.commit().await?;
-                    Ok(Redemption::Replayed)
-                }
-
-                async fn insert_families_with_tokens(
-                    &self,
-                    issued: &[(TokenFamily, AccessToken)],
-                ) -> Result<Vec<Issue>, StoreError> {
-                    // Two multi-row statements per batch, not two per token: each statement is
-                    // a round trip to the connection.
-                    let mut tx = self.pool.begin().await?;
-                    for chunk in issued.chunks(ROWS_PER_STATEMENT) {
-                        let (families, tokens): (Vec<_>, Vec<_>) =
-                            chunk.iter().map(|(f, t)| (f, t)).unzip();
-                        Self::insert_rows(&mut *tx, &families).await?;
-                        Self::insert_rows(&mut *tx, &tokens).await?;
-                    }
-                    // A family minted by a secret key is kept only while its key is live. The
-                    // check follows the inserts, which took SQLite's write lock first; on
-                    // PostgreSQL it share-locks the live keys, so a revocation running now
-                    // either waits for this commit and then revokes these families with the
-                    // key, or committed first and its key reads as revoked here.
-                    let keys: BTreeSet<&str> = issued
-                        .iter()
-                        .filter_map(|(f, _)| f.key_id.as_ref().map(KeyId::as_str))
-                        .collect();
-                    let mut live: HashSet<String> = HashSet::new();
-                    let keys: Vec<&str> = keys.into_iter().collect();
-                    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-                        let mut query = QueryBuilder::<$db>::new(
-                            "SELECT key_id FROM secret_keys WHERE revoked_at IS NULL \
-                             AND key_id IN (",
-                        );
-                        let mut list = query.separated(", ");
-                        for key in chunk {
-                            list.push_bind(*key);
+                    writes: &[Write],
+                ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
+                    match self.commit_batch(writes).await {
+                        // One write refers to something deleted meanwhile, or the batch
+                        // deadlocked with another node's: each again on its own, so the
+                        // failure is only its own.
+                        Err(e)
+                            if writes.len() > 1
+                                && (matches!(e, StoreError::NotFound(_))
+                                    || e.is_transaction_conflict()) =>
+                        {
+                            let mut each = Vec::with_capacity(writes.len());
+                            for write in writes {
+                                each.push(match self.commit_batch(from_ref(write)).await {
+                                    Ok(mut one) => one.pop().unwrap_or_else(|| {
+                                        Err(StoreError::Internal("no outcome".into()))
+                                    }),
+                                    Err(e) => Err(e),
+                                });
+                            }
+                            Ok(each)
                         }
-                        query.push(")");
-                        query.push(Self::FOR_KEY_SHARE);
-                        let rows: Vec<(String,)> =
-                            query.build_query_as().fetch_all(&mut *tx).await?;
-                        live.extend(rows.into_iter().map(|(k,)| k));
+                        other => other,
                     }
-                    let outcome: Vec<Issue> = issued
-                        .iter()
-                        .map(|(f, _)| match &f.key_id {
-                            Some(key) if !live.contains(key.as_str()) => Issue::KeyRevoked,
-                            _ => Issue::Stored,
-                        })
-                        .collect();
-                    let refused: Vec<&str> = issued
-                        .iter()
-                        .zip(&outcome)
-                        .filter(|(_, o)| **o == Issue::KeyRevoked)
-                        .map(|((f, _), _)| f.family_id.as_str())
-                        .collect();
-                    // Their tokens go with them (ON DELETE CASCADE).
-                    for chunk in refused.chunks(ROWS_PER_STATEMENT) {
-                        let mut query = QueryBuilder::<$db>::new(
-                            "DELETE FROM token_families WHERE family_id IN (",
-                        );
-                        let mut list = query.separated(", ");
-                        for family in chunk {
-                            list.push_bind(*family);
-                        }
-                        query.push(")");
-                        query.build().execute(&mut *tx).await?;
-                    }
-                    tx.commit().await?;
-                    Ok(outcome)
                 }
 
                 async fn find_access_token(
@@ -258,61 +460,6 @@ macro_rules! impl_token_store {
                         .map(<(RefreshToken, TokenFamily)>::try_from)
                         .transpose()?;
                     Ok(found.filter(|(t, _)| t.digest == *digest))
-                }
-
-                async fn rotate_refresh_token(
-                    &self,
-                    presented: &SecretDigest,
-                    access: &AccessToken,
-                    refresh: &RefreshToken,
-                    now: Timestamp,
-                ) -> Result<Rotation, StoreError> {
-                    let mut tx = self.pool.begin().await?;
-                    let spent = sqlx::query(
-                        "UPDATE refresh_tokens SET used_at = $1 \
-                         WHERE token_digest = $2 AND family_id = $3 AND used_at IS NULL \
-                         AND revoked_at IS NULL AND expires_at > $4 \
-                         AND EXISTS (SELECT 1 FROM token_families f \
-                             WHERE f.family_id = refresh_tokens.family_id \
-                             AND f.revoked_at IS NULL)",
-                    )
-                    .bind(now.unix())
-                    .bind(presented.as_bytes().as_slice())
-                    .bind(access.family_id.as_str())
-                    .bind(now.unix())
-                    .execute(&mut *tx)
-                    .await?;
-                    if spent.rows_affected() == 1 {
-                        sqlx::query(
-                            "UPDATE access_tokens SET revoked_at = $1 \
-                             WHERE family_id = $2 AND revoked_at IS NULL",
-                        )
-                        .bind(now.unix())
-                        .bind(access.family_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
-                        Self::insert_rows(&mut *tx, from_ref(access)).await?;
-                        Self::insert_rows(&mut *tx, from_ref(refresh)).await?;
-                        // The family's previous access token is revoked: nodes drop it.
-                        let family = Invalidation::Family(access.family_id.clone());
-                        Self::publish_in(&mut *tx, &family, now).await?;
-                        tx.commit().await?;
-                        return Ok(Rotation::Rotated);
-                    }
-                    let earlier: Option<(Option<i64>, String)> = sqlx::query_as(
-                        "SELECT used_at, family_id FROM refresh_tokens WHERE token_digest = $1",
-                    )
-                    .bind(presented.as_bytes().as_slice())
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    match earlier {
-                        Some((Some(_), family_id)) => {
-                            Self::revoke_family_in(&mut *tx, &family_id, now).await?;
-                            tx.commit().await?;
-                            Ok(Rotation::Reused)
-                        }
-                        _ => Ok(Rotation::Invalid),
-                    }
                 }
 
                 async fn revoke_access_token(

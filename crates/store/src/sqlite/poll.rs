@@ -48,6 +48,24 @@ impl SqliteStore {
             .await?;
         Ok(())
     }
+
+    /// Appends every one of `invalidations` (at least one) with one statement, as
+    /// [`Self::publish_in`] appends one.
+    pub(crate) async fn publish_all_in<'c>(
+        executor: impl sqlx::Executor<'c, Database = sqlx::Sqlite>,
+        invalidations: &[Invalidation],
+        now: Timestamp,
+    ) -> Result<(), StoreError> {
+        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
+            "INSERT INTO invalidations (payload, created_at) ",
+        );
+        query.push_values(invalidations, |mut row, invalidation| {
+            row.push_bind(invalidation.to_string())
+                .push_bind(now.unix());
+        });
+        query.build().execute(executor).await?;
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -6,7 +6,7 @@ use gatehouse_core::secret::SecretKind;
 use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Redemption, Rotation, Store, StoreError};
+use gatehouse_store::{Issue, Redemption, Rotation, Store, StoreError, Write, Written};
 use rand::rngs::OsRng;
 
 fn code(app: &Application, user: &User) -> AuthorizationCode {
@@ -366,4 +366,233 @@ pub async fn resources_are_kept_with_codes_families_and_access_tokens(store: &dy
         .unwrap()
         .unwrap();
     assert_eq!((view.token.resource, view.family.resource), (None, None));
+}
+
+/// The group commit's batch does each write as its own method would, one after the other:
+/// a code or refresh token presented twice in one batch is a replay (its family revoked), an
+/// unknown code fails only its own write, and the others are stored.
+pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let (f_code, _, f_refresh) = issued(store, &app, &user).await;
+    let (g_code, g_access, g_refresh) = issued(store, &app, &user).await;
+    let (a, b) = (code(&app, &user), code(&app, &user));
+    store.insert_authorization_code(&a).await.unwrap();
+    store.insert_authorization_code(&b).await.unwrap();
+    let t1 = T0.plus_secs(30);
+    let (client_family, client_access) = client_family(&app);
+    let redeem = |code: &AuthorizationCode| {
+        let (access, refresh) = pair(&code.family_id, t1);
+        Write::Redeem {
+            code: code.digest,
+            family: family_of(code),
+            access,
+            refresh,
+            now: t1,
+        }
+    };
+    let rotate = |presented: &RefreshToken| {
+        let (access, refresh) = pair(&presented.family_id, t1);
+        Write::Rotate {
+            presented: presented.digest,
+            access,
+            refresh,
+            now: t1,
+        }
+    };
+    let unknown_code = {
+        let (access, refresh) = pair(&a.family_id, t1);
+        Write::Redeem {
+            code: digest(SecretKind::AuthorizationCode),
+            family: family_of(&a),
+            access,
+            refresh,
+            now: t1,
+        }
+    };
+    let unknown_refresh = {
+        let (access, refresh) = pair(&f_refresh.family_id, t1);
+        Write::Rotate {
+            presented: digest(SecretKind::RefreshToken),
+            access,
+            refresh,
+            now: t1,
+        }
+    };
+    let writes = vec![
+        Write::Issue {
+            family: client_family,
+            access: client_access.clone(),
+        },
+        redeem(&a),
+        redeem(&a),
+        unknown_code,
+        rotate(&f_refresh),
+        rotate(&f_refresh),
+        unknown_refresh,
+        redeem(&b),
+        rotate(&g_refresh),
+    ];
+    let outcome = store.commit_writes(&writes).await.unwrap();
+    assert_eq!(outcome.len(), writes.len());
+    let ok = |i: usize| match &outcome[i] {
+        Ok(written) => *written,
+        Err(e) => panic!("write {i} failed: {e}"),
+    };
+    assert_eq!(ok(0), Written::Issue(Issue::Stored));
+    assert_eq!(ok(1), Written::Redeem(Redemption::Issued));
+    assert_eq!(ok(2), Written::Redeem(Redemption::Replayed));
+    assert!(matches!(outcome[3], Err(StoreError::NotFound("code"))));
+    assert_eq!(ok(4), Written::Rotate(Rotation::Rotated));
+    assert_eq!(ok(5), Written::Rotate(Rotation::Reused));
+    assert_eq!(ok(6), Written::Rotate(Rotation::Invalid));
+    assert_eq!(ok(7), Written::Redeem(Redemption::Issued));
+    assert_eq!(ok(8), Written::Rotate(Rotation::Rotated));
+
+    let access_of = |i: usize| match &writes[i] {
+        Write::Redeem { access, .. } | Write::Rotate { access, .. } => access.clone(),
+        Write::Issue { access, .. } => access.clone(),
+    };
+    assert!(active(
+        store
+            .find_access_token(&client_access.digest)
+            .await
+            .unwrap(),
+        t1
+    ));
+    // The replayed code's family is revoked with the tokens the first redemption stored, and
+    // the replay's own tokens were never stored.
+    assert!(!active(
+        store.find_access_token(&access_of(1).digest).await.unwrap(),
+        t1
+    ));
+    assert!(store
+        .find_access_token(&access_of(2).digest)
+        .await
+        .unwrap()
+        .is_none());
+    // F was rotated, then its spent token came back: the family is revoked.
+    assert!(!active(
+        store.find_access_token(&access_of(4).digest).await.unwrap(),
+        t1
+    ));
+    let (_, f_family) = store
+        .find_refresh_token(&f_refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(f_family.revoked_at, Some(t1));
+    assert_ne!(f_code.family_id, g_code.family_id);
+    // B and G are as after their own redemption and rotation.
+    assert!(active(
+        store.find_access_token(&access_of(7).digest).await.unwrap(),
+        t1
+    ));
+    assert!(active(
+        store.find_access_token(&access_of(8).digest).await.unwrap(),
+        t1
+    ));
+    assert!(!active(
+        store.find_access_token(&g_access.digest).await.unwrap(),
+        t1
+    ));
+    let (spent, g_family) = store
+        .find_refresh_token(&g_refresh.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((spent.used_at, g_family.revoked_at), (Some(t1), None));
+    let spent_b = store
+        .find_authorization_code(&b.digest)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(spent_b.used_at, Some(t1));
+}
+
+/// A batch in which one write refers to something that does not exist (an app deleted while
+/// its token waited) stores the others; only that write fails.
+pub async fn a_write_for_something_gone_fails_alone_in_its_batch(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let ghost = crate::fixtures::app(&user, "ghost");
+    let (ghost_family, ghost_access) = client_family(&ghost);
+    let a = code(&app, &user);
+    store.insert_authorization_code(&a).await.unwrap();
+    let (access, refresh) = pair(&a.family_id, T0);
+    let writes = [
+        Write::Issue {
+            family: ghost_family,
+            access: ghost_access.clone(),
+        },
+        Write::Redeem {
+            code: a.digest,
+            family: family_of(&a),
+            access: access.clone(),
+            refresh,
+            now: T0,
+        },
+    ];
+    let outcome = store.commit_writes(&writes).await.unwrap();
+    assert!(matches!(outcome[0], Err(StoreError::NotFound(_))));
+    assert!(matches!(
+        outcome[1],
+        Ok(Written::Redeem(Redemption::Issued))
+    ));
+    assert!(active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        T0
+    ));
+    assert!(store
+        .find_access_token(&ghost_access.digest)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// Batches committed at once (PostgreSQL runs several writers) that present the same refresh
+/// tokens in opposite orders: each token is rotated once and its second presentation is a
+/// reuse that revokes its family, as if the batches came one after the other, even when the
+/// database aborts one of them as a deadlock.
+pub async fn concurrent_batches_presenting_the_same_tokens_rotate_each_once(
+    store: std::sync::Arc<dyn Store>,
+) {
+    let (app, user) = app_and_user(&*store).await;
+    for round in 0..5i64 {
+        let t = T0.plus_secs(10 + round);
+        let (_, _, one) = issued(&*store, &app, &user).await;
+        let (_, _, two) = issued(&*store, &app, &user).await;
+        let rotate = |presented: &RefreshToken| {
+            let (access, refresh) = pair(&presented.family_id, t);
+            Write::Rotate {
+                presented: presented.digest,
+                access,
+                refresh,
+                now: t,
+            }
+        };
+        let forward = vec![rotate(&one), rotate(&two)];
+        let backward = vec![rotate(&two), rotate(&one)];
+        let (s1, s2) = (store.clone(), store.clone());
+        let (a, b) = tokio::join!(
+            tokio::spawn(async move { s1.commit_writes(&forward).await }),
+            tokio::spawn(async move { s2.commit_writes(&backward).await }),
+        );
+        let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
+        let of = |outcome: &Result<Written, StoreError>| match outcome {
+            Ok(Written::Rotate(rotation)) => *rotation,
+            other => panic!("round {round}: {other:?}"),
+        };
+        for (x, y) in [(of(&a[0]), of(&b[1])), (of(&a[1]), of(&b[0]))] {
+            let mut both = [x, y];
+            both.sort_by_key(|r| *r != Rotation::Rotated);
+            assert_eq!(both, [Rotation::Rotated, Rotation::Reused], "round {round}");
+        }
+        for token in [&one, &two] {
+            let (_, family) = store
+                .find_refresh_token(&token.digest)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(family.revoked_at, Some(t), "round {round}");
+        }
+    }
 }
