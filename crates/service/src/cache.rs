@@ -5,9 +5,14 @@
 //! **Bounded in bytes** (`[cache] max_bytes`, [`DEFAULT_MAX_BYTES`]), counting its tables,
 //! its queues and what its entries hold. An entry is compact: the digest, the expiry, the ids
 //! in one string, the scopes as a bitset over the scope catalogue (and the identity scopes),
-//! and for a client secret its app, shared. The full answer a hit returns is built at the
+//! for a token its issue and expiry times and the identity scopes of a user's grant (what
+//! introspection answers besides), and for a client secret its app, shared. The full answer a hit returns is built at the
 //! first hit and kept with the entry while the bound allows (else built for each hit), so a
 //! credential seen once costs about 200 bytes and a busy one pays nothing per hit.
+//!
+//! **Holders**: beside the answers, what each app and account may do now (see `Holders`),
+//! in at most 1/32 of the bound (`HOLDER_SHARE`), so a token seen for the first time costs one
+//! read.
 //!
 //! **Eviction** takes one entry at a time, only when an insertion would pass the bound, from
 //! 16 shards chosen by digest. Negative answers ("no such credential"), which anyone can make
@@ -21,7 +26,7 @@ use gatehouse_core::application::Application;
 use gatehouse_core::gateway::Identity;
 use gatehouse_core::ids::{AccountId, ClientId, KeyId, UserId};
 use gatehouse_core::invalidation::Invalidation;
-use gatehouse_core::scope::{Scope, ScopeCatalogue, ScopeSet};
+use gatehouse_core::scope::{Scope, ScopeCatalogue, ScopeSet, IDENTITY_SCOPES};
 use gatehouse_core::secret::SecretDigest;
 use gatehouse_core::token::FamilyId;
 use gatehouse_core::Timestamp;
@@ -47,6 +52,8 @@ const SHARDS: usize = 16;
 const NEGATIVE_SHARE: usize = 4;
 /// The most owner answers remembered (see [`OwnerAccounts`]).
 const MAX_OWNERS: usize = 200_000;
+/// The share (1/N) of the bound that holders (see [`Holders`]) may take.
+const HOLDER_SHARE: usize = 32;
 
 /// What a credential validated to.
 #[derive(Debug, Clone)]
@@ -65,6 +72,22 @@ pub struct Validated {
     /// For an access token bound to a resource (RFC 8707): its identifier. A cached answer
     /// carries it, so a hit is held to it as a lookup is.
     pub resource: Option<String>,
+    /// For a token: what introspection tells besides the identity (RFC 7662).
+    pub token: Option<TokenFacts>,
+}
+
+/// What introspection (RFC 7662) tells of a valid token besides its identity, so that it is
+/// answered from the same cached validation as `/auth/check`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenFacts {
+    /// When it was issued (`iat`).
+    pub issued_at: Timestamp,
+    /// When it expires (`exp`).
+    pub expires_at: Timestamp,
+    /// The identity scopes (`openid`, `email`, `profile`) a user's grant holds. Introspection
+    /// reports them with the token's other scopes; they open no API route, so they are not in
+    /// the identity's scopes and never go upstream.
+    pub identity_scopes: ScopeSet,
 }
 
 /// A cached lookup: a valid credential, a known-bad one, or nothing known.
@@ -111,8 +134,33 @@ struct Compact {
     app: Option<Arc<Application>>,
     /// The resource (RFC 8707) an access token is bound to: a hit is held to it.
     resource: Option<Box<str>>,
+    /// A token's issue and expiry times (unix seconds), when [`TOKEN`] is set in `flags`.
+    times: [i64; 2],
+    /// [`TOKEN`], and a bit per identity scope a user's grant holds (by its place in
+    /// [`IDENTITY_SCOPES`]).
+    flags: u8,
     /// The answer a hit returns, built at the first hit while the bound allows.
     full: OnceLock<Arc<Validated>>,
+}
+
+/// Set in [`Compact::flags`] for a token (which has [`TokenFacts`]).
+const TOKEN: u8 = 0x80;
+
+/// The identity scopes of `set` as bits, by their place in [`IDENTITY_SCOPES`].
+fn identity_bits(set: &ScopeSet) -> u8 {
+    set.iter()
+        .filter_map(|s| IDENTITY_SCOPES.iter().position(|&i| i == s.as_str()))
+        .fold(0, |bits, i| bits | (1 << i))
+}
+
+/// The identity scopes whose bits are set.
+fn identity_set(bits: u8) -> ScopeSet {
+    IDENTITY_SCOPES
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| bits & (1 << i) != 0)
+        .filter_map(|(_, s)| Scope::parse(s).ok())
+        .collect()
 }
 
 impl Compact {
@@ -183,6 +231,14 @@ impl Compact {
                 .ok()?,
             app: self.app.clone(),
             resource: self.resource.as_deref().map(str::to_owned),
+            token: (self.flags & TOKEN != 0).then(|| {
+                let [issued_at, expires_at] = self.times;
+                TokenFacts {
+                    issued_at: Timestamp::from_unix(issued_at),
+                    expires_at: Timestamp::from_unix(expires_at),
+                    identity_scopes: identity_set(self.flags & !TOKEN),
+                }
+            }),
         })
     }
 
@@ -205,6 +261,20 @@ impl Compact {
                 ids.push_str(part);
             }
         }
+        let (times, flags) = match &validated.token {
+            Some(facts) => {
+                let bits = identity_bits(&facts.identity_scopes);
+                // Only identity scopes are held here: anything else is not cached.
+                if facts.identity_scopes.iter().count() != bits.count_ones() as usize {
+                    return None;
+                }
+                (
+                    [facts.issued_at.unix(), facts.expires_at.unix()],
+                    TOKEN | bits,
+                )
+            }
+            None => ([0; 2], 0),
+        };
         Some(Compact {
             ids: ids.into_boxed_str(),
             lens,
@@ -215,6 +285,8 @@ impl Compact {
             embed_view: id.embed_view.as_deref().map(Box::from),
             app: validated.app.clone(),
             resource: validated.resource.as_deref().map(Box::from),
+            times,
+            flags,
             full: OnceLock::new(),
         })
     }
@@ -261,6 +333,11 @@ fn full_bytes(validated: &Validated) -> usize {
         + text(validated.minted_by.as_ref().map(KeyId::as_str))
         + text(validated.resource.as_deref())
         + scope_set_bytes(&id.scopes)
+        + validated
+            .token
+            .as_ref()
+            .filter(|t| !t.identity_scopes.is_empty())
+            .map_or(0, |t| scope_set_bytes(&t.identity_scopes))
 }
 
 /// The scopes that have a bit: the catalogue's and the identity scopes, at most 64, sorted.
@@ -296,6 +373,122 @@ impl ScopeTable {
             .filter(|(bit, _)| bits & (1u64 << bit) != 0)
             .map(|(_, scope)| scope.clone())
             .collect()
+    }
+}
+
+/// What the holder of a token may do now: an approved app's scopes (for its tokens) or an
+/// account's (for its own and its embed tokens). Remembered per node, so a token seen for the
+/// first time costs one read (the token with its family), not two: a deployment has few apps
+/// and accounts and many tokens.
+///
+/// Only a holder that may use tokens is remembered (an approved app, an existing account), for
+/// at most [`POSITIVE_SECS`]. What ends or narrows that publishes an invalidation the cache
+/// applies to holders too: suspending, rejecting or deleting an app (`Client`), changing an
+/// account's scopes (`Account`), and `All`; a holder loaded before an invalidation is not
+/// kept; and nothing is remembered or answered while the feed is down. A token answer built
+/// on a remembered holder is kept no longer than the holder's answer holds.
+#[derive(Debug, Default)]
+struct Holders {
+    apps: HashMap<ClientId, Held>,
+    accounts: HashMap<AccountId, Held>,
+    /// Bytes the entries hold (roughly, as the allocator counts them).
+    bytes: usize,
+}
+
+/// One remembered holder.
+#[derive(Debug)]
+struct Held {
+    scopes: ScopeSet,
+    until: Timestamp,
+}
+
+/// Which holder.
+#[derive(Debug, Clone, Copy)]
+pub enum HolderOf<'a> {
+    /// An app, for its tokens.
+    App(&'a ClientId),
+    /// An account, for its own and its embed tokens.
+    Account(&'a AccountId),
+}
+
+impl HolderOf<'_> {
+    fn id(&self) -> &str {
+        match self {
+            Self::App(c) => c.as_str(),
+            Self::Account(a) => a.as_str(),
+        }
+    }
+}
+
+impl Holders {
+    fn get(&self, holder: HolderOf<'_>) -> Option<&Held> {
+        match holder {
+            HolderOf::App(c) => self.apps.get(c),
+            HolderOf::Account(a) => self.accounts.get(a),
+        }
+    }
+
+    /// Bytes of one entry: its id, its scopes and its share of the table.
+    fn entry_bytes(id: &str, scopes: &ScopeSet) -> usize {
+        std::mem::size_of::<(ClientId, Held)>()
+            + 1
+            + id.len()
+            + ALLOCATION
+            + scope_set_bytes(scopes)
+    }
+
+    fn remove(&mut self, holder: HolderOf<'_>) {
+        let removed = match holder {
+            HolderOf::App(c) => self.apps.remove(c),
+            HolderOf::Account(a) => self.accounts.remove(a),
+        };
+        if let Some(held) = removed {
+            let bytes = Self::entry_bytes(holder.id(), &held.scopes);
+            self.bytes = self.bytes.saturating_sub(bytes);
+        }
+    }
+
+    fn clear(&mut self) {
+        *self = Self::default();
+    }
+
+    /// Drops expired entries, then any, until `extra` more bytes fit in `bound`; false if
+    /// they cannot.
+    fn make_room(&mut self, extra: usize, bound: usize, now: Timestamp) -> bool {
+        if extra > bound {
+            return false;
+        }
+        if self.bytes + extra > bound {
+            let expired = |h: &Held| now >= h.until;
+            if self.apps.values().any(expired) || self.accounts.values().any(expired) {
+                let mut bytes = 0;
+                self.apps.retain(|id, held| {
+                    let keep = now < held.until;
+                    if keep {
+                        bytes += Self::entry_bytes(id.as_str(), &held.scopes);
+                    }
+                    keep
+                });
+                self.accounts.retain(|id, held| {
+                    let keep = now < held.until;
+                    if keep {
+                        bytes += Self::entry_bytes(id.as_str(), &held.scopes);
+                    }
+                    keep
+                });
+                self.bytes = bytes;
+            }
+        }
+        while self.bytes + extra > bound {
+            if let Some(id) = self.apps.keys().next().cloned() {
+                self.remove(HolderOf::App(&id));
+            } else if let Some(id) = self.accounts.keys().next().cloned() {
+                self.remove(HolderOf::Account(&id));
+            } else {
+                return false;
+            }
+        }
+        true
     }
 }
 
@@ -457,6 +650,10 @@ pub struct ValidationCache {
     key_uses: Mutex<HashMap<KeyId, Timestamp>>,
     /// The account of each app's owner, for issuance.
     pub owners: OwnerAccounts,
+    /// What each token holder may do now (see [`Holders`]).
+    holders: RwLock<Holders>,
+    /// The bytes [`Holders`] may take.
+    holder_bytes: usize,
 }
 
 impl Default for ValidationCache {
@@ -477,14 +674,18 @@ impl ValidationCache {
     /// A cache of at most about `max_bytes` (at least [`MIN_MAX_BYTES`]) whose scope bitsets
     /// cover `catalogue` and the identity scopes.
     pub fn new(max_bytes: usize, catalogue: &ScopeCatalogue) -> Self {
+        let max_bytes = max_bytes.max(MIN_MAX_BYTES);
+        let holder_bytes = max_bytes / HOLDER_SHARE;
         Self {
             shards: std::array::from_fn(|_| RwLock::default()),
-            shard_bytes: max_bytes.max(MIN_MAX_BYTES) / SHARDS,
+            shard_bytes: (max_bytes - holder_bytes) / SHARDS,
             scopes: ScopeTable::new(catalogue),
             generation: AtomicU64::new(0),
             connected: AtomicBool::new(false),
             key_uses: Mutex::default(),
             owners: OwnerAccounts::default(),
+            holders: RwLock::default(),
+            holder_bytes,
         }
     }
 
@@ -627,7 +828,16 @@ impl ValidationCache {
     /// Drops everything `invalidation` covers.
     pub fn apply(&self, invalidation: &Invalidation) {
         let mut shards = self.lock_all();
+        // Taken before the generation moves: a holder loaded before it is then not kept.
+        let mut holders = self.holders.write().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
+        match invalidation {
+            Invalidation::Client(c) => holders.remove(HolderOf::App(c)),
+            Invalidation::Account(a) => holders.remove(HolderOf::Account(a)),
+            Invalidation::All => holders.clear(),
+            Invalidation::Token(_) | Invalidation::Family(_) | Invalidation::Key(_) => {}
+        }
+        drop(holders);
         match invalidation {
             Invalidation::All => {
                 for shard in &mut shards {
@@ -664,10 +874,13 @@ impl ValidationCache {
     /// predate a revocation published while the feed was down, so it is not kept.
     pub fn set_connected(&self, connected: bool) {
         let mut shards = self.lock_all();
+        let mut holders = self.holders.write().unwrap_or_else(PoisonError::into_inner);
         self.generation.fetch_add(1, Ordering::AcqRel);
         for shard in &mut shards {
             clear(shard);
         }
+        holders.clear();
+        drop(holders);
         self.owners.clear();
         self.connected.store(connected, Ordering::Release);
     }
@@ -684,7 +897,58 @@ impl ValidationCache {
 
     /// About how many bytes the cache holds (its tables, queues and entries).
     pub fn bytes(&self) -> usize {
-        self.shards.iter().map(|s| read(s).bytes()).sum()
+        self.shards.iter().map(|s| read(s).bytes()).sum::<usize>() + self.holders_read().bytes
+    }
+
+    fn holders_read(&self) -> RwLockReadGuard<'_, Holders> {
+        self.holders.read().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// What `holder` may do, if remembered and trusted at `now`, and until when that holds.
+    pub fn holder(&self, holder: HolderOf<'_>, now: Timestamp) -> Option<(ScopeSet, Timestamp)> {
+        if !self.connected.load(Ordering::Acquire) {
+            return None;
+        }
+        let holders = self.holders_read();
+        let held = holders.get(holder)?;
+        (now < held.until).then(|| (held.scopes.clone(), held.until))
+    }
+
+    /// Remembers that `holder` may use its tokens with `scopes`, until `until` (capped at
+    /// [`POSITIVE_SECS`] from `now`), unless an invalidation happened since `loaded_at` (a
+    /// [`Self::generation`] read before the holder was read from the store). Returns until
+    /// when the answer may be reused.
+    pub fn remember_holder(
+        &self,
+        holder: HolderOf<'_>,
+        scopes: &ScopeSet,
+        now: Timestamp,
+        loaded_at: u64,
+    ) -> Timestamp {
+        let until = now.plus_secs(POSITIVE_SECS);
+        if !self.connected.load(Ordering::Acquire) {
+            return until;
+        }
+        let mut holders = self.holders.write().unwrap_or_else(PoisonError::into_inner);
+        // Checked under the lock, which invalidations hold while they move the generation.
+        if self.generation.load(Ordering::Acquire) != loaded_at {
+            return until;
+        }
+        holders.remove(holder);
+        let extra = Holders::entry_bytes(holder.id(), scopes);
+        if !holders.make_room(extra, self.holder_bytes, now) {
+            return until;
+        }
+        let held = Held {
+            scopes: scopes.clone(),
+            until,
+        };
+        match holder {
+            HolderOf::App(c) => holders.apps.insert(c.clone(), held),
+            HolderOf::Account(a) => holders.accounts.insert(a.clone(), held),
+        };
+        holders.bytes += extra;
+        until
     }
 
     /// Whether the cache is trusted right now.
@@ -787,6 +1051,7 @@ mod tests {
             minted_by: None,
             app: None,
             resource: None,
+            token: None,
         }
     }
 
@@ -953,6 +1218,11 @@ mod tests {
         full.key_id = Some(KeyId::generate(&mut OsRng));
         full.minted_by = Some(KeyId::generate(&mut OsRng));
         full.app = Some(app.clone());
+        full.token = Some(TokenFacts {
+            issued_at: T.plus_secs(-5),
+            expires_at: T.plus_secs(3600),
+            identity_scopes: ScopeSet::parse_space_separated("openid profile").unwrap(),
+        });
         // A scope the catalogue no longer lists (a token issued before it changed).
         let mut other = app_token(1);
         other.identity.scopes = ScopeSet::parse_space_separated("gone read").unwrap();
@@ -967,6 +1237,7 @@ mod tests {
                 assert_eq!(hit.key_id, v.key_id);
                 assert_eq!(hit.family_id, v.family_id);
                 assert_eq!(hit.minted_by, v.minted_by);
+                assert_eq!(hit.token, v.token);
                 assert_eq!(
                     hit.app.as_ref().map(|a| &a.client_id),
                     v.app.as_ref().map(|a| &a.client_id)
@@ -1123,6 +1394,129 @@ mod tests {
             cache.generation(),
         );
         assert!(matches!(cache.get(&d, T), Lookup::Valid(_)));
+    }
+
+    #[test]
+    fn a_token_with_scopes_beyond_the_identity_ones_as_identity_scopes_is_not_kept() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let mut v = app_token(0);
+        v.token = Some(TokenFacts {
+            issued_at: T,
+            expires_at: T.plus_secs(60),
+            identity_scopes: ScopeSet::parse_space_separated("openid read").unwrap(),
+        });
+        let g = cache.generation();
+        cache.remember_valid(&digest(0), v, T.plus_secs(60), T, g);
+        assert!(matches!(cache.get(&digest(0), T), Lookup::Unknown));
+    }
+
+    fn scopes(raw: &str) -> ScopeSet {
+        ScopeSet::parse_space_separated(raw).unwrap()
+    }
+
+    #[test]
+    fn holders_are_remembered_until_an_invalidation_covers_them() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let app = ClientId::generate(&mut OsRng);
+        let account = AccountId::generate(&mut OsRng);
+        let remember = |cache: &ValidationCache| {
+            let g = cache.generation();
+            let until = cache.remember_holder(HolderOf::App(&app), &scopes("read"), T, g);
+            assert_eq!(until, T.plus_secs(POSITIVE_SECS));
+            cache.remember_holder(HolderOf::Account(&account), &scopes("read write"), T, g);
+        };
+        remember(&cache);
+        assert_eq!(
+            cache.holder(HolderOf::App(&app), T),
+            Some((scopes("read"), T.plus_secs(POSITIVE_SECS)))
+        );
+        assert_eq!(
+            cache.holder(HolderOf::Account(&account), T).map(|h| h.0),
+            Some(scopes("read write"))
+        );
+        // An app and an account are told apart, though their ids are different kinds.
+        let other = AccountId::generate(&mut OsRng);
+        assert_eq!(cache.holder(HolderOf::Account(&other), T), None);
+        // Expired.
+        assert_eq!(
+            cache.holder(HolderOf::App(&app), T.plus_secs(POSITIVE_SECS)),
+            None
+        );
+        // What covers neither leaves them; what covers one drops it.
+        cache.apply(&Invalidation::Family(FamilyId::generate(&mut OsRng)));
+        cache.apply(&Invalidation::Key(KeyId::generate(&mut OsRng)));
+        cache.apply(&Invalidation::Token(digest(0)));
+        cache.apply(&Invalidation::Client(ClientId::generate(&mut OsRng)));
+        cache.apply(&Invalidation::Account(other));
+        assert!(cache.holder(HolderOf::App(&app), T).is_some());
+        assert!(cache.holder(HolderOf::Account(&account), T).is_some());
+        cache.apply(&Invalidation::Client(app.clone()));
+        assert_eq!(cache.holder(HolderOf::App(&app), T), None);
+        assert!(cache.holder(HolderOf::Account(&account), T).is_some());
+        cache.apply(&Invalidation::Account(account.clone()));
+        assert_eq!(cache.holder(HolderOf::Account(&account), T), None);
+        remember(&cache);
+        cache.apply(&Invalidation::All);
+        assert_eq!(cache.holder(HolderOf::App(&app), T), None);
+        assert_eq!(cache.holder(HolderOf::Account(&account), T), None);
+        // Losing the feed forgets them, and none is answered or kept while it is down.
+        remember(&cache);
+        cache.set_connected(false);
+        remember(&cache);
+        assert_eq!(cache.holder(HolderOf::App(&app), T), None);
+        cache.set_connected(true);
+        assert_eq!(cache.holder(HolderOf::App(&app), T), None);
+        assert_eq!(cache.bytes(), 0, "nothing left over");
+    }
+
+    #[test]
+    fn a_holder_loaded_before_an_invalidation_is_not_kept() {
+        let cache = ValidationCache::default();
+        cache.set_connected(true);
+        let app = ClientId::generate(&mut OsRng);
+        let loaded_at = cache.generation();
+        cache.apply(&Invalidation::Client(app.clone()));
+        cache.remember_holder(HolderOf::App(&app), &scopes("read"), T, loaded_at);
+        assert_eq!(cache.holder(HolderOf::App(&app), T), None);
+    }
+
+    #[test]
+    fn holders_stay_within_their_share_of_the_bound() {
+        let cache = ValidationCache::new(MIN_MAX_BYTES, &ScopeCatalogue::default());
+        cache.set_connected(true);
+        let apps: Vec<ClientId> = (0..20_000)
+            .map(|_| ClientId::generate(&mut OsRng))
+            .collect();
+        for app in &apps {
+            let g = cache.generation();
+            cache.remember_holder(HolderOf::App(app), &scopes("read write"), T, g);
+        }
+        assert!(
+            cache.bytes() <= MIN_MAX_BYTES / HOLDER_SHARE,
+            "{}",
+            cache.bytes()
+        );
+        let held = apps
+            .iter()
+            .filter(|a| cache.holder(HolderOf::App(a), T).is_some())
+            .count();
+        assert!(held > 50, "only {held} held");
+        // The newest is always kept.
+        assert!(cache.holder(HolderOf::App(&apps[19_999]), T).is_some());
+        // Expired ones make room first.
+        let later = T.plus_secs(POSITIVE_SECS);
+        let fresh = ClientId::generate(&mut OsRng);
+        let g = cache.generation();
+        cache.remember_holder(HolderOf::App(&fresh), &scopes("read"), later, g);
+        assert_eq!(
+            apps.iter()
+                .filter(|a| cache.holder(HolderOf::App(a), T).is_some())
+                .count(),
+            0
+        );
+        assert!(cache.holder(HolderOf::App(&fresh), later).is_some());
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! The per-request decision for API calls (`/auth/check` and the built-in gateway): one path
 //! for Basic and Bearer, through the validation cache, then the route policy.
 
-use crate::cache::{Lookup, Validated};
+use crate::cache::{HolderOf, Lookup, TokenFacts, Validated};
 use crate::metrics::{CacheResult, CredentialKind, Outcome, StoreOp};
 use crate::Gatehouse;
 use gatehouse_core::application::AppStatus;
@@ -183,32 +183,8 @@ impl Gatehouse {
                 )
             }
         };
-        let lookup = self.cache.get(&digest, now);
-        self.metrics.cache_lookup(match lookup {
-            Lookup::Unknown => CacheResult::Miss,
-            Lookup::Valid(_) | Lookup::Invalid => CacheResult::Hit,
-        });
-        let validated = match lookup {
-            Lookup::Valid(v) => v,
-            Lookup::Invalid => return Err(Failure::Invalid),
-            Lookup::Unknown => match self
-                .timed(
-                    StoreOp::CredentialLookup,
-                    self.load(&digest, credential, now, self.cache.generation()),
-                )
-                .await?
-            {
-                Some((v, until, loaded_at)) => {
-                    self.cache
-                        .remember_valid(&digest, v.clone(), until, now, loaded_at);
-                    std::sync::Arc::new(v)
-                }
-                None => {
-                    self.cache.remember_invalid(&digest, now);
-                    return Err(Failure::Invalid);
-                }
-            },
-        };
+        let basic = presented_account.is_some();
+        let validated = self.validated(&digest, basic, now).await?;
         // The cache is keyed by the secret; the Basic user name must match its account too.
         if let Some(presented) = presented_account {
             if validated.identity.account_id.as_ref().map(|a| a.as_str()) != Some(presented) {
@@ -221,15 +197,53 @@ impl Gatehouse {
         Ok(validated)
     }
 
+    /// What the credential of `digest` (a secret key when `basic`, else a token whose form
+    /// was checked) validates to, through the cache: the one answer `/auth/check`, the gateway
+    /// and introspection share.
+    pub(crate) async fn validated(
+        &self,
+        digest: &SecretDigest,
+        basic: bool,
+        now: Timestamp,
+    ) -> Result<Arc<Validated>, Failure> {
+        let lookup = self.cache.get(digest, now);
+        self.metrics.cache_lookup(match lookup {
+            Lookup::Unknown => CacheResult::Miss,
+            Lookup::Valid(_) | Lookup::Invalid => CacheResult::Hit,
+        });
+        match lookup {
+            Lookup::Valid(v) => Ok(v),
+            Lookup::Invalid => Err(Failure::Invalid),
+            Lookup::Unknown => match self
+                .timed(
+                    StoreOp::CredentialLookup,
+                    self.load(digest, basic, now, self.cache.generation()),
+                )
+                .await?
+            {
+                Some((v, until, loaded_at)) => {
+                    let v = Arc::new(v);
+                    self.cache
+                        .remember_valid(digest, Validated::clone(&v), until, now, loaded_at);
+                    Ok(v)
+                }
+                None => {
+                    self.cache.remember_invalid(digest, now);
+                    Err(Failure::Invalid)
+                }
+            },
+        }
+    }
+
     /// Reads a credential from the store: its identity and how long that answer holds.
     async fn load(
         &self,
         digest: &SecretDigest,
-        credential: &Credential,
+        basic: bool,
         now: Timestamp,
         loaded_at: u64,
     ) -> Result<Option<(Validated, Timestamp, u64)>, Failure> {
-        if let Credential::Basic { .. } = credential {
+        if basic {
             let Some((key, account)) = self.store.find_secret_key_by_digest(digest).await? else {
                 return Ok(None);
             };
@@ -251,6 +265,7 @@ impl Gatehouse {
                     minted_by: None,
                     app: None,
                     resource: None,
+                    token: None,
                 },
                 now.plus_secs(crate::cache::POSITIVE_SECS),
                 loaded_at,
@@ -262,25 +277,39 @@ impl Gatehouse {
         if !view.is_active(now) {
             return Ok(None);
         }
-        let Some(holder_scopes) = self.holder_scopes(&view.family).await? else {
+        let Some((holder_scopes, holder_until)) = self.holder(&view.family, now).await? else {
             return Ok(None);
         };
+        // A user's grant may also hold the identity scopes, which no app's product scopes
+        // list: they stay as long as the grant does. Introspection reports them; they open
+        // no route and never go upstream.
+        let identity_scopes = if view.family.user_id.is_some() {
+            view.token.scopes.identity_part()
+        } else {
+            ScopeSet::default()
+        };
         let identity = Identity {
-            account_id: view.family.account_id.clone(),
-            subject: view.family.user_id.clone(),
-            client_id: view.family.client_id.clone(),
+            account_id: view.family.account_id,
+            subject: view.family.user_id,
+            client_id: view.family.client_id,
             scopes: view.token.scopes.intersection(&holder_scopes),
-            embed_view: view.family.embed_view.clone(),
+            embed_view: view.family.embed_view,
         };
         let validated = Validated {
             identity,
             key_id: None,
-            family_id: Some(view.family.family_id.clone()),
-            minted_by: view.family.key_id.clone(),
+            family_id: Some(view.family.family_id),
+            minted_by: view.family.key_id,
             app: None,
-            resource: view.token.resource.clone(),
+            resource: view.token.resource,
+            token: Some(TokenFacts {
+                issued_at: view.token.created_at,
+                expires_at: view.token.expires_at,
+                identity_scopes,
+            }),
         };
-        Ok(Some((validated, view.token.expires_at, loaded_at)))
+        let until = view.token.expires_at.min(holder_until);
+        Ok(Some((validated, until, loaded_at)))
     }
 
     /// What the holder of a token of `family` may do now: its app's scopes (an app's token)
@@ -292,18 +321,41 @@ impl Gatehouse {
         &self,
         family: &TokenFamily,
     ) -> Result<Option<ScopeSet>, StoreError> {
-        if let Some(client_id) = &family.client_id {
-            return Ok(self
+        let now = self.clock.now();
+        Ok(self.holder(family, now).await?.map(|(scopes, _)| scopes))
+    }
+
+    /// [`Self::holder_scopes`], and until when the answer may be reused: remembered per
+    /// node (see `cache::Holders`), read from the store when it is not.
+    async fn holder(
+        &self,
+        family: &TokenFamily,
+        now: Timestamp,
+    ) -> Result<Option<(ScopeSet, Timestamp)>, StoreError> {
+        let holder = match (&family.client_id, &family.account_id) {
+            (Some(client_id), _) => HolderOf::App(client_id),
+            (None, Some(account_id)) => HolderOf::Account(account_id),
+            (None, None) => return Ok(None),
+        };
+        if let Some(known) = self.cache.holder(holder, now) {
+            return Ok(Some(known));
+        }
+        let loaded_at = self.cache.generation();
+        let scopes = match holder {
+            HolderOf::App(client_id) => self
                 .store
                 .find_application(client_id)
                 .await?
                 .filter(|a| a.status == AppStatus::Approved)
-                .map(|a| a.scopes));
-        }
-        if let Some(account_id) = &family.account_id {
-            return Ok(self.store.find_account(account_id).await?.map(|a| a.scopes));
-        }
-        Ok(None)
+                .map(|a| a.scopes),
+            HolderOf::Account(account_id) => {
+                self.store.find_account(account_id).await?.map(|a| a.scopes)
+            }
+        };
+        Ok(scopes.map(|scopes| {
+            let until = self.cache.remember_holder(holder, &scopes, now, loaded_at);
+            (scopes, until)
+        }))
     }
 
     /// Drops what a revocation covers from this node's cache at once. The revoking store

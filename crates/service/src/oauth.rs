@@ -1,6 +1,7 @@
 //! The token, revocation and introspection endpoints' use cases (RFC 6749, 7009, 7662).
 
 use crate::cache::{Lookup, Validated};
+use crate::gateway::Failure;
 use crate::metrics::{CacheResult, Grant, StoreOp};
 use crate::{Gatehouse, ServiceError};
 use gatehouse_core::account::Account;
@@ -299,6 +300,7 @@ impl Gatehouse {
             minted_by: None,
             app: Some(Arc::new(app.clone())),
             resource: None,
+            token: None,
         };
         self.cache
             .remember_valid(digest, validated, ends, now, generation);
@@ -843,7 +845,10 @@ impl Gatehouse {
     }
 
     /// RFC 7662: the state of `token`. Any authenticated caller may introspect any token of
-    /// this deployment (its holder could use it anyway).
+    /// this deployment (its holder could use it anyway). An access or embed token is answered
+    /// from the cached validation `/auth/check` uses (its answer holds the token's times and
+    /// identity scopes too, and every revocation drops it at once); a refresh token from the
+    /// store.
     pub async fn introspect(&self, token: &str) -> Result<Introspection, ServiceError> {
         let now = self.clock.now();
         let Ok(kind) = kind_of(token) else {
@@ -852,46 +857,62 @@ impl Gatehouse {
         let Ok(digest) = verify_format(token, kind, &self.settings.region) else {
             return Ok(Introspection::Inactive);
         };
-        let (scope, family, exp, iat, token_type, aud) = match kind {
+        match kind {
             SecretKind::AccessToken | SecretKind::EmbedToken => {
-                let Some(view) = self.store.find_access_token(&digest).await? else {
-                    return Ok(Introspection::Inactive);
-                };
-                if !view.is_active(now) {
-                    return Ok(Introspection::Inactive);
-                }
-                (
-                    view.token.scopes,
-                    view.family,
-                    view.token.expires_at,
-                    view.token.created_at,
-                    "Bearer",
-                    view.token.resource,
-                )
+                self.introspect_access(&digest, now).await
             }
-            SecretKind::RefreshToken => {
-                let Some((token, family)) = self.store.find_refresh_token(&digest).await? else {
-                    return Ok(Introspection::Inactive);
-                };
-                let live = token.used_at.is_none()
-                    && token.revoked_at.is_none()
-                    && family.revoked_at.is_none()
-                    && now < token.expires_at;
-                if !live {
-                    return Ok(Introspection::Inactive);
-                }
-                let aud = family.resource.clone();
-                (
-                    token.scopes,
-                    family,
-                    token.expires_at,
-                    token.created_at,
-                    "refresh_token",
-                    aud,
-                )
+            SecretKind::RefreshToken => self.introspect_refresh(&digest, now).await,
+            _ => Ok(Introspection::Inactive),
+        }
+    }
+
+    /// [`Self::introspect`] of an access or embed token.
+    async fn introspect_access(
+        &self,
+        digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Introspection, ServiceError> {
+        let validated = match self.validated(digest, false, now).await {
+            Ok(v) => v,
+            Err(Failure::Invalid) => return Ok(Introspection::Inactive),
+            Err(Failure::Unavailable) => {
+                return Err(ServiceError::Unavailable(
+                    "the credential store cannot answer".into(),
+                ))
             }
-            _ => return Ok(Introspection::Inactive),
         };
+        let Some(facts) = &validated.token else {
+            return Ok(Introspection::Inactive);
+        };
+        let identity = &validated.identity;
+        Ok(Introspection::Active {
+            scope: identity.scopes.union(&facts.identity_scopes),
+            client_id: identity.client_id.clone(),
+            sub: identity.subject.clone(),
+            account_id: identity.account_id.clone(),
+            exp: facts.expires_at,
+            iat: facts.issued_at,
+            token_type: "Bearer",
+            aud: validated.resource.clone(),
+        })
+    }
+
+    /// [`Self::introspect`] of a refresh token, from the store.
+    async fn introspect_refresh(
+        &self,
+        digest: &SecretDigest,
+        now: Timestamp,
+    ) -> Result<Introspection, ServiceError> {
+        let Some((token, family)) = self.store.find_refresh_token(digest).await? else {
+            return Ok(Introspection::Inactive);
+        };
+        let live = token.used_at.is_none()
+            && token.revoked_at.is_none()
+            && family.revoked_at.is_none()
+            && now < token.expires_at;
+        if !live {
+            return Ok(Introspection::Inactive);
+        }
         // What the token may do today: no more than its app or account may.
         let Some(holder_scopes) = self.holder_scopes(&family).await? else {
             return Ok(Introspection::Inactive);
@@ -904,14 +925,14 @@ impl Gatehouse {
             holder_scopes
         };
         Ok(Introspection::Active {
-            scope: scope.intersection(&holder_scopes),
+            scope: token.scopes.intersection(&holder_scopes),
             client_id: family.client_id,
             sub: family.user_id,
             account_id: family.account_id,
-            exp,
-            iat,
-            token_type,
-            aud,
+            exp: token.expires_at,
+            iat: token.created_at,
+            token_type: "refresh_token",
+            aud: family.resource,
         })
     }
 }

@@ -587,6 +587,37 @@ async fn a_token_with_only_identity_scopes_opens_no_api_route(backend: Backend) 
     let res = check(tokens["access_token"].as_str().unwrap().to_owned()).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["gatehouse-scopes"].to_str().unwrap(), "read");
+    // Introspection reports the identity scopes the grant holds with the product ones, from
+    // the answer `/auth/check` cached as from the store, times included.
+    for (token, scope) in [
+        (tokens["access_token"].as_str().unwrap(), "openid read"),
+        (identity_only.as_str(), "email openid profile"),
+    ] {
+        for _ in 0..2 {
+            let answer: Value = app
+                .http
+                .post(app.url(paths::INTROSPECT))
+                .basic_auth(&client.client_id, client.client_secret.as_ref())
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            assert_eq!(answer["active"], true, "{answer}");
+            assert_eq!(answer["scope"], scope, "{answer}");
+            assert_eq!(answer["token_type"], "Bearer", "{answer}");
+            assert_eq!(answer["client_id"], client.client_id.as_str(), "{answer}");
+            assert!(answer["sub"].is_string(), "{answer}");
+            assert_eq!(answer["iat"], T0.unix(), "{answer}");
+            assert_eq!(
+                answer["exp"].as_i64().unwrap() - T0.unix(),
+                tokens["expires_in"].as_i64().unwrap(),
+                "{answer}"
+            );
+        }
+    }
 }
 
 async fn after_rotation_old_id_tokens_still_verify_and_new_ones_carry_the_new_kid(
