@@ -73,7 +73,19 @@ fn parse_basic(encoded: &str) -> Option<Credential> {
     if encoded.is_empty() || encoded.bytes().any(|b| b.is_ascii_whitespace()) {
         return None;
     }
-    let text = String::from_utf8(STANDARD.decode(encoded).ok()?).ok()?;
+    // Decoded on the stack (an account ID and a secret key take about 70 bytes); only a
+    // longer value is decoded onto the heap.
+    let mut stack = [0u8; 192];
+    let heap;
+    let decoded: &[u8] = match STANDARD.decode_slice(encoded, &mut stack) {
+        Ok(len) => stack.get(..len)?,
+        Err(base64::DecodeSliceError::OutputSliceTooSmall) => {
+            heap = STANDARD.decode(encoded).ok()?;
+            &heap
+        }
+        Err(base64::DecodeSliceError::DecodeError(_)) => return None,
+    };
+    let text = std::str::from_utf8(decoded).ok()?;
     let (account_id, secret) = text.split_once(':')?;
     if account_id.is_empty() || secret.is_empty() || text.chars().any(char::is_control) {
         return None;
@@ -118,11 +130,12 @@ pub struct RoutePolicy {
     pub scopes: BTreeMap<String, String>,
 }
 
-/// What a path and method require.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Requirement {
+/// What a path and method require (the scope borrowed from the route's policy: finding it
+/// allocates nothing).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Requirement<'a> {
     /// A valid credential holding this scope.
-    Scope(String),
+    Scope(&'a str),
     /// A valid credential holding at least one product scope (a credential with no scope, or
     /// with only OpenID Connect identity scopes, is good for nothing here, so it never passes).
     Authenticated,
@@ -136,12 +149,12 @@ pub enum Requirement {
 /// (RFC 9110 §9.1: they are case-sensitive), and one with a lowercase letter is refused
 /// outright, since an upstream that folds case would run `post` as `POST` while the route
 /// would have judged it by `*`. With no matching route, `default_deny` decides.
-pub fn requirement(
-    routes: &[RoutePolicy],
+pub fn requirement<'a>(
+    routes: &'a [RoutePolicy],
     method: &str,
     path: &str,
     default_deny: bool,
-) -> (Option<usize>, Requirement) {
+) -> (Option<usize>, Requirement<'a>) {
     let matched = routes
         .iter()
         .position(|r| prefix_matches(&r.path_prefix, path));
@@ -154,7 +167,7 @@ pub fn requirement(
             let scope = scopes.and_then(|s| s.get(method).or_else(|| s.get("*")));
             (
                 Some(i),
-                scope.map_or(Requirement::Deny, |s| Requirement::Scope(s.clone())),
+                scope.map_or(Requirement::Deny, |s| Requirement::Scope(s)),
             )
         }
         None if default_deny => (None, Requirement::Deny),
@@ -190,7 +203,7 @@ pub enum Refusal {
 /// through there.
 pub fn authorize(
     identity: &Identity,
-    requirement: &Requirement,
+    requirement: &Requirement<'_>,
     method: &str,
     uri: &str,
 ) -> Result<(), Refusal> {
@@ -412,11 +425,11 @@ mod tests {
         let r = routes();
         assert_eq!(
             requirement(&r, "GET", "/v1/trips", false).1,
-            Requirement::Scope("read".into())
+            Requirement::Scope("read")
         );
         assert_eq!(
             requirement(&r, "DELETE", "/v1/trips", false).1,
-            Requirement::Scope("write".into())
+            Requirement::Scope("write")
         );
         assert_eq!(
             requirement(&r, "GET", "/open/x", false).1,
@@ -439,7 +452,7 @@ mod tests {
             path_prefix: "/v1/".into(),
             scopes: [("GET".to_owned(), "read".to_owned())].into(),
         }];
-        let read = Requirement::Scope("read".into());
+        let read = Requirement::Scope("read");
         assert_eq!(requirement(&only_get, "GET", "/v1/x", false).1, read);
         for method in ["POST", "DELETE", "PROPFIND"] {
             assert_eq!(
@@ -463,7 +476,7 @@ mod tests {
         }
         assert_eq!(
             requirement(&r, "PURGE", "/v1/x", false).1,
-            Requirement::Scope("write".into()),
+            Requirement::Scope("write"),
             "an exact method the route does not name falls to *"
         );
     }
@@ -474,7 +487,7 @@ mod tests {
         for path in ["/V1/orders", "/v1/orders", "/V1/ORDERS"] {
             assert_eq!(
                 requirement(&r, "GET", path, false),
-                (Some(0), Requirement::Scope("read".into())),
+                (Some(0), Requirement::Scope("read")),
                 "{path}"
             );
         }
@@ -508,7 +521,7 @@ mod tests {
         );
         for scope in ["openid", "email", "profile"] {
             assert_eq!(
-                authorize(&signed_in, &Requirement::Scope(scope.into()), "GET", "/x"),
+                authorize(&signed_in, &Requirement::Scope(scope), "GET", "/x"),
                 Err(Refusal::InsufficientScope),
                 "{scope}"
             );
@@ -539,16 +552,11 @@ mod tests {
     fn scopes_decide_and_deny_wins() {
         let reader = identity(&["read"], None);
         assert_eq!(
-            authorize(&reader, &Requirement::Scope("read".into()), "GET", "/v1/x"),
+            authorize(&reader, &Requirement::Scope("read"), "GET", "/v1/x"),
             Ok(())
         );
         assert_eq!(
-            authorize(
-                &reader,
-                &Requirement::Scope("write".into()),
-                "POST",
-                "/v1/x"
-            ),
+            authorize(&reader, &Requirement::Scope("write"), "POST", "/v1/x"),
             Err(Refusal::InsufficientScope)
         );
         assert_eq!(
@@ -565,7 +573,7 @@ mod tests {
     fn embed_tokens_open_only_get_of_their_view() {
         let embed = identity(&["views"], Some("/views/trips?id=7"));
         let any = Requirement::Authenticated;
-        let read = Requirement::Scope("read".into());
+        let read = Requirement::Scope("read");
         assert_eq!(
             authorize(&embed, &read, "GET", "/views/trips?id=7"),
             Err(Refusal::InsufficientScope)

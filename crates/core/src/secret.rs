@@ -98,7 +98,8 @@ impl PlainSecret {
         region: &Region,
     ) -> Self {
         let mut text = format!("gh{}_{}_{}", kind.tag(), region, base62(rng, BODY_LEN));
-        text.push_str(&checksum(&text));
+        let check = checksum(&text);
+        text.extend(check.iter().map(|&b| char::from(b)));
         Self(text)
     }
 
@@ -180,7 +181,7 @@ pub fn verify_format(
         presented.get(..split).ok_or(CredentialError::Malformed)?,
         presented.get(split..).ok_or(CredentialError::Malformed)?,
     );
-    if checksum(signed) != check {
+    if checksum(signed).as_slice() != check.as_bytes() {
         return Err(CredentialError::BadChecksum);
     }
     if kind != expected {
@@ -203,14 +204,16 @@ pub fn kind_of(presented: &str) -> Result<SecretKind, CredentialError> {
     SecretKind::from_tag(tag).ok_or(CredentialError::Malformed)
 }
 
-fn checksum(text: &str) -> String {
+/// The checksum of `text`: CRC-32 in [`CHECK_LEN`] base-62 digits (ASCII), on the stack, as
+/// every check of a presented secret computes it.
+fn checksum(text: &str) -> [u8; CHECK_LEN] {
     let mut n = u64::from(crc32fast::hash(text.as_bytes()));
     let mut digits = [b'0'; CHECK_LEN];
     for d in digits.iter_mut().rev() {
         *d = BASE62.get((n % 62) as usize).copied().unwrap_or(b'0');
         n /= 62;
     }
-    digits.iter().map(|&b| char::from(b)).collect()
+    digits
 }
 
 #[cfg(test)]

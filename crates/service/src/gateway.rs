@@ -23,8 +23,9 @@ use tokio::task::JoinHandle;
 /// The answer to "may this call pass?".
 #[derive(Debug, Clone)]
 pub enum Verdict {
-    /// Yes, on behalf of this identity.
-    Allow(Identity),
+    /// Yes, on behalf of the identity the credential validated to (`identity`): the cached
+    /// answer itself, shared rather than copied.
+    Allow(Arc<Validated>),
     /// No valid credential (401). `token_sent`: a bearer token was presented (RFC 6750
     /// `error="invalid_token"`).
     Unauthorized {
@@ -148,7 +149,7 @@ impl Gatehouse {
             return (unauthorized(true), kind);
         }
         let verdict = match authorize(&validated.identity, &needed, method, uri) {
-            Ok(()) => Verdict::Allow(validated.identity.clone()),
+            Ok(()) => Verdict::Allow(validated),
             Err(refusal) => Verdict::Forbidden(refusal),
         };
         (verdict, kind)

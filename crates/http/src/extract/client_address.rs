@@ -26,7 +26,10 @@ pub fn request_scheme(
     headers: &HeaderMap,
     trusted: &[ipnet::IpNet],
 ) -> &'static str {
-    let trusted_peer = peer(extensions).is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)));
+    // Without trusted proxies the peer is not looked at (the frame then does not record it
+    // for the gateway's requests).
+    let trusted_peer = !trusted.is_empty()
+        && peer(extensions).is_some_and(|ip| trusted.iter().any(|n| n.contains(&ip)));
     if !trusted_peer {
         return "http";
     }

@@ -2,7 +2,8 @@
 //!
 //! In order, on the way in: the request id ([`super::observe`]), the removal of a caller's
 //! `Gatehouse-*` headers, the client's address (`ConnectInfo`), the request's `request` span,
-//! and the default body limit; on the way out: the security headers of Gatehouse's own
+//! and the default body limit (those two only for the route families that use them, see
+//! [`Frame::needs`]); on the way out: the security headers of Gatehouse's own
 //! responses, the access log line (at debug), the response's request id and the request
 //! metrics.
 //!
@@ -44,18 +45,39 @@ pub struct Frame {
     https: bool,
     /// The connection's peer, given to the handlers as `ConnectInfo`.
     peer: Option<SocketAddr>,
-    inner: Limited,
+    /// Whether the gateway looks at the peer (it does only to trust a proxy's
+    /// `X-Forwarded-Proto`, so only with `trusted_proxies`).
+    gateway_needs_peer: bool,
+    /// The router with the default body limit, for the families whose handlers read bodies.
+    limited: Limited,
+    /// The same router without it, for the others.
+    router: Router,
 }
 
 impl Frame {
     /// The frame around `router` (the routes with their state).
     pub fn new(state: AppState, router: Router) -> Self {
         let https = state.issuer.starts_with("https://");
+        let gateway_needs_peer = !state.gatehouse.settings().trusted_proxies.is_empty();
         Self {
             state,
             https,
             peer: None,
-            inner: Layer::layer(&DefaultBodyLimit::max(MAX_FORM_BYTES), router),
+            gateway_needs_peer,
+            limited: Layer::layer(&DefaultBodyLimit::max(MAX_FORM_BYTES), router.clone()),
+            router,
+        }
+    }
+
+    /// Whether the handlers of `family` read the client's address (`ConnectInfo`: per-client
+    /// limits, or the gateway's trust in a proxy) or a body (with the default body limit).
+    /// Each is one allocation per request, so the families that need neither (`/healthz`,
+    /// `/auth/check`, static files and the gateway without trusted proxies) are spared them.
+    fn needs(&self, family: RouteFamily) -> (bool, bool) {
+        match family {
+            RouteFamily::Ops | RouteFamily::AuthCheck => (false, false),
+            RouteFamily::Other | RouteFamily::Gateway => (self.gateway_needs_peer, false),
+            RouteFamily::Oauth | RouteFamily::Portal | RouteFamily::Admin => (true, true),
         }
     }
 }
@@ -98,8 +120,9 @@ impl Service<Request> for Frame {
         let ends_at_client = matches!(path, paths::LOGIN | paths::AUTHORIZE);
         strip_identity_headers(request.headers_mut());
         request.headers_mut().insert(REQUEST_ID, id.clone());
+        let (needs_peer, reads_body) = self.needs(family);
         let extensions = request.extensions_mut();
-        if let Some(peer) = self.peer {
+        if let Some(peer) = self.peer.filter(|_| needs_peer) {
             extensions.insert(ConnectInfo(peer));
         }
         // For the admin API's key check, a route layer that runs without the router's state
@@ -119,7 +142,13 @@ impl Service<Request> for Frame {
             request_id = id.to_str().unwrap_or(""),
             method = %request.method(),
         );
-        let inner = span.in_scope(|| self.inner.call(request));
+        let inner = span.in_scope(|| {
+            if reads_body {
+                self.limited.call(request)
+            } else {
+                self.router.call(request)
+            }
+        });
         FrameFuture {
             inner,
             span,

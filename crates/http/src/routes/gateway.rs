@@ -3,7 +3,7 @@
 //! Gatehouse does not serve is 404.
 
 use crate::error::ApiError;
-use crate::routes::auth_check::{authorization, identity_headers, refused};
+use crate::routes::auth_check::{authorization, each_identity_header, refused};
 use crate::AppState;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -121,15 +121,16 @@ async fn decide_and_proxy(
         .gatehouse
         .check_request(authorization(&parts.headers), parts.method.as_str(), uri)
         .await;
-    let Verdict::Allow(identity) = verdict else {
+    let Verdict::Allow(validated) = verdict else {
         return refused(verdict).into_response();
     };
+    let identity = &validated.identity;
     let scheme = crate::extract::client_address::request_scheme(
         &parts.extensions,
         &parts.headers,
         &state.gatehouse.settings().trusted_proxies,
     );
-    match proxy(state, upstream, parts, body, &identity, scheme).await {
+    match proxy(state, upstream, parts, body, identity, scheme).await {
         Ok(response) => response,
         Err(error) => error.into_response(),
     }
@@ -186,9 +187,9 @@ fn upstream_headers(
         }
     }
     headers.insert(header::HOST, upstream.host_header().clone());
-    for (name, value) in identity_headers(identity) {
+    each_identity_header(identity, |name, value| {
         headers.append(name, value);
-    }
+    });
     if let Some(cookies) = cookies.and_then(|c| HeaderValue::try_from(c).ok()) {
         headers.insert(header::COOKIE, cookies);
     }
