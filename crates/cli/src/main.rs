@@ -20,10 +20,11 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    init_logging(
-        matches!(cli.command, cli::Command::Serve),
-        settings.log_format,
-    );
+    let serving = matches!(cli.command, cli::Command::Serve);
+    init_logging(serving, settings.log_format);
+    if serving {
+        return_free_memory();
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -66,3 +67,39 @@ fn init_logging(serving: bool, format: LogFormat) {
             .init(),
     }
 }
+
+/// How often a serving process gives free heap memory back to the system.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Gives the heap's free pages back to the system every [`TRIM_EVERY`], on a thread of its own.
+///
+/// glibc's malloc returns freed memory to the system only from the top of each arena (one per
+/// thread that allocates, up to 8 per core: the tokio workers, a thread per SQLite connection,
+/// the Argon2 threads). Pages freed below a live allocation stay resident. With the validation
+/// cache full and turning over (every credential new: its entries are freed in arrival order
+/// while new ones land among them), measured here: 29 MiB in use, 59 MiB resident.
+/// `malloc_trim` releases every whole free page in every arena (`MADV_DONTNEED`); one call
+/// takes well under a millisecond and changes nothing that is in use. Other allocators
+/// (mimalloc, jemalloc) were measured too: see docs/configuration.md, "Memory".
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code)]
+fn return_free_memory() {
+    let spawned = std::thread::Builder::new()
+        .name("malloc-trim".into())
+        .spawn(|| loop {
+            std::thread::sleep(TRIM_EVERY);
+            // SAFETY: malloc_trim takes no pointers and only returns free memory; it is safe
+            // to call from any thread at any time.
+            unsafe {
+                libc::malloc_trim(0);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!(error = %e, "cannot start the thread that returns free memory");
+    }
+}
+
+/// Other allocators and C libraries give free memory back by themselves.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn return_free_memory() {}

@@ -417,7 +417,11 @@ impl Gatehouse {
         let flusher = tokio::spawn(async move {
             let mut tick = tokio::time::interval(KEY_USE_FLUSH);
             loop {
-                tick.tick().await;
+                // Every period, or sooner when many keys wait (their notes take memory).
+                tokio::select! {
+                    _ = tick.tick() => {}
+                    () = me.cache.key_uses_full() => {}
+                }
                 me.flush_key_uses().await;
             }
         });

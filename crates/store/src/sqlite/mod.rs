@@ -34,6 +34,25 @@ pub struct SqliteStore {
     _checkpoints: Option<Arc<Checkpoints>>,
 }
 
+/// Page cache of the writer, in KiB. SQLite's page caches share one pool of pages in the
+/// process (the bundled build has `SQLITE_ENABLE_MEMORY_MANAGEMENT`), as big as the caches'
+/// sizes together: this, [`READER_CACHE_KIB`] per reader and [`CHECKPOINTER_CACHE_KIB`].
+/// Issuance inserts into indexes keyed by random digests, which touch a new page per row: the
+/// writer keeps the most, which saves re-reading the interior pages of those indexes.
+pub const WRITER_CACHE_KIB: u32 = 4096;
+/// Page cache of each reader, in KiB: enough for the interior pages a lookup descends
+/// through; the leaves it ends on are mostly new (the operating system caches the file for
+/// all connections).
+pub const READER_CACHE_KIB: u32 = 512;
+/// Page cache of the checkpointing connection, in KiB.
+pub const CHECKPOINTER_CACHE_KIB: u32 = 256;
+/// SQLite's soft heap limit, in bytes, for everything SQLite allocates in the process (page
+/// caches, prepared statements, schemas): past it, SQLite frees cached pages, least recently
+/// used first, rather than growing. The page caches above stay under it with 8 readers; the
+/// limit is what holds when prepared statements (a multi-row INSERT per batch size) or more
+/// connections add to them.
+pub const SOFT_HEAP_LIMIT: u64 = 16 * 1024 * 1024;
+
 /// How often a background task copies committed pages from the WAL into the database file and
 /// syncs both. It bounds what a power loss can lose, and it takes that work (and its `fsync`)
 /// off the writer, which before checkpointed every 4,000 pages in the middle of a commit.
@@ -76,10 +95,10 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5))
-            // Token issuance inserts into indexes keyed by random digests, which touch a new
-            // page per row: a larger page cache saves re-reading them, and checkpointing the
-            // WAL less often writes each hot page back once for many commits.
-            .pragma("cache_size", "-8192")
+            // See WRITER_CACHE_KIB; checkpointing the WAL less often writes each hot page back
+            // once for many commits.
+            .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
+            .pragma("soft_heap_limit", SOFT_HEAP_LIMIT.to_string())
             .pragma("wal_autocheckpoint", "4000")
             // A multi-row INSERT keeps a statement journal (to undo just that statement);
             // past 64 KiB SQLite spilled it to a temporary file, created and deleted per batch.
@@ -108,8 +127,8 @@ impl SqliteStore {
             .acquire_timeout(options.acquire_timeout)
             .connect_with(connect.clone())
             .await?;
-        // Opened once the writer has created the file; each reader's page cache is its own,
-        // so they get a smaller one (the operating system caches the file for all).
+        // Opened once the writer has created the file, with a smaller page cache each (see
+        // READER_CACHE_KIB).
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .idle_timeout(Duration::from_secs(600))
@@ -118,7 +137,7 @@ impl SqliteStore {
             .connect_lazy_with(
                 connect
                     .clone()
-                    .pragma("cache_size", "-1024")
+                    .pragma("cache_size", format!("-{READER_CACHE_KIB}"))
                     .pragma("query_only", "ON"),
             );
         let checkpointer = SqlitePoolOptions::new()
@@ -126,7 +145,7 @@ impl SqliteStore {
             .idle_timeout(None)
             .max_lifetime(None)
             .acquire_timeout(options.acquire_timeout)
-            .connect_lazy_with(connect.pragma("cache_size", "-256"));
+            .connect_lazy_with(connect.pragma("cache_size", format!("-{CHECKPOINTER_CACHE_KIB}")));
         let task = tokio::spawn(checkpoint_every(checkpointer)).abort_handle();
         Ok(Self {
             pool,
