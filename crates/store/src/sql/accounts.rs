@@ -49,7 +49,7 @@ macro_rules! impl_account_store {
                     let row: Option<AccountRow> =
                         sqlx::query_as(&select::<Account>("WHERE account_id = $1"))
                             .bind(account_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(Account::try_from).transpose()
                 }
@@ -65,7 +65,7 @@ macro_rules! impl_account_store {
                     let sql = select::<SecretKey>("WHERE account_id = $1 ORDER BY seq");
                     let rows: Vec<SecretKeyRow> = sqlx::query_as(&sql)
                         .bind(account_id.as_str())
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     convert_all(rows)
                 }
@@ -116,7 +116,7 @@ macro_rules! impl_account_store {
                     )
                     .bind(key_id.as_str())
                     .bind(account_id.as_str())
-                    .fetch_optional(&self.reader)
+                    .fetch_optional(&mut *self.reader.acquire().await?)
                     .await?;
                     match exists {
                         Some(_) => Ok(Revocation::AlreadyRevoked),
@@ -150,7 +150,7 @@ macro_rules! impl_account_store {
                     // One indexed lookup: the key by its digest, joined to its account.
                     let row: Option<KeyAccountRow> = sqlx::query_as(&FIND_KEY)
                         .bind(digest.as_bytes().as_slice())
-                        .fetch_optional(&self.reader)
+                        .fetch_optional(&mut *self.reader.acquire().await?)
                         .await?;
                     let Some((key, account)) = row.map(<(SecretKey, Account)>::try_from).transpose()?
                     else {
@@ -175,7 +175,7 @@ macro_rules! impl_account_store {
                     ))
                     .bind(search.pattern())
                     .bind(search.sql_limit(query.limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     let accounts: Vec<Account> = convert_all(rows)?;
                     Ok(search.finish(accounts, query.limit, |a| {
@@ -194,7 +194,7 @@ macro_rules! impl_account_store {
                     ))
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     page_of(rows, page.limit)
                 }

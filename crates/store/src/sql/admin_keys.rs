@@ -24,7 +24,7 @@ macro_rules! impl_admin_key_store {
                     let row: Option<AdminKeyRow> =
                         sqlx::query_as(&select::<AdminKey>("WHERE key_digest = $1"))
                             .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let Some(key) = row.map(AdminKey::try_from).transpose()? else {
                         return Ok(None);
@@ -52,7 +52,7 @@ macro_rules! impl_admin_key_store {
                     let exists: Option<(String,)> =
                         sqlx::query_as("SELECT key_id FROM admin_keys WHERE key_id = $1")
                             .bind(key_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     match exists {
                         Some(_) => Ok(Revocation::AlreadyRevoked),

@@ -44,7 +44,7 @@ macro_rules! impl_app_store {
                     let row: Option<ApplicationRow> =
                         sqlx::query_as(&select::<Application>("WHERE client_id = $1"))
                             .bind(client_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(Application::try_from).transpose()
                 }
@@ -56,7 +56,7 @@ macro_rules! impl_app_store {
                     let sql = select::<Application>("WHERE owner_id = $1 ORDER BY seq");
                     let rows: Vec<ApplicationRow> = sqlx::query_as(&sql)
                         .bind(owner_id.as_str())
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     convert_all(rows)
                 }
@@ -137,7 +137,7 @@ macro_rules! impl_app_store {
                     let sql = select::<ClientSecret>("WHERE client_id = $1 ORDER BY seq DESC");
                     let rows: Vec<ClientSecretRow> = sqlx::query_as(&sql)
                         .bind(client_id.as_str())
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     convert_all(rows)
                 }
@@ -204,7 +204,7 @@ macro_rules! impl_app_store {
                     let row: Option<ClientSecretRow> =
                         sqlx::query_as(&select::<ClientSecret>("WHERE secret_digest = $1"))
                             .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let secret = row.map(ClientSecret::try_from).transpose()?;
                     Ok(secret.filter(|s| s.digest == *digest))
@@ -225,7 +225,7 @@ macro_rules! impl_app_store {
                     .bind(search.pattern())
                     .bind(query.status.map(|s| s.as_str()))
                     .bind(search.sql_limit(query.limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     let apps: Vec<Application> = convert_all(rows)?;
                     Ok(search.finish(apps, query.limit, |a| {
@@ -252,7 +252,7 @@ macro_rules! impl_app_store {
                         .bind(status.map(|s| s.as_str()))
                         .bind(page.after)
                         .bind(i64::from(page.limit) + 1)
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     page_of(rows, page.limit)
                 }
@@ -304,7 +304,7 @@ macro_rules! impl_app_store {
                     let row: Option<RedirectUriChangeRow> =
                         sqlx::query_as(&select::<RedirectUriChange>("WHERE client_id = $1"))
                             .bind(client_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(RedirectUriChange::try_from).transpose()
                 }
@@ -319,7 +319,7 @@ macro_rules! impl_app_store {
                         "ORDER BY requested_at, client_id LIMIT $1",
                     ))
                     .bind(i64::from(limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     convert_all(rows)
                 }

@@ -23,7 +23,7 @@ macro_rules! impl_audit_store {
                     let rows: Vec<AuditEventRow> =
                         sqlx::query_as(&select::<AuditEvent>("ORDER BY event_id DESC LIMIT $1"))
                             .bind(i64::from(limit))
-                            .fetch_all(&self.reader)
+                            .fetch_all(&mut *self.reader.acquire().await?)
                             .await?;
                     convert_all(rows)
                 }
@@ -46,7 +46,7 @@ macro_rules! impl_audit_store {
                     .bind(query.since.map(Timestamp::unix))
                     .bind(query.until.map(Timestamp::unix))
                     .bind(i64::from(query.limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     convert_all(rows)
                 }
@@ -74,7 +74,7 @@ macro_rules! impl_audit_store {
                         .bind(query.until.map(Timestamp::unix))
                         .bind(page.after)
                         .bind(i64::from(page.limit) + 1)
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     page_of(rows, page.limit)
                 }
@@ -94,7 +94,7 @@ macro_rules! impl_audit_store {
                     .bind(target)
                     .bind(since.unix())
                     .bind(i64::from(limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     Ok(rows
                         .into_iter()

@@ -22,7 +22,7 @@ macro_rules! impl_grant_store {
                         sqlx::query_as(&select::<Grant>("WHERE user_id = $1 AND client_id = $2"))
                             .bind(user_id.as_str())
                             .bind(client_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(Grant::try_from).transpose()
                 }
@@ -49,7 +49,7 @@ macro_rules! impl_grant_store {
                         select::<Grant>("WHERE user_id = $1 ORDER BY updated_at DESC, seq DESC");
                     let rows: Vec<GrantRow> = sqlx::query_as(&sql)
                         .bind(user_id.as_str())
-                        .fetch_all(&self.reader)
+                        .fetch_all(&mut *self.reader.acquire().await?)
                         .await?;
                     convert_all(rows)
                 }

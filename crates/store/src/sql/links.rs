@@ -117,7 +117,7 @@ macro_rules! impl_link_store {
                     let row: Option<LinkRow> =
                         sqlx::query_as(&select::<OneTimeLink>("WHERE link_digest = $1"))
                             .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(OneTimeLink::try_from).transpose()
                 }

@@ -23,7 +23,7 @@ macro_rules! impl_session_store {
                     let row: Option<SessionRow> =
                         sqlx::query_as(&select::<Session>("WHERE session_digest = $1"))
                             .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let session = row.map(Session::try_from).transpose()?;
                     Ok(session.filter(|s| s.digest == *digest))

@@ -29,7 +29,7 @@ macro_rules! impl_signing_key_store {
                 async fn current_signing_key(&self) -> Result<Option<SigningKey>, StoreError> {
                     let row: Option<SigningKeyRow> =
                         sqlx::query_as(&select::<SigningKey>("WHERE retired_at IS NULL"))
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(SigningKey::try_from).transpose()
                 }
@@ -63,7 +63,7 @@ macro_rules! impl_signing_key_store {
                          ORDER BY retired_at IS NULL DESC, seq DESC",
                     ))
                     .bind(now.unix())
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     convert_all(rows)
                 }

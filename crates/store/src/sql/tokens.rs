@@ -402,7 +402,7 @@ macro_rules! impl_token_store {
                     let row: Option<AuthorizationCodeRow> =
                         sqlx::query_as(&select::<AuthorizationCode>("WHERE code_digest = $1"))
                             .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let code = row.map(AuthorizationCode::try_from).transpose()?;
                     Ok(code.filter(|c| c.digest == *digest))
@@ -442,7 +442,7 @@ macro_rules! impl_token_store {
                 ) -> Result<Option<TokenView>, StoreError> {
                     let row: Option<AccessTokenRow> = sqlx::query_as(&FIND_ACCESS)
                         .bind(digest.as_bytes().as_slice())
-                        .fetch_optional(&self.reader)
+                        .fetch_optional(&mut *self.reader.acquire().await?)
                         .await?;
                     let view = row.map(TokenView::try_from).transpose()?;
                     Ok(view.filter(|v| v.token.digest == *digest))
@@ -454,7 +454,7 @@ macro_rules! impl_token_store {
                 ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError> {
                     let row: Option<RefreshTokenRow> = sqlx::query_as(&FIND_REFRESH)
                         .bind(digest.as_bytes().as_slice())
-                        .fetch_optional(&self.reader)
+                        .fetch_optional(&mut *self.reader.acquire().await?)
                         .await?;
                     let found = row
                         .map(<(RefreshToken, TokenFamily)>::try_from)

@@ -132,7 +132,7 @@ macro_rules! impl_user_store {
                 ) -> Result<Option<User>, StoreError> {
                     let row: Option<UserRow> = sqlx::query_as(&select::<User>("WHERE email = $1"))
                         .bind(email.as_str())
-                        .fetch_optional(&self.reader)
+                        .fetch_optional(&mut *self.reader.acquire().await?)
                         .await?;
                     row.map(User::try_from).transpose()
                 }
@@ -141,7 +141,7 @@ macro_rules! impl_user_store {
                     let row: Option<UserRow> =
                         sqlx::query_as(&select::<User>("WHERE user_id = $1"))
                             .bind(user_id.as_str())
-                            .fetch_optional(&self.reader)
+                            .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(User::try_from).transpose()
                 }
@@ -149,7 +149,7 @@ macro_rules! impl_user_store {
                 async fn has_admin(&self) -> Result<bool, StoreError> {
                     let (exists,): (bool,) =
                         sqlx::query_as("SELECT EXISTS (SELECT 1 FROM users WHERE role = 'admin')")
-                            .fetch_one(&self.reader)
+                            .fetch_one(&mut *self.reader.acquire().await?)
                             .await?;
                     Ok(exists)
                 }
@@ -157,7 +157,7 @@ macro_rules! impl_user_store {
                 async fn list_admins(&self) -> Result<Vec<User>, StoreError> {
                     let rows: Vec<UserRow> =
                         sqlx::query_as(&select::<User>("WHERE role = 'admin' ORDER BY seq"))
-                            .fetch_all(&self.reader)
+                            .fetch_all(&mut *self.reader.acquire().await?)
                             .await?;
                     convert_all(rows)
                 }
@@ -192,7 +192,7 @@ macro_rules! impl_user_store {
                     ))
                     .bind(contains_pattern(query.search.as_deref()))
                     .bind(i64::from(query.limit))
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     convert_all(rows)
                 }
@@ -205,7 +205,7 @@ macro_rules! impl_user_store {
                     ))
                     .bind(page.after)
                     .bind(i64::from(page.limit) + 1)
-                    .fetch_all(&self.reader)
+                    .fetch_all(&mut *self.reader.acquire().await?)
                     .await?;
                     page_of(rows, page.limit)
                 }

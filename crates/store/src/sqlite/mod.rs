@@ -16,6 +16,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 mod poll;
+mod readers;
+
+use readers::Readers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -29,7 +32,7 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// Connections that only read (`query_only`): in WAL mode they read the last committed
     /// state without waiting for the writer, and the writer never waits for them.
-    reader: SqlitePool,
+    reader: Arc<Readers>,
     /// The background checkpoints of a file database, stopped with the last clone.
     _checkpoints: Option<Arc<Checkpoints>>,
 }
@@ -115,7 +118,7 @@ impl SqliteStore {
                 .connect_with(connect)
                 .await?;
             return Ok(Self {
-                reader: pool.clone(),
+                reader: Arc::new(Readers::Shared(pool.clone())),
                 pool,
                 _checkpoints: None,
             });
@@ -129,17 +132,14 @@ impl SqliteStore {
             .await?;
         // Opened once the writer has created the file, with a smaller page cache each (see
         // READER_CACHE_KIB).
-        let reader = SqlitePoolOptions::new()
-            .max_connections(options.max_connections.max(1))
-            .idle_timeout(Duration::from_secs(600))
-            .max_lifetime(Duration::from_secs(1800))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_lazy_with(
-                connect
-                    .clone()
-                    .pragma("cache_size", format!("-{READER_CACHE_KIB}"))
-                    .pragma("query_only", "ON"),
-            );
+        let reader = Readers::Held(Box::new(readers::Held::new(
+            options.max_connections,
+            connect
+                .clone()
+                .pragma("cache_size", format!("-{READER_CACHE_KIB}"))
+                .pragma("query_only", "ON"),
+            options.acquire_timeout,
+        )));
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
@@ -149,7 +149,7 @@ impl SqliteStore {
         let task = tokio::spawn(checkpoint_every(checkpointer)).abort_handle();
         Ok(Self {
             pool,
-            reader,
+            reader: Arc::new(reader),
             _checkpoints: Some(Arc::new(Checkpoints(task))),
         })
     }

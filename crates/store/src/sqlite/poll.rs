@@ -17,7 +17,7 @@ const POLL: Duration = Duration::from_millis(200);
 impl SqliteStore {
     async fn newest_invalidation(&self) -> Result<i64, StoreError> {
         let (seq,): (i64,) = sqlx::query_as("SELECT COALESCE(MAX(seq), 0) FROM invalidations")
-            .fetch_one(&self.reader)
+            .fetch_one(&mut *self.reader.acquire().await?)
             .await?;
         Ok(seq)
     }
@@ -26,7 +26,7 @@ impl SqliteStore {
         Ok(
             sqlx::query_as("SELECT seq, payload FROM invalidations WHERE seq > $1 ORDER BY seq")
                 .bind(seq)
-                .fetch_all(&self.reader)
+                .fetch_all(&mut *self.reader.acquire().await?)
                 .await?,
         )
     }
