@@ -844,3 +844,70 @@ row!(AdminKey, "admin_keys", conflict "admin key", missing "referenced row", |k|
     created_at => time(k.created_at),
     revoked_at => opt_time(k.revoked_at),
 });
+
+/// The same rows read by SQLite on the calling thread (`sqlite/inline.rs`), column by column
+/// under the names the sqlx rows above are decoded by.
+mod inline {
+    use super::{AccessTokenRow, FamilyRow, KeyAccountRow, SecretKeyRow};
+    use crate::sqlite::InlineRow;
+    use rusqlite::Row;
+
+    impl InlineRow for FamilyRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                f_family_id: row.get("f_family_id")?,
+                f_origin: row.get("f_origin")?,
+                f_client_id: row.get("f_client_id")?,
+                f_user_id: row.get("f_user_id")?,
+                f_account_id: row.get("f_account_id")?,
+                f_scopes: row.get("f_scopes")?,
+                f_created_at: row.get("f_created_at")?,
+                f_revoked_at: row.get("f_revoked_at")?,
+                f_embed_view: row.get("f_embed_view")?,
+                f_key_id: row.get("f_key_id")?,
+                f_auth_time: row.get("f_auth_time")?,
+                f_resource: row.get("f_resource")?,
+            })
+        }
+    }
+
+    impl InlineRow for AccessTokenRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                token_digest: row.get("token_digest")?,
+                family_id: row.get("family_id")?,
+                scopes: row.get("scopes")?,
+                created_at: row.get("created_at")?,
+                expires_at: row.get("expires_at")?,
+                revoked_at: row.get("revoked_at")?,
+                resource: row.get("resource")?,
+                family: FamilyRow::from_inline(row)?,
+            })
+        }
+    }
+
+    impl InlineRow for SecretKeyRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                key_id: row.get("key_id")?,
+                account_id: row.get("account_id")?,
+                secret_digest: row.get("secret_digest")?,
+                created_at: row.get("created_at")?,
+                last_used_at: row.get("last_used_at")?,
+                revoked_at: row.get("revoked_at")?,
+            })
+        }
+    }
+
+    impl InlineRow for KeyAccountRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                key: SecretKeyRow::from_inline(row)?,
+                a_account_id: row.get("a_account_id")?,
+                a_name: row.get("a_name")?,
+                a_scopes: row.get("a_scopes")?,
+                a_created_at: row.get("a_created_at")?,
+            })
+        }
+    }
+}

@@ -25,6 +25,16 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
+    /// Never: every read is a round trip to the server, through sqlx. (SQLite's store answers
+    /// some lookups on the calling thread; the shared SQL asks both.)
+    pub(crate) fn find_inline<R>(
+        &self,
+        _sql: &str,
+        _key: &[u8],
+    ) -> Option<Result<Option<R>, StoreError>> {
+        None
+    }
+
     /// Prepares a pool for a `postgres://` URL. Connections open lazily, so a server can
     /// start answering `/readyz` (503) while the database is still down.
     /// The listener of the invalidation feed is taken from the same pool, so it connects with

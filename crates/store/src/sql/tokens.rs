@@ -440,10 +440,16 @@ macro_rules! impl_token_store {
                     &self,
                     digest: &SecretDigest,
                 ) -> Result<Option<TokenView>, StoreError> {
-                    let row: Option<AccessTokenRow> = sqlx::query_as(&FIND_ACCESS)
-                        .bind(digest.as_bytes().as_slice())
-                        .fetch_optional(&mut *self.reader.acquire().await?)
-                        .await?;
+                    let row: Option<AccessTokenRow> =
+                        match self.find_inline(&FIND_ACCESS, digest.as_bytes()) {
+                            Some(found) => found?,
+                            None => {
+                                sqlx::query_as(&FIND_ACCESS)
+                                    .bind(digest.as_bytes().as_slice())
+                                    .fetch_optional(&mut *self.reader.acquire().await?)
+                                    .await?
+                            }
+                        };
                     let view = row.map(TokenView::try_from).transpose()?;
                     Ok(view.filter(|v| v.token.digest == *digest))
                 }

@@ -15,9 +15,12 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod inline;
 mod poll;
 mod readers;
 
+use inline::InlineReaders;
+pub(crate) use inline::InlineRow;
 use readers::Readers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
@@ -33,6 +36,8 @@ pub struct SqliteStore {
     /// Connections that only read (`query_only`): in WAL mode they read the last committed
     /// state without waiting for the writer, and the writer never waits for them.
     reader: Arc<Readers>,
+    /// Where lookups by digest are read on the calling thread; none for `:memory:`.
+    inline: Option<Arc<InlineReaders>>,
     /// The background checkpoints of a file database, stopped with the last clone.
     _checkpoints: Option<Arc<Checkpoints>>,
 }
@@ -119,6 +124,7 @@ impl SqliteStore {
                 .await?;
             return Ok(Self {
                 reader: Arc::new(Readers::Shared(pool.clone())),
+                inline: None,
                 pool,
                 _checkpoints: None,
             });
@@ -140,6 +146,11 @@ impl SqliteStore {
                 .pragma("query_only", "ON"),
             options.acquire_timeout,
         )));
+        let inline = InlineReaders::new(
+            options.max_connections,
+            connect.get_filename().to_path_buf(),
+            READER_CACHE_KIB,
+        );
         let checkpointer = SqlitePoolOptions::new()
             .max_connections(1)
             .idle_timeout(None)
@@ -150,8 +161,21 @@ impl SqliteStore {
         Ok(Self {
             pool,
             reader: Arc::new(reader),
+            inline: Some(Arc::new(inline)),
             _checkpoints: Some(Arc::new(Checkpoints(task))),
         })
+    }
+}
+
+impl SqliteStore {
+    /// The row `sql` finds for `key`, read on the calling thread (see `inline.rs`); `None`
+    /// when it cannot be read there, and the caller reads through sqlx.
+    pub(crate) fn find_inline<R: InlineRow>(
+        &self,
+        sql: &str,
+        key: &[u8],
+    ) -> Option<Result<Option<R>, StoreError>> {
+        self.inline.as_ref()?.find(sql, key)
     }
 }
 
