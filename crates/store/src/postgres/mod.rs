@@ -44,6 +44,10 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections)
             .acquire_timeout(options.acquire_timeout)
+            // sqlx pings every connection it lends (a round trip to the server before each
+            // query) as well as every one it gets back. The ping on the way back already
+            // drops a connection the server hung up on; the one on the way out doubled that.
+            .test_before_acquire(false)
             .connect_lazy_with(connect);
         Ok(Self {
             reader: pool.clone(),

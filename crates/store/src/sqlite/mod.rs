@@ -131,6 +131,9 @@ impl SqliteStore {
         }
         let pool = SqlitePoolOptions::new()
             .max_connections(1)
+            // No ping before each transaction: a connection to a file does not go away, and
+            // the one writer waited for that trip to its thread before every batch.
+            .test_before_acquire(false)
             .idle_timeout(Duration::from_secs(600))
             .max_lifetime(Duration::from_secs(1800))
             .acquire_timeout(options.acquire_timeout)
