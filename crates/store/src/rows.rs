@@ -848,7 +848,10 @@ row!(AdminKey, "admin_keys", conflict "admin key", missing "referenced row", |k|
 /// The same rows read by SQLite on the calling thread (`sqlite/inline.rs`), column by column
 /// under the names the sqlx rows above are decoded by.
 mod inline {
-    use super::{AccessTokenRow, FamilyRow, KeyAccountRow, SecretKeyRow};
+    use super::{
+        AccessTokenRow, AuthorizationCodeRow, FamilyRow, KeyAccountRow, RefreshTokenRow,
+        SecretKeyRow,
+    };
     use crate::sqlite::InlineRow;
     use rusqlite::Row;
 
@@ -907,6 +910,41 @@ mod inline {
                 a_name: row.get("a_name")?,
                 a_scopes: row.get("a_scopes")?,
                 a_created_at: row.get("a_created_at")?,
+            })
+        }
+    }
+
+    impl InlineRow for RefreshTokenRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                token_digest: row.get("token_digest")?,
+                family_id: row.get("family_id")?,
+                scopes: row.get("scopes")?,
+                created_at: row.get("created_at")?,
+                expires_at: row.get("expires_at")?,
+                used_at: row.get("used_at")?,
+                revoked_at: row.get("revoked_at")?,
+                family: FamilyRow::from_inline(row)?,
+            })
+        }
+    }
+
+    impl InlineRow for AuthorizationCodeRow {
+        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
+            Ok(Self {
+                code_digest: row.get("code_digest")?,
+                family_id: row.get("family_id")?,
+                client_id: row.get("client_id")?,
+                user_id: row.get("user_id")?,
+                redirect_uri: row.get("redirect_uri")?,
+                scopes: row.get("scopes")?,
+                code_challenge: row.get("code_challenge")?,
+                created_at: row.get("created_at")?,
+                expires_at: row.get("expires_at")?,
+                used_at: row.get("used_at")?,
+                nonce: row.get("nonce")?,
+                auth_time: row.get("auth_time")?,
+                resource: row.get("resource")?,
             })
         }
     }

@@ -149,15 +149,7 @@ macro_rules! impl_account_store {
                 ) -> Result<Option<(SecretKey, Account)>, StoreError> {
                     // One indexed lookup: the key by its digest, joined to its account.
                     let row: Option<KeyAccountRow> =
-                        match self.find_inline(&FIND_KEY, digest.as_bytes()) {
-                            Some(found) => found?,
-                            None => {
-                                sqlx::query_as(&FIND_KEY)
-                                    .bind(digest.as_bytes().as_slice())
-                                    .fetch_optional(&mut *self.reader.acquire().await?)
-                                    .await?
-                            }
-                        };
+                        self.find_by_key(&FIND_KEY, digest.as_bytes()).await?;
                     let Some((key, account)) = row.map(<(SecretKey, Account)>::try_from).transpose()?
                     else {
                         return Ok(None);

@@ -60,6 +60,8 @@ macro_rules! impl_token_store {
             static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
             static FIND_REFRESH: LazyLock<String> =
                 LazyLock::new(token_with_family::<RefreshToken>);
+            static FIND_CODE: LazyLock<String> =
+                LazyLock::new(|| select::<AuthorizationCode>("WHERE code_digest = $1"));
 
             impl $store {
                 /// Revokes a family inside the caller's transaction and, if it was live,
@@ -400,10 +402,7 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                 ) -> Result<Option<AuthorizationCode>, StoreError> {
                     let row: Option<AuthorizationCodeRow> =
-                        sqlx::query_as(&select::<AuthorizationCode>("WHERE code_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
-                            .fetch_optional(&mut *self.reader.acquire().await?)
-                            .await?;
+                        self.find_by_key(&FIND_CODE, digest.as_bytes()).await?;
                     let code = row.map(AuthorizationCode::try_from).transpose()?;
                     Ok(code.filter(|c| c.digest == *digest))
                 }
@@ -441,15 +440,7 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                 ) -> Result<Option<TokenView>, StoreError> {
                     let row: Option<AccessTokenRow> =
-                        match self.find_inline(&FIND_ACCESS, digest.as_bytes()) {
-                            Some(found) => found?,
-                            None => {
-                                sqlx::query_as(&FIND_ACCESS)
-                                    .bind(digest.as_bytes().as_slice())
-                                    .fetch_optional(&mut *self.reader.acquire().await?)
-                                    .await?
-                            }
-                        };
+                        self.find_by_key(&FIND_ACCESS, digest.as_bytes()).await?;
                     let view = row.map(TokenView::try_from).transpose()?;
                     Ok(view.filter(|v| v.token.digest == *digest))
                 }
@@ -458,10 +449,8 @@ macro_rules! impl_token_store {
                     &self,
                     digest: &SecretDigest,
                 ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError> {
-                    let row: Option<RefreshTokenRow> = sqlx::query_as(&FIND_REFRESH)
-                        .bind(digest.as_bytes().as_slice())
-                        .fetch_optional(&mut *self.reader.acquire().await?)
-                        .await?;
+                    let row: Option<RefreshTokenRow> =
+                        self.find_by_key(&FIND_REFRESH, digest.as_bytes()).await?;
                     let found = row
                         .map(<(RefreshToken, TokenFamily)>::try_from)
                         .transpose()?;

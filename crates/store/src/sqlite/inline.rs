@@ -1,10 +1,11 @@
-//! The lookups a first-seen credential needs (a secret key, an access token by its digest),
-//! answered by SQLite on the calling thread. sqlx runs each SQLite connection on a thread of
-//! its own, and every statement crosses to it and back: two thread switches, a channel and a
-//! decoded row per lookup, which were most of what a cold `/auth/check` cost. One indexed read
-//! of pages the operating system has cached takes a few microseconds, less than those
-//! switches, so it is done where the request already runs. Only these point lookups read here;
-//! everything else goes through sqlx.
+//! The lookups of a credential by its digest (a secret key, an access or refresh token, an
+//! authorization code), answered by SQLite on the calling thread. sqlx runs each SQLite
+//! connection on a thread of its own, and every statement crosses to it and back: two thread
+//! switches, a channel and a decoded row per lookup, which were most of what a cold
+//! `/auth/check` cost and much of a code exchange. One indexed read of pages the operating
+//! system has cached takes a few microseconds, less than those switches, so it is done where
+//! the request already runs. Only these point lookups read here; everything else goes through
+//! sqlx.
 //!
 //! Each connection is `query_only` and used by one thread at a time. If all are in use, or the
 //! database is busy, the lookup returns `None` and the caller reads through sqlx, which waits.
