@@ -6,6 +6,7 @@
 //! skips.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+use gatehouse_core::secret::SecretDigest;
 use gatehouse_store::testing::{postgres_admin_url, Backend, TestDb};
 use gatehouse_store::{connect, ConnectOptions, StoreError};
 use sqlx::Connection;
@@ -14,7 +15,7 @@ use std::time::{Duration, Instant};
 const POOL: u32 = 4;
 
 #[tokio::test(flavor = "multi_thread")]
-async fn connections_the_server_dropped_fail_once_each_then_the_pool_reconnects() {
+async fn connections_the_server_dropped_fail_once_each_then_new_ones_open() {
     let db = TestDb::fresh(Backend::Postgres).await;
     let options = ConnectOptions {
         max_connections: POOL,
@@ -22,11 +23,17 @@ async fn connections_the_server_dropped_fail_once_each_then_the_pool_reconnects(
     };
     let store = connect(db.url(), options).await.unwrap();
     store.migrate().await.unwrap();
-    // Every pooled connection opened and idle.
+    // Every pooled connection opened and idle, and the lookups' too.
     let (a, b, c, d) = tokio::join!(store.ping(), store.ping(), store.ping(), store.ping());
     for done in [a, b, c, d] {
         done.unwrap();
     }
+    let unknown = SecretDigest::of("gh_at_nothing");
+    let (a, b) = tokio::join!(
+        store.find_access_token(&unknown),
+        store.find_secret_key_by_digest(&unknown)
+    );
+    assert!(a.unwrap().is_none() && b.unwrap().is_none());
 
     let database = db.url().rsplit('/').next().unwrap().to_owned();
     let mut admin = sqlx::PgConnection::connect(&postgres_admin_url())
@@ -68,6 +75,24 @@ async fn connections_the_server_dropped_fail_once_each_then_the_pool_reconnects(
         );
     }
     eprintln!("{failures} failed before the pool reconnected");
+    // The lookups by digest hold connections of their own (half as many), closed when a
+    // lookup on them fails.
+    let mut failures = 0;
+    loop {
+        match store.find_access_token(&unknown).await {
+            Ok(found) => {
+                assert!(found.is_none());
+                break;
+            }
+            Err(StoreError::Unavailable(_)) => failures += 1,
+            Err(other) => panic!("a dropped connection is unavailable, not {other:?}"),
+        }
+        assert!(
+            failures <= POOL.div_ceil(2),
+            "each dropped lookup connection fails at most once"
+        );
+    }
+    eprintln!("{failures} lookups failed before they reconnected");
     for _ in 0..10 {
         store.ping().await.unwrap();
     }

@@ -11,8 +11,12 @@ use sqlx::PgPool;
 use std::collections::BTreeSet;
 use std::path::Path;
 use std::str::FromStr;
+use std::sync::Arc;
 
+mod lookups;
 mod notify;
+
+use lookups::Lookups;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 
@@ -22,17 +26,21 @@ pub struct PostgresStore {
     pool: PgPool,
     /// The same pool: PostgreSQL serves concurrent readers and writers itself.
     reader: PgPool,
+    /// The lookups by digest, on connections of their own (see `lookups.rs`).
+    lookups: Arc<Lookups>,
 }
 
 impl PostgresStore {
-    /// Never: every read is a round trip to the server, through sqlx. (SQLite's store answers
-    /// some lookups on the calling thread; the shared SQL asks both.)
-    pub(crate) fn find_inline<R>(
+    /// The one row `sql` finds for `key` (its only parameter), on a lookup connection.
+    pub(crate) async fn find_by_key<R>(
         &self,
-        _sql: &str,
-        _key: &[u8],
-    ) -> Option<Result<Option<R>, StoreError>> {
-        None
+        sql: &str,
+        key: &[u8],
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
+    {
+        self.lookups.find(sql, key).await
     }
 
     /// Prepares a pool for a `postgres://` URL. Connections open lazily, so a server can
@@ -48,10 +56,16 @@ impl PostgresStore {
             // query) as well as every one it gets back. The ping on the way back already
             // drops a connection the server hung up on; the one on the way out doubled that.
             .test_before_acquire(false)
-            .connect_lazy_with(connect);
+            .connect_lazy_with(connect.clone());
+        let lookups = Lookups::new(
+            options.max_connections.div_ceil(2),
+            connect,
+            options.acquire_timeout,
+        );
         Ok(Self {
             reader: pool.clone(),
             pool,
+            lookups: Arc::new(lookups),
         })
     }
 }

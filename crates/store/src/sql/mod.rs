@@ -123,28 +123,6 @@ macro_rules! impl_store {
             use $crate::{Store, StoreError};
 
             impl $store {
-                /// The one row `sql` finds for `key` (its only parameter): on the calling
-                /// thread where the backend can ([`Self::find_inline`]), else through sqlx.
-                async fn find_by_key<R>(
-                    &self,
-                    sql: &str,
-                    key: &[u8],
-                ) -> Result<Option<R>, StoreError>
-                where
-                    R: $crate::sqlite::InlineRow
-                        + for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row>
-                        + Send
-                        + Unpin,
-                {
-                    if let Some(found) = self.find_inline(sql, key) {
-                        return found;
-                    }
-                    Ok(sqlx::query_as(sql)
-                        .bind(key)
-                        .fetch_optional(&mut *self.reader.acquire().await?)
-                        .await?)
-                }
-
                 /// Inserts `rows` with one statement, naming what a failure is about.
                 async fn insert_rows<'c, R: Named>(
                     executor: impl sqlx::Executor<'c, Database = $db>,

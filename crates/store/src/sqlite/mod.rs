@@ -171,14 +171,27 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The row `sql` finds for `key`, read on the calling thread (see `inline.rs`); `None`
-    /// when it cannot be read there, and the caller reads through sqlx.
-    pub(crate) fn find_inline<R: InlineRow>(
+    /// The one row `sql` finds for `key` (its only parameter): on the calling thread where it
+    /// can (see `inline.rs`), else through a reading connection.
+    pub(crate) async fn find_by_key<R>(
         &self,
         sql: &str,
         key: &[u8],
-    ) -> Option<Result<Option<R>, StoreError>> {
-        self.inline.as_ref()?.find(sql, key)
+    ) -> Result<Option<R>, StoreError>
+    where
+        R: InlineRow + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> + Send + Unpin,
+    {
+        if let Some(found) = self
+            .inline
+            .as_ref()
+            .and_then(|inline| inline.find(sql, key))
+        {
+            return found;
+        }
+        Ok(sqlx::query_as(sql)
+            .bind(key)
+            .fetch_optional(&mut *self.reader.acquire().await?)
+            .await?)
     }
 }
 
