@@ -6,7 +6,9 @@ use gatehouse_core::secret::SecretKind;
 use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Issue, Redemption, Rotation, Store, StoreError, Write, Written};
+use gatehouse_store::{
+    Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, Store, StoreError, Writes,
+};
 use rand::rngs::OsRng;
 
 fn code(app: &Application, user: &User) -> AuthorizationCode {
@@ -382,7 +384,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     let (client_family, client_access) = client_family(&app);
     let redeem = |code: &AuthorizationCode| {
         let (access, refresh) = pair(&code.family_id, t1);
-        Write::Redeem {
+        RedeemWrite {
             code: code.digest,
             family: family_of(code),
             access,
@@ -392,7 +394,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let rotate = |presented: &RefreshToken| {
         let (access, refresh) = pair(&presented.family_id, t1);
-        Write::Rotate {
+        RotateWrite {
             presented: presented.digest,
             access,
             refresh,
@@ -401,7 +403,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let unknown_code = {
         let (access, refresh) = pair(&a.family_id, t1);
-        Write::Redeem {
+        RedeemWrite {
             code: digest(SecretKind::AuthorizationCode),
             family: family_of(&a),
             access,
@@ -411,47 +413,54 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let unknown_refresh = {
         let (access, refresh) = pair(&f_refresh.family_id, t1);
-        Write::Rotate {
+        RotateWrite {
             presented: digest(SecretKind::RefreshToken),
             access,
             refresh,
             now: t1,
         }
     };
-    let writes = vec![
-        Write::Issue {
+    let writes = Writes {
+        issues: vec![IssueWrite {
             family: client_family,
             access: client_access.clone(),
-        },
-        redeem(&a),
-        redeem(&a),
-        unknown_code,
-        rotate(&f_refresh),
-        rotate(&f_refresh),
-        unknown_refresh,
-        redeem(&b),
-        rotate(&g_refresh),
-    ];
+        }],
+        redeems: vec![redeem(&a), redeem(&a), unknown_code, redeem(&b)],
+        rotations: vec![
+            rotate(&f_refresh),
+            rotate(&f_refresh),
+            unknown_refresh,
+            rotate(&g_refresh),
+        ],
+    };
     let outcome = store.commit_writes(&writes).await.unwrap();
-    assert_eq!(outcome.len(), writes.len());
-    let ok = |i: usize| match &outcome[i] {
-        Ok(written) => *written,
-        Err(e) => panic!("write {i} failed: {e}"),
-    };
-    assert_eq!(ok(0), Written::Issue(Issue::Stored));
-    assert_eq!(ok(1), Written::Redeem(Redemption::Issued));
-    assert_eq!(ok(2), Written::Redeem(Redemption::Replayed));
-    assert!(matches!(outcome[3], Err(StoreError::NotFound("code"))));
-    assert_eq!(ok(4), Written::Rotate(Rotation::Rotated));
-    assert_eq!(ok(5), Written::Rotate(Rotation::Reused));
-    assert_eq!(ok(6), Written::Rotate(Rotation::Invalid));
-    assert_eq!(ok(7), Written::Redeem(Redemption::Issued));
-    assert_eq!(ok(8), Written::Rotate(Rotation::Rotated));
+    assert_eq!(
+        (
+            outcome.issues.len(),
+            outcome.redeems.len(),
+            outcome.rotations.len()
+        ),
+        (1, 4, 4)
+    );
+    fn ok<T: Copy>(outcome: &Result<T, StoreError>) -> T {
+        match outcome {
+            Ok(done) => *done,
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    assert_eq!(ok(&outcome.issues[0]), Issue::Stored);
+    assert_eq!(ok(&outcome.redeems[0]), Redemption::Issued);
+    assert_eq!(ok(&outcome.redeems[1]), Redemption::Replayed);
+    assert!(matches!(
+        outcome.redeems[2],
+        Err(StoreError::NotFound("code"))
+    ));
+    assert_eq!(ok(&outcome.redeems[3]), Redemption::Issued);
+    assert_eq!(ok(&outcome.rotations[0]), Rotation::Rotated);
+    assert_eq!(ok(&outcome.rotations[1]), Rotation::Reused);
+    assert_eq!(ok(&outcome.rotations[2]), Rotation::Invalid);
+    assert_eq!(ok(&outcome.rotations[3]), Rotation::Rotated);
 
-    let access_of = |i: usize| match &writes[i] {
-        Write::Redeem { access, .. } | Write::Rotate { access, .. } => access.clone(),
-        Write::Issue { access, .. } => access.clone(),
-    };
     assert!(active(
         store
             .find_access_token(&client_access.digest)
@@ -462,17 +471,23 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     // The replayed code's family is revoked with the tokens the first redemption stored, and
     // the replay's own tokens were never stored.
     assert!(!active(
-        store.find_access_token(&access_of(1).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.redeems[0].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(store
-        .find_access_token(&access_of(2).digest)
+        .find_access_token(&writes.redeems[1].access.digest)
         .await
         .unwrap()
         .is_none());
     // F was rotated, then its spent token came back: the family is revoked.
     assert!(!active(
-        store.find_access_token(&access_of(4).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.rotations[0].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     let (_, f_family) = store
@@ -484,11 +499,17 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     assert_ne!(f_code.family_id, g_code.family_id);
     // B and G are as after their own redemption and rotation.
     assert!(active(
-        store.find_access_token(&access_of(7).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.redeems[3].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(active(
-        store.find_access_token(&access_of(8).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.rotations[3].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(!active(
@@ -518,25 +539,23 @@ pub async fn a_write_for_something_gone_fails_alone_in_its_batch(store: &dyn Sto
     let a = code(&app, &user);
     store.insert_authorization_code(&a).await.unwrap();
     let (access, refresh) = pair(&a.family_id, T0);
-    let writes = [
-        Write::Issue {
+    let writes = Writes {
+        issues: vec![IssueWrite {
             family: ghost_family,
             access: ghost_access.clone(),
-        },
-        Write::Redeem {
+        }],
+        redeems: vec![RedeemWrite {
             code: a.digest,
             family: family_of(&a),
             access: access.clone(),
             refresh,
             now: T0,
-        },
-    ];
+        }],
+        rotations: vec![],
+    };
     let outcome = store.commit_writes(&writes).await.unwrap();
-    assert!(matches!(outcome[0], Err(StoreError::NotFound(_))));
-    assert!(matches!(
-        outcome[1],
-        Ok(Written::Redeem(Redemption::Issued))
-    ));
+    assert!(matches!(outcome.issues[0], Err(StoreError::NotFound(_))));
+    assert!(matches!(outcome.redeems[0], Ok(Redemption::Issued)));
     assert!(active(
         store.find_access_token(&access.digest).await.unwrap(),
         T0
@@ -562,23 +581,29 @@ pub async fn concurrent_batches_presenting_the_same_tokens_rotate_each_once(
         let (_, _, two) = issued(&*store, &app, &user).await;
         let rotate = |presented: &RefreshToken| {
             let (access, refresh) = pair(&presented.family_id, t);
-            Write::Rotate {
+            RotateWrite {
                 presented: presented.digest,
                 access,
                 refresh,
                 now: t,
             }
         };
-        let forward = vec![rotate(&one), rotate(&two)];
-        let backward = vec![rotate(&two), rotate(&one)];
+        let forward = Writes {
+            rotations: vec![rotate(&one), rotate(&two)],
+            ..Writes::default()
+        };
+        let backward = Writes {
+            rotations: vec![rotate(&two), rotate(&one)],
+            ..Writes::default()
+        };
         let (s1, s2) = (store.clone(), store.clone());
         let (a, b) = tokio::join!(
             tokio::spawn(async move { s1.commit_writes(&forward).await }),
             tokio::spawn(async move { s2.commit_writes(&backward).await }),
         );
-        let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
-        let of = |outcome: &Result<Written, StoreError>| match outcome {
-            Ok(Written::Rotate(rotation)) => *rotation,
+        let (a, b) = (a.unwrap().unwrap().rotations, b.unwrap().unwrap().rotations);
+        let of = |outcome: &Result<Rotation, StoreError>| match outcome {
+            Ok(rotation) => *rotation,
             other => panic!("round {round}: {other:?}"),
         };
         for (x, y) in [(of(&a[0]), of(&b[1])), (of(&a[1]), of(&b[0]))] {
