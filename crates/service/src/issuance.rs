@@ -13,8 +13,9 @@
 //! Each caller learns what happened to its own write: a family minted by a secret key revoked
 //! meanwhile is not stored; a code or refresh token presented twice is a replay or reuse
 //! exactly as when the two come one after the other; a batch that fails because one write
-//! refers to something deleted meanwhile is committed again one write at a time by the
-//! store, so only that write's caller gets the error; any other failure of a batch (the
+//! refers to something deleted meanwhile, or that PostgreSQL aborted as a deadlock (a batch
+//! of one write too), is committed again one write at a time by the store, so only that
+//! write's caller gets the error; any other failure of a batch (the
 //! database is down) is every one of its callers' error, and none of them was answered a
 //! token.
 

@@ -542,7 +542,8 @@ pub trait TokenStore: Send + Sync {
     /// when only it fails (an unknown code is `NotFound("code")` for its redemption); when the
     /// transaction fails because one write refers to something deleted meanwhile, or
     /// (PostgreSQL) it deadlocked with another's, each write is committed again in its own
-    /// transaction, so only that write's outcome is the error. Any other failure (the database
+    /// transaction (a lone write that deadlocked too, once), so only that write's outcome is
+    /// the error; a lone write's `NotFound` is its outcome. Any other failure (the database
     /// is down) is the whole call's: nothing is stored. Two writes presenting the same code or
     /// refresh token in one call behave as one after the other: the second is the replay.
     async fn commit_writes(&self, writes: &Writes) -> Result<Outcomes, StoreError>;

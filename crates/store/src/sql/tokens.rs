@@ -72,6 +72,21 @@ pub(crate) fn alone<T>(
         .unwrap_or_else(|| Err(crate::StoreError::Internal("no outcome".into())))
 }
 
+/// `NotFound(what)` for each of `writes`.
+pub(crate) fn not_found(writes: &crate::Writes, what: &'static str) -> crate::Outcomes {
+    fn each<W, T>(writes: &[W], what: &'static str) -> Vec<Result<T, crate::StoreError>> {
+        writes
+            .iter()
+            .map(|_| Err(crate::StoreError::NotFound(what)))
+            .collect()
+    }
+    crate::Outcomes {
+        issues: each(&writes.issues, what),
+        redeems: each(&writes.redeems, what),
+        rotations: each(&writes.rotations, what),
+    }
+}
+
 macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -88,7 +103,7 @@ macro_rules! impl_token_store {
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
             use $crate::sql::tokens::{
-                alone, token_with_family, Batch, ROWS_PER_STATEMENT, SPEND_CODES,
+                alone, not_found, token_with_family, Batch, ROWS_PER_STATEMENT, SPEND_CODES,
                 SPEND_REFRESH_TOKENS,
             };
             use $crate::sql::{select, Dialect};
@@ -489,17 +504,21 @@ macro_rules! impl_token_store {
 
                 async fn commit_writes(&self, writes: &Writes) -> Result<Outcomes, StoreError> {
                     match self.commit_batch(Batch::of(writes)).await {
-                        // One write refers to something deleted meanwhile, or the batch
-                        // deadlocked with another node's: each again on its own, so the
-                        // failure is only its own.
-                        Err(e)
-                            if writes.len() > 1
-                                && (matches!(e, StoreError::NotFound(_))
-                                    || e.is_transaction_conflict()) =>
+                        Ok(outcomes) => Ok(outcomes),
+                        // A lone write refers to something deleted meanwhile: that is its
+                        // own outcome, and committing it again would find the same.
+                        Err(StoreError::NotFound(what)) if writes.len() == 1 => {
+                            Ok(not_found(writes, what))
+                        }
+                        // One write refers to something deleted meanwhile, or the batch (of
+                        // any size, one write too) deadlocked with another node's: each again
+                        // on its own, once, so the failure is only its own.
+                        Err(e) if matches!(e, StoreError::NotFound(_))
+                            || e.is_transaction_conflict() =>
                         {
                             self.commit_each(writes).await
                         }
-                        other => other,
+                        Err(e) => Err(e),
                     }
                 }
 

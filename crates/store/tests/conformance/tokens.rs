@@ -1,4 +1,6 @@
-use crate::fixtures::{app_and_user, client_family, digest, family_of, pair, T0};
+use crate::fixtures::{
+    app_and_user, client_family, digest, family_of, pair, wait_for_a_lock_waiter, T0,
+};
 use gatehouse_core::application::Application;
 use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::scope::ScopeCatalogue;
@@ -6,6 +8,7 @@ use gatehouse_core::secret::SecretKind;
 use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
+use gatehouse_store::testing::{Backend, TestDb};
 use gatehouse_store::{
     Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, Store, StoreError, Writes,
 };
@@ -556,6 +559,17 @@ pub async fn a_write_for_something_gone_fails_alone_in_its_batch(store: &dyn Sto
     let outcome = store.commit_writes(&writes).await.unwrap();
     assert!(matches!(outcome.issues[0], Err(StoreError::NotFound(_))));
     assert!(matches!(outcome.redeems[0], Ok(Redemption::Issued)));
+    // Alone, it is its own outcome too.
+    let (lone_family, lone_access) = client_family(&ghost);
+    let lone = Writes {
+        issues: vec![IssueWrite {
+            family: lone_family,
+            access: lone_access,
+        }],
+        ..Writes::default()
+    };
+    let outcome = store.commit_writes(&lone).await.unwrap();
+    assert!(matches!(outcome.issues[..], [Err(StoreError::NotFound(_))]));
     assert!(active(
         store.find_access_token(&access.digest).await.unwrap(),
         T0
@@ -620,4 +634,64 @@ pub async fn concurrent_batches_presenting_the_same_tokens_rotate_each_once(
             assert_eq!(family.revoked_at, Some(t), "round {round}");
         }
     }
+}
+
+/// A batch of one write that PostgreSQL aborts as a deadlock (another node's transaction
+/// holds what it needs next and waits for what it took) is committed again on its own, as a
+/// larger batch's writes are: its caller is answered the rotation, not the deadlock. SQLite
+/// has one writer and no deadlocks.
+pub async fn a_lone_write_that_deadlocked_is_committed_again(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let db = TestDb::fresh(backend).await;
+    let store = db.migrated_store().await;
+    let (app, user) = app_and_user(&*store).await;
+    let (_, first_access, presented) = issued(&*store, &app, &user).await;
+    use sqlx::Connection;
+    let mut other = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    // The other transaction holds the family's access token, which the rotation revokes
+    // after it has spent the refresh token.
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE access_tokens SET revoked_at = revoked_at WHERE family_id = $1")
+        .bind(presented.family_id.as_str())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let t = T0.plus_secs(10);
+    let (access, refresh) = pair(&presented.family_id, t);
+    let writes = Writes {
+        rotations: vec![RotateWrite {
+            presented: presented.digest,
+            access: access.clone(),
+            refresh,
+            now: t,
+        }],
+        ..Writes::default()
+    };
+    let rotating = {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit_writes(&writes).await })
+    };
+    // The rotation spent the refresh token and waits for the access token; now the other
+    // transaction wants the refresh token. The rotation waited first, so its deadlock check
+    // (after PostgreSQL's deadlock_timeout) comes first and finds the cycle: it is the one
+    // aborted, and the other's update goes through.
+    wait_for_a_lock_waiter(&mut other).await;
+    sqlx::query("UPDATE refresh_tokens SET used_at = used_at WHERE token_digest = $1")
+        .bind(presented.digest.as_bytes().as_slice())
+        .execute(&mut other)
+        .await
+        .expect("the rotation, which waited first, is the deadlock's victim");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let outcome = rotating.await.unwrap().unwrap();
+    assert!(matches!(outcome.rotations[..], [Ok(Rotation::Rotated)]));
+    assert!(active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        t
+    ));
+    assert!(!active(
+        store.find_access_token(&first_access.digest).await.unwrap(),
+        t
+    ));
 }
