@@ -1,5 +1,8 @@
 //! [`crate::TokenStore`]: authorization codes, token families, access and refresh tokens.
 
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::Timestamp;
+
 /// Tokens stored by one multi-row INSERT: at most 12 parameters each, well inside both databases'
 /// limits on parameters per statement.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
@@ -63,6 +66,41 @@ impl<'a> Batch<'a> {
     }
 }
 
+/// What a `SPEND_*` statement spends for one write: the write's index among those of its
+/// kind, the presented digest, the family it must belong to, and the time.
+pub(crate) type Spend<'a> = (usize, &'a SecretDigest, &'a str, Timestamp);
+
+/// The spends of `writes` (all of one kind; `spend` reads a write's digest, family and time),
+/// each digest's first presentation only: a second presentation in the same batch is settled
+/// after the first, as its replay or reuse.
+pub(crate) fn first_presentations<'a, W>(
+    writes: &'a [W],
+    spend: impl Fn(&'a W) -> (&'a SecretDigest, &'a str, Timestamp),
+) -> Vec<Spend<'a>> {
+    let mut seen = std::collections::HashSet::new();
+    writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, write)| {
+            let (digest, family, now) = spend(write);
+            seen.insert(*digest.as_bytes())
+                .then_some((i, digest, family, now))
+        })
+        .collect()
+}
+
+/// The writes among `writes` (all of one kind) whose index is in `spent`.
+pub(crate) fn those_spent<'a, W>(
+    writes: &'a [W],
+    spent: &'a std::collections::HashSet<usize>,
+) -> impl Iterator<Item = &'a W> + Clone {
+    writes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| spent.contains(i))
+        .map(|(_, write)| write)
+}
+
 /// The outcome of a write committed alone (in a [`Batch`] of one).
 pub(crate) fn alone<T>(
     outcomes: Result<Vec<Result<T, crate::StoreError>>, crate::StoreError>,
@@ -103,8 +141,8 @@ macro_rules! impl_token_store {
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
             use $crate::sql::tokens::{
-                alone, not_found, token_with_family, Batch, ROWS_PER_STATEMENT, SPEND_CODES,
-                SPEND_REFRESH_TOKENS,
+                alone, first_presentations, not_found, those_spent, token_with_family, Batch,
+                Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
             };
             use $crate::sql::{select, Dialect};
             use $crate::{
@@ -149,22 +187,12 @@ macro_rules! impl_token_store {
                 /// settled on its own, as a replay or reuse, after the inserts, so a second
                 /// presentation in the same batch finds what the first stored.
                 async fn commit_batch(&self, batch: Batch<'_>) -> Result<Outcomes, StoreError> {
-                    let mut codes = HashSet::new();
-                    let redeems: Vec<_> = batch
-                        .redeems
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, w)| codes.insert(*w.code.as_bytes()))
-                        .map(|(i, w)| (i, &w.code, w.family.family_id.as_str(), w.now))
-                        .collect();
-                    let mut presented = HashSet::new();
-                    let rotations: Vec<_> = batch
-                        .rotations
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, w)| presented.insert(*w.presented.as_bytes()))
-                        .map(|(i, w)| (i, &w.presented, w.access.family_id.as_str(), w.now))
-                        .collect();
+                    let redeems = first_presentations(batch.redeems, |w| {
+                        (&w.code, w.family.family_id.as_str(), w.now)
+                    });
+                    let rotations = first_presentations(batch.rotations, |w| {
+                        (&w.presented, w.access.family_id.as_str(), w.now)
+                    });
                     let mut tx = self.pool.begin().await?;
                     // The first statement writes, which takes SQLite's write lock.
                     let mut redeemed: HashSet<usize> = HashSet::new();
@@ -201,18 +229,8 @@ macro_rules! impl_token_store {
                         );
                         query.build().execute(&mut *tx).await?;
                     }
-                    let spent_redeems = batch
-                        .redeems
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| redeemed.contains(i))
-                        .map(|(_, w)| w);
-                    let spent_rotations = batch
-                        .rotations
-                        .iter()
-                        .enumerate()
-                        .filter(|(i, _)| rotated.contains(i))
-                        .map(|(_, w)| w);
+                    let spent_redeems = those_spent(batch.redeems, &redeemed);
+                    let spent_rotations = those_spent(batch.rotations, &rotated);
                     let families: Vec<&TokenFamily> = batch
                         .issues
                         .iter()
@@ -291,32 +309,32 @@ macro_rules! impl_token_store {
                 /// Each of `writes` in its own transaction, so that a failure is only its
                 /// write's outcome.
                 async fn commit_each(&self, writes: &Writes) -> Result<Outcomes, StoreError> {
-                    let mut each = Outcomes::default();
-                    for write in &writes.issues {
-                        let batch = Batch {
-                            issues: from_ref(write),
-                            ..Batch::EMPTY
-                        };
-                        let outcome = self.commit_batch(batch).await.map(|o| o.issues);
-                        each.issues.push(alone(outcome));
+                    let issues = |w| Batch { issues: w, ..Batch::EMPTY };
+                    let redeems = |w| Batch { redeems: w, ..Batch::EMPTY };
+                    let rotations = |w| Batch { rotations: w, ..Batch::EMPTY };
+                    Ok(Outcomes {
+                        issues: self.each_alone(&writes.issues, issues, |o| o.issues).await,
+                        redeems: self.each_alone(&writes.redeems, redeems, |o| o.redeems).await,
+                        rotations: self
+                            .each_alone(&writes.rotations, rotations, |o| o.rotations)
+                            .await,
+                    })
+                }
+
+                /// Each of `writes` (all of one kind) committed alone, in the batch of one
+                /// that `alone_in` makes of it; `kind` picks its kind's outcomes.
+                async fn each_alone<'w, W, T>(
+                    &self,
+                    writes: &'w [W],
+                    alone_in: impl Fn(&'w [W]) -> Batch<'w>,
+                    kind: impl Fn(Outcomes) -> Vec<Result<T, StoreError>>,
+                ) -> Vec<Result<T, StoreError>> {
+                    let mut each = Vec::with_capacity(writes.len());
+                    for write in writes {
+                        let outcome = self.commit_batch(alone_in(from_ref(write))).await;
+                        each.push(alone(outcome.map(&kind)));
                     }
-                    for write in &writes.redeems {
-                        let batch = Batch {
-                            redeems: from_ref(write),
-                            ..Batch::EMPTY
-                        };
-                        let outcome = self.commit_batch(batch).await.map(|o| o.redeems);
-                        each.redeems.push(alone(outcome));
-                    }
-                    for write in &writes.rotations {
-                        let batch = Batch {
-                            rotations: from_ref(write),
-                            ..Batch::EMPTY
-                        };
-                        let outcome = self.commit_batch(batch).await.map(|o| o.rotations);
-                        each.rotations.push(alone(outcome));
-                    }
-                    Ok(each)
+                    each
                 }
 
                 /// Runs `update` (a `SPEND_*` statement) for `chunk`'s `(write, digest,
@@ -324,7 +342,7 @@ macro_rules! impl_token_store {
                 async fn spend(
                     conn: &mut <$db as sqlx::Database>::Connection,
                     update: [&str; 2],
-                    chunk: &[(usize, &SecretDigest, &str, Timestamp)],
+                    chunk: &[Spend<'_>],
                 ) -> Result<HashSet<Vec<u8>>, StoreError> {
                     let mut query = QueryBuilder::<$db>::new(update[0]);
                     query.push_values(chunk, |mut row, (_, digest, family, now)| {
