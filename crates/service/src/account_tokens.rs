@@ -16,7 +16,7 @@ use gatehouse_core::oauth::{OAuthError, OAuthErrorCode};
 use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyOrigin, TokenFamily};
-use gatehouse_store::{Issue, StoreError};
+use gatehouse_store::{Issue, IssueWrite, StoreError};
 use rand::rngs::OsRng;
 use url::Url;
 
@@ -125,7 +125,10 @@ impl Gatehouse {
             resource: None,
         };
         let issue = self
-            .store_issued(family, token)
+            .commit_write(IssueWrite {
+                family,
+                access: token,
+            })
             .await
             .map_err(|e| match e {
                 // The account was deleted after it authenticated (its tokens go with it): it

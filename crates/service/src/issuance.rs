@@ -13,14 +13,17 @@
 //! Each caller learns what happened to its own write: a family minted by a secret key revoked
 //! meanwhile is not stored; a code or refresh token presented twice is a replay or reuse
 //! exactly as when the two come one after the other; a batch that fails because one write
-//! refers to something deleted meanwhile is committed again one write at a time by the
-//! store, so only that write's caller gets the error; any other failure of a batch (the
+//! refers to something deleted meanwhile, or that PostgreSQL aborted as a deadlock (a batch
+//! of one write too), is committed again one write at a time by the store, so only that
+//! write's caller gets the error; any other failure of a batch (the
 //! database is down) is every one of its callers' error, and none of them was answered a
 //! token.
 
 use crate::Gatehouse;
-use gatehouse_core::token::{AccessToken, FamilyId, TokenFamily};
-use gatehouse_store::{Issue, Store, StoreError, Write, Written};
+use gatehouse_core::token::FamilyId;
+use gatehouse_store::{
+    Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, Store, StoreError, Writes,
+};
 use rand::rngs::OsRng;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -31,9 +34,43 @@ const MAX_BATCH: usize = 512;
 /// Writes waiting for a writer before callers wait for room.
 const QUEUE: usize = 4096;
 
-struct Pending {
-    write: Write,
-    done: oneshot::Sender<Result<Written, StoreError>>,
+/// Where a caller waits for what its write of kind `T` did.
+type Answer<T> = oneshot::Sender<Result<T, StoreError>>;
+
+/// A queued write with its caller's answer, typed by the write's kind.
+pub(crate) enum Pending {
+    Issue(IssueWrite, Answer<Issue>),
+    Redeem(RedeemWrite, Answer<Redemption>),
+    Rotate(RotateWrite, Answer<Rotation>),
+}
+
+/// A kind of write the group commit takes, with what the store answers for it.
+pub(crate) trait Queued: Sized {
+    /// What the write did.
+    type Outcome;
+    /// The write queued with the answer to its caller.
+    fn pending(self, done: Answer<Self::Outcome>) -> Pending;
+}
+
+impl Queued for IssueWrite {
+    type Outcome = Issue;
+    fn pending(self, done: Answer<Issue>) -> Pending {
+        Pending::Issue(self, done)
+    }
+}
+
+impl Queued for RedeemWrite {
+    type Outcome = Redemption;
+    fn pending(self, done: Answer<Redemption>) -> Pending {
+        Pending::Redeem(self, done)
+    }
+}
+
+impl Queued for RotateWrite {
+    type Outcome = Rotation;
+    fn pending(self, done: Answer<Rotation>) -> Pending {
+        Pending::Rotate(self, done)
+    }
 }
 
 /// The handle callers queue their writes on: one queue per writer (as many as the store can
@@ -65,31 +102,68 @@ impl GroupCommit {
     }
 }
 
+/// The answers to a batch's callers, kind by kind in the order of its [`Writes`].
+#[derive(Default)]
+struct Answers {
+    issues: Vec<Answer<Issue>>,
+    redeems: Vec<Answer<Redemption>>,
+    rotations: Vec<Answer<Rotation>>,
+}
+
 /// One writer: takes what waits in its queue, commits it, answers each caller, and takes
-/// again.
+/// again. The batch owns the writes (nothing is copied); the answers wait beside it.
 async fn write_batches(store: Arc<dyn Store>, mut incoming: mpsc::Receiver<Pending>) {
-    let mut batch = Vec::with_capacity(MAX_BATCH);
-    while incoming.recv_many(&mut batch, MAX_BATCH).await > 0 {
-        let writes: Vec<Write> = batch.iter().map(|p| p.write.clone()).collect();
-        match store.commit_writes(&writes).await {
-            Ok(outcome) if outcome.len() == batch.len() => {
-                for (pending, written) in batch.drain(..).zip(outcome) {
-                    // A caller that gave up (its request was dropped) no longer listens.
-                    let _ = pending.done.send(written);
+    let mut received = Vec::with_capacity(MAX_BATCH);
+    while incoming.recv_many(&mut received, MAX_BATCH).await > 0 {
+        let mut writes = Writes::default();
+        let mut answers = Answers::default();
+        for pending in received.drain(..) {
+            match pending {
+                Pending::Issue(write, done) => {
+                    writes.issues.push(write);
+                    answers.issues.push(done);
                 }
-            }
-            Ok(_) => {
-                let e = StoreError::Internal("the store answered for another number".into());
-                for pending in batch.drain(..) {
-                    let _ = pending.done.send(Err(shared(&e)));
+                Pending::Redeem(write, done) => {
+                    writes.redeems.push(write);
+                    answers.redeems.push(done);
                 }
-            }
-            Err(e) => {
-                for pending in batch.drain(..) {
-                    let _ = pending.done.send(Err(shared(&e)));
+                Pending::Rotate(write, done) => {
+                    writes.rotations.push(write);
+                    answers.rotations.push(done);
                 }
             }
         }
+        match store.commit_writes(&writes).await {
+            Ok(outcomes) => {
+                answer(answers.issues, outcomes.issues);
+                answer(answers.redeems, outcomes.redeems);
+                answer(answers.rotations, outcomes.rotations);
+            }
+            Err(e) => {
+                fail(answers.issues, &e);
+                fail(answers.redeems, &e);
+                fail(answers.rotations, &e);
+            }
+        }
+    }
+}
+
+/// Answers each caller with what its write did.
+fn answer<T>(answers: Vec<Answer<T>>, outcomes: Vec<Result<T, StoreError>>) {
+    if answers.len() != outcomes.len() {
+        let e = StoreError::Internal("the store answered for another number of writes".into());
+        return fail(answers, &e);
+    }
+    for (done, outcome) in answers.into_iter().zip(outcomes) {
+        // A caller that gave up (its request was dropped) no longer listens.
+        let _ = done.send(outcome);
+    }
+}
+
+/// Answers each caller of a failed batch with its failure.
+fn fail<T>(answers: Vec<Answer<T>>, e: &StoreError) {
+    for done in answers {
+        let _ = done.send(Err(shared(e)));
     }
 }
 
@@ -113,13 +187,13 @@ impl Gatehouse {
     }
 
     /// Commits `write` through the group commit; returns once it is committed (or refused:
-    /// see [`Written`]).
-    pub(crate) async fn commit_write(&self, write: Write) -> Result<Written, StoreError> {
+    /// see [`Issue`], [`Redemption`], [`Rotation`]) with what it did.
+    pub(crate) async fn commit_write<W: Queued>(&self, write: W) -> Result<W::Outcome, StoreError> {
         let writer = self
             .group_commit
             .get_or_init(|| GroupCommit::start(self.store.clone()));
         let (done, answer) = oneshot::channel();
-        let pending = Pending { write, done };
+        let pending = write.pending(done);
         let lost = || StoreError::Unavailable("the token writer stopped".into());
         let queue = writer.queue().ok_or_else(lost)?;
         self.timed(crate::metrics::StoreOp::TokenIssue, async {
@@ -127,18 +201,5 @@ impl Gatehouse {
             answer.await.map_err(|_| lost())?
         })
         .await
-    }
-
-    /// Stores a new family with its access token through the group commit; returns once it
-    /// is committed (or refused: see [`Issue`]).
-    pub(crate) async fn store_issued(
-        &self,
-        family: TokenFamily,
-        access: AccessToken,
-    ) -> Result<Issue, StoreError> {
-        match self.commit_write(Write::Issue { family, access }).await? {
-            Written::Issue(issue) => Ok(issue),
-            _ => Err(StoreError::Internal("another outcome than an issue".into())),
-        }
     }
 }

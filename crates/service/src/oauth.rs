@@ -18,7 +18,9 @@ use gatehouse_core::token::{
     AccessToken, FamilyId, FamilyOrigin, RefreshRefusal, RefreshToken, TokenFamily,
 };
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Issue, Redemption, Rotation, StoreError, Write, Written};
+use gatehouse_store::{
+    Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, StoreError,
+};
 use rand::rngs::OsRng;
 use std::sync::Arc;
 
@@ -447,7 +449,7 @@ impl Gatehouse {
             .await?;
         // Through the group commit: spent, stored and committed with other requests' writes.
         let redemption = self
-            .commit_write(Write::Redeem {
+            .commit_write(RedeemWrite {
                 code: digest,
                 family,
                 access,
@@ -456,8 +458,7 @@ impl Gatehouse {
             })
             .await;
         let redemption = match redemption {
-            Ok(Written::Redeem(redemption)) => redemption,
-            Ok(_) => return Err(StoreError::Internal("not a redemption".into()).into()),
+            Ok(redemption) => redemption,
             Err(e) => {
                 return Err(self
                     .deleted_mid_flight(client, "invalid authorization code", e)
@@ -547,7 +548,7 @@ impl Gatehouse {
         };
         // Through the group commit, as a code exchange.
         let rotation = self
-            .commit_write(Write::Rotate {
+            .commit_write(RotateWrite {
                 presented: digest,
                 access,
                 refresh,
@@ -555,8 +556,7 @@ impl Gatehouse {
             })
             .await;
         let rotation = match rotation {
-            Ok(Written::Rotate(rotation)) => rotation,
-            Ok(_) => return Err(StoreError::Internal("not a rotation".into()).into()),
+            Ok(rotation) => rotation,
             Err(e) => {
                 return Err(self
                     .deleted_mid_flight(client, "invalid refresh token", e)
@@ -629,7 +629,7 @@ impl Gatehouse {
         };
         let ((access, access_plain), _) =
             self.new_pair(&family.family_id, &scopes, &scopes, audience.as_deref());
-        match self.store_issued(family, access).await {
+        match self.commit_write(IssueWrite { family, access }).await {
             Ok(Issue::Stored) => {}
             // Never for an app's family, which no secret key mints.
             Ok(Issue::KeyRevoked) => return Err(invalid_client()),

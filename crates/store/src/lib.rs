@@ -345,54 +345,91 @@ pub enum Issue {
     KeyRevoked,
 }
 
-/// One write of the group commit ([`TokenStore::commit_writes`]): the events that store new
-/// tokens, each as its own method does it.
+/// A new family with its only access token, as [`TokenStore::insert_family_with_token`]: one
+/// kind of write of the group commit ([`Writes`]).
 #[derive(Debug, Clone)]
-pub enum Write {
-    /// A new family with its only access token, as [`TokenStore::insert_family_with_token`].
-    Issue {
-        /// The new family.
-        family: TokenFamily,
-        /// Its access token.
-        access: AccessToken,
-    },
-    /// An authorization code spent for its family's first pair, as [`TokenStore::redeem_code`].
-    Redeem {
-        /// The code's digest.
-        code: SecretDigest,
-        /// The family the code produces (its `family_id` is the code's).
-        family: TokenFamily,
-        /// The first access token.
-        access: AccessToken,
-        /// The first refresh token.
-        refresh: RefreshToken,
-        /// When: the code's `used_at`, and the revocation's time on a replay.
-        now: Timestamp,
-    },
-    /// A refresh token spent for the next pair of its family, as
-    /// [`TokenStore::rotate_refresh_token`].
-    Rotate {
-        /// The presented refresh token's digest.
-        presented: SecretDigest,
-        /// The new access token (its `family_id` names the family).
-        access: AccessToken,
-        /// The new refresh token.
-        refresh: RefreshToken,
-        /// When: the spent token's `used_at`, the revocations' time, and the instant its
-        /// expiry is checked against.
-        now: Timestamp,
-    },
+pub struct IssueWrite {
+    /// The new family.
+    pub family: TokenFamily,
+    /// Its access token.
+    pub access: AccessToken,
 }
 
-/// What one [`Write`] did, variant for variant.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Written {
-    /// What [`Write::Issue`] did.
-    Issue(Issue),
-    /// What [`Write::Redeem`] did.
-    Redeem(Redemption),
-    /// What [`Write::Rotate`] did.
-    Rotate(Rotation),
+/// An authorization code spent for its family's first pair, as [`TokenStore::redeem_code`]:
+/// one kind of write of the group commit ([`Writes`]).
+#[derive(Debug, Clone)]
+pub struct RedeemWrite {
+    /// The code's digest.
+    pub code: SecretDigest,
+    /// The family the code produces (its `family_id` is the code's).
+    pub family: TokenFamily,
+    /// The first access token.
+    pub access: AccessToken,
+    /// The first refresh token.
+    pub refresh: RefreshToken,
+    /// When: the code's `used_at`, and the revocation's time on a replay.
+    pub now: Timestamp,
+}
+
+/// A refresh token spent for the next pair of its family, as
+/// [`TokenStore::rotate_refresh_token`]: one kind of write of the group commit ([`Writes`]).
+#[derive(Debug, Clone)]
+pub struct RotateWrite {
+    /// The presented refresh token's digest.
+    pub presented: SecretDigest,
+    /// The new access token (its `family_id` names the family).
+    pub access: AccessToken,
+    /// The new refresh token.
+    pub refresh: RefreshToken,
+    /// When: the spent token's `used_at`, the revocations' time, and the instant its expiry is
+    /// checked against.
+    pub now: Timestamp,
+}
+
+/// The writes of one group commit ([`TokenStore::commit_writes`]): the events that store new
+/// tokens, each as its own method does it, kept by kind so that what each did
+/// ([`Outcomes`]) has the type of its kind.
+#[derive(Debug, Default)]
+pub struct Writes {
+    /// New families with their access tokens.
+    pub issues: Vec<IssueWrite>,
+    /// Code redemptions.
+    pub redeems: Vec<RedeemWrite>,
+    /// Refresh-token rotations.
+    pub rotations: Vec<RotateWrite>,
+}
+
+impl Writes {
+    /// How many writes of every kind.
+    pub fn len(&self) -> usize {
+        self.issues.len() + self.redeems.len() + self.rotations.len()
+    }
+
+    /// Whether there is no write at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// What each write of a [`Writes`] did, kind by kind, in the order of the writes.
+#[derive(Debug, Default)]
+pub struct Outcomes {
+    /// What each [`IssueWrite`] did.
+    pub issues: Vec<Result<Issue, StoreError>>,
+    /// What each [`RedeemWrite`] did.
+    pub redeems: Vec<Result<Redemption, StoreError>>,
+    /// What each [`RotateWrite`] did.
+    pub rotations: Vec<Result<Rotation, StoreError>>,
+}
+
+/// The outcome of the one write of its kind that a call of [`TokenStore::commit_writes`] held.
+fn only<T>(mut outcomes: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
+    match (outcomes.pop(), outcomes.is_empty()) {
+        (Some(outcome), true) => outcome,
+        _ => Err(StoreError::Internal(
+            "the store answered for another number of writes".into(),
+        )),
+    }
 }
 
 /// Authorization codes, token families, access and refresh tokens.
@@ -416,19 +453,17 @@ pub trait TokenStore: Send + Sync {
         refresh: &RefreshToken,
         now: Timestamp,
     ) -> Result<Redemption, StoreError> {
-        let write = Write::Redeem {
-            code: *code,
-            family: family.clone(),
-            access: access.clone(),
-            refresh: refresh.clone(),
-            now,
+        let writes = Writes {
+            redeems: vec![RedeemWrite {
+                code: *code,
+                family: family.clone(),
+                access: access.clone(),
+                refresh: refresh.clone(),
+                now,
+            }],
+            ..Writes::default()
         };
-        match self.commit_write(write).await? {
-            Written::Redeem(redemption) => Ok(redemption),
-            _ => Err(StoreError::Internal(
-                "another outcome than a redemption".into(),
-            )),
-        }
+        only(self.commit_writes(&writes).await?.redeems)
     }
     /// Stores new families, each with its only access token (client credentials, account and
     /// embed tokens), all in one transaction: the group commit of issuance. A family minted by
@@ -439,20 +474,20 @@ pub trait TokenStore: Send + Sync {
         &self,
         issued: &[(TokenFamily, AccessToken)],
     ) -> Result<Vec<Issue>, StoreError> {
-        let writes: Vec<Write> = issued
-            .iter()
-            .map(|(family, access)| Write::Issue {
-                family: family.clone(),
-                access: access.clone(),
-            })
-            .collect();
+        let writes = Writes {
+            issues: issued
+                .iter()
+                .map(|(family, access)| IssueWrite {
+                    family: family.clone(),
+                    access: access.clone(),
+                })
+                .collect(),
+            ..Writes::default()
+        };
         self.commit_writes(&writes)
             .await?
+            .issues
             .into_iter()
-            .map(|written| match written? {
-                Written::Issue(issue) => Ok(issue),
-                _ => Err(StoreError::Internal("another outcome than an issue".into())),
-            })
             .collect()
     }
     /// Stores one new family with its only access token, as
@@ -490,39 +525,28 @@ pub trait TokenStore: Send + Sync {
         refresh: &RefreshToken,
         now: Timestamp,
     ) -> Result<Rotation, StoreError> {
-        let write = Write::Rotate {
-            presented: *presented,
-            access: access.clone(),
-            refresh: refresh.clone(),
-            now,
+        let writes = Writes {
+            rotations: vec![RotateWrite {
+                presented: *presented,
+                access: access.clone(),
+                refresh: refresh.clone(),
+                now,
+            }],
+            ..Writes::default()
         };
-        match self.commit_write(write).await? {
-            Written::Rotate(rotation) => Ok(rotation),
-            _ => Err(StoreError::Internal(
-                "another outcome than a rotation".into(),
-            )),
-        }
+        only(self.commit_writes(&writes).await?.rotations)
     }
     /// The group commit: does each of `writes` as its own method would, all in one
     /// transaction with a few multi-row statements (not a few statements per write), and
-    /// returns what each did, in order. A write fails alone when only it fails (an unknown
-    /// code is `NotFound("code")` for its redemption); when the transaction fails because one
-    /// write refers to something deleted meanwhile, or (PostgreSQL) it deadlocked with
-    /// another's, each write is committed again in its own transaction, so only that write's
-    /// outcome is the error. Any other failure (the database is down) is the whole call's:
-    /// nothing is stored. Two writes presenting the same code or refresh token in one call
-    /// behave as one after the other: the second is the replay.
-    async fn commit_writes(
-        &self,
-        writes: &[Write],
-    ) -> Result<Vec<Result<Written, StoreError>>, StoreError>;
-    /// One write of [`TokenStore::commit_writes`] in its own transaction.
-    async fn commit_write(&self, write: Write) -> Result<Written, StoreError> {
-        self.commit_writes(std::slice::from_ref(&write))
-            .await?
-            .pop()
-            .ok_or_else(|| StoreError::Internal("no outcome for the write".into()))?
-    }
+    /// returns what each did, kind by kind in the order of the writes. A write fails alone
+    /// when only it fails (an unknown code is `NotFound("code")` for its redemption); when the
+    /// transaction fails because one write refers to something deleted meanwhile, or
+    /// (PostgreSQL) it deadlocked with another's, each write is committed again in its own
+    /// transaction (a lone write that deadlocked too, once), so only that write's outcome is
+    /// the error; a lone write's `NotFound` is its outcome. Any other failure (the database
+    /// is down) is the whole call's: nothing is stored. Two writes presenting the same code or
+    /// refresh token in one call behave as one after the other: the second is the replay.
+    async fn commit_writes(&self, writes: &Writes) -> Result<Outcomes, StoreError>;
     /// Revokes one access token, publishing `Invalidation::Token` in the same transaction;
     /// returns whether it was live.
     async fn revoke_access_token(

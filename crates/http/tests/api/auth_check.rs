@@ -5,8 +5,11 @@
 //! The helpers marked `pub(crate)` are shared with the gateway and account token tests.
 
 use crate::helpers::{
-    on_both_backends, query_of, spawn_app, spawn_app_with, TestApp, TestClient, CALLBACK, PASSWORD,
+    on_both_backends, query_of, revoke, spawn_app, spawn_app_with, TestApp, TestClient, CALLBACK,
+    PASSWORD,
 };
+// The account token, revocation and gateway tests take it from here.
+pub(crate) use crate::helpers::ok_json;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use gatehouse_core::oauth::authorize::AuthorizeParams;
@@ -219,15 +222,6 @@ async fn assert_basic_refused(app: &TestApp, authorization: &str) {
 pub(crate) async fn assert_token_refused(app: &TestApp, authorization: &str) {
     let res = check(app, Some(authorization), "GET", "/v1/trips").await;
     assert_unauthorized(res, true).await;
-}
-
-/// The body of a 200 JSON answer.
-pub(crate) async fn ok_json(request: reqwest::RequestBuilder) -> Value {
-    let res = request.send().await.unwrap();
-    let status = res.status();
-    let text = res.text().await.unwrap();
-    assert_eq!(status, 200, "{text}");
-    serde_json::from_str(&text).unwrap()
 }
 
 /// An access token of `account` from `POST /oauth/token` (form body).
@@ -751,15 +745,7 @@ async fn revoked_access_token_is_refused_at_once_after_it_was_cached(backend: Ba
     assert_eq!(check_status(&app, &bearer(&token)).await, 200);
     assert_eq!(check_status(&app, &bearer(&token)).await, 200);
 
-    let res = app
-        .http
-        .post(app.url("/oauth/v1/revoke"))
-        .basic_auth(&client.client_id, client.client_secret.as_ref())
-        .form(&[("token", token.as_str())])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    revoke(&app, &client, &token).await;
 
     assert_token_refused(&app, &bearer(&token)).await;
 }
@@ -776,15 +762,7 @@ async fn revoking_the_refresh_token_refuses_its_access_token_at_once_after_it_wa
     let refresh = tokens["refresh_token"].as_str().unwrap();
     assert_eq!(check_status(&app, &bearer(access)).await, 200);
 
-    let res = app
-        .http
-        .post(app.url("/oauth/v1/revoke"))
-        .basic_auth(&client.client_id, client.client_secret.as_ref())
-        .form(&[("token", refresh)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
+    revoke(&app, &client, refresh).await;
 
     assert_token_refused(&app, &bearer(access)).await;
 }

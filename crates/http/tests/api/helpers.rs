@@ -1,3 +1,4 @@
+use gatehouse_core::paths;
 use gatehouse_core::Timestamp;
 use gatehouse_http::Server;
 use gatehouse_service::apps::{DecisionRequest, NewApp};
@@ -539,6 +540,49 @@ pub fn assert_escaped(html: &str, what: &str) {
         html.contains("&#60;img") || html.contains("&lt;img"),
         "{what}: the name is shown as text:\n{html}"
     );
+}
+
+/// A form POST to `path` on `app`, authenticated as `client` with HTTP Basic.
+pub fn basic_post(
+    app: &TestApp,
+    path: &str,
+    client: &TestClient,
+    form: &[(&str, &str)],
+) -> reqwest::RequestBuilder {
+    app.http
+        .post(app.url(path))
+        .basic_auth(&client.client_id, client.client_secret.as_ref())
+        .form(form)
+}
+
+/// Sends `request`, asserts the 200 (showing the body otherwise) and returns its JSON body.
+pub async fn ok_json(request: reqwest::RequestBuilder) -> serde_json::Value {
+    let res = request.send().await.unwrap();
+    let status = res.status();
+    let text = res.text().await.unwrap();
+    assert_eq!(status, 200, "{text}");
+    serde_json::from_str(&text).unwrap()
+}
+
+/// RFC 7662 introspection of `token` on `app`, asked by the confidential `caller`: the 200
+/// answer.
+pub async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> serde_json::Value {
+    ok_json(basic_post(
+        app,
+        paths::INTROSPECT,
+        caller,
+        &[("token", token)],
+    ))
+    .await
+}
+
+/// RFC 7009 revocation of `token` on `app` by `client`; asserts the 200.
+pub async fn revoke(app: &TestApp, client: &TestClient, token: &str) {
+    let res = basic_post(app, paths::REVOKE, client, &[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
 }
 
 pub(crate) use gatehouse_store::testing::on_both_backends;

@@ -6,7 +6,7 @@
 //! (RFC 8707) through the real login and consent pages, exchange the code, and call the tool
 //! through the gateway.
 
-use crate::helpers::{on_both_backends, query_of, spawn_app_with, TestApp, PASSWORD};
+use crate::helpers::{introspect, on_both_backends, query_of, spawn_app_with, TestApp, PASSWORD};
 use gatehouse_core::paths;
 use gatehouse_service::settings::{RegistrationMode, Route};
 use gatehouse_store::testing::Backend;
@@ -192,19 +192,7 @@ async fn the_mcp_sdk_discovers_registers_authorizes_and_calls_a_tool_through_the
     // Introspection reports the token's audience, and the token opens no other resource.
     let access_token = out["tokens"]["access_token"].as_str().unwrap();
     let resource_server = app.client(&["read"], &[], false, true).await;
-    let res = app
-        .http
-        .post(app.url(paths::INTROSPECT))
-        .basic_auth(
-            &resource_server.client_id,
-            resource_server.client_secret.as_deref(),
-        )
-        .form(&[("token", access_token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    let answer: Value = res.json().await.unwrap();
+    let answer = introspect(&app, &resource_server, access_token).await;
     assert_eq!(answer["active"], true, "{answer}");
     assert_eq!(answer["client_id"], client_id, "{answer}");
     assert_eq!(answer["sub"], user.user_id.to_string(), "{answer}");

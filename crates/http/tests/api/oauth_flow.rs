@@ -3,8 +3,8 @@
 //! code replay, lifetimes, public clients, client credentials, regions and revocation.
 
 use crate::helpers::{
-    browser, hidden_fields, inputs, on_both_backends, query_of, spawn_app, spawn_app_with, TestApp,
-    TestClient, PASSWORD, T0,
+    browser, hidden_fields, inputs, introspect, on_both_backends, query_of, spawn_app,
+    spawn_app_with, TestApp, TestClient, PASSWORD, T0,
 };
 use gatehouse_core::region::Region;
 use gatehouse_store::testing::Backend;
@@ -293,20 +293,6 @@ fn scopes_of(tokens: &BasicTokenResponse) -> BTreeSet<String> {
 
 fn words(s: &str) -> BTreeSet<String> {
     s.split_whitespace().map(str::to_owned).collect()
-}
-
-/// RFC 7662 introspection of `token`, authenticated as the confidential app `caller`.
-async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> Value {
-    let res = app
-        .http
-        .post(app.url("/oauth/v1/introspect"))
-        .basic_auth(&caller.client_id, caller.client_secret.as_deref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
 }
 
 async fn is_active(app: &TestApp, caller: &TestClient, token: &str) -> bool {

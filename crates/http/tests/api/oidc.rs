@@ -5,8 +5,8 @@
 //! used unmodified against it, Authlib (Python) and openid-client (Node.js).
 
 use crate::helpers::{
-    browser, hidden_fields, on_both_backends, query_of, spawn_app, spawn_app_with, TestApp,
-    TestClient, PASSWORD, T0,
+    browser, hidden_fields, introspect, on_both_backends, query_of, spawn_app, spawn_app_with,
+    TestApp, TestClient, PASSWORD, T0,
 };
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
@@ -594,17 +594,7 @@ async fn a_token_with_only_identity_scopes_opens_no_api_route(backend: Backend) 
         (identity_only.as_str(), "email openid profile"),
     ] {
         for _ in 0..2 {
-            let answer: Value = app
-                .http
-                .post(app.url(paths::INTROSPECT))
-                .basic_auth(&client.client_id, client.client_secret.as_ref())
-                .form(&[("token", token)])
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let answer = introspect(&app, &client, token).await;
             assert_eq!(answer["active"], true, "{answer}");
             assert_eq!(answer["scope"], scope, "{answer}");
             assert_eq!(answer["token_type"], "Bearer", "{answer}");

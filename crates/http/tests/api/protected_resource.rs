@@ -4,7 +4,9 @@
 
 use crate::auth_check::{bearer, cache_in_use, check};
 use crate::gateway::{route, spawn_upstream, Upstream};
-use crate::helpers::{browser, on_both_backends, query_of, spawn_app_with, TestApp, TestClient};
+use crate::helpers::{
+    browser, introspect, on_both_backends, query_of, spawn_app_with, TestApp, TestClient,
+};
 use gatehouse_core::oauth::authorize::AuthorizeParams;
 use gatehouse_store::testing::Backend;
 use reqwest::header::WWW_AUTHENTICATE;
@@ -524,20 +526,6 @@ async fn refresh(
     ];
     form.extend(resource.map(|r| ("resource", r)));
     token_post(app, client, &form).await
-}
-
-/// RFC 7662 introspection of `token` by the confidential `client`.
-async fn introspect(app: &TestApp, client: &TestClient, token: &str) -> Value {
-    let res = app
-        .http
-        .post(app.url("/oauth/v1/introspect"))
-        .basic_auth(&client.client_id, client.client_secret.as_ref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
-    res.json().await.unwrap()
 }
 
 /// Where the gateway lets `token` through, as (path, allowed), for `/mcp`, `/v1/trips`; and

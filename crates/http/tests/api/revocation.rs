@@ -9,12 +9,12 @@ use crate::auth_check::{
     v1_route,
 };
 use crate::helpers::{
-    on_both_backends, spawn_app_with, spawn_with, test_settings, TestApp, TestClient, WAIT,
+    introspect, on_both_backends, revoke, spawn_app_with, spawn_with, test_settings, TestApp,
+    TestClient, WAIT,
 };
 use gatehouse_service::apps::DecisionRequest;
 use gatehouse_service::oauth::Introspection;
 use gatehouse_store::testing::Backend;
-use serde_json::Value;
 use std::time::Duration;
 
 on_both_backends!(
@@ -143,21 +143,10 @@ async fn reinstating_a_suspended_app_does_not_revive_its_tokens(backend: Backend
     assert_eq!(status(&app, &fresh, "GET").await, 200);
 }
 
-/// `POST /oauth/v1/introspect` on `app` for `token`, asked by the confidential `caller`.
-async fn introspect_http(app: &TestApp, caller: &TestClient, token: &str) -> Value {
-    ok_json(
-        app.http
-            .post(app.url("/oauth/v1/introspect"))
-            .basic_auth(&caller.client_id, caller.client_secret.as_ref())
-            .form(&[("token", token)]),
-    )
-    .await
-}
-
 /// The scope introspection on `app` reports for `token` (through the server), or `None`
 /// when it is inactive.
 async fn scope_over_http(app: &TestApp, caller: &TestClient, token: &str) -> Option<String> {
-    let answer = introspect_http(app, caller, token).await;
+    let answer = introspect(app, caller, token).await;
     match answer["active"].as_bool() {
         Some(true) => Some(answer["scope"].as_str().unwrap().to_owned()),
         Some(false) => {
@@ -187,19 +176,6 @@ async fn until_introspected(
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
-}
-
-/// `POST /oauth/v1/revoke` of `token` by `client` on `app`.
-async fn revoke_http(app: &TestApp, client: &TestClient, token: &str) {
-    let res = app
-        .http
-        .post(app.url("/oauth/v1/revoke"))
-        .basic_auth(&client.client_id, client.client_secret.as_ref())
-        .form(&[("token", token)])
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 200);
 }
 
 /// An account token, two tokens of an app and a caller of the introspection endpoint; each
@@ -257,7 +233,7 @@ async fn cached_answers(app: &TestApp, nodes: &[&TestApp]) -> Cached {
 
 /// Revokes one app token, narrows the account and suspends the app, on `by`.
 async fn revoke_narrow_suspend(by: &TestApp, cached: &Cached) {
-    revoke_http(by, &cached.client, &cached.revoked_token).await;
+    revoke(by, &cached.client, &cached.revoked_token).await;
     by.gatehouse
         .set_account_scopes("test", &cached.account.account_id, &["read".to_owned()])
         .await
@@ -266,6 +242,41 @@ async fn revoke_narrow_suspend(by: &TestApp, cached: &Cached) {
         .decide_app("test", &cached.client.client_id, DecisionRequest::Suspend)
         .await
         .unwrap();
+}
+
+/// Asserts what `app` answers once it knows of [`revoke_narrow_suspend`]: the revoked token
+/// and the suspended app's are inactive and refused, the account's token is narrowed to
+/// `read`.
+async fn assert_revoked_narrowed_suspended(app: &TestApp, cached: &Cached) {
+    let (caller, account_token) = (&cached.caller, &cached.account_token);
+    assert_eq!(
+        scope_over_http(app, caller, &cached.revoked_token).await,
+        None
+    );
+    assert_eq!(
+        scope_over_http(app, caller, &cached.client_token).await,
+        None
+    );
+    assert_eq!(
+        scope_over_http(app, caller, account_token).await.as_deref(),
+        Some("read")
+    );
+    assert_forbidden(check(app, Some(&bearer(account_token)), "POST", "/v1/trips").await).await;
+    let client_token = bearer(&cached.client_token);
+    assert_unauthorized(
+        check(app, Some(&client_token), "GET", "/v1/trips").await,
+        true,
+    )
+    .await;
+}
+
+/// Two nodes sharing one store (the first with the `/v1` route), each trusting its cache.
+async fn two_nodes(backend: Backend) -> (TestApp, TestApp) {
+    let app = with_v1_route(backend).await;
+    let other = spawn_with(app.store.clone(), test_settings("unused://"), None).await;
+    cache_in_use(&app).await;
+    cache_in_use(&other).await;
+    (app, other)
 }
 
 async fn introspection_follows_a_revocation_narrowing_and_suspension_on_this_node_at_once(
@@ -278,42 +289,13 @@ async fn introspection_follows_a_revocation_narrowing_and_suspension_on_this_nod
     revoke_narrow_suspend(&app, &cached).await;
 
     // No waiting: the node that made each change dropped what it covers before answering.
-    let (caller, account_token) = (&cached.caller, &cached.account_token);
-    assert_eq!(
-        scope_over_http(&app, caller, &cached.revoked_token).await,
-        None
-    );
-    assert_eq!(
-        scope_over_http(&app, caller, &cached.client_token).await,
-        None
-    );
-    assert_eq!(
-        scope_over_http(&app, caller, account_token)
-            .await
-            .as_deref(),
-        Some("read")
-    );
-    assert_forbidden(check(&app, Some(&bearer(account_token)), "POST", "/v1/trips").await).await;
-    assert_unauthorized(
-        check(
-            &app,
-            Some(&bearer(&cached.client_token)),
-            "GET",
-            "/v1/trips",
-        )
-        .await,
-        true,
-    )
-    .await;
+    assert_revoked_narrowed_suspended(&app, &cached).await;
 }
 
 async fn introspection_follows_a_revocation_narrowing_and_suspension_on_another_node(
     backend: Backend,
 ) {
-    let app = with_v1_route(backend).await;
-    let other = spawn_with(app.store.clone(), test_settings("unused://"), None).await;
-    cache_in_use(&app).await;
-    cache_in_use(&other).await;
+    let (app, other) = two_nodes(backend).await;
     let cached = cached_answers(&app, &[&app, &other]).await;
 
     revoke_narrow_suspend(&other, &cached).await;
@@ -325,18 +307,8 @@ async fn introspection_follows_a_revocation_narrowing_and_suspension_on_another_
     until_introspected(&app, caller, &cached.revoked_token, None).await;
     until_introspected(&app, caller, &cached.client_token, None).await;
     until_introspected(&app, caller, account_token, Some("read")).await;
-    assert_forbidden(check(&app, Some(&bearer(account_token)), "POST", "/v1/trips").await).await;
     // And once heard, it stays that way (the answers are cached again, as they are now).
-    assert_eq!(
-        scope_over_http(&app, caller, &cached.client_token).await,
-        None
-    );
-    assert_eq!(
-        scope_over_http(&app, caller, account_token)
-            .await
-            .as_deref(),
-        Some("read")
-    );
+    assert_revoked_narrowed_suspended(&app, &cached).await;
 }
 
 /// A node remembers what each token holder may do (so a token seen for the first time costs
@@ -345,10 +317,7 @@ async fn introspection_follows_a_revocation_narrowing_and_suspension_on_another_
 async fn a_token_first_seen_after_its_account_narrowed_on_another_node_is_narrowed(
     backend: Backend,
 ) {
-    let app = with_v1_route(backend).await;
-    let other = spawn_with(app.store.clone(), test_settings("unused://"), None).await;
-    cache_in_use(&app).await;
-    cache_in_use(&other).await;
+    let (app, other) = two_nodes(backend).await;
     let account = seed_account(&app, &["read", "write"]).await;
     let seen = account_token(&app, &account).await;
     let unseen = account_token(&app, &account).await;

@@ -2,7 +2,8 @@
 //! metadata (RFC 8414) endpoints, one test per rule, with the error each refusal must carry.
 
 use crate::helpers::{
-    on_both_backends, query_of, spawn_app, spawn_app_with, TestApp, TestClient, CALLBACK, T0,
+    basic_post, introspect, ok_json, on_both_backends, query_of, spawn_app, spawn_app_with,
+    TestApp, TestClient, CALLBACK, T0,
 };
 use gatehouse_core::oauth::authorize::AuthorizeParams;
 use gatehouse_core::oauth::{OAuthErrorCode, TokenRequest};
@@ -66,19 +67,6 @@ on_both_backends!(
 // What the tests have in common
 // ---------------------------------------------------------------------------------------------
 
-/// A form POST to `path`, authenticated as `client` with `client_secret_basic`.
-fn basic_post(
-    app: &TestApp,
-    path: &str,
-    client: &TestClient,
-    form: &[(&str, &str)],
-) -> RequestBuilder {
-    app.http
-        .post(app.url(path))
-        .basic_auth(&client.client_id, client.client_secret.as_ref())
-        .form(form)
-}
-
 /// A form POST to `path` with no `Authorization` header.
 fn plain_post(app: &TestApp, path: &str, form: &[(&str, &str)]) -> RequestBuilder {
     app.http.post(app.url(path)).form(form)
@@ -119,15 +107,6 @@ async fn assert_refused(request: RequestBuilder, status: u16, error: &str) {
     assert_oauth_error(request.send().await.unwrap(), status, error).await;
 }
 
-/// Sends `request` and returns its 200 JSON body.
-async fn ok_json(request: RequestBuilder) -> Value {
-    let res = request.send().await.unwrap();
-    let status = res.status();
-    let body: Value = res.json().await.unwrap();
-    assert_eq!(status, 200, "{body}");
-    body
-}
-
 /// A `client_credentials` access token for `client` (all its scopes).
 async fn client_credentials_token(app: &TestApp, client: &TestClient) -> String {
     let body = ok_json(basic_post(
@@ -164,11 +143,6 @@ async fn code_tokens(app: &TestApp, client: &TestClient, user: &User) -> Value {
         ("redirect_uri", &client.redirect_uri),
     ];
     ok_json(basic_post(app, TOKEN, client, &form)).await
-}
-
-/// What introspection says about `token`, asked by `caller`.
-async fn introspect(app: &TestApp, caller: &TestClient, token: &str) -> Value {
-    ok_json(basic_post(app, INTROSPECT, caller, &[("token", token)])).await
 }
 
 /// `value` with its last character changed: the same shape (for a secret, a bad checksum).

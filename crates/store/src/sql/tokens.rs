@@ -1,5 +1,8 @@
 //! [`crate::TokenStore`]: authorization codes, token families, access and refresh tokens.
 
+use gatehouse_core::secret::SecretDigest;
+use gatehouse_core::Timestamp;
+
 /// Tokens stored by one multi-row INSERT: at most 12 parameters each, well inside both databases'
 /// limits on parameters per statement.
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
@@ -36,6 +39,92 @@ pub(crate) const SPEND_REFRESH_TOKENS: [&str; 2] = [
      RETURNING refresh_tokens.token_digest",
 ];
 
+/// The writes one transaction of [`crate::TokenStore::commit_writes`] commits: the whole call's,
+/// or one of them alone.
+#[derive(Clone, Copy)]
+pub(crate) struct Batch<'a> {
+    pub(crate) issues: &'a [crate::IssueWrite],
+    pub(crate) redeems: &'a [crate::RedeemWrite],
+    pub(crate) rotations: &'a [crate::RotateWrite],
+}
+
+impl<'a> Batch<'a> {
+    /// Nothing to write.
+    pub(crate) const EMPTY: Batch<'static> = Batch {
+        issues: &[],
+        redeems: &[],
+        rotations: &[],
+    };
+
+    /// All of `writes`.
+    pub(crate) fn of(writes: &'a crate::Writes) -> Self {
+        Self {
+            issues: &writes.issues,
+            redeems: &writes.redeems,
+            rotations: &writes.rotations,
+        }
+    }
+}
+
+/// What a `SPEND_*` statement spends for one write: the write's index among those of its
+/// kind, the presented digest, the family it must belong to, and the time.
+pub(crate) type Spend<'a> = (usize, &'a SecretDigest, &'a str, Timestamp);
+
+/// The spends of `writes` (all of one kind; `spend` reads a write's digest, family and time),
+/// each digest's first presentation only: a second presentation in the same batch is settled
+/// after the first, as its replay or reuse.
+pub(crate) fn first_presentations<'a, W>(
+    writes: &'a [W],
+    spend: impl Fn(&'a W) -> (&'a SecretDigest, &'a str, Timestamp),
+) -> Vec<Spend<'a>> {
+    let mut seen = std::collections::HashSet::new();
+    writes
+        .iter()
+        .enumerate()
+        .filter_map(|(i, write)| {
+            let (digest, family, now) = spend(write);
+            seen.insert(*digest.as_bytes())
+                .then_some((i, digest, family, now))
+        })
+        .collect()
+}
+
+/// The writes among `writes` (all of one kind) whose index is in `spent`.
+pub(crate) fn those_spent<'a, W>(
+    writes: &'a [W],
+    spent: &'a std::collections::HashSet<usize>,
+) -> impl Iterator<Item = &'a W> + Clone {
+    writes
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| spent.contains(i))
+        .map(|(_, write)| write)
+}
+
+/// The outcome of a write committed alone (in a [`Batch`] of one).
+pub(crate) fn alone<T>(
+    outcomes: Result<Vec<Result<T, crate::StoreError>>, crate::StoreError>,
+) -> Result<T, crate::StoreError> {
+    outcomes?
+        .pop()
+        .unwrap_or_else(|| Err(crate::StoreError::Internal("no outcome".into())))
+}
+
+/// `NotFound(what)` for each of `writes`.
+pub(crate) fn not_found(writes: &crate::Writes, what: &'static str) -> crate::Outcomes {
+    fn each<W, T>(writes: &[W], what: &'static str) -> Vec<Result<T, crate::StoreError>> {
+        writes
+            .iter()
+            .map(|_| Err(crate::StoreError::NotFound(what)))
+            .collect()
+    }
+    crate::Outcomes {
+        issues: each(&writes.issues, what),
+        redeems: each(&writes.redeems, what),
+        rotations: each(&writes.rotations, what),
+    }
+}
+
 macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
@@ -52,10 +141,13 @@ macro_rules! impl_token_store {
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
             use $crate::sql::tokens::{
-                token_with_family, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
+                alone, first_presentations, not_found, those_spent, token_with_family, Batch,
+                Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
             };
             use $crate::sql::{select, Dialect};
-            use $crate::{Issue, Redemption, Rotation, StoreError, TokenStore, Write, Written};
+            use $crate::{
+                Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
+            };
 
             static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
             static FIND_REFRESH: LazyLock<String> =
@@ -96,45 +188,37 @@ macro_rules! impl_token_store {
                 /// spent (unknown, spent before, or presented again in this batch) is then
                 /// settled on its own, as a replay or reuse, after the inserts, so a second
                 /// presentation in the same batch finds what the first stored.
-                async fn commit_batch(
-                    &self,
-                    writes: &[Write],
-                ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-                    let mut redeems = Vec::new();
-                    let mut rotations = Vec::new();
-                    let (mut codes, mut presented) = (HashSet::new(), HashSet::new());
-                    for (i, write) in writes.iter().enumerate() {
-                        match write {
-                            Write::Redeem { code, family, now, .. }
-                                if codes.insert(*code.as_bytes()) =>
-                            {
-                                redeems.push((i, code, family.family_id.as_str(), *now));
-                            }
-                            Write::Rotate { presented: token, access, now, .. }
-                                if presented.insert(*token.as_bytes()) =>
-                            {
-                                rotations.push((i, token, access.family_id.as_str(), *now));
-                            }
-                            _ => {}
-                        }
-                    }
+                async fn commit_batch(&self, batch: Batch<'_>) -> Result<Outcomes, StoreError> {
+                    let redeems = first_presentations(batch.redeems, |w| {
+                        (&w.code, w.family.family_id.as_str(), w.now)
+                    });
+                    let rotations = first_presentations(batch.rotations, |w| {
+                        (&w.presented, w.access.family_id.as_str(), w.now)
+                    });
                     let mut tx = self.pool.begin().await?;
-                    let mut spent: HashSet<usize> = HashSet::new();
                     // The first statement writes, which takes SQLite's write lock.
+                    let mut redeemed: HashSet<usize> = HashSet::new();
                     for chunk in redeems.chunks(ROWS_PER_STATEMENT) {
                         let done = Self::spend(&mut tx, SPEND_CODES, chunk).await?;
-                        spent.extend(chunk.iter().filter(|r| done.contains(r.1.as_bytes().as_slice())).map(|r| r.0));
+                        let spent = chunk
+                            .iter()
+                            .filter(|r| done.contains(r.1.as_bytes().as_slice()));
+                        redeemed.extend(spent.map(|r| r.0));
                     }
-                    let mut rotated = Vec::new();
+                    let mut rotated: HashSet<usize> = HashSet::new();
+                    let mut rotated_families = Vec::new();
                     for chunk in rotations.chunks(ROWS_PER_STATEMENT) {
                         let done = Self::spend(&mut tx, SPEND_REFRESH_TOKENS, chunk).await?;
-                        for rotation in chunk.iter().filter(|r| done.contains(r.1.as_bytes().as_slice())) {
-                            spent.insert(rotation.0);
-                            rotated.push((rotation.2, rotation.3));
+                        let spent = chunk
+                            .iter()
+                            .filter(|r| done.contains(r.1.as_bytes().as_slice()));
+                        for rotation in spent {
+                            rotated.insert(rotation.0);
+                            rotated_families.push((rotation.2, rotation.3));
                         }
                     }
                     // The rotated families' previous access tokens.
-                    for chunk in rotated.chunks(ROWS_PER_STATEMENT) {
+                    for chunk in rotated_families.chunks(ROWS_PER_STATEMENT) {
                         let mut query = QueryBuilder::<$db>::new(
                             "UPDATE access_tokens SET revoked_at = v.column2 FROM (",
                         );
@@ -147,27 +231,25 @@ macro_rules! impl_token_store {
                         );
                         query.build().execute(&mut *tx).await?;
                     }
-                    let mut families = Vec::new();
-                    let mut accesses = Vec::new();
-                    let mut refreshes = Vec::new();
-                    for (i, write) in writes.iter().enumerate() {
-                        match write {
-                            Write::Issue { family, access } => {
-                                families.push(family);
-                                accesses.push(access);
-                            }
-                            Write::Redeem { family, access, refresh, .. } if spent.contains(&i) => {
-                                families.push(family);
-                                accesses.push(access);
-                                refreshes.push(refresh);
-                            }
-                            Write::Rotate { access, refresh, .. } if spent.contains(&i) => {
-                                accesses.push(access);
-                                refreshes.push(refresh);
-                            }
-                            _ => {}
-                        }
-                    }
+                    let spent_redeems = those_spent(batch.redeems, &redeemed);
+                    let spent_rotations = those_spent(batch.rotations, &rotated);
+                    let families: Vec<&TokenFamily> = batch
+                        .issues
+                        .iter()
+                        .map(|w| &w.family)
+                        .chain(spent_redeems.clone().map(|w| &w.family))
+                        .collect();
+                    let accesses: Vec<&AccessToken> = batch
+                        .issues
+                        .iter()
+                        .map(|w| &w.access)
+                        .chain(spent_redeems.clone().map(|w| &w.access))
+                        .chain(spent_rotations.clone().map(|w| &w.access))
+                        .collect();
+                    let refreshes: Vec<&RefreshToken> = spent_redeems
+                        .map(|w| &w.refresh)
+                        .chain(spent_rotations.map(|w| &w.refresh))
+                        .collect();
                     for chunk in families.chunks(ROWS_PER_STATEMENT) {
                         Self::insert_rows(&mut *tx, chunk).await?;
                     }
@@ -178,8 +260,8 @@ macro_rules! impl_token_store {
                         Self::insert_rows(&mut *tx, chunk).await?;
                     }
                     // A rotated family's previous access token is revoked: nodes drop it.
-                    if let Some(latest) = rotated.iter().map(|r| r.1).max() {
-                        let invalidations: Vec<Invalidation> = rotated
+                    if let Some(latest) = rotated_families.iter().map(|r| r.1).max() {
+                        let invalidations: Vec<Invalidation> = rotated_families
                             .iter()
                             .map(|(family, _)| {
                                 Invalidation::Family(FamilyId::from_stored((*family).to_owned()))
@@ -189,36 +271,72 @@ macro_rules! impl_token_store {
                             Self::publish_all_in(&mut *tx, chunk, latest).await?;
                         }
                     }
-                    let revoked_keys = Self::refuse_revoked_keys(&mut tx, writes).await?;
-                    let mut outcome = Vec::with_capacity(writes.len());
-                    for (i, write) in writes.iter().enumerate() {
-                        outcome.push(match write {
-                            Write::Issue { family, .. } => Ok(Written::Issue(
-                                match &family.key_id {
-                                    Some(key) if revoked_keys.contains(key.as_str()) => {
-                                        Issue::KeyRevoked
-                                    }
-                                    _ => Issue::Stored,
-                                },
-                            )),
-                            Write::Redeem { .. } if spent.contains(&i) => {
-                                Ok(Written::Redeem(Redemption::Issued))
-                            }
-                            Write::Rotate { .. } if spent.contains(&i) => {
-                                Ok(Written::Rotate(Rotation::Rotated))
-                            }
-                            Write::Redeem { code, now, .. } => {
-                                Self::code_replayed(&mut tx, code, *now).await?
-                            }
-                            Write::Rotate { presented, now, .. } => {
-                                Ok(Written::Rotate(
-                                    Self::refresh_token_reused(&mut tx, presented, *now).await?,
-                                ))
-                            }
+                    let revoked_keys = Self::refuse_revoked_keys(&mut tx, batch.issues).await?;
+                    let issues = batch
+                        .issues
+                        .iter()
+                        .map(|w| {
+                            Ok(match &w.family.key_id {
+                                Some(key) if revoked_keys.contains(key.as_str()) => {
+                                    Issue::KeyRevoked
+                                }
+                                _ => Issue::Stored,
+                            })
+                        })
+                        .collect();
+                    let mut redemptions = Vec::with_capacity(batch.redeems.len());
+                    for (i, w) in batch.redeems.iter().enumerate() {
+                        redemptions.push(if redeemed.contains(&i) {
+                            Ok(Redemption::Issued)
+                        } else {
+                            Self::code_replayed(&mut tx, &w.code, w.now).await?
                         });
                     }
+                    let mut rotations = Vec::with_capacity(batch.rotations.len());
+                    for (i, w) in batch.rotations.iter().enumerate() {
+                        rotations.push(Ok(if rotated.contains(&i) {
+                            Rotation::Rotated
+                        } else {
+                            Self::refresh_token_reused(&mut tx, &w.presented, w.now).await?
+                        }));
+                    }
                     tx.commit().await?;
-                    Ok(outcome)
+                    Ok(Outcomes {
+                        issues,
+                        redeems: redemptions,
+                        rotations,
+                    })
+                }
+
+                /// Each of `writes` in its own transaction, so that a failure is only its
+                /// write's outcome.
+                async fn commit_each(&self, writes: &Writes) -> Result<Outcomes, StoreError> {
+                    let issues = |w| Batch { issues: w, ..Batch::EMPTY };
+                    let redeems = |w| Batch { redeems: w, ..Batch::EMPTY };
+                    let rotations = |w| Batch { rotations: w, ..Batch::EMPTY };
+                    Ok(Outcomes {
+                        issues: self.each_alone(&writes.issues, issues, |o| o.issues).await,
+                        redeems: self.each_alone(&writes.redeems, redeems, |o| o.redeems).await,
+                        rotations: self
+                            .each_alone(&writes.rotations, rotations, |o| o.rotations)
+                            .await,
+                    })
+                }
+
+                /// Each of `writes` (all of one kind) committed alone, in the batch of one
+                /// that `alone_in` makes of it; `kind` picks its kind's outcomes.
+                async fn each_alone<'w, W, T>(
+                    &self,
+                    writes: &'w [W],
+                    alone_in: impl Fn(&'w [W]) -> Batch<'w>,
+                    kind: impl Fn(Outcomes) -> Vec<Result<T, StoreError>>,
+                ) -> Vec<Result<T, StoreError>> {
+                    let mut each = Vec::with_capacity(writes.len());
+                    for write in writes {
+                        let outcome = self.commit_batch(alone_in(from_ref(write))).await;
+                        each.push(alone(outcome.map(&kind)));
+                    }
+                    each
                 }
 
                 /// Runs `update` (a `SPEND_*` statement) for `chunk`'s `(write, digest,
@@ -226,7 +344,7 @@ macro_rules! impl_token_store {
                 async fn spend(
                     conn: &mut <$db as sqlx::Database>::Connection,
                     update: [&str; 2],
-                    chunk: &[(usize, &SecretDigest, &str, Timestamp)],
+                    chunk: &[Spend<'_>],
                 ) -> Result<HashSet<Vec<u8>>, StoreError> {
                     let mut query = QueryBuilder::<$db>::new(update[0]);
                     query.push_values(chunk, |mut row, (_, digest, family, now)| {
@@ -245,17 +363,14 @@ macro_rules! impl_token_store {
                 /// PostgreSQL it share-locks the live keys, so a revocation running now
                 /// either waits for this commit and then revokes these families with the
                 /// key, or committed first and its key reads as revoked here. Deletes the
-                /// families of `writes` whose key is revoked; returns those keys.
+                /// families of `issues` whose key is revoked; returns those keys.
                 async fn refuse_revoked_keys(
                     conn: &mut <$db as sqlx::Database>::Connection,
-                    writes: &[Write],
+                    issues: &[IssueWrite],
                 ) -> Result<HashSet<String>, StoreError> {
-                    let keys: BTreeSet<&str> = writes
+                    let keys: BTreeSet<&str> = issues
                         .iter()
-                        .filter_map(|w| match w {
-                            Write::Issue { family, .. } => family.key_id.as_ref().map(KeyId::as_str),
-                            _ => None,
-                        })
+                        .filter_map(|w| w.family.key_id.as_ref().map(KeyId::as_str))
                         .collect();
                     let keys: Vec<&str> = keys.into_iter().collect();
                     let mut live: HashSet<String> = HashSet::new();
@@ -279,12 +394,9 @@ macro_rules! impl_token_store {
                         .filter(|k| !live.contains(**k))
                         .map(|k| (*k).to_owned())
                         .collect();
-                    let refused: Vec<&str> = writes
+                    let refused: Vec<&str> = issues
                         .iter()
-                        .filter_map(|w| match w {
-                            Write::Issue { family, .. } => Some(family),
-                            _ => None,
-                        })
+                        .map(|w| &w.family)
                         .filter(|f| f.key_id.as_ref().is_some_and(|k| revoked.contains(k.as_str())))
                         .map(|f| f.family_id.as_str())
                         .collect();
@@ -309,7 +421,7 @@ macro_rules! impl_token_store {
                     conn: &mut <$db as sqlx::Database>::Connection,
                     code: &SecretDigest,
                     now: Timestamp,
-                ) -> Result<Result<Written, StoreError>, StoreError> {
+                ) -> Result<Result<Redemption, StoreError>, StoreError> {
                     let earlier: Option<(String,)> = sqlx::query_as(
                         "SELECT family_id FROM authorization_codes WHERE code_digest = $1",
                     )
@@ -320,7 +432,7 @@ macro_rules! impl_token_store {
                         return Ok(Err(StoreError::NotFound("code")));
                     };
                     Self::revoke_family_in(&mut *conn, &family_id, now).await?;
-                    Ok(Ok(Written::Redeem(Redemption::Replayed)))
+                    Ok(Ok(Redemption::Replayed))
                 }
 
                 /// A rotation whose refresh token was not spent: a spent one revokes its
@@ -407,31 +519,23 @@ macro_rules! impl_token_store {
                     Ok(code.filter(|c| c.digest == *digest))
                 }
 
-                async fn commit_writes(
-                    &self,
-                    writes: &[Write],
-                ) -> Result<Vec<Result<Written, StoreError>>, StoreError> {
-                    match self.commit_batch(writes).await {
-                        // One write refers to something deleted meanwhile, or the batch
-                        // deadlocked with another node's: each again on its own, so the
-                        // failure is only its own.
-                        Err(e)
-                            if writes.len() > 1
-                                && (matches!(e, StoreError::NotFound(_))
-                                    || e.is_transaction_conflict()) =>
-                        {
-                            let mut each = Vec::with_capacity(writes.len());
-                            for write in writes {
-                                each.push(match self.commit_batch(from_ref(write)).await {
-                                    Ok(mut one) => one.pop().unwrap_or_else(|| {
-                                        Err(StoreError::Internal("no outcome".into()))
-                                    }),
-                                    Err(e) => Err(e),
-                                });
-                            }
-                            Ok(each)
+                async fn commit_writes(&self, writes: &Writes) -> Result<Outcomes, StoreError> {
+                    match self.commit_batch(Batch::of(writes)).await {
+                        Ok(outcomes) => Ok(outcomes),
+                        // A lone write refers to something deleted meanwhile: that is its
+                        // own outcome, and committing it again would find the same.
+                        Err(StoreError::NotFound(what)) if writes.len() == 1 => {
+                            Ok(not_found(writes, what))
                         }
-                        other => other,
+                        // One write refers to something deleted meanwhile, or the batch (of
+                        // any size, one write too) deadlocked with another node's: each again
+                        // on its own, once, so the failure is only its own.
+                        Err(e) if matches!(e, StoreError::NotFound(_))
+                            || e.is_transaction_conflict() =>
+                        {
+                            self.commit_each(writes).await
+                        }
+                        Err(e) => Err(e),
                     }
                 }
 

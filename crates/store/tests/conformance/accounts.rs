@@ -1,4 +1,4 @@
-use crate::fixtures::{account, key, named_account, query, T0};
+use crate::fixtures::{account, key, named_account, query, wait_for_a_lock_waiter, T0};
 use gatehouse_core::account::Account;
 use gatehouse_core::ids::{AccountId, KeyId};
 use gatehouse_core::scope::ScopeCatalogue;
@@ -490,26 +490,4 @@ pub async fn issuance_and_revocation_of_a_key_wait_for_each_other(backend: Backe
         !view.is_active(T0.plus_secs(2)),
         "the family stored while the key was being revoked is revoked with it"
     );
-}
-
-/// Waits until a session of `raw`'s database waits for a lock.
-async fn wait_for_a_lock_waiter(raw: &mut sqlx::PgConnection) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
-    loop {
-        let (waiting,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM pg_stat_activity \
-             WHERE datname = current_database() AND wait_event_type = 'Lock'",
-        )
-        .fetch_one(&mut *raw)
-        .await
-        .unwrap();
-        if waiting > 0 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "nothing waited for the lock within 10 s"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
 }

@@ -298,3 +298,25 @@ pub async fn app_and_user(store: &dyn Store) -> (Application, User) {
     store.insert_user(&end_user).await.unwrap();
     (app, end_user)
 }
+
+/// Waits until a session of `raw`'s database waits for a lock.
+pub async fn wait_for_a_lock_waiter(raw: &mut sqlx::PgConnection) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let (waiting,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM pg_stat_activity \
+             WHERE datname = current_database() AND wait_event_type = 'Lock'",
+        )
+        .fetch_one(&mut *raw)
+        .await
+        .unwrap();
+        if waiting > 0 {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "nothing waited for the lock within 10 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -130,6 +130,7 @@ on_both_backends!(
     feed::each_revocation_publishes_its_invalidation_with_it,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
     tokens::concurrent_batches_presenting_the_same_tokens_rotate_each_once,
+    tokens::a_lone_write_that_deadlocked_is_committed_again,
     admin_api::admin_keys_are_found_by_digest_and_revoked_once,
     admin_api::revoking_an_unknown_admin_key_is_not_found,
     admin_api::pages_of_applications_follow_each_other_newest_first_by_status,

@@ -1,4 +1,6 @@
-use crate::fixtures::{app_and_user, client_family, digest, family_of, pair, T0};
+use crate::fixtures::{
+    app_and_user, client_family, digest, family_of, pair, wait_for_a_lock_waiter, T0,
+};
 use gatehouse_core::application::Application;
 use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::scope::ScopeCatalogue;
@@ -6,7 +8,10 @@ use gatehouse_core::secret::SecretKind;
 use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
-use gatehouse_store::{Issue, Redemption, Rotation, Store, StoreError, Write, Written};
+use gatehouse_store::testing::{Backend, TestDb};
+use gatehouse_store::{
+    Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, Store, StoreError, Writes,
+};
 use rand::rngs::OsRng;
 
 fn code(app: &Application, user: &User) -> AuthorizationCode {
@@ -382,7 +387,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     let (client_family, client_access) = client_family(&app);
     let redeem = |code: &AuthorizationCode| {
         let (access, refresh) = pair(&code.family_id, t1);
-        Write::Redeem {
+        RedeemWrite {
             code: code.digest,
             family: family_of(code),
             access,
@@ -392,7 +397,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let rotate = |presented: &RefreshToken| {
         let (access, refresh) = pair(&presented.family_id, t1);
-        Write::Rotate {
+        RotateWrite {
             presented: presented.digest,
             access,
             refresh,
@@ -401,7 +406,7 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let unknown_code = {
         let (access, refresh) = pair(&a.family_id, t1);
-        Write::Redeem {
+        RedeemWrite {
             code: digest(SecretKind::AuthorizationCode),
             family: family_of(&a),
             access,
@@ -411,47 +416,54 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     };
     let unknown_refresh = {
         let (access, refresh) = pair(&f_refresh.family_id, t1);
-        Write::Rotate {
+        RotateWrite {
             presented: digest(SecretKind::RefreshToken),
             access,
             refresh,
             now: t1,
         }
     };
-    let writes = vec![
-        Write::Issue {
+    let writes = Writes {
+        issues: vec![IssueWrite {
             family: client_family,
             access: client_access.clone(),
-        },
-        redeem(&a),
-        redeem(&a),
-        unknown_code,
-        rotate(&f_refresh),
-        rotate(&f_refresh),
-        unknown_refresh,
-        redeem(&b),
-        rotate(&g_refresh),
-    ];
+        }],
+        redeems: vec![redeem(&a), redeem(&a), unknown_code, redeem(&b)],
+        rotations: vec![
+            rotate(&f_refresh),
+            rotate(&f_refresh),
+            unknown_refresh,
+            rotate(&g_refresh),
+        ],
+    };
     let outcome = store.commit_writes(&writes).await.unwrap();
-    assert_eq!(outcome.len(), writes.len());
-    let ok = |i: usize| match &outcome[i] {
-        Ok(written) => *written,
-        Err(e) => panic!("write {i} failed: {e}"),
-    };
-    assert_eq!(ok(0), Written::Issue(Issue::Stored));
-    assert_eq!(ok(1), Written::Redeem(Redemption::Issued));
-    assert_eq!(ok(2), Written::Redeem(Redemption::Replayed));
-    assert!(matches!(outcome[3], Err(StoreError::NotFound("code"))));
-    assert_eq!(ok(4), Written::Rotate(Rotation::Rotated));
-    assert_eq!(ok(5), Written::Rotate(Rotation::Reused));
-    assert_eq!(ok(6), Written::Rotate(Rotation::Invalid));
-    assert_eq!(ok(7), Written::Redeem(Redemption::Issued));
-    assert_eq!(ok(8), Written::Rotate(Rotation::Rotated));
+    assert_eq!(
+        (
+            outcome.issues.len(),
+            outcome.redeems.len(),
+            outcome.rotations.len()
+        ),
+        (1, 4, 4)
+    );
+    fn ok<T: Copy>(outcome: &Result<T, StoreError>) -> T {
+        match outcome {
+            Ok(done) => *done,
+            Err(e) => panic!("write failed: {e}"),
+        }
+    }
+    assert_eq!(ok(&outcome.issues[0]), Issue::Stored);
+    assert_eq!(ok(&outcome.redeems[0]), Redemption::Issued);
+    assert_eq!(ok(&outcome.redeems[1]), Redemption::Replayed);
+    assert!(matches!(
+        outcome.redeems[2],
+        Err(StoreError::NotFound("code"))
+    ));
+    assert_eq!(ok(&outcome.redeems[3]), Redemption::Issued);
+    assert_eq!(ok(&outcome.rotations[0]), Rotation::Rotated);
+    assert_eq!(ok(&outcome.rotations[1]), Rotation::Reused);
+    assert_eq!(ok(&outcome.rotations[2]), Rotation::Invalid);
+    assert_eq!(ok(&outcome.rotations[3]), Rotation::Rotated);
 
-    let access_of = |i: usize| match &writes[i] {
-        Write::Redeem { access, .. } | Write::Rotate { access, .. } => access.clone(),
-        Write::Issue { access, .. } => access.clone(),
-    };
     assert!(active(
         store
             .find_access_token(&client_access.digest)
@@ -462,17 +474,23 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     // The replayed code's family is revoked with the tokens the first redemption stored, and
     // the replay's own tokens were never stored.
     assert!(!active(
-        store.find_access_token(&access_of(1).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.redeems[0].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(store
-        .find_access_token(&access_of(2).digest)
+        .find_access_token(&writes.redeems[1].access.digest)
         .await
         .unwrap()
         .is_none());
     // F was rotated, then its spent token came back: the family is revoked.
     assert!(!active(
-        store.find_access_token(&access_of(4).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.rotations[0].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     let (_, f_family) = store
@@ -484,11 +502,17 @@ pub async fn a_batch_of_writes_does_each_as_its_own_method_would(store: &dyn Sto
     assert_ne!(f_code.family_id, g_code.family_id);
     // B and G are as after their own redemption and rotation.
     assert!(active(
-        store.find_access_token(&access_of(7).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.redeems[3].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(active(
-        store.find_access_token(&access_of(8).digest).await.unwrap(),
+        store
+            .find_access_token(&writes.rotations[3].access.digest)
+            .await
+            .unwrap(),
         t1
     ));
     assert!(!active(
@@ -518,25 +542,34 @@ pub async fn a_write_for_something_gone_fails_alone_in_its_batch(store: &dyn Sto
     let a = code(&app, &user);
     store.insert_authorization_code(&a).await.unwrap();
     let (access, refresh) = pair(&a.family_id, T0);
-    let writes = [
-        Write::Issue {
+    let writes = Writes {
+        issues: vec![IssueWrite {
             family: ghost_family,
             access: ghost_access.clone(),
-        },
-        Write::Redeem {
+        }],
+        redeems: vec![RedeemWrite {
             code: a.digest,
             family: family_of(&a),
             access: access.clone(),
             refresh,
             now: T0,
-        },
-    ];
+        }],
+        rotations: vec![],
+    };
     let outcome = store.commit_writes(&writes).await.unwrap();
-    assert!(matches!(outcome[0], Err(StoreError::NotFound(_))));
-    assert!(matches!(
-        outcome[1],
-        Ok(Written::Redeem(Redemption::Issued))
-    ));
+    assert!(matches!(outcome.issues[0], Err(StoreError::NotFound(_))));
+    assert!(matches!(outcome.redeems[0], Ok(Redemption::Issued)));
+    // Alone, it is its own outcome too.
+    let (lone_family, lone_access) = client_family(&ghost);
+    let lone = Writes {
+        issues: vec![IssueWrite {
+            family: lone_family,
+            access: lone_access,
+        }],
+        ..Writes::default()
+    };
+    let outcome = store.commit_writes(&lone).await.unwrap();
+    assert!(matches!(outcome.issues[..], [Err(StoreError::NotFound(_))]));
     assert!(active(
         store.find_access_token(&access.digest).await.unwrap(),
         T0
@@ -562,23 +595,29 @@ pub async fn concurrent_batches_presenting_the_same_tokens_rotate_each_once(
         let (_, _, two) = issued(&*store, &app, &user).await;
         let rotate = |presented: &RefreshToken| {
             let (access, refresh) = pair(&presented.family_id, t);
-            Write::Rotate {
+            RotateWrite {
                 presented: presented.digest,
                 access,
                 refresh,
                 now: t,
             }
         };
-        let forward = vec![rotate(&one), rotate(&two)];
-        let backward = vec![rotate(&two), rotate(&one)];
+        let forward = Writes {
+            rotations: vec![rotate(&one), rotate(&two)],
+            ..Writes::default()
+        };
+        let backward = Writes {
+            rotations: vec![rotate(&two), rotate(&one)],
+            ..Writes::default()
+        };
         let (s1, s2) = (store.clone(), store.clone());
         let (a, b) = tokio::join!(
             tokio::spawn(async move { s1.commit_writes(&forward).await }),
             tokio::spawn(async move { s2.commit_writes(&backward).await }),
         );
-        let (a, b) = (a.unwrap().unwrap(), b.unwrap().unwrap());
-        let of = |outcome: &Result<Written, StoreError>| match outcome {
-            Ok(Written::Rotate(rotation)) => *rotation,
+        let (a, b) = (a.unwrap().unwrap().rotations, b.unwrap().unwrap().rotations);
+        let of = |outcome: &Result<Rotation, StoreError>| match outcome {
+            Ok(rotation) => *rotation,
             other => panic!("round {round}: {other:?}"),
         };
         for (x, y) in [(of(&a[0]), of(&b[1])), (of(&a[1]), of(&b[0]))] {
@@ -595,4 +634,64 @@ pub async fn concurrent_batches_presenting_the_same_tokens_rotate_each_once(
             assert_eq!(family.revoked_at, Some(t), "round {round}");
         }
     }
+}
+
+/// A batch of one write that PostgreSQL aborts as a deadlock (another node's transaction
+/// holds what it needs next and waits for what it took) is committed again on its own, as a
+/// larger batch's writes are: its caller is answered the rotation, not the deadlock. SQLite
+/// has one writer and no deadlocks.
+pub async fn a_lone_write_that_deadlocked_is_committed_again(backend: Backend) {
+    if backend == Backend::Sqlite {
+        return;
+    }
+    let db = TestDb::fresh(backend).await;
+    let store = db.migrated_store().await;
+    let (app, user) = app_and_user(&*store).await;
+    let (_, first_access, presented) = issued(&*store, &app, &user).await;
+    use sqlx::Connection;
+    let mut other = sqlx::PgConnection::connect(db.url()).await.unwrap();
+    // The other transaction holds the family's access token, which the rotation revokes
+    // after it has spent the refresh token.
+    sqlx::query("BEGIN").execute(&mut other).await.unwrap();
+    sqlx::query("UPDATE access_tokens SET revoked_at = revoked_at WHERE family_id = $1")
+        .bind(presented.family_id.as_str())
+        .execute(&mut other)
+        .await
+        .unwrap();
+    let t = T0.plus_secs(10);
+    let (access, refresh) = pair(&presented.family_id, t);
+    let writes = Writes {
+        rotations: vec![RotateWrite {
+            presented: presented.digest,
+            access: access.clone(),
+            refresh,
+            now: t,
+        }],
+        ..Writes::default()
+    };
+    let rotating = {
+        let store = store.clone();
+        tokio::spawn(async move { store.commit_writes(&writes).await })
+    };
+    // The rotation spent the refresh token and waits for the access token; now the other
+    // transaction wants the refresh token. The rotation waited first, so its deadlock check
+    // (after PostgreSQL's deadlock_timeout) comes first and finds the cycle: it is the one
+    // aborted, and the other's update goes through.
+    wait_for_a_lock_waiter(&mut other).await;
+    sqlx::query("UPDATE refresh_tokens SET used_at = used_at WHERE token_digest = $1")
+        .bind(presented.digest.as_bytes().as_slice())
+        .execute(&mut other)
+        .await
+        .expect("the rotation, which waited first, is the deadlock's victim");
+    sqlx::query("ROLLBACK").execute(&mut other).await.unwrap();
+    let outcome = rotating.await.unwrap().unwrap();
+    assert!(matches!(outcome.rotations[..], [Ok(Rotation::Rotated)]));
+    assert!(active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        t
+    ));
+    assert!(!active(
+        store.find_access_token(&first_access.digest).await.unwrap(),
+        t
+    ));
 }
