@@ -9,6 +9,7 @@ mod views;
 
 pub use state::AppState;
 
+use axum::serve::ListenerExt;
 use axum::Router;
 use gatehouse_service::Gatehouse;
 use std::future::Future;
@@ -94,7 +95,15 @@ impl Server {
             shutdown.await;
             let _ = stop.send(true);
         });
-        let served = axum::serve(self.listener, routes::frame::MakeFrame(self.router))
+        // Each answer goes out as soon as it is written: a proxied body that streams in
+        // pieces (server-sent events, a streamable MCP answer) would otherwise wait for the
+        // client's delayed ACK (up to 40 ms) before each small piece after the first (Nagle).
+        let listener = self.listener.tap_io(|tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+            }
+        });
+        let served = axum::serve(listener, routes::frame::MakeFrame(self.router))
             .with_graceful_shutdown(async move {
                 let _ = main_stopped.wait_for(|stop| *stop).await;
             })

@@ -20,7 +20,7 @@ use crate::AppState;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::http::{header, HeaderMap, HeaderValue, Method};
 use axum::response::Response;
-use axum::serve::IncomingStream;
+use axum::serve::{IncomingStream, Listener};
 use axum::Router;
 use gatehouse_core::paths;
 use gatehouse_service::metrics::RouteFamily;
@@ -30,7 +30,6 @@ use std::net::SocketAddr;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 use std::time::Instant;
-use tokio::net::TcpListener;
 use tower_layer::Layer;
 use tower_service::Service;
 
@@ -86,7 +85,7 @@ impl Frame {
 #[derive(Clone)]
 pub struct MakeFrame(pub Frame);
 
-impl Service<IncomingStream<'_, TcpListener>> for MakeFrame {
+impl<L: Listener<Addr = SocketAddr>> Service<IncomingStream<'_, L>> for MakeFrame {
     type Response = Frame;
     type Error = Infallible;
     type Future = std::future::Ready<Result<Frame, Infallible>>;
@@ -95,7 +94,7 @@ impl Service<IncomingStream<'_, TcpListener>> for MakeFrame {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, stream: IncomingStream<'_, TcpListener>) -> Self::Future {
+    fn call(&mut self, stream: IncomingStream<'_, L>) -> Self::Future {
         let mut frame = self.0.clone();
         frame.peer = Some(*stream.remote_addr());
         std::future::ready(Ok(frame))
