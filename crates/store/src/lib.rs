@@ -6,6 +6,7 @@
 #![warn(missing_docs)]
 
 mod error;
+mod held;
 mod postgres;
 mod rows;
 mod sql;

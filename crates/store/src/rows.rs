@@ -853,99 +853,69 @@ mod inline {
         SecretKeyRow,
     };
     use crate::sqlite::InlineRow;
-    use rusqlite::Row;
 
-    impl InlineRow for FamilyRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                f_family_id: row.get("f_family_id")?,
-                f_origin: row.get("f_origin")?,
-                f_client_id: row.get("f_client_id")?,
-                f_user_id: row.get("f_user_id")?,
-                f_account_id: row.get("f_account_id")?,
-                f_scopes: row.get("f_scopes")?,
-                f_created_at: row.get("f_created_at")?,
-                f_revoked_at: row.get("f_revoked_at")?,
-                f_embed_view: row.get("f_embed_view")?,
-                f_key_id: row.get("f_key_id")?,
-                f_auth_time: row.get("f_auth_time")?,
-                f_resource: row.get("f_resource")?,
-            })
-        }
+    /// `InlineRow` for a row struct: each field read from the column of its name, and each
+    /// flattened part (after `;`) read from the same row.
+    macro_rules! inline_row {
+        ($row:ident { $($column:ident),+ $(; $($part:ident: $part_row:ident),+)? }) => {
+            impl InlineRow for $row {
+                fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                    Ok(Self {
+                        $($column: row.get(stringify!($column))?,)+
+                        $($($part: $part_row::from_inline(row)?,)+)?
+                    })
+                }
+            }
+        };
     }
 
-    impl InlineRow for AccessTokenRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                token_digest: row.get("token_digest")?,
-                family_id: row.get("family_id")?,
-                scopes: row.get("scopes")?,
-                created_at: row.get("created_at")?,
-                expires_at: row.get("expires_at")?,
-                revoked_at: row.get("revoked_at")?,
-                resource: row.get("resource")?,
-                family: FamilyRow::from_inline(row)?,
-            })
-        }
-    }
-
-    impl InlineRow for SecretKeyRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                key_id: row.get("key_id")?,
-                account_id: row.get("account_id")?,
-                secret_digest: row.get("secret_digest")?,
-                created_at: row.get("created_at")?,
-                last_used_at: row.get("last_used_at")?,
-                revoked_at: row.get("revoked_at")?,
-            })
-        }
-    }
-
-    impl InlineRow for KeyAccountRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                key: SecretKeyRow::from_inline(row)?,
-                a_account_id: row.get("a_account_id")?,
-                a_name: row.get("a_name")?,
-                a_scopes: row.get("a_scopes")?,
-                a_created_at: row.get("a_created_at")?,
-            })
-        }
-    }
-
-    impl InlineRow for RefreshTokenRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                token_digest: row.get("token_digest")?,
-                family_id: row.get("family_id")?,
-                scopes: row.get("scopes")?,
-                created_at: row.get("created_at")?,
-                expires_at: row.get("expires_at")?,
-                used_at: row.get("used_at")?,
-                revoked_at: row.get("revoked_at")?,
-                family: FamilyRow::from_inline(row)?,
-            })
-        }
-    }
-
-    impl InlineRow for AuthorizationCodeRow {
-        fn from_inline(row: &Row<'_>) -> rusqlite::Result<Self> {
-            Ok(Self {
-                code_digest: row.get("code_digest")?,
-                family_id: row.get("family_id")?,
-                client_id: row.get("client_id")?,
-                user_id: row.get("user_id")?,
-                redirect_uri: row.get("redirect_uri")?,
-                scopes: row.get("scopes")?,
-                code_challenge: row.get("code_challenge")?,
-                created_at: row.get("created_at")?,
-                expires_at: row.get("expires_at")?,
-                used_at: row.get("used_at")?,
-                nonce: row.get("nonce")?,
-                auth_time: row.get("auth_time")?,
-                resource: row.get("resource")?,
-            })
-        }
-    }
+    inline_row!(FamilyRow {
+        f_family_id,
+        f_origin,
+        f_client_id,
+        f_user_id,
+        f_account_id,
+        f_scopes,
+        f_created_at,
+        f_revoked_at,
+        f_embed_view,
+        f_key_id,
+        f_auth_time,
+        f_resource
+    });
+    inline_row!(AccessTokenRow {
+        token_digest, family_id, scopes, created_at, expires_at, revoked_at, resource;
+        family: FamilyRow
+    });
+    inline_row!(RefreshTokenRow {
+        token_digest, family_id, scopes, created_at, expires_at, used_at, revoked_at;
+        family: FamilyRow
+    });
+    inline_row!(SecretKeyRow {
+        key_id,
+        account_id,
+        secret_digest,
+        created_at,
+        last_used_at,
+        revoked_at
+    });
+    inline_row!(KeyAccountRow {
+        a_account_id, a_name, a_scopes, a_created_at;
+        key: SecretKeyRow
+    });
+    inline_row!(AuthorizationCodeRow {
+        code_digest,
+        family_id,
+        client_id,
+        user_id,
+        redirect_uri,
+        scopes,
+        code_challenge,
+        created_at,
+        expires_at,
+        used_at,
+        nonce,
+        auth_time,
+        resource
+    });
 }

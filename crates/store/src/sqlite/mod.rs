@@ -141,7 +141,7 @@ impl SqliteStore {
             .await?;
         // Opened once the writer has created the file, with a smaller page cache each (see
         // READER_CACHE_KIB).
-        let reader = Readers::Held(Box::new(readers::Held::new(
+        let reader = Readers::Held(Box::new(crate::held::Held::new(
             options.max_connections,
             connect
                 .clone()

@@ -1,32 +1,23 @@
-//! SQLite's reading connections, held by the store itself instead of a sqlx pool. A sqlx pool
-//! tests every connection it gets back with a ping, from a task it spawns: on SQLite that is a
-//! second trip to the connection's worker thread for every query, and the thread switches were
-//! a third of a cold `/auth/check`. A connection that only reads one statement at a time needs
-//! no such test: a dropped query leaves nothing behind that the next statement does not reset,
-//! and a connection to a file does not go away.
+//! SQLite's reading connections: held by the store itself (`crate::held`), not in a sqlx
+//! pool, whose ping of every connection it gets back was a second trip to the connection's
+//! worker thread per query and made the thread switches a third of a cold `/auth/check`. A
+//! connection that only reads one statement at a time needs no such test: a dropped query
+//! leaves nothing behind that the next statement does not reset, and a connection to a file
+//! does not go away.
 
+use crate::held::{Held, Lent};
 use crate::StoreError;
 use sqlx::pool::PoolConnection;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
-use sqlx::{Connection, Sqlite, SqlitePool};
-use std::time::Duration;
-use tokio::sync::{MappedMutexGuard, Mutex, MutexGuard, Semaphore, SemaphorePermit};
+use sqlx::sqlite::SqliteConnection;
+use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::{MappedMutexGuard, MutexGuard, SemaphorePermit};
 
 /// Where a SQLite store reads.
 pub(crate) enum Readers {
     /// Connections of its own (a database file).
-    Held(Box<Held>),
+    Held(Box<Held<SqliteConnection>>),
     /// The writer's pool, whose one connection is the whole database (`:memory:`).
     Shared(SqlitePool),
-}
-
-/// At most `slots.len()` reading connections, each opened when first needed.
-pub(crate) struct Held {
-    slots: Box<[Mutex<Option<SqliteConnection>>]>,
-    /// One permit per slot: whoever holds a permit finds a slot free.
-    free: Semaphore,
-    connect: SqliteConnectOptions,
-    acquire_timeout: Duration,
 }
 
 /// One reading connection, lent until dropped.
@@ -42,65 +33,18 @@ pub(crate) enum Reader<'a> {
 impl Readers {
     pub(crate) async fn acquire(&self) -> Result<Reader<'_>, StoreError> {
         match self {
-            Self::Held(held) => held.acquire().await,
+            Self::Held(held) => {
+                let Lent { slot, permit } = held.lend().await?;
+                let connection = MutexGuard::try_map(slot, Option::as_mut).map_err(|_| {
+                    StoreError::Internal("a lent slot without its connection".into())
+                })?;
+                Ok(Reader::Held {
+                    connection,
+                    _permit: permit,
+                })
+            }
             Self::Shared(pool) => Ok(Reader::Shared(pool.acquire().await?)),
         }
-    }
-}
-
-impl Held {
-    pub(crate) fn new(
-        count: u32,
-        connect: SqliteConnectOptions,
-        acquire_timeout: Duration,
-    ) -> Self {
-        let count = count.max(1) as usize;
-        Self {
-            slots: (0..count).map(|_| Mutex::new(None)).collect(),
-            free: Semaphore::new(count),
-            connect,
-            acquire_timeout,
-        }
-    }
-
-    /// A free connection, waiting at most the acquire timeout for one: past it the database
-    /// counts as unavailable, as with a pool. The lowest free slot is taken, so under light
-    /// load the same few connections (and their threads and page caches) stay warm.
-    async fn acquire(&self) -> Result<Reader<'_>, StoreError> {
-        let timed_out = || StoreError::from(sqlx::Error::PoolTimedOut);
-        let permit = tokio::time::timeout(self.acquire_timeout, self.free.acquire())
-            .await
-            .map_err(|_| timed_out())?
-            .map_err(|_| StoreError::from(sqlx::Error::PoolClosed))?;
-        let mut slot = self
-            .slots
-            .iter()
-            .find_map(|slot| slot.try_lock().ok())
-            .ok_or_else(|| StoreError::Internal("no reader free under a permit".into()))?;
-        if slot.is_none() {
-            let opened = tokio::time::timeout(
-                self.acquire_timeout,
-                SqliteConnection::connect_with(&self.connect),
-            )
-            .await
-            .map_err(|_| timed_out())??;
-            *slot = Some(opened);
-        }
-        let connection = MutexGuard::try_map(slot, Option::as_mut)
-            .map_err(|_| StoreError::Internal("reader slot empty after opening".into()))?;
-        Ok(Reader::Held {
-            connection,
-            _permit: permit,
-        })
-    }
-
-    /// How many connections are open (for tests).
-    #[cfg(test)]
-    fn open(&self) -> usize {
-        self.slots
-            .iter()
-            .filter(|slot| slot.try_lock().map_or(true, |c| c.is_some()))
-            .count()
     }
 }
 
@@ -128,15 +72,29 @@ impl std::ops::DerefMut for Reader<'_> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+    use sqlx::sqlite::SqliteConnectOptions;
     use std::str::FromStr;
+    use std::time::Duration;
 
-    fn readers(count: u32, timeout: Duration) -> (tempfile::TempDir, Held) {
+    impl Readers {
+        fn open(&self) -> usize {
+            match self {
+                Self::Held(held) => held.open(),
+                Self::Shared(_) => 1,
+            }
+        }
+    }
+
+    fn readers(count: u32, timeout: Duration) -> (tempfile::TempDir, Readers) {
         let dir = tempfile::tempdir().unwrap();
         let url = format!("sqlite://{}", dir.path().join("r.db").display());
         let connect = SqliteConnectOptions::from_str(&url)
             .unwrap()
             .create_if_missing(true);
-        (dir, Held::new(count, connect, timeout))
+        (
+            dir,
+            Readers::Held(Box::new(Held::new(count, connect, timeout))),
+        )
     }
 
     #[tokio::test]

@@ -1,0 +1,71 @@
+//! Connections a store holds itself instead of in a sqlx pool. A sqlx pool tests every
+//! connection it gets back with a ping, from a task it spawns: one more trip to the
+//! connection's thread (SQLite) or to the server (PostgreSQL) for every one-statement lookup.
+//! These are lent and taken back as they are; what a connection needs after a failure is its
+//! user's decision (SQLite's readers keep theirs, PostgreSQL's lookups close theirs).
+
+use crate::StoreError;
+use sqlx::Connection;
+use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard, Semaphore, SemaphorePermit};
+
+/// At most `slots.len()` connections, each opened when first needed.
+pub(crate) struct Held<C: Connection> {
+    slots: Box<[Mutex<Option<C>>]>,
+    /// One permit per slot: whoever holds a permit finds a slot free.
+    free: Semaphore,
+    connect: C::Options,
+    acquire_timeout: Duration,
+}
+
+/// A slot lent until dropped, holding an open connection.
+pub(crate) struct Lent<'a, C> {
+    // Dropped before the permit, so the next holder of a permit finds this slot unlocked.
+    pub(crate) slot: MutexGuard<'a, Option<C>>,
+    pub(crate) permit: SemaphorePermit<'a>,
+}
+
+impl<C: Connection> Held<C> {
+    pub(crate) fn new(count: u32, connect: C::Options, acquire_timeout: Duration) -> Self {
+        let count = count.max(1) as usize;
+        Self {
+            slots: (0..count).map(|_| Mutex::new(None)).collect(),
+            free: Semaphore::new(count),
+            connect,
+            acquire_timeout,
+        }
+    }
+
+    /// A slot with an open connection, waiting at most the acquire timeout for a free one
+    /// and again for a new one to open: past either the database counts as unavailable, as
+    /// with a pool. The lowest free slot is taken, so under light load the same few
+    /// connections (their threads, their caches) stay warm.
+    pub(crate) async fn lend(&self) -> Result<Lent<'_, C>, StoreError> {
+        let timed_out = || StoreError::from(sqlx::Error::PoolTimedOut);
+        let permit = tokio::time::timeout(self.acquire_timeout, self.free.acquire())
+            .await
+            .map_err(|_| timed_out())?
+            .map_err(|_| StoreError::from(sqlx::Error::PoolClosed))?;
+        let mut slot = self
+            .slots
+            .iter()
+            .find_map(|slot| slot.try_lock().ok())
+            .ok_or_else(|| StoreError::Internal("no connection free under a permit".into()))?;
+        if slot.is_none() {
+            let opened = tokio::time::timeout(self.acquire_timeout, C::connect_with(&self.connect))
+                .await
+                .map_err(|_| timed_out())??;
+            *slot = Some(opened);
+        }
+        Ok(Lent { slot, permit })
+    }
+
+    /// How many connections are open (for tests).
+    #[cfg(test)]
+    pub(crate) fn open(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|slot| slot.try_lock().map_or(true, |c| c.is_some()))
+            .count()
+    }
+}
