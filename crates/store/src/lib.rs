@@ -424,7 +424,7 @@ pub struct Outcomes {
 }
 
 /// The outcome of the one write of its kind that a call of [`TokenStore::commit_writes`] held.
-fn only<T>(mut outcomes: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
+pub(crate) fn only<T>(mut outcomes: Vec<Result<T, StoreError>>) -> Result<T, StoreError> {
     match (outcomes.pop(), outcomes.is_empty()) {
         (Some(outcome), true) => outcome,
         _ => Err(StoreError::Internal(
@@ -498,13 +498,14 @@ pub trait TokenStore: Send + Sync {
         family: &TokenFamily,
         access: &AccessToken,
     ) -> Result<Issue, StoreError> {
-        let outcome = self
-            .insert_families_with_tokens(&[(family.clone(), access.clone())])
-            .await?;
-        outcome
-            .first()
-            .copied()
-            .ok_or_else(|| StoreError::Internal("no outcome for the stored family".into()))
+        let writes = Writes {
+            issues: vec![IssueWrite {
+                family: family.clone(),
+                access: access.clone(),
+            }],
+            ..Writes::default()
+        };
+        only(self.commit_writes(&writes).await?.issues)
     }
     /// The access token stored under `digest` with its family, if any.
     async fn find_access_token(

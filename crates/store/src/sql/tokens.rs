@@ -101,15 +101,6 @@ pub(crate) fn those_spent<'a, W>(
         .map(|(_, write)| write)
 }
 
-/// The outcome of a write committed alone (in a [`Batch`] of one).
-pub(crate) fn alone<T>(
-    outcomes: Result<Vec<Result<T, crate::StoreError>>, crate::StoreError>,
-) -> Result<T, crate::StoreError> {
-    outcomes?
-        .pop()
-        .unwrap_or_else(|| Err(crate::StoreError::Internal("no outcome".into())))
-}
-
 /// `NotFound(what)` for each of `writes`.
 pub(crate) fn not_found(writes: &crate::Writes, what: &'static str) -> crate::Outcomes {
     fn each<W, T>(writes: &[W], what: &'static str) -> Vec<Result<T, crate::StoreError>> {
@@ -141,12 +132,12 @@ macro_rules! impl_token_store {
             use std::sync::LazyLock;
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
             use $crate::sql::tokens::{
-                alone, first_presentations, not_found, those_spent, token_with_family, Batch,
+                first_presentations, not_found, those_spent, token_with_family, Batch,
                 Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
             };
             use $crate::sql::{select, Dialect};
             use $crate::{
-                Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
+                only, Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
             };
 
             static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
@@ -334,7 +325,7 @@ macro_rules! impl_token_store {
                     let mut each = Vec::with_capacity(writes.len());
                     for write in writes {
                         let outcome = self.commit_batch(alone_in(from_ref(write))).await;
-                        each.push(alone(outcome.map(&kind)));
+                        each.push(outcome.map(&kind).and_then(only));
                     }
                     each
                 }

@@ -7,8 +7,9 @@
 //! the request already runs. Only these point lookups read here; everything else goes through
 //! sqlx.
 //!
-//! Each connection is `query_only` and used by one thread at a time. If all are in use, or the
-//! database is busy, the lookup returns `None` and the caller reads through sqlx, which waits.
+//! Each connection is `query_only` and used by one thread at a time. If all are in use, none
+//! can open, or the database is busy, the lookup returns `None` and the caller reads through
+//! sqlx, which waits.
 
 use crate::StoreError;
 use rusqlite::{ErrorCode, OpenFlags, OptionalExtension};
@@ -51,9 +52,14 @@ impl InlineReaders {
     ) -> Option<Result<Option<R>, StoreError>> {
         let mut slot = self.slots.iter().find_map(|slot| slot.try_lock().ok())?;
         if slot.is_none() {
+            // One that cannot open (out of file descriptors, say) leaves the lookup to sqlx,
+            // whose errors say whether the database is unavailable.
             match self.open() {
                 Ok(connection) => *slot = Some(connection),
-                Err(e) => return Some(Err(internal(e))),
+                Err(e) => {
+                    tracing::debug!(error = %e, "an inline SQLite reader could not open");
+                    return None;
+                }
             }
         }
         let connection = slot.as_ref()?;
@@ -167,6 +173,14 @@ mod tests {
         let slot = readers.slots[0].lock().unwrap();
         let written = slot.as_ref().unwrap().execute("DELETE FROM things", []);
         assert!(written.is_err(), "query_only refuses a write");
+    }
+
+    #[test]
+    fn a_database_that_cannot_be_opened_leaves_the_lookup_to_sqlx() {
+        let dir = tempfile::tempdir().unwrap();
+        let readers = InlineReaders::new(1, dir.path().join("missing.db"), 64);
+        assert!(readers.find::<Named>(FIND, &[1]).is_none());
+        assert_eq!(readers.open_count(), 0);
     }
 
     #[test]
