@@ -190,4 +190,26 @@ mod tests {
         let found = readers.find::<Named>("SELECT name FROM nowhere WHERE digest = $1", &[1]);
         assert!(matches!(found, Some(Err(StoreError::Internal(_)))));
     }
+
+    /// The build flags of `.cargo/config.toml` reached the SQLite that sqlx and this module
+    /// share (one `libsqlite3-sys`): without them, every SQLite allocation and page fetch takes
+    /// a process-wide mutex again.
+    #[test]
+    fn sqlite_is_built_without_its_global_memory_mutexes() {
+        let connection = rusqlite::Connection::open_in_memory().unwrap();
+        let mut statement = connection.prepare("PRAGMA compile_options").unwrap();
+        let options: Vec<String> = statement
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(
+            options.iter().any(|o| o == "DEFAULT_MEMSTATUS=0"),
+            "{options:?}"
+        );
+        assert!(
+            !options.iter().any(|o| o == "ENABLE_MEMORY_MANAGEMENT"),
+            "{options:?}"
+        );
+    }
 }

@@ -42,9 +42,10 @@ pub struct SqliteStore {
     _checkpoints: Option<Arc<Checkpoints>>,
 }
 
-/// Page cache of the writer, in KiB. SQLite's page caches share one pool of pages in the
-/// process (the bundled build has `SQLITE_ENABLE_MEMORY_MANAGEMENT`), as big as the caches'
-/// sizes together: this, [`READER_CACHE_KIB`] per reader and [`CHECKPOINTER_CACHE_KIB`].
+/// Page cache of the writer, in KiB. Each connection has its own page cache of at most its
+/// `cache_size`; SQLite is built without its process-wide memory accounting and shared page pool
+/// (`.cargo/config.toml` says why), so these sizes are the bound: this, [`READER_CACHE_KIB`]
+/// per reader and [`CHECKPOINTER_CACHE_KIB`].
 /// Issuance inserts into indexes keyed by random digests, which touch a new page per row: the
 /// writer keeps the most, which saves re-reading the interior pages of those indexes.
 pub const WRITER_CACHE_KIB: u32 = 4096;
@@ -54,13 +55,6 @@ pub const WRITER_CACHE_KIB: u32 = 4096;
 pub const READER_CACHE_KIB: u32 = 512;
 /// Page cache of the checkpointing connection, in KiB.
 pub const CHECKPOINTER_CACHE_KIB: u32 = 256;
-/// SQLite's soft heap limit, in bytes, for everything SQLite allocates in the process (page
-/// caches, prepared statements, schemas): past it, SQLite frees cached pages, least recently
-/// used first, rather than growing. The page caches above stay under it with 8 readers; the
-/// limit is what holds when prepared statements (a multi-row INSERT per batch size) or more
-/// connections add to them.
-pub const SOFT_HEAP_LIMIT: u64 = 16 * 1024 * 1024;
-
 /// How often a background task copies committed pages from the WAL into the database file and
 /// syncs both. It bounds what a power loss can lose, and it takes that work (and its `fsync`)
 /// off the writer, which before checkpointed every 4,000 pages in the middle of a commit.
@@ -106,7 +100,6 @@ impl SqliteStore {
             // See WRITER_CACHE_KIB; checkpointing the WAL less often writes each hot page back
             // once for many commits.
             .pragma("cache_size", format!("-{WRITER_CACHE_KIB}"))
-            .pragma("soft_heap_limit", SOFT_HEAP_LIMIT.to_string())
             .pragma("wal_autocheckpoint", "4000")
             // A multi-row INSERT keeps a statement journal (to undo just that statement);
             // past 64 KiB SQLite spilled it to a temporary file, created and deleted per batch.
