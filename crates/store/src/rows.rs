@@ -845,24 +845,24 @@ row!(AdminKey, "admin_keys", conflict "admin key", missing "referenced row", |k|
     revoked_at => opt_time(k.revoked_at),
 });
 
-/// The same rows read by SQLite on the calling thread (`sqlite/inline.rs`), column by column
-/// under the names the sqlx rows above are decoded by.
+/// The same rows read by SQLite on the calling thread (`sqlite/inline.rs`): column by column in
+/// the order of the statements that read them, each checked against the name sqlx decodes it by.
 mod inline {
     use super::{
         AccessTokenRow, AuthorizationCodeRow, FamilyRow, KeyAccountRow, RefreshTokenRow,
         SecretKeyRow,
     };
-    use crate::sqlite::InlineRow;
+    use crate::sqlite::{Columns, InlineRow};
 
-    /// `InlineRow` for a row struct: each field read from the column of its name, and each
-    /// flattened part (after `;`) read from the same row.
+    /// `InlineRow` for a row struct: its fields in the order of its columns in the statements
+    /// that read it, then each flattened part (after `;`) from the columns that follow.
     macro_rules! inline_row {
         ($row:ident { $($column:ident),+ $(; $($part:ident: $part_row:ident),+)? }) => {
             impl InlineRow for $row {
-                fn from_inline(row: &rusqlite::Row<'_>) -> rusqlite::Result<Self> {
+                fn from_inline(columns: &mut Columns<'_, '_>) -> rusqlite::Result<Self> {
                     Ok(Self {
-                        $($column: row.get(stringify!($column))?,)+
-                        $($($part: $part_row::from_inline(row)?,)+)?
+                        $($column: columns.next(stringify!($column))?,)+
+                        $($($part: $part_row::from_inline(columns)?,)+)?
                     })
                 }
             }

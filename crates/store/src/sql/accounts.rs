@@ -23,8 +23,9 @@ macro_rules! impl_account_store {
                     "SELECT {}, {} FROM secret_keys k \
                      JOIN accounts a ON a.account_id = k.account_id \
                      WHERE k.secret_digest = $1",
-                    columns_of::<SecretKey>("k", ""),
+                    // The account's columns first, as `KeyAccountRow` reads them inline.
                     columns_of::<Account>("a", "a_"),
+                    columns_of::<SecretKey>("k", ""),
                 )
             });
 

@@ -20,7 +20,7 @@ mod poll;
 mod readers;
 
 use inline::InlineReaders;
-pub(crate) use inline::InlineRow;
+pub(crate) use inline::{Columns, InlineRow};
 use readers::Readers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
