@@ -57,11 +57,9 @@ impl PostgresStore {
             // drops a connection the server hung up on; the one on the way out doubled that.
             .test_before_acquire(false)
             .connect_lazy_with(connect.clone());
-        let lookups = Lookups::new(
-            options.max_connections.div_ceil(2),
-            connect,
-            options.acquire_timeout,
-        );
+        // As many as the pool: with half as many, cold checks queued for them while the
+        // server had CPU to spare (measured: 7-30% more cold checks per second with as many).
+        let lookups = Lookups::new(options.max_connections, connect, options.acquire_timeout);
         Ok(Self {
             reader: pool.clone(),
             pool,
