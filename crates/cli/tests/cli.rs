@@ -971,6 +971,20 @@ impl Serving {
         }
     }
 
+    /// Waits for a log line containing `needle`.
+    fn wait_for_line(&self, needle: &str) {
+        let deadline = Instant::now() + SERVE_LIMIT;
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.stderr.recv_timeout(left) {
+                Ok(line) if line.contains(needle) => return,
+                Ok(line) => seen.push(line),
+                Err(e) => panic!("no line with {needle:?} ({e}); stderr so far: {seen:#?}"),
+            }
+        }
+    }
+
     fn terminate(&self) {
         let pid = self.child.id().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().unwrap();
@@ -1021,6 +1035,47 @@ async fn serve_answers_health_checks_and_exits_cleanly_on_sigterm(backend: Backe
     assert!(status.success(), "serve exited with {status} after SIGTERM");
     // serve migrated the database it was given.
     assert_eq!(h.audit_len().await, 0);
+}
+
+/// A server whose database is locked when it starts waits for it, saying so, and serves once
+/// the lock is gone, instead of exiting: a database can be busy for a while (a backup, a disk
+/// still writing back a restore).
+#[tokio::test(flavor = "multi_thread")]
+async fn serve_waits_for_a_database_that_is_locked_at_start() {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteLockingMode};
+    use sqlx::{Connection, SqliteConnection};
+    use std::str::FromStr;
+
+    let h = Fixture::new(Backend::Sqlite).await;
+    let migrated = h.run(&["migrate"], "");
+    assert!(migrated.status.success(), "{}", show(&migrated));
+    let exclusive = SqliteConnectOptions::from_str(h.db.url())
+        .unwrap()
+        .locking_mode(SqliteLockingMode::Exclusive);
+    let mut lock = SqliteConnection::connect_with(&exclusive).await.unwrap();
+    sqlx::query("BEGIN EXCLUSIVE")
+        .execute(&mut lock)
+        .await
+        .unwrap();
+
+    let mut cmd = h.command();
+    cmd.env("GATEHOUSE_LISTEN", "127.0.0.1:0").arg("serve");
+    let mut server = Serving::start(cmd);
+    server.wait_for_line("the database is unavailable; trying again");
+    sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
+    lock.close().await.unwrap();
+
+    let addr = server.address();
+    let response = reqwest::get(format!("http://{addr}/healthz"))
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    server.terminate();
+    let status = server.exit_status(SERVE_LIMIT).await;
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "serve exited with {status:?}"
+    );
 }
 
 /// Every token `serve` answered is in the database after `kill -9` (no shutdown at all): a

@@ -14,8 +14,9 @@ use anyhow::Context;
 use gatehouse_service::mail::Mailer;
 use gatehouse_service::settings::Overrides;
 use gatehouse_service::{Gatehouse, Settings, SystemClock};
-use gatehouse_store::{connect, ConnectOptions};
+use gatehouse_store::{connect, ConnectOptions, Store, StoreError};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 /// Who the audit log names for actions taken on the command line.
 pub const CLI_ACTOR: &str = "cli";
@@ -63,16 +64,26 @@ pub async fn run(cli: Cli, settings: Settings) -> anyhow::Result<()> {
     outcome
 }
 
+/// How long a command keeps trying a database that is unavailable (busy, locked, not yet
+/// accepting connections) before it gives up: a server started beside its database, or on a
+/// disk still writing back a large restore, waits for it instead of exiting at once.
+const OPEN_WAIT: Duration = Duration::from_secs(30);
+/// The pause between two tries.
+const OPEN_RETRY: Duration = Duration::from_millis(250);
+
 /// Connects to the configured database and applies pending migrations, so every command works
 /// on a fresh database.
 async fn open(settings: Settings, options: ConnectOptions) -> anyhow::Result<Gatehouse> {
-    let store = connect(&settings.database_url, options)
-        .await
-        .context("cannot open the database")?;
-    store
-        .migrate()
-        .await
-        .context("cannot migrate the database")?;
+    let deadline = Instant::now() + OPEN_WAIT;
+    let store = loop {
+        match connect_and_migrate(&settings.database_url, options).await {
+            Err(e) if is_unavailable(&e) && Instant::now() < deadline => {
+                tracing::warn!(error = %format!("{e:#}"), "the database is unavailable; trying again");
+                tokio::time::sleep(OPEN_RETRY).await;
+            }
+            other => break other?,
+        }
+    };
     let mailer = Mailer::from_settings(&settings).context("cannot set up mail")?;
     Ok(Gatehouse::new(
         store,
@@ -80,4 +91,22 @@ async fn open(settings: Settings, options: ConnectOptions) -> anyhow::Result<Gat
         Arc::new(SystemClock),
         mailer,
     ))
+}
+
+async fn connect_and_migrate(url: &str, options: ConnectOptions) -> anyhow::Result<Arc<dyn Store>> {
+    let store = connect(url, options)
+        .await
+        .context("cannot open the database")?;
+    store
+        .migrate()
+        .await
+        .context("cannot migrate the database")?;
+    Ok(store)
+}
+
+fn is_unavailable(e: &anyhow::Error) -> bool {
+    matches!(
+        e.downcast_ref::<StoreError>(),
+        Some(StoreError::Unavailable(_))
+    )
 }
