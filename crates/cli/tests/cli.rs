@@ -957,28 +957,19 @@ impl Serving {
 
     /// The address from the `listening on http://ADDR` log line.
     fn address(&self) -> String {
-        let deadline = Instant::now() + SERVE_LIMIT;
-        let mut seen = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stderr.recv_timeout(left) {
-                Ok(line) => match line.split_once("listening on http://") {
-                    Some((_, rest)) => return rest.split_whitespace().next().unwrap().to_owned(),
-                    None => seen.push(line),
-                },
-                Err(e) => panic!("no listening line ({e}); stderr so far: {seen:#?}"),
-            }
-        }
+        let line = self.line_with("listening on http://");
+        let (_, rest) = line.split_once("listening on http://").unwrap();
+        rest.split_whitespace().next().unwrap().to_owned()
     }
 
-    /// Waits for a log line containing `needle`.
-    fn wait_for_line(&self, needle: &str) {
+    /// The first log line from here on that contains `needle`.
+    fn line_with(&self, needle: &str) -> String {
         let deadline = Instant::now() + SERVE_LIMIT;
         let mut seen = Vec::new();
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
             match self.stderr.recv_timeout(left) {
-                Ok(line) if line.contains(needle) => return,
+                Ok(line) if line.contains(needle) => return line,
                 Ok(line) => seen.push(line),
                 Err(e) => panic!("no line with {needle:?} ({e}); stderr so far: {seen:#?}"),
             }
@@ -1061,7 +1052,7 @@ async fn serve_waits_for_a_database_that_is_locked_at_start() {
     let mut cmd = h.command();
     cmd.env("GATEHOUSE_LISTEN", "127.0.0.1:0").arg("serve");
     let mut server = Serving::start(cmd);
-    server.wait_for_line("the database is unavailable; trying again");
+    server.line_with("the database is unavailable; trying again");
     sqlx::query("ROLLBACK").execute(&mut lock).await.unwrap();
     lock.close().await.unwrap();
 
