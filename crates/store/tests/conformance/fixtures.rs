@@ -299,10 +299,17 @@ pub async fn app_and_user(store: &dyn Store) -> (Application, User) {
     (app, end_user)
 }
 
-/// Waits until a session of `raw`'s database waits for a lock.
+/// Waits until a session of `raw`'s database waits for a lock. `raw` is inside a transaction,
+/// where PostgreSQL keeps the first read of `pg_stat_activity` until the transaction ends:
+/// each look drops that snapshot first, or a look taken before the waiter arrived would be
+/// all the loop ever saw.
 pub async fn wait_for_a_lock_waiter(raw: &mut sqlx::PgConnection) {
-    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(10);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(60);
     loop {
+        sqlx::query("SELECT pg_stat_clear_snapshot()")
+            .execute(&mut *raw)
+            .await
+            .unwrap();
         let (waiting,): (i64,) = sqlx::query_as(
             "SELECT COUNT(*) FROM pg_stat_activity \
              WHERE datname = current_database() AND wait_event_type = 'Lock'",
@@ -315,7 +322,7 @@ pub async fn wait_for_a_lock_waiter(raw: &mut sqlx::PgConnection) {
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "nothing waited for the lock within 10 s"
+            "nothing waited for the lock within 60 s"
         );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
