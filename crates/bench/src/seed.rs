@@ -238,6 +238,11 @@ macro_rules! in_one_transaction {
     };
 }
 
+/// `now` in milliseconds, the stamp of every secret seeded: made before the server starts.
+fn millis(now: Timestamp) -> u64 {
+    u64::try_from(now.unix()).unwrap_or(0).saturating_mul(1000)
+}
+
 async fn seed_accounts(
     db: &Db,
     args: &SeedArgs,
@@ -260,7 +265,8 @@ async fn seed_accounts(
         for _ in 0..n {
             let account_id = AccountId::generate(&mut rng);
             for _ in 0..per_account {
-                let secret = PlainSecret::generate(&mut rng, SecretKind::SecretKey, region);
+                let secret =
+                    PlainSecret::generate(&mut rng, SecretKind::SecretKey, region, millis(now));
                 key_rows.push(SecretKey {
                     key_id: KeyId::generate(&mut rng),
                     account_id: account_id.clone(),
@@ -318,7 +324,8 @@ async fn seed_tokens(
         let mut batch = Vec::with_capacity(n);
         for _ in 0..n {
             let family_id = FamilyId::generate(&mut rng);
-            let plain = PlainSecret::generate(&mut rng, SecretKind::AccessToken, region);
+            let plain =
+                PlainSecret::generate(&mut rng, SecretKind::AccessToken, region, millis(now));
             if let Some(out) = out.as_mut() {
                 writeln!(out, "Bearer {}", plain.expose()).context("writing --tokens-file")?;
             }
@@ -391,7 +398,8 @@ async fn seed_codes(
         let n = BATCH.min(args.codes - done);
         let mut rows = Vec::with_capacity(n);
         for _ in 0..n {
-            let code = PlainSecret::generate(&mut rng, SecretKind::AuthorizationCode, region);
+            let code =
+                PlainSecret::generate(&mut rng, SecretKind::AuthorizationCode, region, millis(now));
             if let Some(out) = out.as_mut() {
                 writeln!(out, "{}", code.expose()).context("writing --codes-file")?;
             }

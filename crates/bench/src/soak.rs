@@ -280,7 +280,7 @@ impl Soak {
             tally,
         )
         .await;
-        let unknown = PlainSecret::generate(&mut OsRng, SecretKind::AccessToken, &self.region);
+        let unknown = PlainSecret::generate(&mut OsRng, SecretKind::AccessToken, &self.region, 0);
         let unknown = format!("Bearer {}", unknown.expose());
         self.send(Step::CheckUnknown, self.check(&unknown), tally)
             .await;

@@ -28,7 +28,7 @@ impl fmt::Display for Invalidation {
         match self {
             Self::Token(d) => {
                 f.write_str("token:")?;
-                d.as_bytes().iter().try_for_each(|b| write!(f, "{b:02x}"))
+                d.stored().iter().try_for_each(|b| write!(f, "{b:02x}"))
             }
             Self::Family(id) => write!(f, "family:{id}"),
             Self::Key(id) => write!(f, "key:{id}"),
@@ -44,7 +44,7 @@ impl Invalidation {
     pub fn parse(raw: &str) -> Self {
         let parsed = match raw.split_once(':') {
             Some(("token", hex)) => decode_hex(hex)
-                .and_then(|b| SecretDigest::from_slice(&b))
+                .and_then(|b| SecretDigest::from_stored(&b))
                 .map(Self::Token),
             Some(("family", id)) => Some(Self::Family(FamilyId::from_stored(id.to_owned()))),
             Some(("key", id)) => KeyId::parse(id).ok().map(Self::Key),

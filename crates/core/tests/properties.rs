@@ -22,6 +22,9 @@ use proptest::prelude::*;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 
+/// The first millisecond a secret's 9 base-36 digit stamp cannot hold (36^9).
+const STAMP_END_MS: u64 = 101_559_956_668_416;
+
 fn config() -> ProptestConfig {
     ProptestConfig::with_cases(3000)
 }
@@ -196,10 +199,11 @@ proptest! {
         seed in any::<u64>(),
         position in any::<prop::sample::Index>(),
         replacement in "[A-Za-z0-9]",
+        made_at_ms in any::<u64>(),
     ) {
         let region = Region::parse("eu").unwrap();
         let mut rng = StdRng::seed_from_u64(seed);
-        let secret = PlainSecret::generate(&mut rng, SecretKind::AccessToken, &region);
+        let secret = PlainSecret::generate(&mut rng, SecretKind::AccessToken, &region, made_at_ms);
         let text = secret.expose().to_owned();
         prop_assert_eq!(kind_of(&text), Ok(SecretKind::AccessToken));
         prop_assert!(verify_format(&text, SecretKind::AccessToken, &region) == Ok(secret.digest()));
@@ -211,6 +215,23 @@ proptest! {
         if changed != text {
             prop_assert!(verify_format(&changed, SecretKind::AccessToken, &region).is_err());
         }
+    }
+
+    #[test]
+    fn a_later_secret_is_stored_under_a_later_key(
+        seed in any::<u64>(),
+        a in 0..STAMP_END_MS,
+        b in 0..STAMP_END_MS,
+    ) {
+        prop_assume!(a != b);
+        let (earlier, later) = (a.min(b), a.max(b));
+        let region = Region::parse("eu").unwrap();
+        let mut rng = StdRng::seed_from_u64(seed);
+        let mut key = |ms| PlainSecret::generate(&mut rng, SecretKind::AccessToken, &region, ms)
+            .digest()
+            .stored();
+        let (a, b) = (key(earlier), key(later));
+        prop_assert!(a < b);
     }
 
     #[test]

@@ -17,7 +17,6 @@ use gatehouse_core::scope::ScopeSet;
 use gatehouse_core::secret::{kind_of, verify_format, PlainSecret, SecretKind};
 use gatehouse_core::token::{AccessToken, FamilyOrigin, TokenFamily};
 use gatehouse_store::{Issue, IssueWrite, StoreError};
-use rand::rngs::OsRng;
 use url::Url;
 
 /// A minted embed token.
@@ -96,7 +95,7 @@ impl Gatehouse {
         embed_view: Option<String>,
     ) -> Result<PlainSecret, ServiceError> {
         let now = self.clock.now();
-        let plain = PlainSecret::generate(&mut OsRng, kind, &self.settings.region);
+        let plain = self.new_secret(kind);
         let family = TokenFamily {
             family_id: self.new_family_id(),
             origin: if embed_view.is_some() {

@@ -138,8 +138,7 @@ impl Gatehouse {
     }
 
     fn new_key(&self, account_id: &AccountId) -> (SecretKey, PlainSecret) {
-        let secret =
-            PlainSecret::generate(&mut OsRng, SecretKind::SecretKey, &self.settings.region);
+        let secret = self.new_secret(SecretKind::SecretKey);
         let key = SecretKey {
             key_id: KeyId::generate(&mut OsRng),
             account_id: account_id.clone(),

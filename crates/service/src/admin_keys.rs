@@ -29,8 +29,7 @@ impl Gatehouse {
         name: &str,
     ) -> Result<CreatedAdminKey, ServiceError> {
         let name = Name::parse("name", name)?;
-        let admin_key =
-            PlainSecret::generate(&mut OsRng, SecretKind::AdminKey, &self.settings.region);
+        let admin_key = self.new_secret(SecretKind::AdminKey);
         let key = AdminKey {
             key_id: AdminKeyId::generate(&mut OsRng),
             name,

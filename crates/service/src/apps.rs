@@ -319,8 +319,7 @@ impl Gatehouse {
     }
 
     pub(crate) fn new_client_secret(&self, client_id: &ClientId) -> (ClientSecret, PlainSecret) {
-        let plain =
-            PlainSecret::generate(&mut OsRng, SecretKind::ClientSecret, &self.settings.region);
+        let plain = self.new_secret(SecretKind::ClientSecret);
         let now = self.clock.now();
         let secret = ClientSecret {
             secret_id: ClientSecretId::generate(&mut OsRng),

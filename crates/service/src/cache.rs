@@ -721,8 +721,8 @@ impl ValidationCache {
         if !self.connected.load(Ordering::Acquire) {
             return Lookup::Unknown;
         }
-        let shard = read(self.shard(digest.as_bytes()));
-        let Some(slot) = shard.map.get(digest.as_bytes()) else {
+        let shard = read(self.shard(digest.hash()));
+        let Some(slot) = shard.map.get(digest.hash()) else {
             return Lookup::Unknown;
         };
         if now >= slot.until {
@@ -788,7 +788,7 @@ impl ValidationCache {
         if !self.connected.load(Ordering::Acquire) {
             return;
         }
-        let key = *digest.as_bytes();
+        let key = *digest.hash();
         let mut shard = write(self.shard(&key));
         // Checked under the shard's lock, which invalidations hold while they bump it.
         if loaded_at.is_some_and(|g| g != self.generation.load(Ordering::Acquire)) {
@@ -868,8 +868,8 @@ impl ValidationCache {
                 self.owners.clear();
             }
             Invalidation::Token(digest) => {
-                if let Some(shard) = shards.get_mut(shard_of(digest.as_bytes())) {
-                    shard.remove(digest.as_bytes());
+                if let Some(shard) = shards.get_mut(shard_of(digest.hash())) {
+                    shard.remove(digest.hash());
                 }
             }
             other => {

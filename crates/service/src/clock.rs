@@ -10,6 +10,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 pub trait Clock: Send + Sync {
     /// The current time.
     fn now(&self) -> Timestamp;
+
+    /// The current time in milliseconds since the Unix epoch, for what is ordered by when it
+    /// was made (a secret's stamp). By default, [`Self::now`]'s second.
+    fn now_millis(&self) -> u64 {
+        u64::try_from(self.now().unix()).map_or(0, |secs| secs.saturating_mul(1000))
+    }
 }
 
 /// The operating system's clock.
@@ -22,6 +28,12 @@ impl Clock for SystemClock {
             .duration_since(UNIX_EPOCH)
             .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
         Timestamp::from_unix(secs)
+    }
+
+    fn now_millis(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
     }
 }
 

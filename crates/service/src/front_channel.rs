@@ -31,7 +31,7 @@ pub fn new_form_token() -> String {
 impl Gatehouse {
     async fn new_session(&self, user: Option<&User>) -> Result<NewSession, ServiceError> {
         let now = self.clock.now();
-        let cookie = PlainSecret::generate(&mut OsRng, SecretKind::Session, &self.settings.region);
+        let cookie = self.new_secret(SecretKind::Session);
         let session = Session {
             digest: cookie.digest(),
             user_id: user.map(|u| u.user_id.clone()),
@@ -257,11 +257,7 @@ impl Gatehouse {
         auth_time: gatehouse_core::Timestamp,
     ) -> Result<String, ServiceError> {
         let now = self.clock.now();
-        let plain = PlainSecret::generate(
-            &mut OsRng,
-            SecretKind::AuthorizationCode,
-            &self.settings.region,
-        );
+        let plain = self.new_secret(SecretKind::AuthorizationCode);
         let code = AuthorizationCode {
             digest: plain.digest(),
             family_id: self.new_family_id(),

@@ -20,6 +20,7 @@
 //! token.
 
 use crate::Gatehouse;
+use gatehouse_core::secret::{PlainSecret, SecretKind};
 use gatehouse_core::token::FamilyId;
 use gatehouse_store::{
     Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, Store, StoreError, Writes,
@@ -184,6 +185,13 @@ impl Gatehouse {
     pub(crate) fn new_family_id(&self) -> FamilyId {
         let sequence = self.family_sequence.fetch_add(1, Ordering::Relaxed);
         FamilyId::generate_ordered(&mut OsRng, self.clock.now(), sequence)
+    }
+
+    /// A fresh secret of `kind`, stamped with this node's clock ([`PlainSecret::generate`]):
+    /// the indexes keyed by secret grow at their end.
+    pub(crate) fn new_secret(&self, kind: SecretKind) -> PlainSecret {
+        let now = self.clock.now_millis();
+        PlainSecret::generate(&mut OsRng, kind, &self.settings.region, now)
     }
 
     /// Commits `write` through the group commit; returns once it is committed (or refused:

@@ -21,7 +21,6 @@ use gatehouse_core::Timestamp;
 use gatehouse_store::{
     Issue, IssueWrite, RedeemWrite, Redemption, RotateWrite, Rotation, StoreError,
 };
-use rand::rngs::OsRng;
 use std::sync::Arc;
 
 /// How a client authenticated at an OAuth endpoint (RFC 6749 §2.3). `Debug` never shows the
@@ -337,10 +336,8 @@ impl Gatehouse {
     ) -> ((AccessToken, PlainSecret), (RefreshToken, PlainSecret)) {
         let now = self.clock.now();
         let lifetimes = &self.settings.lifetimes;
-        let access_plain =
-            PlainSecret::generate(&mut OsRng, SecretKind::AccessToken, &self.settings.region);
-        let refresh_plain =
-            PlainSecret::generate(&mut OsRng, SecretKind::RefreshToken, &self.settings.region);
+        let access_plain = self.new_secret(SecretKind::AccessToken);
+        let refresh_plain = self.new_secret(SecretKind::RefreshToken);
         let access = AccessToken {
             digest: access_plain.digest(),
             family_id: family_id.clone(),

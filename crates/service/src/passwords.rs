@@ -145,7 +145,7 @@ fn dummy_hash(memory: &mut Argon2Memory) -> Option<&'static PasswordHash> {
     DUMMY
         .get_or_init(|| {
             let secret =
-                PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default());
+                PlainSecret::generate(&mut OsRng, SecretKind::Session, &Default::default(), 0);
             Password::parse(secret.expose())
                 .ok()?
                 .hash_in(&mut OsRng, memory)

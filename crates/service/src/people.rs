@@ -122,7 +122,7 @@ impl Gatehouse {
         user: Option<&UserId>,
         at: Timestamp,
     ) -> (OneTimeLink, PlainSecret) {
-        let plain = PlainSecret::generate(&mut OsRng, SecretKind::Link, &self.settings.region);
+        let plain = self.new_secret(SecretKind::Link);
         let link = OneTimeLink::new(plain.digest(), purpose, user.cloned(), at);
         (link, plain)
     }

@@ -36,7 +36,7 @@ pub enum Value<'a> {
     /// BIGINT/INTEGER (times are Unix seconds), or NULL.
     Int(Option<i64>),
     /// BYTEA/BLOB: a digest.
-    Bytes(&'a [u8]),
+    Bytes(Cow<'a, [u8]>),
 }
 
 /// How a domain type is stored: its table, its columns and its values in column order. Every
@@ -92,7 +92,7 @@ fn opt_time(t: Option<Timestamp>) -> Value<'static> {
 }
 
 fn bytes(d: &SecretDigest) -> Value<'_> {
-    Value::Bytes(d.as_bytes())
+    Value::Bytes(Cow::Owned(d.stored()))
 }
 
 /// Implements [`Row`] and [`Named`] from `column => value` pairs, so that the two can never
@@ -125,8 +125,9 @@ fn field<T, E: std::fmt::Display>(r: Result<T, E>) -> Result<T, StoreError> {
 }
 
 fn digest(bytes: &[u8]) -> Result<SecretDigest, StoreError> {
-    SecretDigest::from_slice(bytes)
-        .ok_or_else(|| StoreError::corrupt("stored digest is not 32 bytes"))
+    SecretDigest::from_stored(bytes).ok_or_else(|| {
+        StoreError::corrupt("a stored digest is neither 32 bytes nor a stamp and 32 bytes")
+    })
 }
 
 /// Redirect URIs are stored space separated: a valid one never contains whitespace.
@@ -815,7 +816,7 @@ row!(SigningKey, "signing_keys", conflict "current signing key", missing "nothin
     algorithm => text(gatehouse_core::signing_key::ALGORITHM),
     public_n => text(&k.public_n),
     public_e => text(&k.public_e),
-    private_key_sealed => Value::Bytes(&k.private_key_sealed),
+    private_key_sealed => Value::Bytes(Cow::Borrowed(&k.private_key_sealed)),
     created_at => time(k.created_at),
     retired_at => opt_time(k.retired_at),
     published_until => opt_time(k.published_until),

@@ -150,7 +150,7 @@ macro_rules! impl_account_store {
                 ) -> Result<Option<(SecretKey, Account)>, StoreError> {
                     // One indexed lookup: the key by its digest, joined to its account.
                     let row: Option<KeyAccountRow> =
-                        self.find_by_key(&FIND_KEY, digest.as_bytes()).await?;
+                        self.find_by_key(&FIND_KEY, &digest.stored()).await?;
                     let Some((key, account)) = row.map(<(SecretKey, Account)>::try_from).transpose()?
                     else {
                         return Ok(None);

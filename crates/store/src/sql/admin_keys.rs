@@ -23,7 +23,7 @@ macro_rules! impl_admin_key_store {
                 ) -> Result<Option<AdminKey>, StoreError> {
                     let row: Option<AdminKeyRow> =
                         sqlx::query_as(&select::<AdminKey>("WHERE key_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
+                            .bind(digest.stored())
                             .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let Some(key) = row.map(AdminKey::try_from).transpose()? else {

@@ -203,7 +203,7 @@ macro_rules! impl_app_store {
                 ) -> Result<Option<ClientSecret>, StoreError> {
                     let row: Option<ClientSecretRow> =
                         sqlx::query_as(&select::<ClientSecret>("WHERE secret_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
+                            .bind(digest.stored())
                             .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let secret = row.map(ClientSecret::try_from).transpose()?;

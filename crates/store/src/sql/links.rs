@@ -39,7 +39,7 @@ macro_rules! impl_link_store {
                          AND (expires_at IS NULL OR expires_at > $1) RETURNING user_id",
                     )
                     .bind(now.unix())
-                    .bind(digest.as_bytes().as_slice())
+                    .bind(digest.stored())
                     .bind(purpose.as_str())
                     .fetch_optional(executor)
                     .await?;
@@ -72,7 +72,7 @@ macro_rules! impl_link_store {
                     )
                     .bind(now.unix())
                     .bind(password_hash.map(PasswordHash::as_phc))
-                    .bind(digest.as_bytes().as_slice())
+                    .bind(digest.stored())
                     .bind(purpose.as_str())
                     .fetch_optional(&mut **tx)
                     .await?;
@@ -116,7 +116,7 @@ macro_rules! impl_link_store {
                 ) -> Result<Option<OneTimeLink>, StoreError> {
                     let row: Option<LinkRow> =
                         sqlx::query_as(&select::<OneTimeLink>("WHERE link_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
+                            .bind(digest.stored())
                             .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     row.map(OneTimeLink::try_from).transpose()

@@ -22,7 +22,7 @@ macro_rules! impl_session_store {
                 ) -> Result<Option<Session>, StoreError> {
                     let row: Option<SessionRow> =
                         sqlx::query_as(&select::<Session>("WHERE session_digest = $1"))
-                            .bind(digest.as_bytes().as_slice())
+                            .bind(digest.stored())
                             .fetch_optional(&mut *self.reader.acquire().await?)
                             .await?;
                     let session = row.map(Session::try_from).transpose()?;
@@ -31,7 +31,7 @@ macro_rules! impl_session_store {
 
                 async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError> {
                     sqlx::query("DELETE FROM sessions WHERE session_digest = $1")
-                        .bind(digest.as_bytes().as_slice())
+                        .bind(digest.stored())
                         .execute(&self.pool)
                         .await?;
                     Ok(())

@@ -83,7 +83,7 @@ pub(crate) fn first_presentations<'a, W>(
         .enumerate()
         .filter_map(|(i, write)| {
             let (digest, family, now) = spend(write);
-            seen.insert(*digest.as_bytes())
+            seen.insert(*digest.hash())
                 .then_some((i, digest, family, now))
         })
         .collect()
@@ -193,7 +193,7 @@ macro_rules! impl_token_store {
                         let done = Self::spend(&mut tx, SPEND_CODES, chunk).await?;
                         let spent = chunk
                             .iter()
-                            .filter(|r| done.contains(r.1.as_bytes().as_slice()));
+                            .filter(|r| done.contains(&r.1.stored()));
                         redeemed.extend(spent.map(|r| r.0));
                     }
                     let mut rotated: HashSet<usize> = HashSet::new();
@@ -202,7 +202,7 @@ macro_rules! impl_token_store {
                         let done = Self::spend(&mut tx, SPEND_REFRESH_TOKENS, chunk).await?;
                         let spent = chunk
                             .iter()
-                            .filter(|r| done.contains(r.1.as_bytes().as_slice()));
+                            .filter(|r| done.contains(&r.1.stored()));
                         for rotation in spent {
                             rotated.insert(rotation.0);
                             rotated_families.push((rotation.2, rotation.3));
@@ -339,7 +339,7 @@ macro_rules! impl_token_store {
                 ) -> Result<HashSet<Vec<u8>>, StoreError> {
                     let mut query = QueryBuilder::<$db>::new(update[0]);
                     query.push_values(chunk, |mut row, (_, digest, family, now)| {
-                        row.push_bind(digest.as_bytes().as_slice())
+                        row.push_bind(digest.stored())
                             .push_bind(*family)
                             .push_bind(now.unix());
                     });
@@ -416,7 +416,7 @@ macro_rules! impl_token_store {
                     let earlier: Option<(String,)> = sqlx::query_as(
                         "SELECT family_id FROM authorization_codes WHERE code_digest = $1",
                     )
-                    .bind(code.as_bytes().as_slice())
+                    .bind(code.stored())
                     .fetch_optional(&mut *conn)
                     .await?;
                     let Some((family_id,)) = earlier else {
@@ -436,7 +436,7 @@ macro_rules! impl_token_store {
                     let earlier: Option<(Option<i64>, String)> = sqlx::query_as(
                         "SELECT used_at, family_id FROM refresh_tokens WHERE token_digest = $1",
                     )
-                    .bind(presented.as_bytes().as_slice())
+                    .bind(presented.stored())
                     .fetch_optional(&mut *conn)
                     .await?;
                     match earlier {
@@ -505,7 +505,7 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                 ) -> Result<Option<AuthorizationCode>, StoreError> {
                     let row: Option<AuthorizationCodeRow> =
-                        self.find_by_key(&FIND_CODE, digest.as_bytes()).await?;
+                        self.find_by_key(&FIND_CODE, &digest.stored()).await?;
                     let code = row.map(AuthorizationCode::try_from).transpose()?;
                     Ok(code.filter(|c| c.digest == *digest))
                 }
@@ -535,7 +535,7 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                 ) -> Result<Option<TokenView>, StoreError> {
                     let row: Option<AccessTokenRow> =
-                        self.find_by_key(&FIND_ACCESS, digest.as_bytes()).await?;
+                        self.find_by_key(&FIND_ACCESS, &digest.stored()).await?;
                     let view = row.map(TokenView::try_from).transpose()?;
                     Ok(view.filter(|v| v.token.digest == *digest))
                 }
@@ -545,7 +545,7 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                 ) -> Result<Option<(RefreshToken, TokenFamily)>, StoreError> {
                     let row: Option<RefreshTokenRow> =
-                        self.find_by_key(&FIND_REFRESH, digest.as_bytes()).await?;
+                        self.find_by_key(&FIND_REFRESH, &digest.stored()).await?;
                     let found = row
                         .map(<(RefreshToken, TokenFamily)>::try_from)
                         .transpose()?;
@@ -563,7 +563,7 @@ macro_rules! impl_token_store {
                          WHERE token_digest = $2 AND revoked_at IS NULL",
                     )
                     .bind(now.unix())
-                    .bind(digest.as_bytes().as_slice())
+                    .bind(digest.stored())
                     .execute(&mut *tx)
                     .await?;
                     if done.rows_affected() != 1 {

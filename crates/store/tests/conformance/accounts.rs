@@ -472,7 +472,7 @@ pub async fn issuance_and_revocation_of_a_key_wait_for_each_other(backend: Backe
         "INSERT INTO access_tokens (token_digest, family_id, scopes, created_at, expires_at) \
          VALUES ($1, $2, 'read', $3, $4)",
     )
-    .bind(token.digest.as_bytes().as_slice())
+    .bind(token.digest.stored())
     .bind(family.family_id.as_str())
     .bind(T0.unix())
     .bind(T0.plus_secs(3600).unix())

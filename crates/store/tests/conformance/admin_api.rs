@@ -1,18 +1,17 @@
 //! What the admin API needs of the store: admin keys, and lists read a page at a time.
 
-use crate::fixtures::{account, app, approve, key, stored_user, user, T0};
+use crate::fixtures::{account, app, approve, key, secret, stored_user, user, T0};
 use gatehouse_core::admin_key::AdminKey;
 use gatehouse_core::application::AppStatus;
 use gatehouse_core::audit::AuditEvent;
 use gatehouse_core::ids::AdminKeyId;
 use gatehouse_core::name::Name;
-use gatehouse_core::region::Region;
 use gatehouse_core::secret::{PlainSecret, SecretKind};
 use gatehouse_store::{AuditQuery, Page, PageQuery, Revocation, Store, StoreError};
 use rand::rngs::OsRng;
 
 fn admin_key(name: &str) -> (AdminKey, PlainSecret) {
-    let plain = PlainSecret::generate(&mut OsRng, SecretKind::AdminKey, &Region::default());
+    let plain = secret(SecretKind::AdminKey);
     let key = AdminKey {
         key_id: AdminKeyId::generate(&mut OsRng),
         name: Name::parse("name", name).unwrap(),

@@ -23,6 +23,12 @@ use rand::rngs::OsRng;
 
 pub const T0: Timestamp = Timestamp::from_unix(1_800_000_000);
 
+/// A fresh secret of `kind`, stamped at [`T0`].
+pub fn secret(kind: SecretKind) -> PlainSecret {
+    let made_at_ms = u64::try_from(T0.unix()).unwrap() * 1000;
+    PlainSecret::generate(&mut OsRng, kind, &Region::default(), made_at_ms)
+}
+
 pub fn account() -> Account {
     Account {
         account_id: AccountId::generate(&mut OsRng),
@@ -33,7 +39,7 @@ pub fn account() -> Account {
 }
 
 pub fn key(account: &Account, at: Timestamp) -> (SecretKey, PlainSecret) {
-    let plain = PlainSecret::generate(&mut OsRng, SecretKind::SecretKey, &Region::default());
+    let plain = secret(SecretKind::SecretKey);
     let key = SecretKey {
         key_id: KeyId::generate(&mut OsRng),
         account_id: account.account_id.clone(),
@@ -84,7 +90,7 @@ pub fn app(owner: &User, unique_name: &str) -> Application {
 }
 
 pub fn client_secret(app: &Application, at: Timestamp) -> ClientSecret {
-    let plain = PlainSecret::generate(&mut OsRng, SecretKind::ClientSecret, &Region::default());
+    let plain = secret(SecretKind::ClientSecret);
     ClientSecret {
         secret_id: ClientSecretId::generate(&mut OsRng),
         client_id: app.client_id.clone(),
@@ -98,7 +104,7 @@ pub fn client_secret(app: &Application, at: Timestamp) -> ClientSecret {
 pub const DAY: i64 = 86_400;
 
 pub fn digest(kind: SecretKind) -> SecretDigest {
-    PlainSecret::generate(&mut OsRng, kind, &Region::default()).digest()
+    secret(kind).digest()
 }
 
 pub async fn stored_user(store: &dyn Store, user: User) -> User {

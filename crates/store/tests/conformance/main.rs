@@ -85,6 +85,7 @@ on_both_backends!(
     tokens::code_is_stored_and_found_by_digest,
     tokens::code_redeems_once_and_a_replay_revokes_its_family,
     tokens::refresh_rotates_and_replaces_the_familys_access_token,
+    tokens::secrets_made_before_the_stamp_are_still_found_and_spent,
     tokens::reusing_a_rotated_refresh_token_revokes_the_family,
     tokens::expired_or_unknown_refresh_token_changes_nothing,
     tokens::revoking_a_token_or_a_family,

@@ -1,10 +1,10 @@
 use crate::fixtures::{
-    app_and_user, client_family, digest, family_of, pair, wait_for_a_lock_waiter, T0,
+    app_and_user, client_family, digest, family_of, pair, secret, wait_for_a_lock_waiter, T0,
 };
 use gatehouse_core::application::Application;
 use gatehouse_core::oauth::pkce::CodeChallenge;
 use gatehouse_core::scope::ScopeCatalogue;
-use gatehouse_core::secret::SecretKind;
+use gatehouse_core::secret::{SecretDigest, SecretKind};
 use gatehouse_core::token::{AccessToken, AuthorizationCode, FamilyId, FamilyOrigin, RefreshToken};
 use gatehouse_core::user::User;
 use gatehouse_core::Timestamp;
@@ -165,6 +165,63 @@ pub async fn refresh_rotates_and_replaces_the_familys_access_token(store: &dyn S
         .unwrap()
         .unwrap();
     assert_eq!(spent.used_at, Some(t1));
+}
+
+/// Secrets made before secrets had a stamp are stored under their digest alone (32 bytes); an
+/// upgrade keeps them working beside the stamped ones, and one never stands for the other.
+pub async fn secrets_made_before_the_stamp_are_still_found_and_spent(store: &dyn Store) {
+    let (app, user) = app_and_user(store).await;
+    let mut code = code(&app, &user);
+    code.digest = SecretDigest::of("a code made before the stamp");
+    store.insert_authorization_code(&code).await.unwrap();
+    let (mut access, mut refresh) = pair(&code.family_id, T0);
+    access.digest = SecretDigest::of("an access token made before the stamp");
+    refresh.digest = SecretDigest::of("a refresh token made before the stamp");
+    let outcome = store
+        .redeem_code(&code.digest, &family_of(&code), &access, &refresh, T0)
+        .await
+        .unwrap();
+    assert_eq!(outcome, Redemption::Issued);
+    assert!(active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        T0
+    ));
+
+    let t1 = T0.plus_secs(100);
+    let (access2, refresh2) = pair(&code.family_id, t1);
+    let rotation = store
+        .rotate_refresh_token(&refresh.digest, &access2, &refresh2, t1)
+        .await
+        .unwrap();
+    assert_eq!(rotation, Rotation::Rotated);
+    assert!(!active(
+        store.find_access_token(&access.digest).await.unwrap(),
+        t1
+    ));
+    assert!(active(
+        store.find_access_token(&access2.digest).await.unwrap(),
+        t1
+    ));
+
+    // The same digest without its stamp finds nothing.
+    let stamped = secret(SecretKind::AccessToken);
+    let (family, mut token) = client_family(&app);
+    token.digest = stamped.digest();
+    let writes = Writes {
+        issues: vec![IssueWrite {
+            family,
+            access: token,
+        }],
+        ..Writes::default()
+    };
+    store.commit_writes(&writes).await.unwrap();
+    assert!(store
+        .find_access_token(&stamped.digest())
+        .await
+        .unwrap()
+        .is_some());
+    let unstamped = SecretDigest::from_stored(stamped.digest().hash()).unwrap();
+    assert!(store.find_access_token(&unstamped).await.unwrap().is_none());
 }
 
 pub async fn reusing_a_rotated_refresh_token_revokes_the_family(store: &dyn Store) {
@@ -679,7 +736,7 @@ pub async fn a_lone_write_that_deadlocked_is_committed_again(backend: Backend) {
     // aborted, and the other's update goes through.
     wait_for_a_lock_waiter(&mut other).await;
     sqlx::query("UPDATE refresh_tokens SET used_at = used_at WHERE token_digest = $1")
-        .bind(presented.digest.as_bytes().as_slice())
+        .bind(presented.digest.stored())
         .execute(&mut other)
         .await
         .expect("the rotation, which waited first, is the deadlock's victim");
