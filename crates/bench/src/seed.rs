@@ -436,8 +436,9 @@ impl Db {
                 .synchronous(SqliteSynchronous::Off)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(30))
-                // The unique indexes on random digests touch a new page per row: keep them
-                // all in memory, and write each page back once, at the end.
+                // The seeded secrets share one stamp, so the unique indexes on their digests
+                // take them in random order, a new page per row: keep them all in memory, and
+                // write each page back once, at the end.
                 .pragma("cache_size", "-1048576")
                 .pragma("wal_autocheckpoint", "0");
             let pool = SqlitePoolOptions::new()

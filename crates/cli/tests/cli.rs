@@ -1069,6 +1069,43 @@ async fn serve_waits_for_a_database_that_is_locked_at_start() {
     );
 }
 
+/// A database that a later version migrated is refused, saying so, and left as it was:
+/// secrets of a later version may not be readable by this one (docs/token-format.md).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_database_migrated_by_a_later_version_is_refused() {
+    use sqlx::{Connection, SqliteConnection};
+
+    let h = Fixture::new(Backend::Sqlite).await;
+    let migrated = h.run(&["migrate"], "");
+    assert!(migrated.status.success(), "{}", show(&migrated));
+    let mut db = SqliteConnection::connect(h.db.url()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time) \
+         VALUES (9999, 'from a later version', TRUE, X'00', 0)",
+    )
+    .execute(&mut db)
+    .await
+    .unwrap();
+    let applied = || async {
+        let mut db = SqliteConnection::connect(h.db.url()).await.unwrap();
+        let rows: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations")
+            .fetch_all(&mut db)
+            .await
+            .unwrap();
+        rows
+    };
+    let before = applied().await;
+
+    let refused = h.run(&["migrate"], "");
+    assert!(!refused.status.success(), "{}", show(&refused));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        said.contains("migration 9999") && said.contains("a later version upgraded it"),
+        "{said}"
+    );
+    assert_eq!(applied().await, before);
+}
+
 /// Every token `serve` answered is in the database after `kill -9` (no shutdown at all): a
 /// token is answered only once its transaction committed. Many callers at once, so that the
 /// tokens go through the group commit in batches, and the process is killed while requests

@@ -26,7 +26,7 @@ pub struct SecretKey {
     pub key_id: KeyId,
     /// The account it authenticates.
     pub account_id: AccountId,
-    /// SHA-256 of the key.
+    /// The key's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// When it was created.
     pub created_at: Timestamp,

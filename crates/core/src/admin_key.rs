@@ -15,7 +15,7 @@ pub struct AdminKey {
     pub key_id: AdminKeyId,
     /// What the operator called it (which automation holds it).
     pub name: Name,
-    /// SHA-256 of the key.
+    /// The key's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// When it was created.
     pub created_at: Timestamp,

@@ -12,7 +12,7 @@ pub struct ClientSecret {
     pub secret_id: ClientSecretId,
     /// The application it authenticates.
     pub client_id: ClientId,
-    /// SHA-256 of the secret.
+    /// The secret's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// Start date shown in the portal.
     pub created_at: Timestamp,

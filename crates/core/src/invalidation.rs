@@ -78,6 +78,10 @@ mod tests {
     fn round_trips_and_reads_noise_as_all() {
         let cases = [
             Invalidation::Token(SecretDigest::of("t")),
+            Invalidation::Token(SecretDigest::of(&format!(
+                "ghat_us_0mxc9mrk0{}",
+                "a".repeat(49)
+            ))),
             Invalidation::Family(FamilyId::generate(&mut OsRng)),
             Invalidation::Key(KeyId::generate(&mut OsRng)),
             Invalidation::Account(AccountId::generate(&mut OsRng)),
@@ -88,6 +92,8 @@ mod tests {
             assert_eq!(Invalidation::parse(&inv.to_string()), inv);
         }
         assert_eq!(Invalidation::parse("token:zz"), Invalidation::All);
+        let upper_stamp = format!("token:{}{}", "4d".repeat(9), "00".repeat(32));
+        assert_eq!(Invalidation::parse(&upper_stamp), Invalidation::All);
         assert_eq!(Invalidation::parse("???"), Invalidation::All);
     }
 }

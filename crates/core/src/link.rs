@@ -49,7 +49,7 @@ impl LinkPurpose {
 /// A stored one-time link.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OneTimeLink {
-    /// SHA-256 of the link's secret.
+    /// The digest of the link's secret (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// What it is for.
     pub purpose: LinkPurpose,

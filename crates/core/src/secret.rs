@@ -15,9 +15,9 @@
 //!
 //! The database holds the stamp followed by the SHA-256 digest of the whole string, and looks
 //! secrets up by that key. The secrets are high-entropy, so a slow hash would add nothing but
-//! latency to every API call. The stamp puts new keys at the end of their index, so storing
-//! one rewrites the index's last page (already cached, shared by the secrets stored with it)
-//! instead of a random page. Secrets made before the stamp existed have no stamp (their tail
+//! latency to every API call. The stamp puts each new key just after those made before it, so
+//! storing one rewrites the index page the previous ones went to (already cached, shared by
+//! the secrets stored with it) instead of a random page. Secrets made before the stamp existed have no stamp (their tail
 //! is 6 characters shorter); they are still accepted and looked up by the digest alone.
 
 use crate::ids::base62;
@@ -179,7 +179,8 @@ impl SecretDigest {
     }
 
     /// The key the database holds and looks the secret up by: the stamp (if any), then the
-    /// SHA-256 digest. Keys of later secrets sort after earlier ones.
+    /// SHA-256 digest. A stamped key sorts after the stamped keys of earlier milliseconds
+    /// (by the clock of the node that made them), so new keys go to one place of the index.
     pub fn stored(&self) -> Vec<u8> {
         let mut key = Vec::with_capacity(STAMP_LEN + 32);
         key.extend_from_slice(self.stamp.as_ref().map_or(&[][..], |s| &s[..]));
@@ -187,7 +188,10 @@ impl SecretDigest {
         key
     }
 
-    /// The SHA-256 digest of the secret's full text: what identifies it in memory.
+    /// The SHA-256 digest of the secret's full text: what identifies it in memory. It decides
+    /// the stamp too, as long as every digest of a presented secret comes from its text
+    /// ([`Self::of`], [`verify_format`]); one rebuilt with [`Self::from_stored`] from anything
+    /// but a stored key could pair a hash with another stamp.
     pub fn hash(&self) -> &[u8; 32] {
         &self.hash
     }

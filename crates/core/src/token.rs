@@ -146,7 +146,7 @@ pub struct TokenFamily {
 /// An access token. Only its digest is stored.
 #[derive(Debug, Clone)]
 pub struct AccessToken {
-    /// SHA-256 of the token.
+    /// The token's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// Its family.
     pub family_id: FamilyId,
@@ -166,7 +166,7 @@ pub struct AccessToken {
 /// A refresh token. Only its digest is stored.
 #[derive(Debug, Clone)]
 pub struct RefreshToken {
-    /// SHA-256 of the token.
+    /// The token's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// Its family.
     pub family_id: FamilyId,
@@ -185,7 +185,7 @@ pub struct RefreshToken {
 /// An authorization code. Only its digest is stored.
 #[derive(Debug, Clone)]
 pub struct AuthorizationCode {
-    /// SHA-256 of the code.
+    /// The code's digest (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// The family its tokens will belong to (known in advance, so a replay can revoke it).
     pub family_id: FamilyId,
@@ -327,7 +327,7 @@ pub struct Grant {
 /// A browser session: anonymous (only a CSRF token) until a user logs in.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// SHA-256 of the session cookie's value.
+    /// The digest of the session cookie's value (its stamp and SHA-256: `SecretDigest`).
     pub digest: SecretDigest,
     /// The logged-in user.
     pub user_id: Option<UserId>,

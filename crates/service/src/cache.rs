@@ -1,5 +1,7 @@
 //! The per-node validation cache: credentials by digest, valid or not, so a repeated call costs
-//! no database round trip. It is trusted only while the invalidation feed is connected; when
+//! no database round trip. It keys by the SHA-256 part of the digest alone
+//! ([`SecretDigest::hash`]): a presented secret's stamp comes from the same text, so the hash
+//! decides it. It is trusted only while the invalidation feed is connected; when
 //! the feed drops, the cache empties and stays unused until the feed is back.
 //!
 //! **Bounded in bytes** (`[cache] max_bytes`, [`DEFAULT_MAX_BYTES`]), counting its tables,

@@ -101,6 +101,13 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(e: sqlx::migrate::MigrateError) -> Self {
         match e {
             sqlx::migrate::MigrateError::Execute(inner) => inner.into(),
+            sqlx::migrate::MigrateError::VersionMissing(version) => Self::Internal(
+                format!(
+                    "the database holds migration {version}, which this version of Gatehouse \
+                     does not know: a later version upgraded it, and this one cannot run on it"
+                )
+                .into(),
+            ),
             other => Self::Internal(Box::new(other)),
         }
     }
