@@ -31,6 +31,25 @@ pub(crate) fn base62<R: RngCore + CryptoRng>(rng: &mut R, count: usize) -> Strin
     out
 }
 
+/// Digits `0-9a-z`, in the order they sort as bytes.
+pub(crate) const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
+
+/// The last `W` digits of `n` in the base of `alphabet` (its length), most significant first
+/// and zero padded: fixed-width numbers that sort as bytes when `alphabet` does.
+pub(crate) fn fixed_digits<const W: usize, const B: usize>(
+    mut n: u64,
+    alphabet: &[u8; B],
+) -> [u8; W] {
+    let base = u64::try_from(B).unwrap_or(u64::MAX).max(1);
+    let mut digits = [alphabet.first().copied().unwrap_or(b'0'); W];
+    for d in digits.iter_mut().rev() {
+        let i = usize::try_from(n % base).unwrap_or(0);
+        *d = alphabet.get(i).copied().unwrap_or(b'0');
+        n /= base;
+    }
+    digits
+}
+
 macro_rules! random_id {
     ($(#[$doc:meta])* $name:ident, $prefix:literal, $len:literal, $kind:literal) => {
         $(#[$doc])*

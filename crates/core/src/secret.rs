@@ -17,10 +17,11 @@
 //! secrets up by that key. The secrets are high-entropy, so a slow hash would add nothing but
 //! latency to every API call. The stamp puts each new key just after those made before it, so
 //! storing one rewrites the index page the previous ones went to (already cached, shared by
-//! the secrets stored with it) instead of a random page. Secrets made before the stamp existed have no stamp (their tail
-//! is 6 characters shorter); they are still accepted and looked up by the digest alone.
+//! the secrets stored with it) instead of a random page. Secrets made before the stamp existed
+//! have no stamp (their tail is 9 characters shorter); they are still accepted and looked up by
+//! the digest alone.
 
-use crate::ids::base62;
+use crate::ids::{base62, fixed_digits, BASE36};
 use crate::region::Region;
 use crate::CredentialError;
 use rand::{CryptoRng, RngCore};
@@ -39,7 +40,6 @@ const STAMPED_TAIL_LEN: usize = STAMP_LEN + BODY_LEN + CHECK_LEN;
 /// The characters after the region of a secret made before the stamp existed.
 const UNSTAMPED_TAIL_LEN: usize = BODY_LEN + CHECK_LEN;
 const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-const BASE36: &[u8; 36] = b"0123456789abcdefghijklmnopqrstuvwxyz";
 
 /// What a secret is for. The kind is part of the text, so one kind can never be accepted in
 /// place of another.
@@ -154,11 +154,14 @@ impl SecretDigest {
     /// secret with a stamp, the digest alone otherwise.
     pub fn of(text: &str) -> Self {
         let tail = text.rsplit_once('_').map_or("", |(_, tail)| tail);
-        let stamp = (tail.len() == STAMPED_TAIL_LEN)
-            .then(|| tail.as_bytes().get(..STAMP_LEN).and_then(stamp_of))
-            .flatten();
+        let stamp = (tail.len() == STAMPED_TAIL_LEN).then(|| tail.get(..STAMP_LEN));
+        Self::with_stamp(text, stamp.flatten().unwrap_or(""))
+    }
+
+    /// The digest of `text` with `stamp`, if `stamp` is one (empty for a secret without).
+    fn with_stamp(text: &str, stamp: &str) -> Self {
         Self {
-            stamp,
+            stamp: stamp_of(stamp.as_bytes()),
             hash: Sha256::digest(text.as_bytes()).into(),
         }
     }
@@ -250,18 +253,13 @@ pub fn verify_format(
     if found_region != region.as_str() {
         return Err(CredentialError::WrongRegion);
     }
-    Ok(SecretDigest::of(presented))
+    Ok(SecretDigest::with_stamp(presented, stamp))
 }
 
-/// `ms` as [`STAMP_LEN`] base-36 digits (`0-9a-z`, most significant first, zero padded): in
-/// this form, later times sort after earlier ones as bytes and in any collation.
-fn stamp(mut ms: u64) -> [u8; STAMP_LEN] {
-    let mut digits = [b'0'; STAMP_LEN];
-    for d in digits.iter_mut().rev() {
-        *d = BASE36.get((ms % 36) as usize).copied().unwrap_or(b'0');
-        ms /= 36;
-    }
-    digits
+/// `ms` as [`STAMP_LEN`] base-36 digits (`0-9a-z`): in this form, later times sort after
+/// earlier ones as bytes and in any collation.
+fn stamp(ms: u64) -> [u8; STAMP_LEN] {
+    fixed_digits(ms, BASE36)
 }
 
 fn is_stamp_digit(b: u8) -> bool {
@@ -288,13 +286,7 @@ pub fn kind_of(presented: &str) -> Result<SecretKind, CredentialError> {
 /// The checksum of `text`: CRC-32 in [`CHECK_LEN`] base-62 digits (ASCII), on the stack, as
 /// every check of a presented secret computes it.
 fn checksum(text: &str) -> [u8; CHECK_LEN] {
-    let mut n = u64::from(crc32fast::hash(text.as_bytes()));
-    let mut digits = [b'0'; CHECK_LEN];
-    for d in digits.iter_mut().rev() {
-        *d = BASE62.get((n % 62) as usize).copied().unwrap_or(b'0');
-        n /= 62;
-    }
-    digits
+    fixed_digits(u64::from(crc32fast::hash(text.as_bytes())), BASE62)
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 //! token replaces the previous one and each refresh rotates the refresh token; reuse of a
 //! rotated refresh token revokes the family. Families never affect each other.
 
-use crate::ids::{base62, AccountId, ClientId, KeyId, UserId};
+use crate::ids::{base62, fixed_digits, AccountId, ClientId, KeyId, UserId, BASE36};
 use crate::oauth::pkce::CodeChallenge;
 use crate::oauth::{OAuthError, OAuthErrorCode};
 use crate::scope::ScopeSet;
@@ -39,8 +39,9 @@ impl FamilyId {
     ) -> Self {
         let mut id = String::with_capacity(24);
         id.push_str("fam_");
-        push_base36(&mut id, u64::try_from(now.unix()).unwrap_or(0), 7);
-        push_base36(&mut id, sequence, 4);
+        let secs = u64::try_from(now.unix()).unwrap_or(0);
+        id.extend(fixed_digits::<7, 36>(secs, BASE36).map(char::from));
+        id.extend(fixed_digits::<4, 36>(sequence, BASE36).map(char::from));
         id.push_str(&base62(rng, 9));
         Self(id)
     }
@@ -54,17 +55,6 @@ impl FamilyId {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-/// Appends the last `width` base-36 digits of `n` (lowercase, zero-padded).
-fn push_base36(out: &mut String, mut n: u64, width: usize) {
-    let mut digits = Vec::with_capacity(width);
-    for _ in 0..width {
-        let digit = u32::try_from(n % 36).unwrap_or(0);
-        digits.push(char::from_digit(digit, 36).unwrap_or('0'));
-        n /= 36;
-    }
-    out.extend(digits.iter().rev());
 }
 
 impl fmt::Display for FamilyId {

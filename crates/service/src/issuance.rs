@@ -188,7 +188,7 @@ impl Gatehouse {
     }
 
     /// A fresh secret of `kind`, stamped with this node's clock ([`PlainSecret::generate`]):
-    /// the indexes keyed by secret grow at their end.
+    /// its stored key goes just after those of the secrets made before it.
     pub(crate) fn new_secret(&self, kind: SecretKind) -> PlainSecret {
         let now = self.clock.now_millis();
         PlainSecret::generate(&mut OsRng, kind, &self.settings.region, now)

@@ -36,7 +36,7 @@ pub enum Value<'a> {
     /// BIGINT/INTEGER (times are Unix seconds), or NULL.
     Int(Option<i64>),
     /// BYTEA/BLOB: a digest.
-    Bytes(Cow<'a, [u8]>),
+    Bytes(Vec<u8>),
 }
 
 /// How a domain type is stored: its table, its columns and its values in column order. Every
@@ -92,7 +92,7 @@ fn opt_time(t: Option<Timestamp>) -> Value<'static> {
 }
 
 fn bytes(d: &SecretDigest) -> Value<'_> {
-    Value::Bytes(Cow::Owned(d.stored()))
+    Value::Bytes(d.stored())
 }
 
 /// Implements [`Row`] and [`Named`] from `column => value` pairs, so that the two can never
@@ -816,7 +816,7 @@ row!(SigningKey, "signing_keys", conflict "current signing key", missing "nothin
     algorithm => text(gatehouse_core::signing_key::ALGORITHM),
     public_n => text(&k.public_n),
     public_e => text(&k.public_e),
-    private_key_sealed => Value::Bytes(Cow::Borrowed(&k.private_key_sealed)),
+    private_key_sealed => Value::Bytes(k.private_key_sealed.clone()),
     created_at => time(k.created_at),
     retired_at => opt_time(k.retired_at),
     published_until => opt_time(k.published_until),

@@ -75,7 +75,7 @@ macro_rules! impl_insert {
                         match value {
                             Value::Text(text) => columns.push_bind(text),
                             Value::Int(int) => columns.push_bind(int),
-                            Value::Bytes(bytes) => columns.push_bind(bytes.into_owned()),
+                            Value::Bytes(bytes) => columns.push_bind(bytes),
                         };
                     }
                 });
