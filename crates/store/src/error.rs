@@ -52,6 +52,18 @@ impl StoreError {
             .is_some_and(|code| matches!(&*code, "40P01" | "40001"))
     }
 
+    /// The same error once more, for another caller: errors are not `Clone`, so a source is
+    /// kept as its text.
+    pub(crate) fn duplicate(&self) -> Self {
+        match self {
+            Self::NotFound(what) => Self::NotFound(what),
+            Self::Conflict(what) => Self::Conflict(what),
+            Self::Unavailable(source) => Self::Unavailable(source.to_string().into()),
+            Self::BadUrl(problem) => Self::BadUrl(problem.clone()),
+            Self::Internal(source) => Self::Internal(source.to_string().into()),
+        }
+    }
+
     /// An `Internal` error for stored data that fails the domain's validation.
     pub(crate) fn corrupt(what: impl Into<String>) -> Self {
         Self::Internal(what.into().into())

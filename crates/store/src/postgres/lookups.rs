@@ -1,40 +1,558 @@
-//! Connections for the lookups of a credential by its digest, held by the store itself
-//! (`crate::held`) rather than in the sqlx pool, whose ping of every connection it gets back
-//! was a second round trip to the server for each one-statement lookup. One whose lookup
-//! failed in any way is closed instead, so a connection the server dropped costs one failed
-//! lookup (unavailable, a 503) and the next opens a new one.
+//! Lookups of a credential by its digest, batched. A lookup queues its key; a few worker
+//! tasks, each with a connection of its own, take every key queued by then (at most
+//! [`MOST_KEYS`]) and find them all with one statement, answering each lookup its row. Under
+//! load a cold `/auth/check` then shares its round trip, and the server's work per statement,
+//! with the others that arrived meanwhile; alone, it is one statement for one key.
+//!
+//! A worker goes from one batch to the next without handing its connection on, so a
+//! connection is never idle while keys wait (lookups that each borrowed a connection for
+//! their own key queued for one while the server had CPU to spare). Workers start with the
+//! first lookup, open their connection when they first have keys, and stop when the store is
+//! dropped. A connection whose statement failed in any way is closed: the lookups of that
+//! batch get the error (unavailable, a 503), and the worker's next batch opens a new one.
+//!
+//! A key waits in the queue at most the acquire timeout, as a query waits for a pooled
+//! connection; past it the database counts as unavailable. Once a worker has taken it, its
+//! lookup waits for the statement, as a query on a connection does.
 
-use crate::held::Held;
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
+use sqlx::{Connection, Row};
+use std::collections::VecDeque;
+use std::pin::pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
 use std::time::Duration;
+use tokio::sync::{oneshot, Notify};
 
-/// At most `count` connections, each opened when first needed.
-pub(crate) struct Lookups(Held<PgConnection>);
+/// Most keys one statement looks up. Beyond it the rest goes to the next free worker.
+const MOST_KEYS: usize = 64;
+
+/// While a worker is busy, keys queue for it rather than wake another, which would look up a
+/// few with a statement of its own: up to this many. With more queued, waiting for the busy
+/// one would cost more than the second statement (a slow statement, say one reading from
+/// disk, then no longer holds every lookup up).
+const WAKE_ANOTHER_AT: usize = 16;
+
+/// What a lookup gets: the row found for its key, if any.
+type Answer = Result<Option<PgRow>, StoreError>;
+
+/// A lookup connection plans its statements once. By default PostgreSQL plans a statement
+/// again for each array of keys it is given (a plan for that many keys looks cheaper than one
+/// for any number), which costs more than the lookups themselves; the generic plan is one
+/// index lookup per key whatever their number (`crate::sql::ByKey`).
+pub(crate) fn connect_options(connect: PgConnectOptions) -> PgConnectOptions {
+    connect.options([("plan_cache_mode", "force_generic_plan")])
+}
+
+/// The queue of keys and the workers that look them up.
+pub(crate) struct Lookups {
+    shared: Arc<Shared>,
+    workers: usize,
+    connect: PgConnectOptions,
+    acquire_timeout: Duration,
+    started: Once,
+}
+
+/// What the lookups and their workers share.
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Wakes a worker when a key is queued, and every worker when the store is dropped.
+    work: Notify,
+    closed: AtomicBool,
+    /// Statements run, for tests to see what was batched.
+    #[cfg(test)]
+    statements: std::sync::atomic::AtomicUsize,
+}
+
+#[derive(Default)]
+struct Queue {
+    next_id: u64,
+    waiting: VecDeque<Waiting>,
+    /// Workers between taking a batch and finding the queue empty.
+    busy: usize,
+}
+
+/// A queued key.
+struct Waiting {
+    id: u64,
+    /// The statement that finds keys like this one (a `ByKey`'s `many`).
+    sql: &'static str,
+    key: Box<[u8]>,
+    answer: oneshot::Sender<Answer>,
+}
 
 impl Lookups {
-    pub(crate) fn new(count: u32, connect: PgConnectOptions, acquire_timeout: Duration) -> Self {
-        Self(Held::new(count, connect, acquire_timeout))
+    /// At most `workers` statements at once, each worker connecting with `connect` (see
+    /// [`connect_options`]).
+    pub(crate) fn new(workers: u32, connect: PgConnectOptions, acquire_timeout: Duration) -> Self {
+        Self {
+            shared: Arc::new(Shared {
+                queue: Mutex::default(),
+                work: Notify::new(),
+                closed: AtomicBool::new(false),
+                #[cfg(test)]
+                statements: Default::default(),
+            }),
+            workers: workers.max(1) as usize,
+            connect,
+            acquire_timeout,
+            started: Once::new(),
+        }
     }
 
-    /// The one row `sql` finds for `key` (its only parameter).
-    pub(crate) async fn find<R>(&self, sql: &str, key: &[u8]) -> Result<Option<R>, StoreError>
+    /// The one row `sql` finds for `key`. `sql` takes an array of keys as `$1` and returns
+    /// the key each row was found by as its first column.
+    pub(crate) async fn find<R>(
+        &self,
+        sql: &'static str,
+        key: &[u8],
+    ) -> Result<Option<R>, StoreError>
     where
         R: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin,
     {
-        let mut lent = self.0.lend().await?;
-        let connection = lent
-            .slot
-            .as_mut()
-            .ok_or_else(|| StoreError::Internal("a lent slot without its connection".into()))?;
-        let found = sqlx::query_as(sql)
-            .bind(key)
-            .fetch_optional(&mut *connection)
-            .await;
-        if found.is_err() {
-            // Whatever went wrong, the next lookup starts on a new connection.
-            *lent.slot = None;
+        self.start_workers();
+        let (id, mut answer) = self.shared.enqueue(sql, key);
+        let answered = match tokio::time::timeout(self.acquire_timeout, &mut answer).await {
+            Ok(answered) => answered,
+            Err(_) if self.shared.withdraw(id) => {
+                return Err(StoreError::from(sqlx::Error::PoolTimedOut));
+            }
+            // A worker has it: its statement is under way.
+            Err(_) => answer.await,
+        };
+        let row = answered
+            .map_err(|_| StoreError::Unavailable("the lookup workers have stopped".into()))??;
+        Ok(row.as_ref().map(R::from_row).transpose()?)
+    }
+
+    fn start_workers(&self) {
+        self.started.call_once(|| {
+            for _ in 0..self.workers {
+                tokio::spawn(work(
+                    self.shared.clone(),
+                    self.connect.clone(),
+                    self.acquire_timeout,
+                ));
+            }
+        });
+    }
+}
+
+impl Drop for Lookups {
+    fn drop(&mut self) {
+        self.shared.closed.store(true, Ordering::Release);
+        self.shared.work.notify_waiters();
+    }
+}
+
+impl Shared {
+    fn queue(&self) -> MutexGuard<'_, Queue> {
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Queues a key, waking a worker if none is busy or enough keys wait
+    /// ([`WAKE_ANOTHER_AT`]); a busy worker looks at the queue again before it sleeps.
+    fn enqueue(&self, sql: &'static str, key: &[u8]) -> (u64, oneshot::Receiver<Answer>) {
+        let (sender, receiver) = oneshot::channel();
+        let mut queue = self.queue();
+        let id = queue.next_id;
+        queue.next_id += 1;
+        queue.waiting.push_back(Waiting {
+            id,
+            sql,
+            key: key.into(),
+            answer: sender,
+        });
+        let wake = queue.busy == 0 || queue.waiting.len() >= WAKE_ANOTHER_AT;
+        drop(queue);
+        if wake {
+            self.work.notify_one();
         }
-        Ok(found?)
+        (id, receiver)
+    }
+
+    /// Takes key `id` out of the queue; false if a worker took it first.
+    fn withdraw(&self, id: u64) -> bool {
+        let mut queue = self.queue();
+        let before = queue.waiting.len();
+        queue.waiting.retain(|w| w.id != id);
+        queue.waiting.len() < before
+    }
+
+    /// Takes the oldest queued keys, at most [`MOST_KEYS`], skipping those nobody waits for
+    /// any more, and says whether any are left. A key already taken for the same statement
+    /// stays queued (in its place): one row can answer only one lookup. `busy` is whether
+    /// the calling worker counts as busy, kept up to date here, under the queue's lock, so a
+    /// key queued just after a worker found nothing does wake one.
+    fn take_batch(&self, busy: &mut bool) -> (Vec<Waiting>, bool) {
+        let mut queue = self.queue();
+        let mut batch: Vec<Waiting> = Vec::new();
+        let mut again = Vec::new();
+        while batch.len() < MOST_KEYS {
+            let Some(waiting) = queue.waiting.pop_front() else {
+                break;
+            };
+            if waiting.answer.is_closed() {
+                continue;
+            }
+            if batch
+                .iter()
+                .any(|b| std::ptr::eq(b.sql, waiting.sql) && b.key == waiting.key)
+            {
+                again.push(waiting);
+            } else {
+                batch.push(waiting);
+            }
+        }
+        for waiting in again.into_iter().rev() {
+            queue.waiting.push_front(waiting);
+        }
+        let now_busy = !batch.is_empty();
+        if now_busy && !*busy {
+            queue.busy += 1;
+        } else if !now_busy && *busy {
+            queue.busy -= 1;
+        }
+        *busy = now_busy;
+        (batch, !queue.waiting.is_empty())
+    }
+}
+
+/// A worker: looks up what is queued, batch after batch, and sleeps while nothing is.
+async fn work(shared: Arc<Shared>, connect: PgConnectOptions, acquire_timeout: Duration) {
+    let mut connection = None;
+    let mut busy = false;
+    loop {
+        // Listening before looking, so neither a key queued nor the store's drop in between
+        // goes unnoticed.
+        let mut woken = pin!(shared.work.notified());
+        woken.as_mut().enable();
+        if shared.closed.load(Ordering::Acquire) {
+            return;
+        }
+        let (batch, more) = shared.take_batch(&mut busy);
+        if batch.is_empty() {
+            woken.await;
+            continue;
+        }
+        if more {
+            shared.work.notify_one();
+        }
+        serve(&shared, &mut connection, &connect, acquire_timeout, batch).await;
+    }
+}
+
+/// Looks `batch` up: one statement per kind of lookup in it.
+async fn serve(
+    shared: &Shared,
+    connection: &mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+    acquire_timeout: Duration,
+    mut rest: Vec<Waiting>,
+) {
+    while let Some(sql) = rest.first().map(|w| w.sql) {
+        let (same, others) = rest.into_iter().partition(|w| std::ptr::eq(w.sql, sql));
+        rest = others;
+        #[cfg(test)]
+        shared
+            .statements
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        #[cfg(not(test))]
+        let _ = shared;
+        match connected(connection, connect, acquire_timeout).await {
+            Ok(open) => {
+                if run(open, sql, same).await.is_err() {
+                    *connection = None;
+                }
+            }
+            Err(e) => answer_all(same, &e),
+        }
+    }
+}
+
+/// The worker's connection, opened if it has none (within the acquire timeout, as a pool
+/// would; past it the database counts as unavailable).
+async fn connected<'c>(
+    connection: &'c mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+    acquire_timeout: Duration,
+) -> Result<&'c mut PgConnection, StoreError> {
+    if connection.is_none() {
+        let opened = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(connect))
+            .await
+            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))??;
+        *connection = Some(opened);
+    }
+    connection
+        .as_mut()
+        .ok_or_else(|| StoreError::Internal("a connection just opened is missing".into()))
+}
+
+/// Runs `sql` for the keys of `batch` and answers each. On a failure every one gets the
+/// error, and the caller closes the connection.
+async fn run(
+    connection: &mut PgConnection,
+    sql: &'static str,
+    batch: Vec<Waiting>,
+) -> Result<(), ()> {
+    let keys: Vec<&[u8]> = batch.iter().map(|w| &*w.key).collect();
+    let rows = match sqlx::query(sql).bind(keys).fetch_all(connection).await {
+        Ok(rows) => rows,
+        Err(e) => {
+            answer_all(batch, &StoreError::from(e));
+            return Err(());
+        }
+    };
+    let mut batch: Vec<Option<Waiting>> = batch.into_iter().map(Some).collect();
+    for row in rows {
+        let Ok(key) = row.try_get::<&[u8], _>(0) else {
+            let e = StoreError::corrupt("a lookup's row does not begin with its key");
+            answer_all(batch.into_iter().flatten().collect(), &e);
+            return Err(());
+        };
+        let taker = batch
+            .iter_mut()
+            .find(|w| w.as_ref().is_some_and(|w| *w.key == *key))
+            .and_then(Option::take);
+        if let Some(waiting) = taker {
+            // A lookup that went away meanwhile does not need its answer.
+            let _ = waiting.answer.send(Ok(Some(row)));
+        }
+    }
+    for waiting in batch.into_iter().flatten() {
+        let _ = waiting.answer.send(Ok(None));
+    }
+    Ok(())
+}
+
+fn answer_all(batch: Vec<Waiting>, error: &StoreError) {
+    for waiting in batch {
+        let _ = waiting.answer.send(Err(error.duplicate()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+    use super::*;
+    use crate::testing::{Backend, TestDb};
+    use sqlx::Connection;
+    use std::str::FromStr;
+    use std::sync::atomic::Ordering;
+    use std::sync::Arc;
+
+    const FIND: &str = "SELECT lookup.key AS lookup_key, name \
+        FROM unnest($1::bytea[]) AS lookup(key), things WHERE things.key = lookup.key";
+
+    #[derive(sqlx::FromRow, Debug, PartialEq)]
+    struct Thing {
+        name: String,
+    }
+
+    /// A database with `things` 1 to 100 (key: one byte, name: "thing N"), and lookups on it.
+    async fn things(connections: u32) -> (TestDb, Arc<Lookups>) {
+        let db = TestDb::fresh(Backend::Postgres).await;
+        let mut raw = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::raw_sql(
+            "CREATE TABLE things (key BYTEA PRIMARY KEY, name TEXT NOT NULL); \
+             INSERT INTO things SELECT set_byte('\\x00'::bytea, 0, n), 'thing ' || n \
+             FROM generate_series(1, 100) n",
+        )
+        .execute(&mut raw)
+        .await
+        .unwrap();
+        let connect = connect_options(PgConnectOptions::from_str(db.url()).unwrap());
+        let lookups = Lookups::new(connections, connect, Duration::from_secs(30));
+        (db, Arc::new(lookups))
+    }
+
+    async fn name_of(lookups: &Lookups, key: u8) -> Option<String> {
+        let thing: Option<Thing> = lookups.find(FIND, &[key]).await.unwrap();
+        thing.map(|t| t.name)
+    }
+
+    /// Until `ready` holds, looking every 10 ms for at most 60 s.
+    async fn wait_until(what: &str, mut ready: impl AsyncFnMut() -> bool) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while !ready().await {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "{what}: not within 60 s"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn keys_queued_while_the_connection_is_busy_share_one_statement() {
+        let (db, lookups) = things(1).await;
+        // The first lookup takes the only connection and waits there for the table lock.
+        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        let first = tokio::spawn({
+            let lookups = lookups.clone();
+            async move { name_of(&lookups, 1).await }
+        });
+        wait_until("a lookup waiting for the lock", async || {
+            sqlx::query("SELECT pg_stat_clear_snapshot()")
+                .execute(&mut blocker)
+                .await
+                .unwrap();
+            let (waiting,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND wait_event_type = 'Lock'",
+            )
+            .fetch_one(&mut blocker)
+            .await
+            .unwrap();
+            waiting > 0
+        })
+        .await;
+        // Meanwhile five more queue: two of them for the same key, one for a missing one.
+        let later: Vec<_> = [2u8, 3, 200, 3, 4]
+            .into_iter()
+            .map(|key| {
+                let lookups = lookups.clone();
+                tokio::spawn(async move { name_of(&lookups, key).await })
+            })
+            .collect();
+        wait_until("five keys queued", async || {
+            lookups.shared.queue().waiting.len() == 5
+        })
+        .await;
+        sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+
+        assert_eq!(first.await.unwrap().as_deref(), Some("thing 1"));
+        let mut names = Vec::new();
+        for lookup in later {
+            names.push(lookup.await.unwrap());
+        }
+        let expected = ["thing 2", "thing 3", "", "thing 3", "thing 4"]
+            .map(|n| (!n.is_empty()).then(|| n.to_owned()));
+        assert_eq!(names, expected);
+        // One for the first; one for 2, 3, 200 and 4; one for the second 3.
+        assert_eq!(lookups.shared.statements.load(Ordering::Relaxed), 3);
+        assert!(lookups.shared.queue().waiting.is_empty());
+    }
+
+    /// The server process behind the worker's connection, found by a lookup.
+    async fn backend_of(lookups: &Lookups) -> i32 {
+        #[derive(sqlx::FromRow)]
+        struct Backend {
+            pid: i32,
+        }
+        let found: Option<Backend> = lookups
+            .find(
+                "SELECT lookup.key AS lookup_key, pg_backend_pid() AS pid \
+                 FROM unnest($1::bytea[]) AS lookup(key), things WHERE things.key = lookup.key",
+                &[1],
+            )
+            .await
+            .unwrap();
+        found.unwrap().pid
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_failed_statement_fails_its_batch_and_the_next_runs_on_a_new_connection() {
+        let (_db, lookups) = things(1).await;
+        assert_eq!(name_of(&lookups, 7).await.as_deref(), Some("thing 7"));
+        let first = backend_of(&lookups).await;
+        assert_eq!(
+            backend_of(&lookups).await,
+            first,
+            "the worker keeps its connection"
+        );
+        let missing: Result<Option<Thing>, _> = lookups
+            .find(
+                "SELECT lookup.key AS lookup_key FROM unnest($1::bytea[]) AS lookup(key), nothing",
+                &[7],
+            )
+            .await;
+        assert!(
+            matches!(missing, Err(StoreError::Internal(_))),
+            "{missing:?}"
+        );
+        assert_eq!(name_of(&lookups, 8).await.as_deref(), Some("thing 8"));
+        assert_ne!(
+            backend_of(&lookups).await,
+            first,
+            "the failed connection was closed"
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_key_no_worker_can_take_within_the_acquire_timeout_is_unavailable() {
+        let db = TestDb::fresh(Backend::Postgres).await;
+        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::raw_sql("CREATE TABLE things (key BYTEA PRIMARY KEY, name TEXT NOT NULL)")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        let connect = connect_options(PgConnectOptions::from_str(db.url()).unwrap());
+        let lookups = Arc::new(Lookups::new(1, connect, Duration::from_millis(300)));
+        // The only worker waits for the lock with the first key; the second waits in the queue.
+        let first = tokio::spawn({
+            let lookups = lookups.clone();
+            async move { lookups.find::<Thing>(FIND, &[1]).await }
+        });
+        wait_until("the first key taken", async || {
+            lookups.shared.queue().waiting.is_empty()
+                && lookups.shared.statements.load(Ordering::Relaxed) == 1
+        })
+        .await;
+        let second = lookups.find::<Thing>(FIND, &[2]).await;
+        assert!(
+            matches!(second, Err(StoreError::Unavailable(_))),
+            "{second:?}"
+        );
+        assert!(
+            lookups.shared.queue().waiting.is_empty(),
+            "it left the queue"
+        );
+        // The first was taken before its timeout: it waits for its statement, however long.
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        assert!(!first.is_finished());
+        sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+        assert!(first.await.unwrap().unwrap().is_none());
+    }
+
+    /// Many lookups at once on two connections, every fourth cancelled at some point: each
+    /// of the others gets its own key's answer, whichever lookup took it to the database.
+    #[tokio::test(flavor = "multi_thread")]
+    async fn concurrent_lookups_each_get_their_own_answer_even_when_others_are_cancelled() {
+        let (_db, lookups) = things(2).await;
+        let mut tasks = Vec::new();
+        for i in 0..400u32 {
+            let key = (i % 120 + 1) as u8;
+            let lookups = lookups.clone();
+            let task = tokio::spawn(async move { (key, name_of(&lookups, key).await) });
+            if i % 4 == 0 {
+                // Cancelled before it starts, while queued, or while its batch runs.
+                for _ in 0..(i % 7) {
+                    tokio::task::yield_now().await;
+                }
+                task.abort();
+            } else {
+                tasks.push(task);
+            }
+        }
+        let all = async {
+            for task in tasks {
+                let (key, name) = task.await.unwrap();
+                let expected = (key <= 100).then(|| format!("thing {key}"));
+                assert_eq!(name, expected, "key {key}");
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), all)
+            .await
+            .expect("every lookup answered within 120 s");
     }
 }

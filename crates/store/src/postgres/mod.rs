@@ -3,7 +3,7 @@
 //! Its SQL is the shared one (`crate::sql`); what is its own is connecting, the [`Dialect`]
 //! and LISTEN/NOTIFY for invalidations (`notify.rs`).
 
-use crate::sql::{impl_store, Dialect};
+use crate::sql::{impl_store, ByKey, Dialect};
 use crate::{ConnectOptions, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
@@ -31,16 +31,17 @@ pub struct PostgresStore {
 }
 
 impl PostgresStore {
-    /// The one row `sql` finds for `key` (its only parameter), on a lookup connection.
+    /// The one row `lookup` finds for `key`, on a lookup connection, in one statement with
+    /// the concurrent lookups queued meanwhile.
     pub(crate) async fn find_by_key<R>(
         &self,
-        sql: &str,
+        lookup: &'static ByKey,
         key: &[u8],
     ) -> Result<Option<R>, StoreError>
     where
         R: for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> + Send + Unpin,
     {
-        self.lookups.find(sql, key).await
+        self.lookups.find(&lookup.many, key).await
     }
 
     /// Prepares a pool for a `postgres://` URL. Connections open lazily, so a server can
@@ -57,9 +58,13 @@ impl PostgresStore {
             // drops a connection the server hung up on; the one on the way out doubled that.
             .test_before_acquire(false)
             .connect_lazy_with(connect.clone());
-        // As many as the pool: with half as many, cold checks queued for them while the
-        // server had CPU to spare (measured: 7-30% more cold checks per second with as many).
-        let lookups = Lookups::new(options.max_connections, connect, options.acquire_timeout);
+        // At most as many workers as the pool has connections; under load usually one or two
+        // are busy, each with a batch (see lookups.rs).
+        let lookups = Lookups::new(
+            options.max_connections,
+            lookups::connect_options(connect),
+            options.acquire_timeout,
+        );
         Ok(Self {
             reader: pool.clone(),
             pool,

@@ -4,7 +4,7 @@ macro_rules! impl_account_store {
     ($store:ty, $db:ty) => {
         const _: () = {
             use $crate::rows::{convert_all, page_of, AccountRow, KeyAccountRow, Paged, SecretKeyRow};
-            use $crate::sql::columns_of;
+            use $crate::sql::{columns_of, ByKey};
             use $crate::sql::search::Search;
             use $crate::sql::{select, select_paged, Dialect};
             use $crate::{AccountStore, ListQuery, Page, PageQuery, Revocation, StoreError};
@@ -18,14 +18,16 @@ macro_rules! impl_account_store {
             use std::sync::LazyLock;
 
             /// A secret key by digest with its account (`a_` columns).
-            static FIND_KEY: LazyLock<String> = LazyLock::new(|| {
-                format!(
-                    "SELECT {}, {} FROM secret_keys k \
-                     JOIN accounts a ON a.account_id = k.account_id \
-                     WHERE k.secret_digest = $1",
+            static FIND_KEY: LazyLock<ByKey> = LazyLock::new(|| {
+                ByKey::new(
                     // The account's columns first, as `KeyAccountRow` reads them inline.
-                    columns_of::<Account>("a", "a_"),
-                    columns_of::<SecretKey>("k", ""),
+                    &format!(
+                        "{}, {}",
+                        columns_of::<Account>("a", "a_"),
+                        columns_of::<SecretKey>("k", ""),
+                    ),
+                    "secret_keys k JOIN accounts a ON a.account_id = k.account_id",
+                    "k.secret_digest",
                 )
             });
 

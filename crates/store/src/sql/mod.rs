@@ -93,6 +93,30 @@ pub(crate) fn select<R: Row>(rest: &str) -> String {
     format!("SELECT {} FROM {} {rest}", R::COLUMNS, R::TABLE)
 }
 
+/// A lookup of one row by a digest: the statement for one key, and the one for several keys
+/// at once (`$1` an array), whose rows begin with the key each was found by (`lookup_key`).
+/// SQLite looks keys up one at a time on the caller's thread; PostgreSQL batches concurrent
+/// lookups into one round trip (`crate::postgres::lookups`).
+pub(crate) struct ByKey {
+    pub(crate) one: String,
+    pub(crate) many: String,
+}
+
+impl ByKey {
+    /// `SELECT <columns> FROM <from> WHERE <key> = $1`; for many, the same joined to the
+    /// array's elements, which PostgreSQL plans (also as a generic plan, for any number of
+    /// keys) as one index lookup per element.
+    pub(crate) fn new(columns: &str, from: &str, key: &str) -> Self {
+        Self {
+            one: format!("SELECT {columns} FROM {from} WHERE {key} = $1"),
+            many: format!(
+                "SELECT lookup.key AS lookup_key, {columns} \
+                 FROM unnest($1::bytea[]) AS lookup(key), {from} WHERE {key} = lookup.key"
+            ),
+        }
+    }
+}
+
 /// `SELECT <position>, <R's columns> FROM <R's table> <rest>` for a paged list
 /// ([`crate::rows::Paged`]); `position` is the column that orders the table by insertion.
 pub(crate) fn select_paged<R: Row>(position: &str, rest: &str) -> String {

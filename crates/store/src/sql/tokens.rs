@@ -8,13 +8,18 @@ use gatehouse_core::Timestamp;
 pub(crate) const ROWS_PER_STATEMENT: usize = 256;
 
 /// `SELECT` of a token of type `T` joined to its family (`f_` columns), by digest.
-pub(crate) fn token_with_family<T: crate::Row>() -> String {
-    format!(
-        "SELECT {}, {} FROM {} t JOIN token_families f ON f.family_id = t.family_id \
-         WHERE t.token_digest = $1",
-        super::columns_of::<T>("t", ""),
-        super::columns_of::<gatehouse_core::token::TokenFamily>("f", "f_"),
-        T::TABLE,
+pub(crate) fn token_with_family<T: crate::Row>() -> super::ByKey {
+    super::ByKey::new(
+        &format!(
+            "{}, {}",
+            super::columns_of::<T>("t", ""),
+            super::columns_of::<gatehouse_core::token::TokenFamily>("f", "f_"),
+        ),
+        &format!(
+            "{} t JOIN token_families f ON f.family_id = t.family_id",
+            T::TABLE
+        ),
+        "t.token_digest",
     )
 }
 
@@ -135,16 +140,21 @@ macro_rules! impl_token_store {
                 first_presentations, not_found, those_spent, token_with_family, Batch,
                 Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
             };
-            use $crate::sql::{select, Dialect};
+            use $crate::sql::{ByKey, Dialect};
             use $crate::{
                 only, Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
             };
 
-            static FIND_ACCESS: LazyLock<String> = LazyLock::new(token_with_family::<AccessToken>);
-            static FIND_REFRESH: LazyLock<String> =
+            static FIND_ACCESS: LazyLock<ByKey> = LazyLock::new(token_with_family::<AccessToken>);
+            static FIND_REFRESH: LazyLock<ByKey> =
                 LazyLock::new(token_with_family::<RefreshToken>);
-            static FIND_CODE: LazyLock<String> =
-                LazyLock::new(|| select::<AuthorizationCode>("WHERE code_digest = $1"));
+            static FIND_CODE: LazyLock<ByKey> = LazyLock::new(|| {
+                ByKey::new(
+                    <AuthorizationCode as $crate::Row>::COLUMNS,
+                    <AuthorizationCode as $crate::Row>::TABLE,
+                    "code_digest",
+                )
+            });
 
             impl $store {
                 /// Revokes a family inside the caller's transaction and, if it was live,

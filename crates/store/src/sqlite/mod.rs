@@ -6,7 +6,7 @@
 //! on. Its SQL is the shared one (`crate::sql`); what is its own is connecting, the [`Dialect`]
 //! and the polled invalidation log (`poll.rs`).
 
-use crate::sql::{impl_store, Dialect};
+use crate::sql::{impl_store, ByKey, Dialect};
 use crate::{ConnectOptions, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -177,11 +177,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
-    /// The one row `sql` finds for `key` (its only parameter): on the calling thread where it
-    /// can (see `inline.rs`), else through a reading connection.
+    /// The one row `lookup` finds for `key`: on the calling thread where it can (see
+    /// `inline.rs`), else through a reading connection.
     pub(crate) async fn find_by_key<R>(
         &self,
-        sql: &str,
+        lookup: &'static ByKey,
         key: &[u8],
     ) -> Result<Option<R>, StoreError>
     where
@@ -190,11 +190,11 @@ impl SqliteStore {
         if let Some(found) = self
             .inline
             .as_ref()
-            .and_then(|inline| inline.find(sql, key))
+            .and_then(|inline| inline.find(&lookup.one, key))
         {
             return found;
         }
-        Ok(sqlx::query_as(sql)
+        Ok(sqlx::query_as(&lookup.one)
             .bind(key)
             .fetch_optional(&mut *self.reader.acquire().await?)
             .await?)
