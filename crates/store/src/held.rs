@@ -1,8 +1,9 @@
 //! Connections a store holds itself instead of in a sqlx pool. A sqlx pool tests every
 //! connection it gets back with a ping, from a task it spawns: one more trip to the
 //! connection's thread (SQLite) or to the server (PostgreSQL) for every one-statement lookup.
-//! These are lent and taken back as they are; what a connection needs after a failure is its
-//! user's decision (SQLite's readers keep theirs, PostgreSQL's lookups close theirs).
+//! These are lent and taken back as they are; a SQLite reader keeps its connection after a
+//! failure. (PostgreSQL's lookups by digest have workers with a connection each instead,
+//! `crate::postgres::lookups`.)
 
 use crate::StoreError;
 use sqlx::Connection;

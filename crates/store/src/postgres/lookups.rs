@@ -12,16 +12,19 @@
 //! batch get the error (unavailable, a 503), and the worker's next batch opens a new one.
 //!
 //! A key waits in the queue at most the acquire timeout, as a query waits for a pooled
-//! connection; past it the database counts as unavailable. Once a worker has taken it, its
-//! lookup waits for the statement, as a query on a connection does.
+//! connection; past it the database counts as unavailable. A key still queued after a quarter
+//! of that wakes another worker, whatever the busy ones are doing (one may be stuck on a
+//! connection the network lost). Once a worker has taken it, its lookup waits for the
+//! statement, as a query on a connection does. Lookups of the same key in one batch share
+//! its row.
 
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
 use sqlx::{Connection, Row};
 use std::collections::VecDeque;
 use std::pin::pin;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, Once, PoisonError};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 use tokio::sync::{oneshot, Notify};
 
@@ -34,16 +37,17 @@ const MOST_KEYS: usize = 64;
 /// disk, then no longer holds every lookup up).
 const WAKE_ANOTHER_AT: usize = 16;
 
-/// What a lookup gets: the row found for its key, if any.
-type Answer = Result<Option<PgRow>, StoreError>;
+/// What a lookup gets: the row found for its key, if any (shared by the lookups of the same
+/// key in one batch).
+type Answer = Result<Option<Arc<PgRow>>, StoreError>;
 
-/// A lookup connection plans its statements once. By default PostgreSQL plans a statement
-/// again for each array of keys it is given (a plan for that many keys looks cheaper than one
-/// for any number), which costs more than the lookups themselves; the generic plan is one
-/// index lookup per key whatever their number (`crate::sql::ByKey`).
-pub(crate) fn connect_options(connect: PgConnectOptions) -> PgConnectOptions {
-    connect.options([("plan_cache_mode", "force_generic_plan")])
-}
+/// Run on each lookup connection as it opens: plan each statement once. By default
+/// PostgreSQL plans a statement again for each array of keys it is given (a plan for that
+/// many keys looks cheaper than one for any number), which costs more than the lookups
+/// themselves; the generic plan is one index lookup per key whatever their number
+/// (`crate::sql::ByKey`). A server that refuses it (before PostgreSQL 12, or behind a pooler
+/// that keeps no settings) still answers, only with more planning.
+const GENERIC_PLANS: &str = "SET plan_cache_mode = force_generic_plan";
 
 /// The queue of keys and the workers that look them up.
 pub(crate) struct Lookups {
@@ -51,7 +55,6 @@ pub(crate) struct Lookups {
     workers: usize,
     connect: PgConnectOptions,
     acquire_timeout: Duration,
-    started: Once,
 }
 
 /// What the lookups and their workers share.
@@ -60,6 +63,9 @@ struct Shared {
     /// Wakes a worker when a key is queued, and every worker when the store is dropped.
     work: Notify,
     closed: AtomicBool,
+    /// Workers running: started with the first lookups, and again by a later lookup for one
+    /// that ended (its runtime shut down).
+    live: AtomicUsize,
     /// Statements run, for tests to see what was batched.
     #[cfg(test)]
     statements: std::sync::atomic::AtomicUsize,
@@ -83,21 +89,20 @@ struct Waiting {
 }
 
 impl Lookups {
-    /// At most `workers` statements at once, each worker connecting with `connect` (see
-    /// [`connect_options`]).
+    /// At most `workers` statements at once, each worker connecting with `connect`.
     pub(crate) fn new(workers: u32, connect: PgConnectOptions, acquire_timeout: Duration) -> Self {
         Self {
             shared: Arc::new(Shared {
                 queue: Mutex::default(),
                 work: Notify::new(),
                 closed: AtomicBool::new(false),
+                live: AtomicUsize::new(0),
                 #[cfg(test)]
                 statements: Default::default(),
             }),
             workers: workers.max(1) as usize,
             connect,
             acquire_timeout,
-            started: Once::new(),
         }
     }
 
@@ -113,29 +118,49 @@ impl Lookups {
     {
         self.start_workers();
         let (id, mut answer) = self.shared.enqueue(sql, key);
-        let answered = match tokio::time::timeout(self.acquire_timeout, &mut answer).await {
+        let nudge = self.acquire_timeout / 4;
+        let answered = match tokio::time::timeout(nudge, &mut answer).await {
             Ok(answered) => answered,
-            Err(_) if self.shared.withdraw(id) => {
-                return Err(StoreError::from(sqlx::Error::PoolTimedOut));
+            Err(_) => {
+                if self.shared.is_queued(id) {
+                    self.shared.work.notify_one();
+                }
+                match tokio::time::timeout(self.acquire_timeout - nudge, &mut answer).await {
+                    Ok(answered) => answered,
+                    Err(_) if self.shared.withdraw(id) => {
+                        return Err(StoreError::from(sqlx::Error::PoolTimedOut));
+                    }
+                    // A worker has it: its statement is under way.
+                    Err(_) => answer.await,
+                }
             }
-            // A worker has it: its statement is under way.
-            Err(_) => answer.await,
         };
         let row = answered
             .map_err(|_| StoreError::Unavailable("the lookup workers have stopped".into()))??;
-        Ok(row.as_ref().map(R::from_row).transpose()?)
+        Ok(row.as_deref().map(R::from_row).transpose()?)
     }
 
+    /// Starts workers until `workers` run.
     fn start_workers(&self) {
-        self.started.call_once(|| {
-            for _ in 0..self.workers {
-                tokio::spawn(work(
-                    self.shared.clone(),
-                    self.connect.clone(),
-                    self.acquire_timeout,
-                ));
+        let mut live = self.shared.live.load(Ordering::Acquire);
+        while live < self.workers {
+            match self.shared.live.compare_exchange(
+                live,
+                live + 1,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => {
+                    let worker = Worker {
+                        shared: self.shared.clone(),
+                        busy: false,
+                    };
+                    tokio::spawn(worker.run(self.connect.clone(), self.acquire_timeout));
+                    live += 1;
+                }
+                Err(now) => live = now,
             }
-        });
+        }
     }
 }
 
@@ -172,6 +197,10 @@ impl Shared {
         (id, receiver)
     }
 
+    fn is_queued(&self, id: u64) -> bool {
+        self.queue().waiting.iter().any(|w| w.id == id)
+    }
+
     /// Takes key `id` out of the queue; false if a worker took it first.
     fn withdraw(&self, id: u64) -> bool {
         let mut queue = self.queue();
@@ -181,32 +210,19 @@ impl Shared {
     }
 
     /// Takes the oldest queued keys, at most [`MOST_KEYS`], skipping those nobody waits for
-    /// any more, and says whether any are left. A key already taken for the same statement
-    /// stays queued (in its place): one row can answer only one lookup. `busy` is whether
-    /// the calling worker counts as busy, kept up to date here, under the queue's lock, so a
-    /// key queued just after a worker found nothing does wake one.
+    /// any more, and says whether any are left. `busy` is whether the calling worker counts
+    /// as busy, kept up to date here, under the queue's lock, so a key queued just after a
+    /// worker found nothing does wake one.
     fn take_batch(&self, busy: &mut bool) -> (Vec<Waiting>, bool) {
         let mut queue = self.queue();
         let mut batch: Vec<Waiting> = Vec::new();
-        let mut again = Vec::new();
         while batch.len() < MOST_KEYS {
             let Some(waiting) = queue.waiting.pop_front() else {
                 break;
             };
-            if waiting.answer.is_closed() {
-                continue;
-            }
-            if batch
-                .iter()
-                .any(|b| std::ptr::eq(b.sql, waiting.sql) && b.key == waiting.key)
-            {
-                again.push(waiting);
-            } else {
+            if !waiting.answer.is_closed() {
                 batch.push(waiting);
             }
-        }
-        for waiting in again.into_iter().rev() {
-            queue.waiting.push_front(waiting);
         }
         let now_busy = !batch.is_empty();
         if now_busy && !*busy {
@@ -219,27 +235,44 @@ impl Shared {
     }
 }
 
-/// A worker: looks up what is queued, batch after batch, and sleeps while nothing is.
-async fn work(shared: Arc<Shared>, connect: PgConnectOptions, acquire_timeout: Duration) {
-    let mut connection = None;
-    let mut busy = false;
-    loop {
-        // Listening before looking, so neither a key queued nor the store's drop in between
-        // goes unnoticed.
-        let mut woken = pin!(shared.work.notified());
-        woken.as_mut().enable();
-        if shared.closed.load(Ordering::Acquire) {
-            return;
+/// A worker: looks up what is queued, batch after batch, and sleeps while nothing is. When
+/// it ends (the store dropped, or its runtime shut down) it no longer counts as busy or live.
+struct Worker {
+    shared: Arc<Shared>,
+    busy: bool,
+}
+
+impl Worker {
+    async fn run(mut self, connect: PgConnectOptions, acquire_timeout: Duration) {
+        let shared = self.shared.clone();
+        let mut connection = None;
+        loop {
+            // Listening before looking, so neither a key queued nor the store's drop in
+            // between goes unnoticed.
+            let mut woken = pin!(shared.work.notified());
+            woken.as_mut().enable();
+            if shared.closed.load(Ordering::Acquire) {
+                return;
+            }
+            let (batch, more) = shared.take_batch(&mut self.busy);
+            if batch.is_empty() {
+                woken.await;
+                continue;
+            }
+            if more {
+                shared.work.notify_one();
+            }
+            serve(&shared, &mut connection, &connect, acquire_timeout, batch).await;
         }
-        let (batch, more) = shared.take_batch(&mut busy);
-        if batch.is_empty() {
-            woken.await;
-            continue;
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        if self.busy {
+            self.shared.queue().busy -= 1;
         }
-        if more {
-            shared.work.notify_one();
-        }
-        serve(&shared, &mut connection, &connect, acquire_timeout, batch).await;
+        self.shared.live.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -279,9 +312,12 @@ async fn connected<'c>(
     acquire_timeout: Duration,
 ) -> Result<&'c mut PgConnection, StoreError> {
     if connection.is_none() {
-        let opened = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(connect))
+        let mut opened = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(connect))
             .await
             .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))??;
+        if let Err(e) = sqlx::query(GENERIC_PLANS).execute(&mut opened).await {
+            tracing::debug!(error = %e, "a lookup connection keeps the default plan cache mode");
+        }
         *connection = Some(opened);
     }
     connection
@@ -289,14 +325,20 @@ async fn connected<'c>(
         .ok_or_else(|| StoreError::Internal("a connection just opened is missing".into()))
 }
 
-/// Runs `sql` for the keys of `batch` and answers each. On a failure every one gets the
-/// error, and the caller closes the connection.
+/// Runs `sql` for the keys of `batch` and answers each (each key is looked up once; its row
+/// goes to every lookup of it). On a failure every one gets the error, and the caller closes
+/// the connection.
 async fn run(
     connection: &mut PgConnection,
     sql: &'static str,
     batch: Vec<Waiting>,
 ) -> Result<(), ()> {
-    let keys: Vec<&[u8]> = batch.iter().map(|w| &*w.key).collect();
+    let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len());
+    for waiting in &batch {
+        if !keys.contains(&&*waiting.key) {
+            keys.push(&waiting.key);
+        }
+    }
     let rows = match sqlx::query(sql).bind(keys).fetch_all(connection).await {
         Ok(rows) => rows,
         Err(e) => {
@@ -306,18 +348,19 @@ async fn run(
     };
     let mut batch: Vec<Option<Waiting>> = batch.into_iter().map(Some).collect();
     for row in rows {
+        let row = Arc::new(row);
         let Ok(key) = row.try_get::<&[u8], _>(0) else {
             let e = StoreError::corrupt("a lookup's row does not begin with its key");
             answer_all(batch.into_iter().flatten().collect(), &e);
             return Err(());
         };
-        let taker = batch
-            .iter_mut()
-            .find(|w| w.as_ref().is_some_and(|w| *w.key == *key))
-            .and_then(Option::take);
-        if let Some(waiting) = taker {
-            // A lookup that went away meanwhile does not need its answer.
-            let _ = waiting.answer.send(Ok(Some(row)));
+        for slot in batch.iter_mut() {
+            if slot.as_ref().is_some_and(|w| *w.key == *key) {
+                if let Some(waiting) = slot.take() {
+                    // A lookup that went away meanwhile does not need its answer.
+                    let _ = waiting.answer.send(Ok(Some(row.clone())));
+                }
+            }
         }
     }
     for waiting in batch.into_iter().flatten() {
@@ -362,7 +405,7 @@ mod tests {
         .execute(&mut raw)
         .await
         .unwrap();
-        let connect = connect_options(PgConnectOptions::from_str(db.url()).unwrap());
+        let connect = PgConnectOptions::from_str(db.url()).unwrap();
         let lookups = Lookups::new(connections, connect, Duration::from_secs(30));
         (db, Arc::new(lookups))
     }
@@ -434,18 +477,19 @@ mod tests {
         let expected = ["thing 2", "thing 3", "", "thing 3", "thing 4"]
             .map(|n| (!n.is_empty()).then(|| n.to_owned()));
         assert_eq!(names, expected);
-        // One for the first; one for 2, 3, 200 and 4; one for the second 3.
-        assert_eq!(lookups.shared.statements.load(Ordering::Relaxed), 3);
+        // One for the first; one for the five others, the two of key 3 sharing its row.
+        assert_eq!(lookups.shared.statements.load(Ordering::Relaxed), 2);
         assert!(lookups.shared.queue().waiting.is_empty());
     }
 
     /// The server process behind the worker's connection, found by a lookup.
+    #[derive(sqlx::FromRow)]
+    struct ServerProcess {
+        pid: i32,
+    }
+
     async fn backend_of(lookups: &Lookups) -> i32 {
-        #[derive(sqlx::FromRow)]
-        struct Backend {
-            pid: i32,
-        }
-        let found: Option<Backend> = lookups
+        let found: Option<ServerProcess> = lookups
             .find(
                 "SELECT lookup.key AS lookup_key, pg_backend_pid() AS pid \
                  FROM unnest($1::bytea[]) AS lookup(key), things WHERE things.key = lookup.key",
@@ -486,18 +530,24 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_key_no_worker_can_take_within_the_acquire_timeout_is_unavailable() {
-        let db = TestDb::fresh(Backend::Postgres).await;
+        let (db, _) = things(1).await;
+        let lookups = Arc::new(Lookups::new(
+            1,
+            PgConnectOptions::from_str(db.url()).unwrap(),
+            Duration::from_millis(300),
+        ));
+        // The worker's connection opens first (retried: on a busy machine connecting can
+        // take longer than the short timeout under test).
+        wait_until("the worker connected", async || {
+            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
+        })
+        .await;
         let mut blocker = PgConnection::connect(db.url()).await.unwrap();
-        sqlx::raw_sql("CREATE TABLE things (key BYTEA PRIMARY KEY, name TEXT NOT NULL)")
-            .execute(&mut blocker)
-            .await
-            .unwrap();
         sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
             .execute(&mut blocker)
             .await
             .unwrap();
-        let connect = connect_options(PgConnectOptions::from_str(db.url()).unwrap());
-        let lookups = Arc::new(Lookups::new(1, connect, Duration::from_millis(300)));
+        let statements = lookups.shared.statements.load(Ordering::Relaxed);
         // The only worker waits for the lock with the first key; the second waits in the queue.
         let first = tokio::spawn({
             let lookups = lookups.clone();
@@ -505,7 +555,7 @@ mod tests {
         });
         wait_until("the first key taken", async || {
             lookups.shared.queue().waiting.is_empty()
-                && lookups.shared.statements.load(Ordering::Relaxed) == 1
+                && lookups.shared.statements.load(Ordering::Relaxed) == statements + 1
         })
         .await;
         let second = lookups.find::<Thing>(FIND, &[2]).await;
@@ -518,10 +568,131 @@ mod tests {
             "it left the queue"
         );
         // The first was taken before its timeout: it waits for its statement, however long.
-        tokio::time::sleep(Duration::from_millis(400)).await;
         assert!(!first.is_finished());
         sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
-        assert!(first.await.unwrap().unwrap().is_none());
+        let first = tokio::time::timeout(Duration::from_secs(60), first)
+            .await
+            .expect("the first lookup answered once the lock was released");
+        assert_eq!(
+            first.unwrap().unwrap().map(|t| t.name).as_deref(),
+            Some("thing 1")
+        );
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_key_behind_a_stuck_worker_wakes_an_idle_one() {
+        let (db, _) = things(1).await;
+        let lookups = Arc::new(Lookups::new(
+            2,
+            PgConnectOptions::from_str(db.url()).unwrap(),
+            Duration::from_secs(8),
+        ));
+        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        let stuck = tokio::spawn({
+            let lookups = lookups.clone();
+            async move { lookups.find::<Thing>(FIND, &[1]).await }
+        });
+        wait_until("the first key taken", async || {
+            lookups.shared.queue().waiting.is_empty() && lookups.shared.queue().busy == 1
+        })
+        .await;
+        // One worker is busy and few keys wait, so this key waits for it at first; a quarter of
+        // the timeout later it wakes the other worker, which finds it (reading a row of
+        // another table than the one locked).
+        let found: Option<ServerProcess> = lookups
+            .find(
+                "SELECT lookup.key AS lookup_key, 0 AS pid FROM unnest($1::bytea[]) AS lookup(key)",
+                &[2],
+            )
+            .await
+            .unwrap();
+        assert!(found.is_some());
+        assert!(!stuck.is_finished());
+        sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+        assert!(stuck.await.unwrap().unwrap().is_some());
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn lookup_connections_use_generic_plans() {
+        let (_db, lookups) = things(1).await;
+        #[derive(sqlx::FromRow)]
+        struct Setting {
+            mode: String,
+        }
+        let found: Option<Setting> = lookups
+            .find(
+                "SELECT lookup.key AS lookup_key, current_setting('plan_cache_mode') AS mode \
+                 FROM unnest($1::bytea[]) AS lookup(key)",
+                &[1],
+            )
+            .await
+            .unwrap();
+        assert_eq!(found.unwrap().mode, "force_generic_plan");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_connection_the_server_ended_fails_its_batch_and_the_next_opens_a_new_one() {
+        let (db, lookups) = things(1).await;
+        let first = backend_of(&lookups).await;
+        let mut admin = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::query("SELECT pg_terminate_backend($1)")
+            .bind(first)
+            .execute(&mut admin)
+            .await
+            .unwrap();
+        wait_until("the backend gone", async || {
+            sqlx::query("SELECT pg_stat_clear_snapshot()")
+                .execute(&mut admin)
+                .await
+                .unwrap();
+            let (alive,): (i64,) =
+                sqlx::query_as("SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1")
+                    .bind(first)
+                    .fetch_one(&mut admin)
+                    .await
+                    .unwrap();
+            alive == 0
+        })
+        .await;
+        let failed: Result<Option<Thing>, _> = lookups.find(FIND, &[3]).await;
+        assert!(
+            matches!(failed, Err(StoreError::Unavailable(_))),
+            "{failed:?}"
+        );
+        assert_eq!(name_of(&lookups, 3).await.as_deref(), Some("thing 3"));
+        assert_ne!(backend_of(&lookups).await, first);
+    }
+
+    #[test]
+    fn workers_whose_runtime_ended_are_started_again() {
+        let runtime = || {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .enable_all()
+                .build()
+                .unwrap()
+        };
+        let first = runtime();
+        let (db, lookups) = first.block_on(things(2));
+        assert_eq!(
+            first.block_on(name_of(&lookups, 5)).as_deref(),
+            Some("thing 5")
+        );
+        assert_eq!(lookups.shared.live.load(Ordering::Acquire), 2);
+        drop(first);
+        assert_eq!(lookups.shared.live.load(Ordering::Acquire), 0);
+        assert_eq!(lookups.shared.queue().busy, 0);
+        let second = runtime();
+        assert_eq!(
+            second.block_on(name_of(&lookups, 6)).as_deref(),
+            Some("thing 6")
+        );
+        assert_eq!(lookups.shared.live.load(Ordering::Acquire), 2);
+        second.block_on(async move { drop(db) });
     }
 
     /// Many lookups at once on two connections, every fourth cancelled at some point: each
@@ -554,5 +725,8 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(120), all)
             .await
             .expect("every lookup answered within 120 s");
+        // What the cancelled ones queued is gone too (the next batch skips them).
+        assert_eq!(name_of(&lookups, 1).await.as_deref(), Some("thing 1"));
+        assert!(lookups.shared.queue().waiting.is_empty());
     }
 }

@@ -60,11 +60,7 @@ impl PostgresStore {
             .connect_lazy_with(connect.clone());
         // At most as many workers as the pool has connections; under load usually one or two
         // are busy, each with a batch (see lookups.rs).
-        let lookups = Lookups::new(
-            options.max_connections,
-            lookups::connect_options(connect),
-            options.acquire_timeout,
-        );
+        let lookups = Lookups::new(options.max_connections, connect, options.acquire_timeout);
         Ok(Self {
             reader: pool.clone(),
             pool,
