@@ -164,18 +164,7 @@ fn answer<T>(answers: Vec<Answer<T>>, outcomes: Vec<Result<T, StoreError>>) {
 /// Answers each caller of a failed batch with its failure.
 fn fail<T>(answers: Vec<Answer<T>>, e: &StoreError) {
     for done in answers {
-        let _ = done.send(Err(shared(e)));
-    }
-}
-
-/// The same failure for each caller of a failed batch.
-fn shared(e: &StoreError) -> StoreError {
-    match e {
-        StoreError::NotFound(what) => StoreError::NotFound(what),
-        StoreError::Conflict(what) => StoreError::Conflict(what),
-        StoreError::Unavailable(source) => StoreError::Unavailable(source.to_string().into()),
-        StoreError::BadUrl(message) => StoreError::BadUrl(message.clone()),
-        StoreError::Internal(source) => StoreError::Internal(source.to_string().into()),
+        let _ = done.send(Err(e.duplicate()));
     }
 }
 

@@ -52,9 +52,9 @@ impl StoreError {
             .is_some_and(|code| matches!(&*code, "40P01" | "40001"))
     }
 
-    /// The same error once more, for another caller: errors are not `Clone`, so a source is
-    /// kept as its text.
-    pub(crate) fn duplicate(&self) -> Self {
+    /// The same error once more, for another caller of a batch that failed: errors are not
+    /// `Clone`, so a source is kept as its text.
+    pub fn duplicate(&self) -> Self {
         match self {
             Self::NotFound(what) => Self::NotFound(what),
             Self::Conflict(what) => Self::Conflict(what),

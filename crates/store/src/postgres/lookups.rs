@@ -247,21 +247,27 @@ impl Worker {
         let shared = self.shared.clone();
         let mut connection = None;
         loop {
-            // Listening before looking, so neither a key queued nor the store's drop in
-            // between goes unnoticed.
-            let mut woken = pin!(shared.work.notified());
-            woken.as_mut().enable();
-            if shared.closed.load(Ordering::Acquire) {
-                return;
-            }
-            let (batch, more) = shared.take_batch(&mut self.busy);
-            if batch.is_empty() {
-                woken.await;
-                continue;
-            }
-            if more {
-                shared.work.notify_one();
-            }
+            let batch = {
+                // Listening before looking, so neither a key queued nor the store's drop in
+                // between goes unnoticed.
+                let mut woken = pin!(shared.work.notified());
+                woken.as_mut().enable();
+                if shared.closed.load(Ordering::Acquire) {
+                    return;
+                }
+                let (batch, more) = shared.take_batch(&mut self.busy);
+                if batch.is_empty() {
+                    woken.await;
+                    continue;
+                }
+                if more {
+                    shared.work.notify_one();
+                }
+                batch
+                // No longer listening while busy: a wake-up meant for an idle worker that
+                // came meanwhile goes on to one (tokio passes on the wake-up of a dropped
+                // listener), where a busy one would have held it until its batch ended.
+            };
             serve(&shared, &mut connection, &connect, acquire_timeout, batch).await;
         }
     }
@@ -395,6 +401,11 @@ mod tests {
 
     /// A database with `things` 1 to 100 (key: one byte, name: "thing N"), and lookups on it.
     async fn things(connections: u32) -> (TestDb, Arc<Lookups>) {
+        things_waiting(connections, Duration::from_secs(30)).await
+    }
+
+    /// [`things`] with lookups that wait at most `acquire_timeout` in the queue.
+    async fn things_waiting(connections: u32, acquire_timeout: Duration) -> (TestDb, Arc<Lookups>) {
         let db = TestDb::fresh(Backend::Postgres).await;
         let mut raw = PgConnection::connect(db.url()).await.unwrap();
         sqlx::raw_sql(
@@ -406,8 +417,18 @@ mod tests {
         .await
         .unwrap();
         let connect = PgConnectOptions::from_str(db.url()).unwrap();
-        let lookups = Lookups::new(connections, connect, Duration::from_secs(30));
+        let lookups = Lookups::new(connections, connect, acquire_timeout);
         (db, Arc::new(lookups))
+    }
+
+    /// A connection holding `things` locked (in a transaction) until it commits.
+    async fn locked_things(db: &TestDb) -> PgConnection {
+        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
+        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
+            .execute(&mut blocker)
+            .await
+            .unwrap();
+        blocker
     }
 
     async fn name_of(lookups: &Lookups, key: u8) -> Option<String> {
@@ -431,11 +452,7 @@ mod tests {
     async fn keys_queued_while_the_connection_is_busy_share_one_statement() {
         let (db, lookups) = things(1).await;
         // The first lookup takes the only connection and waits there for the table lock.
-        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
-        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut blocker)
-            .await
-            .unwrap();
+        let mut blocker = locked_things(&db).await;
         let first = tokio::spawn({
             let lookups = lookups.clone();
             async move { name_of(&lookups, 1).await }
@@ -530,23 +547,14 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_key_no_worker_can_take_within_the_acquire_timeout_is_unavailable() {
-        let (db, _) = things(1).await;
-        let lookups = Arc::new(Lookups::new(
-            1,
-            PgConnectOptions::from_str(db.url()).unwrap(),
-            Duration::from_millis(300),
-        ));
+        let (db, lookups) = things_waiting(1, Duration::from_millis(300)).await;
         // The worker's connection opens first (retried: on a busy machine connecting can
         // take longer than the short timeout under test).
         wait_until("the worker connected", async || {
             lookups.find::<Thing>(FIND, &[1]).await.is_ok()
         })
         .await;
-        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
-        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut blocker)
-            .await
-            .unwrap();
+        let mut blocker = locked_things(&db).await;
         let statements = lookups.shared.statements.load(Ordering::Relaxed);
         // The only worker waits for the lock with the first key; the second waits in the queue.
         let first = tokio::spawn({
@@ -581,17 +589,8 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_key_behind_a_stuck_worker_wakes_an_idle_one() {
-        let (db, _) = things(1).await;
-        let lookups = Arc::new(Lookups::new(
-            2,
-            PgConnectOptions::from_str(db.url()).unwrap(),
-            Duration::from_secs(8),
-        ));
-        let mut blocker = PgConnection::connect(db.url()).await.unwrap();
-        sqlx::raw_sql("BEGIN; LOCK TABLE things IN ACCESS EXCLUSIVE MODE")
-            .execute(&mut blocker)
-            .await
-            .unwrap();
+        let (db, lookups) = things_waiting(2, Duration::from_secs(8)).await;
+        let mut blocker = locked_things(&db).await;
         let stuck = tokio::spawn({
             let lookups = lookups.clone();
             async move { lookups.find::<Thing>(FIND, &[1]).await }
