@@ -15,9 +15,8 @@
 //! connection; past it the database counts as unavailable. A key still queued after a quarter
 //! of that wakes another worker, whatever the busy ones are doing (one may be stuck on a
 //! connection the network lost). Once a worker has taken it, its lookup waits for the
-//! statement, at most [`STATEMENT_TIMEOUTS`] acquire timeouts: a statement that takes longer
-//! (the server or the network stalled) fails its batch as unavailable and its connection is
-//! closed. Lookups of the same key in one batch share its row.
+//! statement, as a query on a connection does. Lookups of the same key in one batch share
+//! its row.
 
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
@@ -37,10 +36,6 @@ const MOST_KEYS: usize = 64;
 /// one would cost more than the second statement (a slow statement, say one reading from
 /// disk, then no longer holds every lookup up).
 const WAKE_ANOTHER_AT: usize = 16;
-
-/// A statement runs at most this many acquire timeouts (10 s by default): a cold lookup that
-/// takes that long means the database cannot answer.
-const STATEMENT_TIMEOUTS: u32 = 10;
 
 /// What a lookup gets: the row found for its key, if any (shared by the lookups of the same
 /// key in one batch).
@@ -306,8 +301,7 @@ async fn serve(
         let _ = shared;
         match connected(connection, connect, acquire_timeout).await {
             Ok(open) => {
-                let limit = acquire_timeout * STATEMENT_TIMEOUTS;
-                if run(open, sql, same, limit).await.is_err() {
+                if run(open, sql, same).await.is_err() {
                     *connection = None;
                 }
             }
@@ -338,13 +332,12 @@ async fn connected<'c>(
 }
 
 /// Runs `sql` for the keys of `batch` and answers each (each key is looked up once; its row
-/// goes to every lookup of it). On a failure, or past `limit`, every one gets the error, and
-/// the caller closes the connection.
+/// goes to every lookup of it). On a failure every one gets the error, and the caller closes
+/// the connection.
 async fn run(
     connection: &mut PgConnection,
     sql: &'static str,
     batch: Vec<Waiting>,
-    limit: Duration,
 ) -> Result<(), ()> {
     let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len());
     for waiting in &batch {
@@ -352,17 +345,10 @@ async fn run(
             keys.push(&waiting.key);
         }
     }
-    let fetched = tokio::time::timeout(limit, sqlx::query(sql).bind(keys).fetch_all(connection));
-    let rows = match fetched.await {
-        Ok(Ok(rows)) => rows,
-        Ok(Err(e)) => {
+    let rows = match sqlx::query(sql).bind(keys).fetch_all(connection).await {
+        Ok(rows) => rows,
+        Err(e) => {
             answer_all(batch, &StoreError::from(e));
-            return Err(());
-        }
-        Err(_) => {
-            let stalled =
-                StoreError::Unavailable("a lookup statement did not finish in time".into());
-            answer_all(batch, &stalled);
             return Err(());
         }
     };
@@ -645,30 +631,6 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.unwrap().mode, "force_generic_plan");
-    }
-
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_statement_past_its_time_limit_is_unavailable_and_its_connection_replaced() {
-        let (db, lookups) = things_waiting(1, Duration::from_millis(200)).await;
-        wait_until("the worker connected", async || {
-            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
-        })
-        .await;
-        let first = backend_of(&lookups).await;
-        let mut blocker = locked_things(&db).await;
-        // Ten acquire timeouts (2 s) waiting for the lock.
-        let stalled = lookups.find::<Thing>(FIND, &[2]).await;
-        assert!(
-            matches!(stalled, Err(StoreError::Unavailable(_))),
-            "{stalled:?}"
-        );
-        sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
-        assert_eq!(name_of(&lookups, 2).await.as_deref(), Some("thing 2"));
-        assert_ne!(
-            backend_of(&lookups).await,
-            first,
-            "the stalled connection was closed"
-        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
