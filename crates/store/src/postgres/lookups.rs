@@ -17,8 +17,9 @@
 //! connection; past it the database counts as unavailable. A key still queued after a quarter
 //! of that wakes another worker, whatever the busy ones are doing (one may be stuck on a
 //! connection the network lost). Once a worker has taken it, its lookup waits for the
-//! statement, as a query on a connection does. Lookups of the same key in one batch share
-//! its row.
+//! statement (with its one retry) at most [`STATEMENT_TIMEOUTS`] acquire timeouts: one that
+//! takes longer (the server or the network stalled) fails its batch as unavailable, and its
+//! connection is closed. Lookups of the same key in one batch share its row.
 
 use crate::StoreError;
 use sqlx::postgres::{PgConnectOptions, PgConnection, PgRow};
@@ -38,6 +39,10 @@ const MOST_KEYS: usize = 64;
 /// one would cost more than the second statement (a slow statement, say one reading from
 /// disk, then no longer holds every lookup up).
 const WAKE_ANOTHER_AT: usize = 16;
+
+/// A batch's statement, with its retry, runs at most this many acquire timeouts (10 s by
+/// default): a cold lookup that takes that long means the database cannot answer.
+const STATEMENT_TIMEOUTS: u32 = 10;
 
 /// What a lookup gets: the row found for its key, if any (shared by the lookups of the same
 /// key in one batch).
@@ -301,14 +306,15 @@ async fn serve(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         #[cfg(not(test))]
         let _ = shared;
-        let rested = connection.is_some();
-        let mut fetched = fetch(connection, connect, acquire_timeout, sql, &same).await;
-        if fetched.is_err() && rested {
-            // The server may have ended the connection while it rested (a restart, a
-            // failover, an outage now over): once more on a new one, as lookups only read.
-            *connection = None;
-            fetched = fetch(connection, connect, acquire_timeout, sql, &same).await;
-        }
+        let limit = acquire_timeout * STATEMENT_TIMEOUTS;
+        let attempts = fetch_once_more_if_rested(connection, connect, acquire_timeout, sql, &same);
+        let fetched = tokio::time::timeout(limit, attempts)
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable(
+                    "a lookup statement did not finish in time".into(),
+                ))
+            });
         match fetched {
             Ok(rows) => {
                 if deliver(same, rows).is_err() {
@@ -342,6 +348,25 @@ async fn connected<'c>(
     connection
         .as_mut()
         .ok_or_else(|| StoreError::Internal("a connection just opened is missing".into()))
+}
+
+/// [`fetch`], and once more on a new connection if it failed on one opened before: the
+/// server may have ended it while it rested (a restart, a failover, an outage now over), and
+/// lookups only read.
+async fn fetch_once_more_if_rested(
+    connection: &mut Option<PgConnection>,
+    connect: &PgConnectOptions,
+    acquire_timeout: Duration,
+    sql: &'static str,
+    batch: &[Waiting],
+) -> Result<Vec<PgRow>, StoreError> {
+    let rested = connection.is_some();
+    let fetched = fetch(connection, connect, acquire_timeout, sql, batch).await;
+    if fetched.is_err() && rested {
+        *connection = None;
+        return fetch(connection, connect, acquire_timeout, sql, batch).await;
+    }
+    fetched
 }
 
 /// Runs `sql` for the keys of `batch` (each key once) on the worker's connection, opening
@@ -645,6 +670,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(found.unwrap().mode, "force_generic_plan");
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_statement_past_its_time_limit_is_unavailable_and_its_connection_replaced() {
+        let (db, lookups) = things_waiting(1, Duration::from_millis(500)).await;
+        wait_until("the worker connected", async || {
+            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
+        })
+        .await;
+        let first = backend_of(&lookups).await;
+        let mut blocker = locked_things(&db).await;
+        // Ten acquire timeouts (5 s) waiting for the lock, then unavailable.
+        let stalled = lookups.find::<Thing>(FIND, &[2]).await;
+        assert!(
+            matches!(&stalled, Err(StoreError::Unavailable(why)) if why.to_string().contains("in time")),
+            "{stalled:?}"
+        );
+        sqlx::query("COMMIT").execute(&mut blocker).await.unwrap();
+        wait_until("the lookup answered again", async || {
+            let found = lookups.find::<Thing>(FIND, &[2]).await;
+            matches!(found, Ok(Some(thing)) if thing.name == "thing 2")
+        })
+        .await;
+        assert_ne!(
+            backend_of(&lookups).await,
+            first,
+            "the stalled connection was closed"
+        );
     }
 
     #[tokio::test(flavor = "multi_thread")]
