@@ -16,7 +16,8 @@
 //!   and bad credentials, code exchange and refresh, revocations, failed sign-ins), every
 //!   answer checked against the one expected; prints the counts as JSON (`bench/run --soak`).
 //!
-//! - `hello`: a bare axum "hello" server, the ceiling `bench/run` measures Gatehouse against.
+//! - `hello`: a bare axum "hello" server, the ceiling `bench/run` measures Gatehouse against
+//!   (and, at `/dressed`, the same with the answer head of Gatehouse's `/healthz`).
 //!
 //! Traffic goes only where `--base` says (bench/run passes 127.0.0.1).
 
