@@ -25,7 +25,15 @@ fn main() -> ExitCode {
     if serving {
         return_free_memory();
     }
+    let workers = match worker_threads() {
+        Ok(workers) => workers,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
         .enable_all()
         .build()
     {
@@ -41,6 +49,27 @@ fn main() -> ExitCode {
             eprintln!("error: {e:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Most worker threads `TOKIO_WORKER_THREADS` may ask for.
+const MOST_WORKER_THREADS: usize = 1024;
+
+/// The async runtime's worker threads: `TOKIO_WORKER_THREADS` if set (tokio's own variable),
+/// else one per core. Read here rather than by tokio, which panics on a value it cannot use.
+fn worker_threads() -> Result<usize, String> {
+    const VAR: &str = "TOKIO_WORKER_THREADS";
+    match std::env::var(VAR) {
+        Err(std::env::VarError::NotPresent) => {
+            Ok(std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{VAR} is not valid UTF-8")),
+        Ok(value) => match value.trim().parse::<usize>() {
+            Ok(n) if (1..=MOST_WORKER_THREADS).contains(&n) => Ok(n),
+            _ => Err(format!(
+                "{VAR}: {value:?} is not a number of threads from 1 to {MOST_WORKER_THREADS}"
+            )),
+        },
     }
 }
 

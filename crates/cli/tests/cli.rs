@@ -397,6 +397,7 @@ on_both_backends!(
     config_file_with_bad_values_names_every_key,
     nonexistent_config_file_is_refused,
     serve_with_a_bad_listen_variable_names_the_variable,
+    a_bad_worker_thread_count_is_refused_without_a_panic,
     // admin keys
     admin_key_create_prints_the_documented_json_and_stores_only_the_digest,
     admin_key_create_text_output_shows_the_key_once,
@@ -1864,6 +1865,27 @@ async fn serve_with_a_bad_listen_variable_names_the_variable(backend: Backend) {
         "",
     );
     assert_fails(&out, "GATEHOUSE_LISTEN: 'nonsense'");
+}
+
+async fn a_bad_worker_thread_count_is_refused_without_a_panic(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    for bad in ["abc", "0", "-1", "", "1.5", "100000"] {
+        let out = output_of(
+            h.command()
+                .env("TOKIO_WORKER_THREADS", bad)
+                .args(["account", "list"]),
+            "",
+        );
+        assert_fails(&out, "TOKIO_WORKER_THREADS");
+        assert!(!stderr(&out).contains("panicked"), "{}", show(&out));
+    }
+    let one = output_of(
+        h.command()
+            .env("TOKIO_WORKER_THREADS", "1")
+            .args(["account", "list"]),
+        "",
+    );
+    assert_succeeded(&one);
 }
 
 // ---------------------------------------------------------------------------------------------
