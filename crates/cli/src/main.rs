@@ -21,7 +21,14 @@ fn main() -> ExitCode {
         }
     };
     let serving = matches!(cli.command, cli::Command::Serve);
-    init_logging(serving, settings.log_format);
+    let filter = match log_filter(serving) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    init_logging(filter, settings.log_format);
     if serving {
         return_free_memory();
     }
@@ -73,16 +80,28 @@ fn worker_threads() -> Result<usize, String> {
     }
 }
 
+/// `serve` logs at info; other commands only warnings. `RUST_LOG` overrides both; one that
+/// does not parse is refused rather than silently replaced by the default (an empty one counts
+/// as unset).
+fn log_filter(serving: bool) -> Result<tracing_subscriber::EnvFilter, String> {
+    const VAR: &str = "RUST_LOG";
+    let default = if serving { "info" } else { "warn" };
+    match std::env::var(VAR) {
+        Ok(value) if !value.trim().is_empty() => tracing_subscriber::EnvFilter::try_new(&value)
+            .map_err(|e| format!("{VAR}: {value:?} is not a log filter: {e}")),
+        Ok(_) | Err(std::env::VarError::NotPresent) => {
+            Ok(tracing_subscriber::EnvFilter::new(default))
+        }
+        Err(std::env::VarError::NotUnicode(_)) => Err(format!("{VAR} is not valid UTF-8")),
+    }
+}
+
 /// Logs go to stderr, so stdout carries only command output (and `--json` stays parseable).
-/// `serve` logs at info; other commands only warnings. `RUST_LOG` overrides both.
 ///
 /// `log_format = "json"` writes one JSON object per line and event: `timestamp`, `level`,
 /// `fields` (the message and the event's fields), and `span` with the fields of the request
 /// span (`request_id`, `method`) when the event happened while serving a request.
-fn init_logging(serving: bool, format: LogFormat) {
-    let default = if serving { "info" } else { "warn" };
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+fn init_logging(filter: tracing_subscriber::EnvFilter, format: LogFormat) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

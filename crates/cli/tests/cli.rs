@@ -398,6 +398,7 @@ on_both_backends!(
     nonexistent_config_file_is_refused,
     serve_with_a_bad_listen_variable_names_the_variable,
     a_bad_worker_thread_count_is_refused_without_a_panic,
+    a_log_filter_that_does_not_parse_is_refused,
     // admin keys
     admin_key_create_prints_the_documented_json_and_stores_only_the_digest,
     admin_key_create_text_output_shows_the_key_once,
@@ -1886,6 +1887,24 @@ async fn a_bad_worker_thread_count_is_refused_without_a_panic(backend: Backend) 
         "",
     );
     assert_succeeded(&one);
+}
+
+async fn a_log_filter_that_does_not_parse_is_refused(backend: Backend) {
+    let h = Fixture::new(backend).await;
+    for bad in ["gatehouse=loud", "[", "info,=="] {
+        let out = output_of(
+            h.command().env("RUST_LOG", bad).args(["account", "list"]),
+            "",
+        );
+        assert_fails(&out, "RUST_LOG");
+    }
+    for good in ["", "error", "warn,gatehouse_http=trace"] {
+        let out = output_of(
+            h.command().env("RUST_LOG", good).args(["account", "list"]),
+            "",
+        );
+        assert_succeeded(&out);
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
