@@ -3,11 +3,6 @@
 macro_rules! impl_account_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use $crate::rows::{convert_all, page_of, AccountRow, KeyAccountRow, Paged, SecretKeyRow};
-            use $crate::sql::{columns_of, ByKey};
-            use $crate::sql::search::Search;
-            use $crate::sql::{select, select_paged, Dialect};
-            use $crate::{AccountStore, ListQuery, Page, PageQuery, Revocation, StoreError};
             use gatehouse_core::account::{Account, SecretKey};
             use gatehouse_core::ids::{AccountId, KeyId};
             use gatehouse_core::invalidation::Invalidation;
@@ -16,6 +11,13 @@ macro_rules! impl_account_store {
             use gatehouse_core::Timestamp;
             use std::slice::from_ref;
             use std::sync::LazyLock;
+            use $crate::rows::{
+                convert_all, page_of, AccountRow, KeyAccountRow, Paged, SecretKeyRow,
+            };
+            use $crate::sql::search::Search;
+            use $crate::sql::{columns_of, ByKey};
+            use $crate::sql::{select, select_paged, Dialect};
+            use $crate::{AccountStore, ListQuery, Page, PageQuery, Revocation, StoreError};
 
             /// A secret key by digest with its account (`a_` columns).
             static FIND_KEY: LazyLock<ByKey> = LazyLock::new(|| {
@@ -131,16 +133,26 @@ macro_rules! impl_account_store {
                     &self,
                     uses: &[(KeyId, Timestamp)],
                 ) -> Result<(), StoreError> {
+                    // One statement per chunk, not per key: a statement per key was a round
+                    // trip each on PostgreSQL, slower than a cold `/auth/check` of distinct keys
+                    // notes uses, so the notes waiting in memory grew for as long as it lasted.
                     let mut tx = self.pool.begin().await?;
-                    for (key_id, at) in uses {
-                        sqlx::query(
-                            "UPDATE secret_keys SET last_used_at = $1 \
-                             WHERE key_id = $2 AND (last_used_at IS NULL OR last_used_at < $1)",
-                        )
-                        .bind(at.unix())
-                        .bind(key_id.as_str())
-                        .execute(&mut *tx)
-                        .await?;
+                    for chunk in uses.chunks($crate::sql::KEY_USES_PER_STATEMENT) {
+                        let mut query =
+                            sqlx::QueryBuilder::<$db>::new("WITH uses (key_id, used_at) AS (");
+                        query.push_values(chunk, |mut row, (key_id, at)| {
+                            row.push_bind(key_id.as_str());
+                            row.push("CAST(")
+                                .push_bind_unseparated(at.unix())
+                                .push_unseparated(" AS BIGINT)");
+                        });
+                        query.push(
+                            ") UPDATE secret_keys SET last_used_at = uses.used_at FROM uses \
+                             WHERE secret_keys.key_id = uses.key_id \
+                             AND (secret_keys.last_used_at IS NULL \
+                             OR secret_keys.last_used_at < uses.used_at)",
+                        );
+                        query.build().execute(&mut *tx).await?;
                     }
                     tx.commit().await?;
                     Ok(())
@@ -153,7 +165,8 @@ macro_rules! impl_account_store {
                     // One indexed lookup: the key by its digest, joined to its account.
                     let row: Option<KeyAccountRow> =
                         self.find_by_key(&FIND_KEY, &digest.stored()).await?;
-                    let Some((key, account)) = row.map(<(SecretKey, Account)>::try_from).transpose()?
+                    let Some((key, account)) =
+                        row.map(<(SecretKey, Account)>::try_from).transpose()?
                     else {
                         return Ok(None);
                     };
@@ -207,12 +220,11 @@ macro_rules! impl_account_store {
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
                     let mut tx = self.pool.begin().await?;
-                    let done =
-                        sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
-                            .bind(scopes.to_string())
-                            .bind(account_id.as_str())
-                            .execute(&mut *tx)
-                            .await?;
+                    let done = sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
+                        .bind(scopes.to_string())
+                        .bind(account_id.as_str())
+                        .execute(&mut *tx)
+                        .await?;
                     if done.rows_affected() == 0 {
                         return Ok(false);
                     }

@@ -21,6 +21,10 @@ use crate::rows::{Row, Value};
 use sqlx::migrate::Migrator;
 use sqlx::QueryBuilder;
 
+/// Key uses written by one statement (`record_key_use`): two bound values each, well within
+/// SQLite's 32,766 and PostgreSQL's 65,535.
+pub(crate) const KEY_USES_PER_STATEMENT: usize = 4096;
+
 /// What differs between the backends' SQL; everything else is shared.
 pub(crate) trait Dialect {
     /// The backend's name, for logs.

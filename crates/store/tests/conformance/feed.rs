@@ -62,6 +62,42 @@ pub async fn key_use_is_recorded_in_batches_and_never_goes_back(store: Arc<dyn S
     assert_eq!(keys[0].last_used_at, Some(T0.plus_secs(50)));
 }
 
+/// Uses of many keys at once, as a flush after a burst of distinct keys writes them: each
+/// key gets its own time, later times win, and unknown keys are skipped.
+pub async fn key_uses_of_many_keys_are_each_recorded(store: Arc<dyn Store>) {
+    let acct = account();
+    let (first, _) = key(&acct, T0);
+    store.insert_account(&acct, &first).await.unwrap();
+    let mut keys = vec![first];
+    for _ in 1..300 {
+        let (more, _) = key(&acct, T0);
+        store.insert_secret_key(&more).await.unwrap();
+        keys.push(more);
+    }
+    let at = |i: usize| T0.plus_secs(i64::try_from(i).unwrap());
+    let earlier: Vec<_> = keys
+        .iter()
+        .step_by(2)
+        .map(|k| (k.key_id.clone(), T0.plus_secs(200)))
+        .collect();
+    store.record_key_use(&earlier).await.unwrap();
+    let mut uses: Vec<_> = keys
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.key_id.clone(), at(i)))
+        .collect();
+    uses.push((gatehouse_core::ids::KeyId::generate(&mut OsRng), T0));
+    uses.sort_by(|a, b| a.0.cmp(&b.0));
+    store.record_key_use(&uses).await.unwrap();
+    let listed = store.list_secret_keys(&acct.account_id).await.unwrap();
+    assert_eq!(listed.len(), keys.len());
+    for (i, k) in keys.iter().enumerate() {
+        let expected = if i % 2 == 0 { at(i.max(200)) } else { at(i) };
+        let found = listed.iter().find(|l| l.key_id == k.key_id).unwrap();
+        assert_eq!(found.last_used_at, Some(expected), "key {i}");
+    }
+}
+
 /// Every revoking method publishes its invalidation itself, inside its transaction: nothing
 /// else is called here, yet each reaches a follower, and a revocation that changed nothing
 /// publishes nothing.

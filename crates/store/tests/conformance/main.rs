@@ -130,6 +130,7 @@ on_both_backends!(
     retention::audit_events_and_the_invalidation_log_are_purged_oldest_first,
     feed::each_revocation_publishes_its_invalidation_with_it,
     feed::key_use_is_recorded_in_batches_and_never_goes_back,
+    feed::key_uses_of_many_keys_are_each_recorded,
     tokens::concurrent_batches_presenting_the_same_tokens_rotate_each_once,
     tokens::a_lone_write_that_deadlocked_is_committed_again,
     admin_api::admin_keys_are_found_by_digest_and_revoked_once,
