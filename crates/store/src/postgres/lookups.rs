@@ -460,6 +460,17 @@ mod tests {
         (db, Arc::new(lookups))
     }
 
+    /// [`things_waiting`] with one worker, once its connection is open (retried: on a busy
+    /// machine connecting can take longer than the short timeouts under test).
+    async fn one_connected_worker(acquire_timeout: Duration) -> (TestDb, Arc<Lookups>) {
+        let (db, lookups) = things_waiting(1, acquire_timeout).await;
+        wait_until("the worker connected", async || {
+            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
+        })
+        .await;
+        (db, lookups)
+    }
+
     /// A connection holding `things` locked (in a transaction) until it commits.
     async fn locked_things(db: &TestDb) -> PgConnection {
         let mut blocker = PgConnection::connect(db.url()).await.unwrap();
@@ -586,13 +597,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_key_no_worker_can_take_within_the_acquire_timeout_is_unavailable() {
-        let (db, lookups) = things_waiting(1, Duration::from_millis(300)).await;
-        // The worker's connection opens first (retried: on a busy machine connecting can
-        // take longer than the short timeout under test).
-        wait_until("the worker connected", async || {
-            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
-        })
-        .await;
+        let (db, lookups) = one_connected_worker(Duration::from_millis(300)).await;
         let mut blocker = locked_things(&db).await;
         let statements = lookups.shared.statements.load(Ordering::Relaxed);
         // The only worker waits for the lock with the first key; the second waits in the queue.
@@ -674,11 +679,7 @@ mod tests {
 
     #[tokio::test(flavor = "multi_thread")]
     async fn a_statement_past_its_time_limit_is_unavailable_and_its_connection_replaced() {
-        let (db, lookups) = things_waiting(1, Duration::from_millis(500)).await;
-        wait_until("the worker connected", async || {
-            lookups.find::<Thing>(FIND, &[1]).await.is_ok()
-        })
-        .await;
+        let (db, lookups) = one_connected_worker(Duration::from_millis(500)).await;
         let first = backend_of(&lookups).await;
         let mut blocker = locked_things(&db).await;
         // Ten acquire timeouts (5 s) waiting for the lock, then unavailable.
