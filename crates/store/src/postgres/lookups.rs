@@ -252,7 +252,11 @@ struct Worker {
 impl Worker {
     async fn run(mut self, connect: PgConnectOptions, acquire_timeout: Duration) {
         let shared = self.shared.clone();
-        let mut connection = None;
+        let mut link = Link {
+            connection: None,
+            connect,
+            acquire_timeout,
+        };
         loop {
             let batch = {
                 // Listening before looking, so neither a key queued nor the store's drop in
@@ -275,7 +279,7 @@ impl Worker {
                 // came meanwhile goes on to one (tokio passes on the wake-up of a dropped
                 // listener), where a busy one would have held it until its batch ended.
             };
-            serve(&shared, &mut connection, &connect, acquire_timeout, batch).await;
+            serve(&shared, &mut link, batch).await;
         }
     }
 }
@@ -290,13 +294,7 @@ impl Drop for Worker {
 }
 
 /// Looks `batch` up: one statement per kind of lookup in it.
-async fn serve(
-    shared: &Shared,
-    connection: &mut Option<PgConnection>,
-    connect: &PgConnectOptions,
-    acquire_timeout: Duration,
-    mut rest: Vec<Waiting>,
-) {
+async fn serve(shared: &Shared, link: &mut Link, mut rest: Vec<Waiting>) {
     while let Some(sql) = rest.first().map(|w| w.sql) {
         let (same, others) = rest.into_iter().partition(|w| std::ptr::eq(w.sql, sql));
         rest = others;
@@ -306,9 +304,8 @@ async fn serve(
             .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         #[cfg(not(test))]
         let _ = shared;
-        let limit = acquire_timeout * STATEMENT_TIMEOUTS;
-        let attempts = fetch_once_more_if_rested(connection, connect, acquire_timeout, sql, &same);
-        let fetched = tokio::time::timeout(limit, attempts)
+        let limit = link.acquire_timeout * STATEMENT_TIMEOUTS;
+        let fetched = tokio::time::timeout(limit, link.fetch_once_more_if_rested(sql, &same))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable(
@@ -318,74 +315,77 @@ async fn serve(
         match fetched {
             Ok(rows) => {
                 if deliver(same, rows).is_err() {
-                    *connection = None;
+                    link.connection = None;
                 }
             }
             Err(e) => {
-                *connection = None;
+                link.connection = None;
                 answer_all(same, &e);
             }
         }
     }
 }
 
-/// The worker's connection, opened if it has none (within the acquire timeout, as a pool
-/// would; past it the database counts as unavailable).
-async fn connected<'c>(
-    connection: &'c mut Option<PgConnection>,
-    connect: &PgConnectOptions,
+/// A worker's connection to the database, opened when first needed and again after it was
+/// closed (set to `None`: a statement on it failed or stalled).
+struct Link {
+    connection: Option<PgConnection>,
+    connect: PgConnectOptions,
     acquire_timeout: Duration,
-) -> Result<&'c mut PgConnection, StoreError> {
-    if connection.is_none() {
-        let mut opened = tokio::time::timeout(acquire_timeout, PgConnection::connect_with(connect))
-            .await
-            .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))??;
-        if let Err(e) = sqlx::query(GENERIC_PLANS).execute(&mut opened).await {
-            tracing::debug!(error = %e, "a lookup connection keeps the default plan cache mode");
-        }
-        *connection = Some(opened);
-    }
-    connection
-        .as_mut()
-        .ok_or_else(|| StoreError::Internal("a connection just opened is missing".into()))
 }
 
-/// [`fetch`], and once more on a new connection if it failed on one opened before: the
-/// server may have ended it while it rested (a restart, a failover, an outage now over), and
-/// lookups only read.
-async fn fetch_once_more_if_rested(
-    connection: &mut Option<PgConnection>,
-    connect: &PgConnectOptions,
-    acquire_timeout: Duration,
-    sql: &'static str,
-    batch: &[Waiting],
-) -> Result<Vec<PgRow>, StoreError> {
-    let rested = connection.is_some();
-    let fetched = fetch(connection, connect, acquire_timeout, sql, batch).await;
-    if fetched.is_err() && rested {
-        *connection = None;
-        return fetch(connection, connect, acquire_timeout, sql, batch).await;
-    }
-    fetched
-}
-
-/// Runs `sql` for the keys of `batch` (each key once) on the worker's connection, opening
-/// one if it has none.
-async fn fetch(
-    connection: &mut Option<PgConnection>,
-    connect: &PgConnectOptions,
-    acquire_timeout: Duration,
-    sql: &'static str,
-    batch: &[Waiting],
-) -> Result<Vec<PgRow>, StoreError> {
-    let open = connected(connection, connect, acquire_timeout).await?;
-    let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len());
-    for waiting in batch {
-        if !keys.contains(&&*waiting.key) {
-            keys.push(&waiting.key);
+impl Link {
+    /// The connection, opened if there is none (within the acquire timeout, as a pool would;
+    /// past it the database counts as unavailable).
+    async fn open(&mut self) -> Result<&mut PgConnection, StoreError> {
+        if self.connection.is_none() {
+            let connecting = PgConnection::connect_with(&self.connect);
+            let mut opened = tokio::time::timeout(self.acquire_timeout, connecting)
+                .await
+                .map_err(|_| StoreError::from(sqlx::Error::PoolTimedOut))??;
+            if let Err(e) = sqlx::query(GENERIC_PLANS).execute(&mut opened).await {
+                tracing::debug!(error = %e, "a lookup connection keeps the default plan cache mode");
+            }
+            self.connection = Some(opened);
         }
+        self.connection
+            .as_mut()
+            .ok_or_else(|| StoreError::Internal("a connection just opened is missing".into()))
     }
-    Ok(sqlx::query(sql).bind(keys).fetch_all(open).await?)
+
+    /// [`Self::fetch`], and once more on a new connection if it failed on one opened before:
+    /// the server may have ended it while it rested (a restart, a failover, an outage now
+    /// over), and lookups only read.
+    async fn fetch_once_more_if_rested(
+        &mut self,
+        sql: &'static str,
+        batch: &[Waiting],
+    ) -> Result<Vec<PgRow>, StoreError> {
+        let rested = self.connection.is_some();
+        let fetched = self.fetch(sql, batch).await;
+        if fetched.is_err() && rested {
+            self.connection = None;
+            return self.fetch(sql, batch).await;
+        }
+        fetched
+    }
+
+    /// Runs `sql` for the keys of `batch` (each key once), opening a connection if there is
+    /// none.
+    async fn fetch(
+        &mut self,
+        sql: &'static str,
+        batch: &[Waiting],
+    ) -> Result<Vec<PgRow>, StoreError> {
+        let mut keys: Vec<&[u8]> = Vec::with_capacity(batch.len());
+        for waiting in batch {
+            if !keys.contains(&&*waiting.key) {
+                keys.push(&waiting.key);
+            }
+        }
+        let open = self.open().await?;
+        Ok(sqlx::query(sql).bind(keys).fetch_all(open).await?)
+    }
 }
 
 /// Answers each of `batch` with the row of its key, if any (a row goes to every lookup of
