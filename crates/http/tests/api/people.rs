@@ -794,24 +794,28 @@ async fn an_unknown_email_gets_the_same_reset_page_and_no_mail(backend: Backend)
 async fn no_more_than_three_reset_mails_are_sent_within_fifteen_minutes(backend: Backend) {
     let (app, sink) = spawn_app_with_mail(backend).await;
     app.user(EMAIL).await;
-    app.user("marker@example.com").await;
     let b = browser();
-    for _ in 0..4 {
+    // Each mail is awaited before the next request: the work runs after answering, and
+    // requests in quick succession may reach the per-address turn in either order, which
+    // would change which three are counted and so when the window frees up.
+    for _ in 0..3 {
         forgot(&app, &b, EMAIL).await;
+        reset_link(&app, &sink, EMAIL).await;
         app.clock.advance(60);
     }
-    // A mail to someone else, sent after the fourth request, marks that all have arrived.
-    forgot(&app, &b, "marker@example.com").await;
-    reset_link(&app, &sink, "marker@example.com").await;
+    forgot(&app, &b, EMAIL).await;
+    app.clock.advance(60);
     app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 3);
 
-    // Once the first request has left the 15-minute window, one more is allowed.
-    app.clock.advance(15 * 60 - 4 * 60 + 1);
+    // The first mail (at 0 s) counts until 15 minutes have passed, and not a second longer.
+    app.clock.advance(15 * 60 - 4 * 60 - 1);
     forgot(&app, &b, EMAIL).await;
-    for _ in 0..4 {
-        reset_link(&app, &sink, EMAIL).await;
-    }
+    app.gatehouse.finish_mail().await;
+    assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 3);
+    app.clock.advance(1);
+    forgot(&app, &b, EMAIL).await;
+    reset_link(&app, &sink, EMAIL).await;
     app.gatehouse.finish_mail().await;
     assert_eq!(mails_to(&sink, EMAIL, "Reset your password"), 4);
 }
