@@ -42,8 +42,7 @@ const DRESSED_HEADERS: [(&str, &str); 6] = [
     ("content-type", "application/json"),
     (
         "content-security-policy",
-        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
-         form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+        "default-src 'none'; frame-ancestors 'none'",
     ),
     ("x-frame-options", "DENY"),
     ("x-content-type-options", "nosniff"),

@@ -12,7 +12,43 @@ on_both_backends!(
     unknown_path_is_a_json_404,
     wrong_method_is_a_json_405,
     oversized_token_request_is_a_clear_oauth_error,
+    only_html_pages_may_load_anything_and_nothing_may_be_framed,
 );
+
+/// Each of Gatehouse's answers carries a CSP: an HTML page may load our own stylesheet, script
+/// and images; JSON, plain text, redirects and files may load nothing. None may be framed.
+async fn only_html_pages_may_load_anything_and_nothing_may_be_framed(backend: Backend) {
+    const PAGE: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+    const NOTHING: &str = "default-src 'none'; frame-ancestors 'none'";
+    let app = spawn_app(backend).await;
+    for (path, content_type, policy) in [
+        ("/register", "text/html", PAGE),
+        ("/healthz", "application/json", NOTHING),
+        ("/v1/nothing-here", "application/json", NOTHING),
+        ("/auth/check", "application/json", NOTHING),
+        ("/static/app.css", "text/css", NOTHING),
+        ("/portal", "", NOTHING),
+    ] {
+        let res = app.http.get(app.url(path)).send().await.unwrap();
+        let header = |name| {
+            res.headers()
+                .get(name)
+                .map(|v| v.to_str().unwrap().to_owned())
+                .unwrap_or_default()
+        };
+        assert!(
+            header(reqwest::header::CONTENT_TYPE).starts_with(content_type),
+            "{path}: {:?}",
+            res.headers()
+        );
+        assert_eq!(
+            header(reqwest::header::CONTENT_SECURITY_POLICY),
+            policy,
+            "{path}"
+        );
+        assert_eq!(header(reqwest::header::X_FRAME_OPTIONS), "DENY", "{path}");
+    }
+}
 
 async fn wrong_method_is_a_json_405(backend: Backend) {
     let app = spawn_app(backend).await;
