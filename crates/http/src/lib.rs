@@ -4,12 +4,12 @@
 mod error;
 mod extract;
 mod routes;
+mod serving;
 mod state;
 mod views;
 
 pub use state::AppState;
 
-use axum::serve::ListenerExt;
 use axum::Router;
 use gatehouse_service::Gatehouse;
 use std::future::Future;
@@ -70,7 +70,8 @@ impl Server {
             .map(|(listener, _)| listener.local_addr())
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight.
+    /// Serves until `shutdown` completes, then finishes the requests in flight. Requests are
+    /// served on threads of their own, as many as this runtime has workers (see `serving.rs`).
     /// Meanwhile it follows the invalidation feed and records key uses; the last uses are
     /// written at exit.
     pub async fn run(
@@ -78,9 +79,11 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let background = self.gatehouse.start_background();
+        let threads = tokio::runtime::Handle::current().metrics().num_workers();
+        let mut serving = serving::Serving::start(self.listener.into_std()?, self.router, threads)?;
         // Both listeners stop on the one signal.
         let (stop, stopped) = tokio::sync::watch::channel(false);
-        let mut metrics_stopped = stopped.clone();
+        let mut metrics_stopped = stopped;
         let metrics = self.metrics.map(|(listener, router)| {
             tokio::spawn(async move {
                 axum::serve(listener, router)
@@ -90,24 +93,13 @@ impl Server {
                     .await
             })
         });
-        let mut main_stopped = stopped;
+        let stop_serving = serving.stopper();
         let signal = tokio::spawn(async move {
             shutdown.await;
             let _ = stop.send(true);
+            stop_serving.await;
         });
-        // Each answer goes out as soon as it is written: a proxied body that streams in
-        // pieces (server-sent events, a streamable MCP answer) would otherwise wait for the
-        // client's delayed ACK (up to 40 ms) before each small piece after the first (Nagle).
-        let listener = self.listener.tap_io(|tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
-            }
-        });
-        let served = axum::serve(listener, routes::frame::MakeFrame(self.router))
-            .with_graceful_shutdown(async move {
-                let _ = main_stopped.wait_for(|stop| *stop).await;
-            })
-            .await;
+        let served = serving.served().await;
         signal.abort();
         if let Some(task) = metrics {
             match task.await {
@@ -119,6 +111,7 @@ impl Server {
         drop(background);
         self.gatehouse.flush_key_uses().await;
         self.gatehouse.finish_mail().await;
+        drop(serving);
         served
     }
 }

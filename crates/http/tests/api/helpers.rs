@@ -22,6 +22,9 @@ pub const CALLBACK: &str = "https://client.example.com/callback";
 /// Field order matters: the server stops before the database is dropped.
 pub struct TestApp {
     _stop: oneshot::Sender<()>,
+    /// The task running the server.
+    #[allow(dead_code)]
+    pub running: tokio::task::JoinHandle<std::io::Result<()>>,
     pub base: String,
     pub http: reqwest::Client,
     #[allow(dead_code)]
@@ -212,10 +215,11 @@ pub async fn spawn_with(
         .metrics_addr()
         .map(|addr| format!("http://{}", addr.unwrap()));
     let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(server.run(async {
+    let running = tokio::spawn(server.run(async {
         let _ = stopped.await;
     }));
     TestApp {
+        running,
         base,
         http: client(false),
         clock,

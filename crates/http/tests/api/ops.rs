@@ -1,6 +1,6 @@
 //! Liveness, readiness and the JSON fallback.
 
-use crate::helpers::{on_both_backends, spawn_app, spawn_with, test_settings};
+use crate::helpers::{on_both_backends, spawn_app, spawn_with, test_settings, WAIT};
 use gatehouse_store::testing::Backend;
 use gatehouse_store::{connect, ConnectOptions};
 use serde_json::{json, Value};
@@ -124,6 +124,25 @@ async fn unknown_path_is_a_json_404(backend: Backend) {
         res.json::<Value>().await.unwrap(),
         json!({ "message": "Not Found" })
     );
+}
+
+/// A server whose `run` is dropped (say, with the runtime of the test that started it) stops
+/// serving at once: its serving threads end, and nothing listens on its port any more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_whose_run_is_dropped_leaves_nothing_listening() {
+    let app = spawn_app(Backend::Sqlite).await;
+    let res = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(res.status(), 200);
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    app.running.abort();
+    let deadline = Instant::now() + WAIT;
+    while tokio::net::TcpStream::connect(&addr).await.is_ok() {
+        assert!(
+            Instant::now() < deadline,
+            "{addr} still accepts connections"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
 }
 
 /// A port on loopback where nothing listens: bind one, note it, close it.
