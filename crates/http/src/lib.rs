@@ -80,7 +80,7 @@ impl Server {
     ) -> std::io::Result<()> {
         let background = self.gatehouse.start_background();
         let threads = tokio::runtime::Handle::current().metrics().num_workers();
-        let mut serving = serving::Serving::start(self.listener.into_std()?, self.router, threads)?;
+        let mut serving = serving::Serving::start(self.listener, self.router, threads)?;
         // Both listeners stop on the one signal.
         let (stop, stopped) = tokio::sync::watch::channel(false);
         let mut metrics_stopped = stopped;

@@ -1,26 +1,30 @@
 //! The threads that serve HTTP: one per worker of the runtime `Server::run` is called on, each
-//! with a single-threaded runtime of its own that accepts from the one listener and serves
-//! each connection it accepted to its end, as nginx's worker processes do.
+//! with a single-threaded runtime of its own that serves the connections it is handed to their
+//! end. One acceptor, on `run`'s runtime, hands each new connection to the next thread in
+//! turn, so each serves as many as the others.
 //!
 //! On the multi-threaded runtime every request's task could move between workers: a worker
 //! that found nothing to do parked, and was woken (a thread switch each way) when another had
 //! work it could steal. Measured with `bench/run` on 2 cores shared with wrk, serving on two
-//! single-threaded runtimes made a cached `/auth/check` 0.78-0.97 of the bare hello, against
-//! 0.63-0.72 on the multi-threaded one. Background work (the group commit, the invalidation
-//! feed, key uses, upkeep) stays on the runtime `run` was called on.
+//! single-threaded runtimes made a cached `/auth/check` 0.76-0.87 of the bare hello, against
+//! 0.57-0.60 on the multi-threaded one. Threads that each accepted from the listener
+//! themselves split wrk's 32 connections unevenly from run to run, and a row whose busier
+//! thread had most of them lost up to a third: hence the one acceptor.
 //!
-//! What a request starts and leaves running (a mail sent after answering, a PostgreSQL lookup
-//! worker) runs on its serving thread's runtime. So a serving thread keeps running its runtime
-//! after it stopped serving, until [`Serving`] is dropped: `Server::run` drops it only after it
-//! has finished that work.
+//! Background work (the group commit, the invalidation feed, key uses, upkeep) stays on the
+//! runtime `run` was called on. What a request starts and leaves running (a mail sent after
+//! answering, a PostgreSQL lookup worker) runs on its serving thread's runtime, so a serving
+//! thread keeps running its runtime after it stopped serving, until [`Serving`] is dropped:
+//! `Server::run` drops it only after it has finished that work.
 
 use crate::routes::frame::{Frame, MakeFrame};
-use axum::serve::ListenerExt;
+use axum::serve::Listener;
 use std::future::Future;
 use std::io;
+use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio::net::TcpListener;
-use tokio::sync::{oneshot, watch};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// Where the serving threads are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -32,35 +36,44 @@ enum Phase {
     Released,
 }
 
-/// The serving threads. Dropping it releases them (and, if they still serve, stops them
-/// first), so a `Server::run` that is itself dropped leaves no thread or listener behind.
+/// A connection handed to a serving thread: the socket (not yet tied to any runtime) and its
+/// peer.
+type Accepted = (std::net::TcpStream, SocketAddr);
+
+/// The serving threads and their acceptor. Dropping it releases them (and, if they still
+/// serve, stops them first) and closes the listener, so a `Server::run` that is itself dropped
+/// leaves no thread or listener behind.
 pub(crate) struct Serving {
     phase: Arc<watch::Sender<Phase>>,
     served: Vec<oneshot::Receiver<io::Result<()>>>,
+    acceptor: tokio::task::AbortHandle,
 }
 
 impl Serving {
-    /// Starts `threads` serving threads on `listener`.
-    pub(crate) fn start(
-        listener: std::net::TcpListener,
-        frame: Frame,
-        threads: usize,
-    ) -> io::Result<Self> {
+    /// Starts `threads` serving threads, and the acceptor of `listener` on the current runtime.
+    pub(crate) fn start(listener: TcpListener, frame: Frame, threads: usize) -> io::Result<Self> {
+        let local = listener.local_addr()?;
         let (phase, _) = watch::channel(Phase::Serving);
-        let mut serving = Serving {
-            phase: Arc::new(phase),
-            served: Vec::with_capacity(threads),
-        };
+        let phase = Arc::new(phase);
+        let mut served = Vec::with_capacity(threads);
+        let mut handoffs = Vec::with_capacity(threads);
         for n in 0..threads.max(1) {
-            let (done, served) = oneshot::channel();
-            let listener = listener.try_clone()?;
-            let (frame, phase) = (frame.clone(), serving.phase.subscribe());
+            let (done, finished) = oneshot::channel();
+            let (handoff, incoming) = mpsc::unbounded_channel();
+            let handed = Handed { incoming, local };
+            let (frame, phase) = (frame.clone(), phase.subscribe());
             std::thread::Builder::new()
                 .name(format!("gatehouse-serve-{n}"))
-                .spawn(move || serve_on_this_thread(listener, frame, phase, done))?;
-            serving.served.push(served);
+                .spawn(move || serve_on_this_thread(handed, frame, phase, done))?;
+            served.push(finished);
+            handoffs.push(handoff);
         }
-        Ok(serving)
+        let acceptor = tokio::spawn(hand_out(listener, handoffs, phase.subscribe()));
+        Ok(Serving {
+            phase,
+            served,
+            acceptor: acceptor.abort_handle(),
+        })
     }
 
     /// A future that stops the serving threads (they finish the requests in flight) when it
@@ -89,6 +102,7 @@ impl Serving {
 
 impl Drop for Serving {
     fn drop(&mut self) {
+        self.acceptor.abort();
         self.phase.send_replace(Phase::Released);
     }
 }
@@ -103,8 +117,70 @@ fn stop(phase: &mut Phase) -> bool {
     }
 }
 
+/// Accepts connections until the threads stop serving, handing each to the next thread.
+async fn hand_out(
+    mut listener: TcpListener,
+    handoffs: Vec<mpsc::UnboundedSender<Accepted>>,
+    mut phase: watch::Receiver<Phase>,
+) {
+    let mut turn = handoffs.iter().cycle();
+    loop {
+        // axum's accept: it retries, and waits a second after an error such as EMFILE.
+        let (tcp, peer) = tokio::select! {
+            accepted = Listener::accept(&mut listener) => accepted,
+            _ = phase.wait_for(|p| *p != Phase::Serving) => return,
+        };
+        // Each answer goes out as soon as it is written: a proxied body that streams in
+        // pieces (server-sent events, a streamable MCP answer) would otherwise wait for the
+        // client's delayed ACK (up to 40 ms) before each small piece after the first (Nagle).
+        if let Err(e) = tcp.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
+        }
+        let handed = match tcp.into_std() {
+            Ok(tcp) => (tcp, peer),
+            Err(e) => {
+                tracing::warn!(error = %e, "an accepted connection could not be handed over");
+                continue;
+            }
+        };
+        // A thread that ended has no receiver: its turn's connection is closed.
+        if let Some(handoff) = turn.next() {
+            let _ = handoff.send(handed);
+        }
+    }
+}
+
+/// The connections handed to one serving thread, as axum's listener.
+struct Handed {
+    incoming: mpsc::UnboundedReceiver<Accepted>,
+    local: SocketAddr,
+}
+
+impl Listener for Handed {
+    type Io = TcpStream;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (TcpStream, SocketAddr) {
+        loop {
+            // Once the acceptor has stopped, nothing more comes; the graceful shutdown ends
+            // the serving.
+            let Some((tcp, peer)) = self.incoming.recv().await else {
+                return std::future::pending().await;
+            };
+            match TcpStream::from_std(tcp) {
+                Ok(tcp) => return (tcp, peer),
+                Err(e) => tracing::warn!(error = %e, "a handed connection could not be served"),
+            }
+        }
+    }
+
+    fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
+    }
+}
+
 fn serve_on_this_thread(
-    listener: std::net::TcpListener,
+    handed: Handed,
     frame: Frame,
     mut phase: watch::Receiver<Phase>,
     done: oneshot::Sender<io::Result<()>>,
@@ -121,25 +197,11 @@ fn serve_on_this_thread(
     };
     runtime.block_on(async move {
         let mut stopping = phase.clone();
-        let served = match TcpListener::from_std(listener) {
-            Ok(listener) => {
-                // Each answer goes out as soon as it is written: a proxied body that streams
-                // in pieces (server-sent events, a streamable MCP answer) would otherwise wait
-                // for the client's delayed ACK (up to 40 ms) before each small piece after
-                // the first (Nagle).
-                let listener = listener.tap_io(|tcp| {
-                    if let Err(e) = tcp.set_nodelay(true) {
-                        tracing::debug!(error = %e, "TCP_NODELAY could not be set on a connection");
-                    }
-                });
-                axum::serve(listener, MakeFrame(frame))
-                    .with_graceful_shutdown(async move {
-                        let _ = stopping.wait_for(|p| *p != Phase::Serving).await;
-                    })
-                    .await
-            }
-            Err(e) => Err(e),
-        };
+        let served = axum::serve(handed, MakeFrame(frame))
+            .with_graceful_shutdown(async move {
+                let _ = stopping.wait_for(|p| *p != Phase::Serving).await;
+            })
+            .await;
         let _ = done.send(served);
         let _ = phase.wait_for(|p| *p == Phase::Released).await;
     });

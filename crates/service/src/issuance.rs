@@ -183,12 +183,16 @@ impl Gatehouse {
         PlainSecret::generate(&mut OsRng, kind, &self.settings.region, now)
     }
 
+    /// The group commit, its writers started (on the current runtime) at the first call.
+    pub(crate) fn group_commit(&self) -> &GroupCommit {
+        self.group_commit
+            .get_or_init(|| GroupCommit::start(self.store.clone()))
+    }
+
     /// Commits `write` through the group commit; returns once it is committed (or refused:
     /// see [`Issue`], [`Redemption`], [`Rotation`]) with what it did.
     pub(crate) async fn commit_write<W: Queued>(&self, write: W) -> Result<W::Outcome, StoreError> {
-        let writer = self
-            .group_commit
-            .get_or_init(|| GroupCommit::start(self.store.clone()));
+        let writer = self.group_commit();
         let (done, answer) = oneshot::channel();
         let pending = write.pending(done);
         let lost = || StoreError::Unavailable("the token writer stopped".into());
