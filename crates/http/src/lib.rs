@@ -70,8 +70,9 @@ impl Server {
             .map(|(listener, _)| listener.local_addr())
     }
 
-    /// Serves until `shutdown` completes, then finishes the requests in flight. Requests are
-    /// served on threads of their own, as many as this runtime has workers (see `serving.rs`).
+    /// Serves until `shutdown` completes, then finishes the requests in flight. On SQLite,
+    /// requests are served on threads of their own, as many as this runtime has workers; on
+    /// PostgreSQL on this runtime (see `serving.rs`).
     /// Meanwhile it follows the invalidation feed and records key uses; the last uses are
     /// written at exit.
     pub async fn run(
@@ -79,7 +80,8 @@ impl Server {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let background = self.gatehouse.start_background();
-        let threads = tokio::runtime::Handle::current().metrics().num_workers();
+        let threads = (!self.gatehouse.store().connections_belong_to_a_runtime())
+            .then(|| tokio::runtime::Handle::current().metrics().num_workers());
         let mut serving = serving::Serving::start(self.listener, self.router, threads)?;
         // Both listeners stop on the one signal.
         let (stop, stopped) = tokio::sync::watch::channel(false);

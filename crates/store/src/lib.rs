@@ -846,6 +846,12 @@ pub trait Store:
     fn write_concurrency(&self) -> usize {
         1
     }
+    /// Whether its connections are sockets of the async runtime that opened them, whose
+    /// reactor alone notices their answers (PostgreSQL's); SQLite's run on threads of their
+    /// own and answer through channels, from and to any runtime.
+    fn connections_belong_to_a_runtime(&self) -> bool {
+        false
+    }
     /// The connection pool right now, read from memory (no query): open connections and idle
     /// ones; `None` for a store without a pool.
     fn pool_status(&self) -> Option<(u32, usize)> {

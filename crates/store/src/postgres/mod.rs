@@ -143,6 +143,7 @@ impl Dialect for PostgresStore {
     const NAME: &'static str = "postgres";
     /// Concurrent commits are flushed together.
     const WRITE_CONCURRENCY: usize = 4;
+    const CONNECTIONS_BELONG_TO_A_RUNTIME: bool = true;
     /// Creating users waits for the setup's transaction.
     const SETUP_LOCKS: &'static [&'static str] = &["LOCK TABLE users IN SHARE ROW EXCLUSIVE MODE"];
     const FOR_KEY_SHARE: &'static str = " FOR KEY SHARE";

@@ -31,6 +31,8 @@ pub(crate) trait Dialect {
     const NAME: &'static str;
     /// How many write transactions are worth running at once.
     const WRITE_CONCURRENCY: usize;
+    /// See [`crate::Store::connections_belong_to_a_runtime`].
+    const CONNECTIONS_BELONG_TO_A_RUNTIME: bool;
     /// Statements that run first in `complete_setup`, so that two setups at once (two nodes
     /// each printed a link) cannot both see "no admin".
     const SETUP_LOCKS: &'static [&'static str];
@@ -183,6 +185,10 @@ macro_rules! impl_store {
 
                 fn write_concurrency(&self) -> usize {
                     Self::WRITE_CONCURRENCY
+                }
+
+                fn connections_belong_to_a_runtime(&self) -> bool {
+                    Self::CONNECTIONS_BELONG_TO_A_RUNTIME
                 }
 
                 fn pool_status(&self) -> Option<(u32, usize)> {

@@ -205,6 +205,7 @@ impl Dialect for SqliteStore {
     const NAME: &'static str = "sqlite";
     /// One writer at a time.
     const WRITE_CONCURRENCY: usize = 1;
+    const CONNECTIONS_BELONG_TO_A_RUNTIME: bool = false;
     /// None needed: the setup link's UPDATE comes first and takes SQLite's one write lock.
     const SETUP_LOCKS: &'static [&'static str] = &[];
     /// One writer at a time: a transaction that writes first holds the database.
