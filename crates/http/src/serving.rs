@@ -6,7 +6,7 @@
 //! On the multi-threaded runtime every request's task could move between workers: a worker
 //! that found nothing to do parked, and was woken (a thread switch each way) when another had
 //! work it could steal. Measured with `bench/run` on 2 cores shared with wrk, serving on two
-//! single-threaded runtimes made a cached `/auth/check` 0.76-0.87 of the bare hello, against
+//! single-threaded runtimes made a cached `/auth/check` 0.65-0.85 of the bare hello, against
 //! 0.57-0.60 on the multi-threaded one. Threads that each accepted from the listener
 //! themselves split wrk's 32 connections unevenly from run to run, and a row whose busier
 //! thread had most of them lost up to a third: hence the one acceptor.
