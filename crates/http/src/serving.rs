@@ -15,14 +15,15 @@
 //! the same acceptor). A sqlx PostgreSQL connection is a socket of the runtime that opened it,
 //! whose reactor alone notices its answers: opened by a request on a serving thread, it made
 //! every statement on it, from any thread, wait until that thread, busy serving, next polled
-//! for events. Measured: cold checks kept the server's CPU below half busy, and a full
-//! PostgreSQL run had 26 sign-ins answered 503 by the database during the `/login` flood.
+//! for events. Measured: cold checks kept the server's CPU below half busy, and in a full
+//! PostgreSQL run 26 sign-ins of the `/login` flood were answered 503 without `Retry-After`
+//! (so not by the Argon2 queue).
 //!
 //! Background work (the group commit, the invalidation feed, key uses, upkeep) stays on the
 //! runtime `run` was called on. What a request starts and leaves running (a mail sent after
-//! answering, a PostgreSQL lookup worker) runs on its serving thread's runtime, so a serving
-//! thread keeps running its runtime after it stopped serving, until [`Serving`] is dropped:
-//! `Server::run` drops it only after it has finished that work.
+//! answering) runs on its serving thread's runtime, so a serving thread keeps running its
+//! runtime after it stopped serving, until [`Serving`] is dropped: `Server::run` drops it only
+//! after it has finished that work.
 
 use crate::routes::frame::{Frame, MakeFrame};
 use axum::serve::Listener;

@@ -383,8 +383,8 @@ impl Gatehouse {
 
     /// Starts the background work of a serving node: the group commit's token writers,
     /// following the invalidation feed (which also decides whether the cache is trusted),
-    /// writing key uses in batches, and hourly upkeep (secret expiry reminders, retention: see `maintenance.rs`). The tasks
-    /// stop when the returned guard drops.
+    /// writing key uses in batches, and hourly upkeep (secret expiry reminders, retention:
+    /// see `maintenance.rs`). The tasks stop when the returned guard drops.
     pub fn start_background(&self) -> Background {
         // The token writers run here too, not on the serving thread that happens to issue
         // the first token (where they would take that thread's time from its requests).
