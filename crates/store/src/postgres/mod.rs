@@ -23,7 +23,11 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/postgres");
 /// Gatehouse's store in a PostgreSQL database.
 #[derive(Clone)]
 pub struct PostgresStore {
-    pool: PgPool,
+    /// Where it writes: a sqlx pool, which pings each connection it gets back. That also
+    /// sends at once the `ROLLBACK` of a transaction whose caller gave up, which sqlx
+    /// otherwise sends with the connection's next statement: until then its locks would stay
+    /// held on the server. (SQLite's connections need no such test: `sqlite/connections.rs`.)
+    writer: PgPool,
     /// The same pool: PostgreSQL serves concurrent readers and writers itself.
     reader: PgPool,
     /// The lookups by digest, on connections of their own (see `lookups.rs`).
@@ -63,9 +67,14 @@ impl PostgresStore {
         let lookups = Lookups::new(options.max_connections, connect, options.acquire_timeout);
         Ok(Self {
             reader: pool.clone(),
-            pool,
+            writer: pool,
             lookups: Arc::new(lookups),
         })
+    }
+
+    /// The pool's open connections and idle ones (read from memory).
+    fn writer_status(&self) -> (u32, usize) {
+        (self.writer.size(), self.writer.num_idle())
     }
 }
 
@@ -150,6 +159,7 @@ impl Dialect for PostgresStore {
     const KEY_REVOCATION_LOCKS: &'static [&'static str] =
         &["SELECT key_id FROM secret_keys WHERE key_id = $1 FOR UPDATE"];
     const FOLDS_UNICODE_CASE: bool = true;
+    const SCRIPTS_IN_ONE_TRIP: bool = false;
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -5,6 +5,7 @@
 //! node cut off from the database stops trusting its cache within the deadline.
 
 use super::PostgresStore;
+use crate::sql::Script;
 use crate::{FeedEvent, InvalidationStore, StoreError};
 use async_trait::async_trait;
 use gatehouse_core::invalidation::Invalidation;
@@ -26,7 +27,7 @@ const DEADLINE: Duration = Duration::from_millis(1000);
 
 impl PostgresStore {
     async fn listen(&self) -> Result<PgListener, sqlx::Error> {
-        let mut listener = PgListener::connect_with(&self.pool).await?;
+        let mut listener = PgListener::connect_with(&self.writer).await?;
         // Reconnecting inside try_recv would hide the loss (and wait on the pool's acquire
         // timeout): report it instead, so the cache is distrusted at once.
         listener.eager_reconnect(false);
@@ -38,7 +39,7 @@ impl PostgresStore {
         let notify = sqlx::query("SELECT pg_notify($1, $2)")
             .bind(CHANNEL)
             .bind(HEARTBEAT_PAYLOAD)
-            .execute(&self.pool);
+            .execute(&self.writer);
         // A heartbeat that cannot be sent shows up as silence on the listener.
         let _ = tokio::time::timeout(DEADLINE, notify).await;
     }
@@ -91,20 +92,19 @@ impl PostgresStore {
         Ok(())
     }
 
-    /// Publishes every one of `invalidations` (at least one) with one statement, as
-    /// [`Self::publish_in`] publishes one.
-    pub(crate) async fn publish_all_in<'c>(
-        executor: impl sqlx::Executor<'c, Database = sqlx::Postgres>,
-        invalidations: &[Invalidation],
+    /// Publishes every one of `payloads` (invalidations, at least one) from `script`, in one
+    /// statement, as [`Self::publish_in`] publishes one.
+    pub(crate) fn push_publish_all<'a>(
+        script: &mut Script<'a, sqlx::Postgres>,
+        payloads: &'a [String],
         _now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let payloads: Vec<String> = invalidations.iter().map(ToString::to_string).collect();
-        sqlx::query("SELECT pg_notify($1, payload) FROM unnest($2::text[]) AS p (payload)")
-            .bind(CHANNEL)
-            .bind(payloads)
-            .execute(executor)
-            .await?;
-        Ok(())
+    ) {
+        let query = script.statement("SELECT pg_notify(");
+        query
+            .push_bind(CHANNEL)
+            .push(", payload) FROM unnest(")
+            .push_bind(payloads)
+            .push("::text[]) AS p (payload)");
     }
 }
 
@@ -115,7 +115,7 @@ impl InvalidationStore for PostgresStore {
         invalidation: &Invalidation,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        Self::publish_in(&self.pool, invalidation, now).await
+        Self::publish_in(&self.writer, invalidation, now).await
     }
 
     async fn purge_invalidations(

@@ -40,7 +40,8 @@ macro_rules! impl_account_store {
                     account: &Account,
                     first_key: &SecretKey,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     Self::insert_rows(&mut *tx, from_ref(account)).await?;
                     Self::insert_rows(&mut *tx, from_ref(first_key)).await?;
                     tx.commit().await?;
@@ -60,7 +61,7 @@ macro_rules! impl_account_store {
                 }
 
                 async fn insert_secret_key(&self, key: &SecretKey) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, from_ref(key)).await
+                    Self::insert_rows(&mut *self.writer.acquire().await?, from_ref(key)).await
                 }
 
                 async fn list_secret_keys(
@@ -81,7 +82,8 @@ macro_rules! impl_account_store {
                     key_id: &KeyId,
                     now: Timestamp,
                 ) -> Result<Revocation, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // First wait for issuances holding the key (see
                     // `insert_families_with_tokens`): the families they stored are then
                     // visible to the UPDATE of families below, and issuances after this
@@ -116,6 +118,8 @@ macro_rules! impl_account_store {
                         return Ok(Revocation::Revoked);
                     }
                     tx.rollback().await?;
+                    // Given back before reading: an in-memory store has one connection.
+                    drop(writer);
                     let exists: Option<(String,)> = sqlx::query_as(
                         "SELECT key_id FROM secret_keys WHERE key_id = $1 AND account_id = $2",
                     )
@@ -136,7 +140,8 @@ macro_rules! impl_account_store {
                     // One statement per chunk, not per key: a statement per key was a round
                     // trip each on PostgreSQL, slower than a cold `/auth/check` of distinct keys
                     // notes uses, so the notes waiting in memory grew for as long as it lasted.
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     for chunk in uses.chunks($crate::sql::KEY_USES_PER_STATEMENT) {
                         let mut query =
                             sqlx::QueryBuilder::<$db>::new("WITH uses (key_id, used_at) AS (");
@@ -219,7 +224,8 @@ macro_rules! impl_account_store {
                     scopes: &ScopeSet,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let done = sqlx::query("UPDATE accounts SET scopes = $1 WHERE account_id = $2")
                         .bind(scopes.to_string())
                         .bind(account_id.as_str())

@@ -14,7 +14,11 @@ macro_rules! impl_admin_key_store {
             #[async_trait::async_trait]
             impl AdminKeyStore for $store {
                 async fn insert_admin_key(&self, key: &AdminKey) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, std::slice::from_ref(key)).await
+                    Self::insert_rows(
+                        &mut *self.writer.acquire().await?,
+                        std::slice::from_ref(key),
+                    )
+                    .await
                 }
 
                 async fn find_admin_key_by_digest(
@@ -44,7 +48,7 @@ macro_rules! impl_admin_key_store {
                     )
                     .bind(now.unix())
                     .bind(key_id.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     if done.rows_affected() == 1 {
                         return Ok(Revocation::Revoked);

@@ -28,7 +28,8 @@ macro_rules! impl_app_store {
                     app: &Application,
                     first_secret: Option<&ClientSecret>,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     Self::insert_rows(&mut *tx, from_ref(app)).await?;
                     if let Some(secret) = first_secret {
                         Self::insert_rows(&mut *tx, from_ref(secret)).await?;
@@ -77,7 +78,7 @@ macro_rules! impl_app_store {
                     .bind(client_id.as_str())
                     .bind(AppStatus::Pending.as_str())
                     .bind(shown)
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -91,7 +92,8 @@ macro_rules! impl_app_store {
                     revoke_tokens: bool,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let done = sqlx::query(
                         "UPDATE applications SET status = $1, status_reason = $2, \
                          updated_at = $3 WHERE client_id = $4 AND status = $5",
@@ -148,7 +150,8 @@ macro_rules! impl_app_store {
                     replaced_until: Timestamp,
                     now: Timestamp,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Writing the application row first locks it (SQLite: the whole
                     // database) before anything is read, so two resets on any nodes run one
                     // after the other instead of both retiring the same secret.
@@ -272,7 +275,7 @@ macro_rules! impl_app_store {
                     .bind(now.unix())
                     .bind(client_id.as_str())
                     .bind(status.as_str())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -291,7 +294,7 @@ macro_rules! impl_app_store {
                     .bind(change.client_id.as_str())
                     .bind(join_redirect_uris(&change.redirect_uris))
                     .bind(change.requested_at.unix())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await
                     .map_err(|e| StoreError::from(e).naming("redirect URI change", "application"))?;
                     Ok(())
@@ -331,7 +334,8 @@ macro_rules! impl_app_store {
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
                     let uris = join_redirect_uris(expected);
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Taking the change out first locks it: of two approvals, or an approval
                     // and a new request, only one sees the list the approver saw.
                     let taken = sqlx::query(
@@ -372,7 +376,7 @@ macro_rules! impl_app_store {
                     )
                     .bind(client_id.as_str())
                     .bind(join_redirect_uris(expected))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected() > 0)
                 }
@@ -383,7 +387,8 @@ macro_rules! impl_app_store {
                     now: Timestamp,
                     limit: u32,
                 ) -> Result<u64, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Secrets and unredeemed codes go by ON DELETE CASCADE.
                     let removed: Vec<(String,)> = sqlx::query_as(
                         "DELETE FROM applications WHERE seq IN (SELECT a.seq FROM applications a \
@@ -413,7 +418,8 @@ macro_rules! impl_app_store {
                     client_id: &ClientId,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Secrets, codes, grants and token families (with their tokens) go by
                     // ON DELETE CASCADE.
                     let done = sqlx::query("DELETE FROM applications WHERE client_id = $1")
@@ -449,7 +455,7 @@ macro_rules! impl_app_store {
                     .bind(i64::from(days))
                     .bind(now.unix())
                     .bind(now.plus_secs(i64::from(days) * 86_400).unix())
-                    .fetch_all(&self.pool)
+                    .fetch_all(&mut *self.writer.acquire().await?)
                     .await?;
                     convert_all(rows)
                 }

@@ -13,7 +13,11 @@ macro_rules! impl_audit_store {
             #[async_trait::async_trait]
             impl AuditStore for $store {
                 async fn insert_audit_event(&self, event: &AuditEvent) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, std::slice::from_ref(event)).await
+                    Self::insert_rows(
+                        &mut *self.writer.acquire().await?,
+                        std::slice::from_ref(event),
+                    )
+                    .await
                 }
 
                 async fn list_audit_events(
@@ -114,7 +118,7 @@ macro_rules! impl_audit_store {
                     )
                     .bind(before.unix())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }

@@ -35,7 +35,7 @@ macro_rules! impl_grant_store {
                     );
                     upsert
                         .build()
-                        .execute(&self.pool)
+                        .execute(&mut *self.writer.acquire().await?)
                         .await
                         .map_err(|e| StoreError::from(e).naming(Grant::CONFLICT, Grant::MISSING))?;
                     Ok(())
@@ -60,7 +60,8 @@ macro_rules! impl_grant_store {
                     client_id: &ClientId,
                     now: Timestamp,
                 ) -> Result<Vec<FamilyId>, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     sqlx::query("DELETE FROM grants WHERE user_id = $1 AND client_id = $2")
                         .bind(user_id.as_str())
                         .bind(client_id.as_str())

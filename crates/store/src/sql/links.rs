@@ -55,7 +55,7 @@ macro_rules! impl_link_store {
                 /// same order; a link spent meanwhile by another use leaves `None` and the
                 /// caller's transaction is rolled back when it drops.
                 async fn claim_link_user(
-                    tx: &mut sqlx::Transaction<'static, $db>,
+                    tx: &mut sqlx::Transaction<'_, $db>,
                     digest: &SecretDigest,
                     purpose: LinkPurpose,
                     now: Timestamp,
@@ -92,11 +92,12 @@ macro_rules! impl_link_store {
             #[async_trait::async_trait]
             impl LinkStore for $store {
                 async fn insert_link(&self, link: &OneTimeLink) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, from_ref(link)).await
+                    Self::insert_rows(&mut *self.writer.acquire().await?, from_ref(link)).await
                 }
 
                 async fn replace_setup_link(&self, link: &OneTimeLink) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     sqlx::query(
                         "UPDATE one_time_links SET used_at = $1 \
                          WHERE purpose = $2 AND used_at IS NULL",
@@ -127,7 +128,8 @@ macro_rules! impl_link_store {
                     digest: &SecretDigest,
                     now: Timestamp,
                 ) -> Result<Option<UserId>, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let Some(user) =
                         Self::claim_link_user(&mut tx, digest, LinkPurpose::VerifyEmail, now, None)
                             .await?
@@ -144,7 +146,8 @@ macro_rules! impl_link_store {
                     password_hash: &PasswordHash,
                     now: Timestamp,
                 ) -> Result<Option<UserId>, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let Some(user) = Self::claim_link_user(
                         &mut tx,
                         digest,
@@ -179,7 +182,8 @@ macro_rules! impl_link_store {
                     admin: &User,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Creating users waits for this transaction; it happens once per
                     // deployment.
                     for lock in Self::SETUP_LOCKS {
@@ -215,7 +219,7 @@ macro_rules! impl_link_store {
                     )
                     .bind(before.unix())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }

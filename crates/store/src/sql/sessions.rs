@@ -13,7 +13,11 @@ macro_rules! impl_session_store {
             #[async_trait::async_trait]
             impl SessionStore for $store {
                 async fn insert_session(&self, session: &Session) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, std::slice::from_ref(session)).await
+                    Self::insert_rows(
+                        &mut *self.writer.acquire().await?,
+                        std::slice::from_ref(session),
+                    )
+                    .await
                 }
 
                 async fn find_session(
@@ -32,7 +36,7 @@ macro_rules! impl_session_store {
                 async fn delete_session(&self, digest: &SecretDigest) -> Result<(), StoreError> {
                     sqlx::query("DELETE FROM sessions WHERE session_digest = $1")
                         .bind(digest.stored())
-                        .execute(&self.pool)
+                        .execute(&mut *self.writer.acquire().await?)
                         .await?;
                     Ok(())
                 }
@@ -48,7 +52,7 @@ macro_rules! impl_session_store {
                     )
                     .bind(now.unix())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }

@@ -18,7 +18,8 @@ macro_rules! impl_signing_key_store {
                     &self,
                     key: &SigningKey,
                 ) -> Result<bool, StoreError> {
-                    match Self::insert_rows(&self.pool, from_ref(key)).await {
+                    match Self::insert_rows(&mut *self.writer.acquire().await?, from_ref(key)).await
+                    {
                         Ok(()) => Ok(true),
                         // The one-current-key index: another node stored its key first.
                         Err(StoreError::Conflict(_)) => Ok(false),
@@ -40,7 +41,8 @@ macro_rules! impl_signing_key_store {
                     now: Timestamp,
                     published_until: Timestamp,
                 ) -> Result<(), StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     sqlx::query(
                         "UPDATE signing_keys SET retired_at = $1, published_until = $2 \
                          WHERE retired_at IS NULL",
@@ -74,7 +76,7 @@ macro_rules! impl_signing_key_store {
                          WHERE retired_at IS NOT NULL AND published_until < $1",
                     )
                     .bind(before.unix())
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }

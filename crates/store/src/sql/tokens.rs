@@ -23,17 +23,18 @@ pub(crate) fn token_with_family<T: crate::Row>() -> super::ByKey {
     )
 }
 
-/// Spends the unused codes among `VALUES (digest, family ID, now)`, returning their digests:
-/// the text before and after the rows.
+/// Spends the unused codes among `VALUES (digest, family ID, now)`, returning 0 and the digest
+/// of each: the text before and after the rows.
 pub(crate) const SPEND_CODES: [&str; 2] = [
     "UPDATE authorization_codes SET used_at = v.column3 FROM (",
     ") AS v WHERE authorization_codes.code_digest = v.column1 \
      AND authorization_codes.family_id = v.column2 AND authorization_codes.used_at IS NULL \
-     RETURNING authorization_codes.code_digest",
+     RETURNING 0, authorization_codes.code_digest",
 ];
 
 /// Spends the live refresh tokens (unused, unrevoked, unexpired at `now`, of a live family)
-/// among `VALUES (digest, family ID, now)`, returning their digests.
+/// among `VALUES (digest, family ID, now)`, returning [`SPENT_REFRESH_TOKEN`] and the digest of
+/// each.
 pub(crate) const SPEND_REFRESH_TOKENS: [&str; 2] = [
     "UPDATE refresh_tokens SET used_at = v.column3 FROM (",
     ") AS v WHERE refresh_tokens.token_digest = v.column1 \
@@ -41,8 +42,12 @@ pub(crate) const SPEND_REFRESH_TOKENS: [&str; 2] = [
      AND refresh_tokens.revoked_at IS NULL AND refresh_tokens.expires_at > v.column3 \
      AND EXISTS (SELECT 1 FROM token_families f \
          WHERE f.family_id = refresh_tokens.family_id AND f.revoked_at IS NULL) \
-     RETURNING refresh_tokens.token_digest",
+     RETURNING 1, refresh_tokens.token_digest",
 ];
+
+/// What the first column of a spent row says it is: [`SPEND_CODES`]'s 0 or
+/// [`SPEND_REFRESH_TOKENS`]'s 1 (they can run as one script).
+pub(crate) const SPENT_REFRESH_TOKEN: i32 = 1;
 
 /// The writes one transaction of [`crate::TokenStore::commit_writes`] commits: the whole call's,
 /// or one of them alone.
@@ -138,9 +143,10 @@ macro_rules! impl_token_store {
             use $crate::rows::{AccessTokenRow, AuthorizationCodeRow, RefreshTokenRow};
             use $crate::sql::tokens::{
                 first_presentations, not_found, those_spent, token_with_family, Batch,
-                Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS,
+                Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS, SPENT_REFRESH_TOKEN,
             };
-            use $crate::sql::{ByKey, Dialect};
+            use $crate::rows::Named;
+            use $crate::sql::{ByKey, Dialect, Script};
             use $crate::{
                 only, Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
             };
@@ -196,41 +202,23 @@ macro_rules! impl_token_store {
                     let rotations = first_presentations(batch.rotations, |w| {
                         (&w.presented, w.access.family_id.as_str(), w.now)
                     });
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // The first statement writes, which takes SQLite's write lock.
-                    let mut redeemed: HashSet<usize> = HashSet::new();
-                    for chunk in redeems.chunks(ROWS_PER_STATEMENT) {
-                        let done = Self::spend(&mut tx, SPEND_CODES, chunk).await?;
-                        let spent = chunk
-                            .iter()
-                            .filter(|r| done.contains(&r.1.stored()));
-                        redeemed.extend(spent.map(|r| r.0));
-                    }
+                    let (codes, refresh_tokens) = Self::spend(&mut tx, &redeems, &rotations).await?;
+                    let redeemed: HashSet<usize> = redeems
+                        .iter()
+                        .filter(|r| codes.contains(&r.1.stored()))
+                        .map(|r| r.0)
+                        .collect();
                     let mut rotated: HashSet<usize> = HashSet::new();
                     let mut rotated_families = Vec::new();
-                    for chunk in rotations.chunks(ROWS_PER_STATEMENT) {
-                        let done = Self::spend(&mut tx, SPEND_REFRESH_TOKENS, chunk).await?;
-                        let spent = chunk
-                            .iter()
-                            .filter(|r| done.contains(&r.1.stored()));
-                        for rotation in spent {
-                            rotated.insert(rotation.0);
-                            rotated_families.push((rotation.2, rotation.3));
-                        }
-                    }
-                    // The rotated families' previous access tokens.
-                    for chunk in rotated_families.chunks(ROWS_PER_STATEMENT) {
-                        let mut query = QueryBuilder::<$db>::new(
-                            "UPDATE access_tokens SET revoked_at = v.column2 FROM (",
-                        );
-                        query.push_values(chunk, |mut row, (family, now)| {
-                            row.push_bind(*family).push_bind(now.unix());
-                        });
-                        query.push(
-                            ") AS v WHERE access_tokens.family_id = v.column1 \
-                             AND access_tokens.revoked_at IS NULL",
-                        );
-                        query.build().execute(&mut *tx).await?;
+                    let spent = rotations
+                        .iter()
+                        .filter(|r| refresh_tokens.contains(&r.1.stored()));
+                    for rotation in spent {
+                        rotated.insert(rotation.0);
+                        rotated_families.push((rotation.2, rotation.3));
                     }
                     let spent_redeems = those_spent(batch.redeems, &redeemed);
                     let spent_rotations = those_spent(batch.rotations, &rotated);
@@ -251,26 +239,48 @@ macro_rules! impl_token_store {
                         .map(|w| &w.refresh)
                         .chain(spent_rotations.map(|w| &w.refresh))
                         .collect();
+                    let invalidations: Vec<String> = rotated_families
+                        .iter()
+                        .map(|(family, _)| {
+                            Invalidation::Family(FamilyId::from_stored((*family).to_owned()))
+                                .to_string()
+                        })
+                        .collect();
+                    // What the spends decided, in one script: the rotated families' previous
+                    // access tokens revoked (before their new ones are inserted), the new rows,
+                    // and the rotated families' invalidations, which make nodes drop those
+                    // access tokens.
+                    let mut script = Script::<$db>::new(Self::SCRIPTS_IN_ONE_TRIP);
+                    for chunk in rotated_families.chunks(ROWS_PER_STATEMENT) {
+                        let query = script.statement(
+                            "UPDATE access_tokens SET revoked_at = v.column2 FROM (",
+                        );
+                        query.push_values(chunk, |mut row, (family, now)| {
+                            row.push_bind(*family).push_bind(now.unix());
+                        });
+                        query.push(
+                            ") AS v WHERE access_tokens.family_id = v.column1 \
+                             AND access_tokens.revoked_at IS NULL",
+                        );
+                    }
                     for chunk in families.chunks(ROWS_PER_STATEMENT) {
-                        Self::insert_rows(&mut *tx, chunk).await?;
+                        <$db as $crate::Insert>::push_insert(script.statement(""), chunk);
                     }
                     for chunk in accesses.chunks(ROWS_PER_STATEMENT) {
-                        Self::insert_rows(&mut *tx, chunk).await?;
+                        <$db as $crate::Insert>::push_insert(script.statement(""), chunk);
                     }
                     for chunk in refreshes.chunks(ROWS_PER_STATEMENT) {
-                        Self::insert_rows(&mut *tx, chunk).await?;
+                        <$db as $crate::Insert>::push_insert(script.statement(""), chunk);
                     }
-                    // A rotated family's previous access token is revoked: nodes drop it.
                     if let Some(latest) = rotated_families.iter().map(|r| r.1).max() {
-                        let invalidations: Vec<Invalidation> = rotated_families
-                            .iter()
-                            .map(|(family, _)| {
-                                Invalidation::Family(FamilyId::from_stored((*family).to_owned()))
-                            })
-                            .collect();
                         for chunk in invalidations.chunks(ROWS_PER_STATEMENT) {
-                            Self::publish_all_in(&mut *tx, chunk, latest).await?;
+                            Self::push_publish_all(&mut script, chunk, latest);
                         }
+                    }
+                    for mut query in script.into_queries() {
+                        query.build().execute(&mut *tx).await.map_err(|e| {
+                            StoreError::from(e).naming("token", TokenFamily::MISSING)
+                        })?;
                     }
                     let revoked_keys = Self::refuse_revoked_keys(&mut tx, batch.issues).await?;
                     let issues = batch
@@ -340,23 +350,40 @@ macro_rules! impl_token_store {
                     each
                 }
 
-                /// Runs `update` (a `SPEND_*` statement) for `chunk`'s `(write, digest,
-                /// family, now)`; returns the digests it spent.
+                /// Runs [`SPEND_CODES`] for `redeems` and [`SPEND_REFRESH_TOKENS`] for
+                /// `rotations` (each `(write, digest, family, now)`), as one script; returns
+                /// the digests they spent: the codes and the refresh tokens.
                 async fn spend(
                     conn: &mut <$db as sqlx::Database>::Connection,
-                    update: [&str; 2],
-                    chunk: &[Spend<'_>],
-                ) -> Result<HashSet<Vec<u8>>, StoreError> {
-                    let mut query = QueryBuilder::<$db>::new(update[0]);
-                    query.push_values(chunk, |mut row, (_, digest, family, now)| {
-                        row.push_bind(digest.stored())
-                            .push_bind(*family)
-                            .push_bind(now.unix());
-                    });
-                    query.push(update[1]);
-                    let rows: Vec<(Vec<u8>,)> =
-                        query.build_query_as().fetch_all(&mut *conn).await?;
-                    Ok(rows.into_iter().map(|(digest,)| digest).collect())
+                    redeems: &[Spend<'_>],
+                    rotations: &[Spend<'_>],
+                ) -> Result<(HashSet<Vec<u8>>, HashSet<Vec<u8>>), StoreError> {
+                    let mut script = Script::<$db>::new(Self::SCRIPTS_IN_ONE_TRIP);
+                    for (update, spends) in
+                        [(SPEND_CODES, redeems), (SPEND_REFRESH_TOKENS, rotations)]
+                    {
+                        for chunk in spends.chunks(ROWS_PER_STATEMENT) {
+                            let query = script.statement(update[0]);
+                            query.push_values(chunk, |mut row, (_, digest, family, now)| {
+                                row.push_bind(digest.stored())
+                                    .push_bind(*family)
+                                    .push_bind(now.unix());
+                            });
+                            query.push(update[1]);
+                        }
+                    }
+                    let (mut codes, mut refresh_tokens) = (HashSet::new(), HashSet::new());
+                    for mut query in script.into_queries() {
+                        let rows: Vec<(i32, Vec<u8>)> =
+                            query.build_query_as().fetch_all(&mut *conn).await?;
+                        for (kind, digest) in rows {
+                            match kind {
+                                SPENT_REFRESH_TOKEN => refresh_tokens.insert(digest),
+                                _ => codes.insert(digest),
+                            };
+                        }
+                    }
+                    Ok((codes, refresh_tokens))
                 }
 
                 /// A family minted by a secret key is kept only while its key is live. The
@@ -466,7 +493,8 @@ macro_rules! impl_token_store {
                     before: Timestamp,
                     limit: u32,
                 ) -> Result<u64, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let families: Vec<(String,)> = sqlx::query_as(&format!(
                         "DELETE FROM {table} WHERE seq IN \
                          (SELECT seq FROM {table} WHERE expires_at < $1 LIMIT $2) \
@@ -507,7 +535,7 @@ macro_rules! impl_token_store {
                     &self,
                     code: &AuthorizationCode,
                 ) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, from_ref(code)).await
+                    Self::insert_rows(&mut *self.writer.acquire().await?, from_ref(code)).await
                 }
 
                 async fn find_authorization_code(
@@ -567,7 +595,8 @@ macro_rules! impl_token_store {
                     digest: &SecretDigest,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let done = sqlx::query(
                         "UPDATE access_tokens SET revoked_at = $1 \
                          WHERE token_digest = $2 AND revoked_at IS NULL",
@@ -589,7 +618,8 @@ macro_rules! impl_token_store {
                     family_id: &FamilyId,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let revoked = Self::revoke_family_in(&mut *tx, family_id.as_str(), now).await?;
                     tx.commit().await?;
                     Ok(revoked)
@@ -606,7 +636,7 @@ macro_rules! impl_token_store {
                     )
                     .bind(before.unix())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }
@@ -639,7 +669,7 @@ macro_rules! impl_token_store {
                     )
                     .bind(before.unix())
                     .bind(i64::from(limit))
-                    .execute(&self.pool)
+                    .execute(&mut *self.writer.acquire().await?)
                     .await?;
                     Ok(done.rows_affected())
                 }

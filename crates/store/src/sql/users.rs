@@ -21,7 +21,7 @@ macro_rules! impl_user_store {
                 /// removed registration's). Nothing else can refer to such an account: its
                 /// tokens were minted by its keys or by its members' apps.
                 async fn delete_empty_accounts(
-                    tx: &mut sqlx::Transaction<'static, $db>,
+                    tx: &mut sqlx::Transaction<'_, $db>,
                     accounts: &[String],
                 ) -> Result<(), StoreError> {
                     for chunk in accounts.chunks($crate::sql::tokens::ROWS_PER_STATEMENT) {
@@ -47,7 +47,7 @@ macro_rules! impl_user_store {
                 /// table against concurrent admin changes; SQLite: its one writer), then
                 /// reads the user.
                 async fn lock_user(
-                    tx: &mut sqlx::Transaction<'static, $db>,
+                    tx: &mut sqlx::Transaction<'_, $db>,
                     user_id: &UserId,
                 ) -> Result<Option<User>, StoreError> {
                     for lock in Self::SETUP_LOCKS {
@@ -68,7 +68,7 @@ macro_rules! impl_user_store {
 
                 /// Whether an enabled admin other than `user_id` exists.
                 async fn other_admin_exists(
-                    tx: &mut sqlx::Transaction<'static, $db>,
+                    tx: &mut sqlx::Transaction<'_, $db>,
                     user_id: &UserId,
                 ) -> Result<bool, StoreError> {
                     let (exists,): (bool,) = sqlx::query_as(
@@ -88,7 +88,8 @@ macro_rules! impl_user_store {
                     user: &User,
                     link: &OneTimeLink,
                 ) -> Result<Registered, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // The DELETE comes first, so it takes the row lock (PostgreSQL) or the
                     // write lock (SQLite) before anything is read. Links, sessions, grants,
                     // codes and token families of the user go with it (ON DELETE CASCADE);
@@ -123,7 +124,7 @@ macro_rules! impl_user_store {
             #[async_trait::async_trait]
             impl UserStore for $store {
                 async fn insert_user(&self, user: &User) -> Result<(), StoreError> {
-                    Self::insert_rows(&self.pool, from_ref(user)).await
+                    Self::insert_rows(&mut *self.writer.acquire().await?, from_ref(user)).await
                 }
 
                 async fn find_user_by_email(
@@ -216,7 +217,8 @@ macro_rules! impl_user_store {
                     now: Timestamp,
                     limit: u32,
                 ) -> Result<u64, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     // Links, sessions, grants, codes and families go by ON DELETE CASCADE.
                     let removed: Vec<(Option<String>,)> = sqlx::query_as(
                         "DELETE FROM users WHERE seq IN (SELECT u.seq FROM users u \
@@ -247,7 +249,8 @@ macro_rules! impl_user_store {
                     user_id: &UserId,
                     now: Timestamp,
                 ) -> Result<Vec<FamilyId>, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let user = Self::lock_user(&mut tx, user_id)
                         .await?
                         .ok_or(StoreError::NotFound("user"))?;
@@ -306,7 +309,7 @@ macro_rules! impl_user_store {
                     let done =
                         sqlx::query("UPDATE users SET disabled_at = NULL WHERE user_id = $1")
                             .bind(user_id.as_str())
-                            .execute(&self.pool)
+                            .execute(&mut *self.writer.acquire().await?)
                             .await?;
                     Ok(done.rows_affected() == 1)
                 }
@@ -317,7 +320,8 @@ macro_rules! impl_user_store {
                     account_id: Option<&AccountId>,
                     now: Timestamp,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let done = sqlx::query("UPDATE users SET account_id = $1 WHERE user_id = $2")
                         .bind(account_id.map(AccountId::as_str))
                         .bind(user_id.as_str())
@@ -337,7 +341,8 @@ macro_rules! impl_user_store {
                     user_id: &UserId,
                     role: Role,
                 ) -> Result<bool, StoreError> {
-                    let mut tx = self.pool.begin().await?;
+                    let mut writer = self.writer.acquire().await?;
+                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
                     let Some(user) = Self::lock_user(&mut tx, user_id).await? else {
                         return Ok(false);
                     };

@@ -15,13 +15,13 @@ use std::str::FromStr;
 use std::sync::Arc;
 use std::time::Duration;
 
+mod connections;
 mod inline;
 mod poll;
-mod readers;
 
+use connections::Connections;
 use inline::InlineReaders;
 pub(crate) use inline::{Columns, InlineRow};
-use readers::Readers;
 
 static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 
@@ -30,12 +30,12 @@ static MIGRATOR: Migrator = sqlx::migrate!("migrations/sqlite");
 pub struct SqliteStore {
     /// The one connection that writes. SQLite admits one writer at a time; with several
     /// writing connections, the ones that lose the race sleep in the busy handler (1 ms, then
-    /// more) while the lock is free again after microseconds. Queued here instead, each write
-    /// starts the moment the previous one commits.
-    pool: SqlitePool,
+    /// more) while the lock is free again after microseconds. Queued here instead (first
+    /// come, first served), each write starts the moment the previous one commits.
+    writer: Arc<Connections>,
     /// Connections that only read (`query_only`): in WAL mode they read the last committed
     /// state without waiting for the writer, and the writer never waits for them.
-    reader: Arc<Readers>,
+    reader: Arc<Connections>,
     /// Where lookups by digest are read on the calling thread; none for `:memory:`.
     inline: Option<Arc<InlineReaders>>,
     /// The background checkpoints of a file database, stopped with the last clone.
@@ -128,26 +128,24 @@ impl SqliteStore {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
+            let shared = Arc::new(Connections::Shared(pool));
             return Ok(Self {
-                reader: Arc::new(Readers::Shared(pool.clone())),
+                writer: shared.clone(),
+                reader: shared,
                 inline: None,
-                pool,
                 _checkpoints: None,
             });
         }
-        let pool = SqlitePoolOptions::new()
-            .max_connections(1)
-            // No ping before each transaction: a connection to a file does not go away, and
-            // the one writer waited for that trip to its thread before every batch.
-            .test_before_acquire(false)
-            .idle_timeout(Duration::from_secs(600))
-            .max_lifetime(Duration::from_secs(1800))
-            .acquire_timeout(options.acquire_timeout)
-            .connect_with(connect.clone())
-            .await?;
+        let writer = Connections::Held(Box::new(crate::held::Held::new(
+            1,
+            connect.clone(),
+            options.acquire_timeout,
+        )));
+        // Opened now, so that a database that cannot be opened or created fails here.
+        drop(writer.acquire().await?);
         // Opened once the writer has created the file, with a smaller page cache each (see
         // READER_CACHE_KIB).
-        let reader = Readers::Held(Box::new(crate::held::Held::new(
+        let reader = Connections::Held(Box::new(crate::held::Held::new(
             options.max_connections,
             connect
                 .clone()
@@ -168,7 +166,7 @@ impl SqliteStore {
             .connect_lazy_with(connect.pragma("cache_size", format!("-{CHECKPOINTER_CACHE_KIB}")));
         let task = tokio::spawn(checkpoint_every(checkpointer)).abort_handle();
         Ok(Self {
-            pool,
+            writer: Arc::new(writer),
             reader: Arc::new(reader),
             inline: Some(Arc::new(inline)),
             _checkpoints: Some(Arc::new(Checkpoints(task))),
@@ -177,6 +175,11 @@ impl SqliteStore {
 }
 
 impl SqliteStore {
+    /// The writer's open connections and idle ones (read from memory).
+    fn writer_status(&self) -> (u32, usize) {
+        self.writer.status()
+    }
+
     /// The one row `lookup` finds for `key`: on the calling thread where it can (see
     /// `inline.rs`), else through a reading connection.
     pub(crate) async fn find_by_key<R>(
@@ -213,6 +216,7 @@ impl Dialect for SqliteStore {
     const KEY_REVOCATION_LOCKS: &'static [&'static str] = &[];
     /// `LOWER('Ö')` is `Ö`.
     const FOLDS_UNICODE_CASE: bool = false;
+    const SCRIPTS_IN_ONE_TRIP: bool = true;
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

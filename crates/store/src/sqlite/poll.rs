@@ -2,6 +2,7 @@
 //! so a key revoked with the CLI reaches a running server within a poll interval.
 
 use super::SqliteStore;
+use crate::sql::Script;
 use crate::{FeedEvent, InvalidationStore, StoreError};
 use async_trait::async_trait;
 use gatehouse_core::invalidation::Invalidation;
@@ -49,22 +50,17 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Appends every one of `invalidations` (at least one) with one statement, as
-    /// [`Self::publish_in`] appends one.
-    pub(crate) async fn publish_all_in<'c>(
-        executor: impl sqlx::Executor<'c, Database = sqlx::Sqlite>,
-        invalidations: &[Invalidation],
+    /// Appends every one of `payloads` (invalidations, at least one) to `script`, in one
+    /// statement, as [`Self::publish_in`] appends one.
+    pub(crate) fn push_publish_all<'a>(
+        script: &mut Script<'a, sqlx::Sqlite>,
+        payloads: &'a [String],
         now: Timestamp,
-    ) -> Result<(), StoreError> {
-        let mut query = sqlx::QueryBuilder::<sqlx::Sqlite>::new(
-            "INSERT INTO invalidations (payload, created_at) ",
-        );
-        query.push_values(invalidations, |mut row, invalidation| {
-            row.push_bind(invalidation.to_string())
-                .push_bind(now.unix());
+    ) {
+        let query = script.statement("INSERT INTO invalidations (payload, created_at) ");
+        query.push_values(payloads, |mut row, payload| {
+            row.push_bind(payload).push_bind(now.unix());
         });
-        query.build().execute(executor).await?;
-        Ok(())
     }
 }
 
@@ -75,7 +71,7 @@ impl InvalidationStore for SqliteStore {
         invalidation: &Invalidation,
         now: Timestamp,
     ) -> Result<(), StoreError> {
-        Self::publish_in(&self.pool, invalidation, now).await
+        Self::publish_in(&mut *self.writer.acquire().await?, invalidation, now).await
     }
 
     async fn purge_invalidations(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError> {
@@ -88,7 +84,7 @@ impl InvalidationStore for SqliteStore {
         )
         .bind(before.unix())
         .bind(i64::from(limit))
-        .execute(&self.pool)
+        .execute(&mut *self.writer.acquire().await?)
         .await?;
         Ok(done.rows_affected())
     }
@@ -181,7 +177,8 @@ mod tests {
 
         // Two more, and the first of them purged, in one transaction: the follower sees the
         // second only, after a gap.
-        let mut tx = store.pool.begin().await.unwrap();
+        let mut writer = store.writer.acquire().await.unwrap();
+        let mut tx = sqlx::Connection::begin(&mut *writer).await.unwrap();
         SqliteStore::publish_in(&mut *tx, &Invalidation::All, now)
             .await
             .unwrap();
@@ -195,6 +192,8 @@ mod tests {
         .await
         .unwrap();
         tx.commit().await.unwrap();
+        // The follower reads through the same one connection.
+        drop(writer);
 
         assert_eq!(next(&mut rx).await, FeedEvent::Disconnected);
         assert_eq!(next(&mut rx).await, FeedEvent::Connected);
