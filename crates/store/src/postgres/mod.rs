@@ -3,7 +3,7 @@
 //! Its SQL is the shared one (`crate::sql`); what is its own is connecting, the [`Dialect`]
 //! and LISTEN/NOTIFY for invalidations (`notify.rs`).
 
-use crate::sql::{impl_store, ByKey, Dialect};
+use crate::sql::{impl_store, ByKey, Dialect, WriteTransaction};
 use crate::{ConnectOptions, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions, PgSslMode};
@@ -75,6 +75,16 @@ impl PostgresStore {
     /// The pool's open connections and idle ones (read from memory).
     fn writer_status(&self) -> (u32, usize) {
         (self.writer.size(), self.writer.num_idle())
+    }
+
+    /// A group commit's transaction on `writer`, through sqlx.
+    async fn begin_write<'c>(
+        &'c self,
+        writer: &'c mut sqlx::pool::PoolConnection<sqlx::Postgres>,
+    ) -> Result<WriteTransaction<'c, sqlx::Postgres>, StoreError> {
+        Ok(WriteTransaction::Sqlx(
+            sqlx::Connection::begin(&mut **writer).await?,
+        ))
     }
 }
 
@@ -159,7 +169,6 @@ impl Dialect for PostgresStore {
     const KEY_REVOCATION_LOCKS: &'static [&'static str] =
         &["SELECT key_id FROM secret_keys WHERE key_id = $1 FOR UPDATE"];
     const FOLDS_UNICODE_CASE: bool = true;
-    const SCRIPTS_IN_ONE_TRIP: bool = false;
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR

@@ -20,6 +20,7 @@ pub(crate) mod users;
 use crate::rows::{Row, Value};
 use sqlx::migrate::Migrator;
 use sqlx::QueryBuilder;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 /// Key uses written by one statement (`record_key_use`): two bound values each, well within
 /// SQLite's 32,766 and PostgreSQL's 65,535.
@@ -50,10 +51,6 @@ pub(crate) trait Dialect {
     /// Whether `LOWER` and `LIKE` fold case beyond ASCII; where they do not, a search for
     /// non-ASCII text is finished in Rust ([`search::Search`]).
     const FOLDS_UNICODE_CASE: bool;
-    /// Whether a [`Script`] goes to the database in one request: SQLite runs several
-    /// statements of one query string in turn, each binding the parameters after those of the
-    /// statement before; PostgreSQL binds parameters to one statement per request.
-    const SCRIPTS_IN_ONE_TRIP: bool;
     /// The embedded migrations, in `migrations/<backend>`.
     fn migrator() -> &'static Migrator;
 }
@@ -103,11 +100,13 @@ macro_rules! impl_insert {
 impl_insert!(sqlx::Sqlite);
 impl_insert!(sqlx::Postgres);
 
-/// Statements one transaction runs one after another, whose results are not read. Where the
-/// backend takes them in one request ([`Dialect::SCRIPTS_IN_ONE_TRIP`]) they go as one query
-/// string: a SQLite connection runs on a thread of its own, and each statement sent alone is a
-/// trip there and back, which waits for both threads to be scheduled (about 0.2 ms each on a
-/// busy machine, measured inside a group commit). Elsewhere they go one by one.
+/// Statements one transaction runs one after another. Where the backend takes them in one
+/// request ([`WriteTransaction::InScripts`]) they go as one query string: SQLite runs the
+/// statements of a query string in turn, each binding the parameters after those of the one
+/// before, and a SQLite connection runs on a thread of its own, where each statement sent
+/// alone is a trip there and back that waits for both threads to be scheduled (about 0.2 ms
+/// on a busy machine, measured inside a group commit). PostgreSQL binds parameters to one
+/// statement per request, so there they go one by one.
 pub(crate) struct Script<'a, DB: sqlx::Database> {
     sent_before: Vec<QueryBuilder<'a, DB>>,
     current: QueryBuilder<'a, DB>,
@@ -143,6 +142,67 @@ impl<'a, DB: sqlx::Database> Script<'a, DB> {
             self.sent_before.push(self.current);
         }
         self.sent_before
+    }
+}
+
+/// A write transaction of the group commit: through sqlx, whose `BEGIN` and `COMMIT` are
+/// requests of their own (PostgreSQL), or with each [`Script`] in one trip and begun and
+/// committed by statements that travel with its first and last scripts, two trips fewer per
+/// batch (SQLite). Each store's `begin_write` says which.
+pub(crate) enum WriteTransaction<'c, DB: sqlx::Database> {
+    Sqlx(sqlx::Transaction<'c, DB>),
+    InScripts {
+        connection: &'c mut DB::Connection,
+        /// Set from the `BEGIN` until the `COMMIT` ran: if this is dropped in between (an
+        /// error, or its caller gave up), the writer rolls the transaction back before it
+        /// lends the connection again, since sqlx does not know of it.
+        open: &'c AtomicBool,
+        begun: bool,
+    },
+}
+
+impl<'c, DB: sqlx::Database> WriteTransaction<'c, DB> {
+    /// The connection, for statements whose results are read.
+    pub(crate) fn connection(&mut self) -> &mut DB::Connection {
+        match self {
+            Self::Sqlx(tx) => tx,
+            Self::InScripts { connection, .. } => connection,
+        }
+    }
+
+    /// A script to run in this transaction; the first one begins it.
+    pub(crate) fn script<'a>(&mut self) -> Script<'a, DB> {
+        match self {
+            Self::Sqlx(_) => Script::new(false),
+            Self::InScripts { open, begun, .. } => {
+                let mut script = Script::new(true);
+                if !*begun {
+                    open.store(true, Ordering::SeqCst);
+                    script.statement("BEGIN IMMEDIATE");
+                    *begun = true;
+                }
+                script
+            }
+        }
+    }
+
+    /// Ends `last`, the transaction's last script, with its `COMMIT` where that travels in
+    /// the script. Run `last`, then [`Self::committed`].
+    pub(crate) fn end(&self, last: &mut Script<'_, DB>) {
+        if let Self::InScripts { .. } = self {
+            last.statement("COMMIT");
+        }
+    }
+
+    /// Once the last script ran: commits through sqlx, or notes that the script did.
+    pub(crate) async fn committed(self) -> Result<(), sqlx::Error> {
+        match self {
+            Self::Sqlx(tx) => tx.commit().await,
+            Self::InScripts { open, .. } => {
+                open.store(false, Ordering::SeqCst);
+                Ok(())
+            }
+        }
     }
 }
 

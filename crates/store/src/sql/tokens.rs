@@ -146,7 +146,7 @@ macro_rules! impl_token_store {
                 Spend, ROWS_PER_STATEMENT, SPEND_CODES, SPEND_REFRESH_TOKENS, SPENT_REFRESH_TOKEN,
             };
             use $crate::rows::Named;
-            use $crate::sql::{ByKey, Dialect, Script};
+            use $crate::sql::{ByKey, Dialect, Script, WriteTransaction};
             use $crate::{
                 only, Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
             };
@@ -203,7 +203,7 @@ macro_rules! impl_token_store {
                         (&w.presented, w.access.family_id.as_str(), w.now)
                     });
                     let mut writer = self.writer.acquire().await?;
-                    let mut tx = sqlx::Connection::begin(&mut *writer).await?;
+                    let mut tx = self.begin_write(&mut writer).await?;
                     // The first statement writes, which takes SQLite's write lock.
                     let (codes, refresh_tokens) = Self::spend(&mut tx, &redeems, &rotations).await?;
                     let redeemed: HashSet<usize> = redeems
@@ -250,7 +250,7 @@ macro_rules! impl_token_store {
                     // access tokens revoked (before their new ones are inserted), the new rows,
                     // and the rotated families' invalidations, which make nodes drop those
                     // access tokens.
-                    let mut script = Script::<$db>::new(Self::SCRIPTS_IN_ONE_TRIP);
+                    let mut script = tx.script();
                     for chunk in rotated_families.chunks(ROWS_PER_STATEMENT) {
                         let query = script.statement(
                             "UPDATE access_tokens SET revoked_at = v.column2 FROM (",
@@ -277,12 +277,18 @@ macro_rules! impl_token_store {
                             Self::push_publish_all(&mut script, chunk, latest);
                         }
                     }
-                    for mut query in script.into_queries() {
-                        query.build().execute(&mut *tx).await.map_err(|e| {
-                            StoreError::from(e).naming("token", TokenFamily::MISSING)
-                        })?;
+                    // The COMMIT goes with this script unless statements follow it: the check
+                    // of minting keys, or a write to settle as a replay or reuse.
+                    let more = batch.issues.iter().any(|w| w.family.key_id.is_some())
+                        || redeemed.len() < batch.redeems.len()
+                        || rotated.len() < batch.rotations.len();
+                    if !more {
+                        tx.end(&mut script);
                     }
-                    let revoked_keys = Self::refuse_revoked_keys(&mut tx, batch.issues).await?;
+                    Self::run(tx.connection(), script).await.map_err(|e| {
+                        StoreError::from(e).naming("token", TokenFamily::MISSING)
+                    })?;
+                    let revoked_keys = Self::refuse_revoked_keys(tx.connection(), batch.issues).await?;
                     let issues = batch
                         .issues
                         .iter()
@@ -300,7 +306,7 @@ macro_rules! impl_token_store {
                         redemptions.push(if redeemed.contains(&i) {
                             Ok(Redemption::Issued)
                         } else {
-                            Self::code_replayed(&mut tx, &w.code, w.now).await?
+                            Self::code_replayed(tx.connection(), &w.code, w.now).await?
                         });
                     }
                     let mut rotations = Vec::with_capacity(batch.rotations.len());
@@ -308,10 +314,15 @@ macro_rules! impl_token_store {
                         rotations.push(Ok(if rotated.contains(&i) {
                             Rotation::Rotated
                         } else {
-                            Self::refresh_token_reused(&mut tx, &w.presented, w.now).await?
+                            Self::refresh_token_reused(tx.connection(), &w.presented, w.now).await?
                         }));
                     }
-                    tx.commit().await?;
+                    if more {
+                        let mut last = tx.script();
+                        tx.end(&mut last);
+                        Self::run(tx.connection(), last).await?;
+                    }
+                    tx.committed().await?;
                     Ok(Outcomes {
                         issues,
                         redeems: redemptions,
@@ -350,15 +361,30 @@ macro_rules! impl_token_store {
                     each
                 }
 
+                /// Runs `script`'s statements on `conn`.
+                async fn run(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    script: Script<'_, $db>,
+                ) -> Result<(), sqlx::Error> {
+                    for mut query in script.into_queries() {
+                        query.build().execute(&mut *conn).await?;
+                    }
+                    Ok(())
+                }
+
                 /// Runs [`SPEND_CODES`] for `redeems` and [`SPEND_REFRESH_TOKENS`] for
                 /// `rotations` (each `(write, digest, family, now)`), as one script; returns
                 /// the digests they spent: the codes and the refresh tokens.
                 async fn spend(
-                    conn: &mut <$db as sqlx::Database>::Connection,
+                    tx: &mut WriteTransaction<'_, $db>,
                     redeems: &[Spend<'_>],
                     rotations: &[Spend<'_>],
                 ) -> Result<(HashSet<Vec<u8>>, HashSet<Vec<u8>>), StoreError> {
-                    let mut script = Script::<$db>::new(Self::SCRIPTS_IN_ONE_TRIP);
+                    let (mut codes, mut refresh_tokens) = (HashSet::new(), HashSet::new());
+                    if redeems.is_empty() && rotations.is_empty() {
+                        return Ok((codes, refresh_tokens));
+                    }
+                    let mut script = tx.script();
                     for (update, spends) in
                         [(SPEND_CODES, redeems), (SPEND_REFRESH_TOKENS, rotations)]
                     {
@@ -372,10 +398,9 @@ macro_rules! impl_token_store {
                             query.push(update[1]);
                         }
                     }
-                    let (mut codes, mut refresh_tokens) = (HashSet::new(), HashSet::new());
                     for mut query in script.into_queries() {
                         let rows: Vec<(i32, Vec<u8>)> =
-                            query.build_query_as().fetch_all(&mut *conn).await?;
+                            query.build_query_as().fetch_all(tx.connection()).await?;
                         for (kind, digest) in rows {
                             match kind {
                                 SPENT_REFRESH_TOKEN => refresh_tokens.insert(digest),

@@ -17,6 +17,7 @@ use crate::StoreError;
 use sqlx::pool::PoolConnection;
 use sqlx::sqlite::SqliteConnection;
 use sqlx::{Sqlite, SqlitePool};
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio::sync::{MappedMutexGuard, MutexGuard, SemaphorePermit};
 
 /// Where a SQLite store writes, or reads.
@@ -61,6 +62,44 @@ impl Connections {
             Self::Held(held) => held.status(),
             Self::Shared(pool) => (pool.size(), pool.num_idle()),
         }
+    }
+}
+
+/// SQLite's one writing connection, and whether a transaction begun by a script (not through
+/// sqlx, which does not know of it: `crate::sql::WriteTransaction`) may still be open on it.
+pub(crate) struct Writer {
+    connection: Connections,
+    pub(crate) script_transaction_open: AtomicBool,
+}
+
+impl Writer {
+    pub(crate) fn new(connection: Connections) -> Self {
+        Self {
+            connection,
+            script_transaction_open: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection, once a transaction a script began and nobody committed is rolled back
+    /// (its caller failed or gave up before its `COMMIT`): nothing of it was committed, and
+    /// the next caller's statements must not join it.
+    pub(crate) async fn acquire(&self) -> Result<Borrowed<'_>, StoreError> {
+        let mut lent = self.connection.acquire().await?;
+        if self.script_transaction_open.swap(false, Ordering::SeqCst) {
+            if let Err(e) = sqlx::query("ROLLBACK").execute(&mut *lent).await {
+                // The script failed before its BEGIN, or the BEGIN itself failed.
+                if !e.to_string().contains("no transaction is active") {
+                    self.script_transaction_open.store(true, Ordering::SeqCst);
+                    return Err(e.into());
+                }
+            }
+        }
+        Ok(lent)
+    }
+
+    /// Open connections and idle ones (read from memory).
+    pub(crate) fn status(&self) -> (u32, usize) {
+        self.connection.status()
     }
 }
 
@@ -202,5 +241,44 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(committed, vec![(2,)]);
+    }
+
+    /// A group commit's transaction on SQLite is begun and committed by its scripts, which
+    /// sqlx does not know of: one left open is rolled back before the writer is lent again.
+    #[tokio::test]
+    async fn a_transaction_a_script_began_and_nobody_committed_is_rolled_back() {
+        let (dir, connections) = readers(1, Duration::from_secs(5));
+        let writer = Writer::new(connections);
+        sqlx::query("CREATE TABLE t (v INTEGER)")
+            .execute(&mut *writer.acquire().await.unwrap())
+            .await
+            .unwrap();
+        {
+            let mut lent = writer.acquire().await.unwrap();
+            writer.script_transaction_open.store(true, Ordering::SeqCst);
+            sqlx::query("BEGIN IMMEDIATE; INSERT INTO t VALUES (1)")
+                .execute(&mut *lent)
+                .await
+                .unwrap();
+            // No COMMIT.
+        }
+        sqlx::query("INSERT INTO t VALUES (2)")
+            .execute(&mut *writer.acquire().await.unwrap())
+            .await
+            .unwrap();
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let mut other = <SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        let committed: Vec<(i64,)> = sqlx::query_as("SELECT v FROM t")
+            .fetch_all(&mut other)
+            .await
+            .unwrap();
+        assert_eq!(committed, vec![(2,)]);
+
+        // Marked open, but the script failed before its BEGIN: nothing to roll back.
+        writer.script_transaction_open.store(true, Ordering::SeqCst);
+        assert!(writer.acquire().await.is_ok());
+        assert!(!writer.script_transaction_open.load(Ordering::SeqCst));
     }
 }

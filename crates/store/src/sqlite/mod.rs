@@ -6,7 +6,7 @@
 //! on. Its SQL is the shared one (`crate::sql`); what is its own is connecting, the [`Dialect`]
 //! and the polled invalidation log (`poll.rs`).
 
-use crate::sql::{impl_store, ByKey, Dialect};
+use crate::sql::{impl_store, ByKey, Dialect, WriteTransaction};
 use crate::{ConnectOptions, StoreError};
 use sqlx::migrate::Migrator;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -19,7 +19,7 @@ mod connections;
 mod inline;
 mod poll;
 
-use connections::Connections;
+use connections::{Borrowed, Connections, Writer};
 use inline::InlineReaders;
 pub(crate) use inline::{Columns, InlineRow};
 
@@ -32,7 +32,7 @@ pub struct SqliteStore {
     /// writing connections, the ones that lose the race sleep in the busy handler (1 ms, then
     /// more) while the lock is free again after microseconds. Queued here instead (first
     /// come, first served), each write starts the moment the previous one commits.
-    writer: Arc<Connections>,
+    writer: Arc<Writer>,
     /// Connections that only read (`query_only`): in WAL mode they read the last committed
     /// state without waiting for the writer, and the writer never waits for them.
     reader: Arc<Connections>,
@@ -128,19 +128,18 @@ impl SqliteStore {
                 .acquire_timeout(options.acquire_timeout)
                 .connect_with(connect)
                 .await?;
-            let shared = Arc::new(Connections::Shared(pool));
             return Ok(Self {
-                writer: shared.clone(),
-                reader: shared,
+                writer: Arc::new(Writer::new(Connections::Shared(pool.clone()))),
+                reader: Arc::new(Connections::Shared(pool)),
                 inline: None,
                 _checkpoints: None,
             });
         }
-        let writer = Connections::Held(Box::new(crate::held::Held::new(
+        let writer = Writer::new(Connections::Held(Box::new(crate::held::Held::new(
             1,
             connect.clone(),
             options.acquire_timeout,
-        )));
+        ))));
         // Opened now, so that a database that cannot be opened or created fails here.
         drop(writer.acquire().await?);
         // Opened once the writer has created the file, with a smaller page cache each (see
@@ -180,6 +179,18 @@ impl SqliteStore {
         self.writer.status()
     }
 
+    /// A group commit's transaction on `writer`, begun and committed by its scripts.
+    async fn begin_write<'c>(
+        &'c self,
+        writer: &'c mut Borrowed<'_>,
+    ) -> Result<WriteTransaction<'c, sqlx::Sqlite>, StoreError> {
+        Ok(WriteTransaction::InScripts {
+            connection: writer,
+            open: &self.writer.script_transaction_open,
+            begun: false,
+        })
+    }
+
     /// The one row `lookup` finds for `key`: on the calling thread where it can (see
     /// `inline.rs`), else through a reading connection.
     pub(crate) async fn find_by_key<R>(
@@ -216,7 +227,6 @@ impl Dialect for SqliteStore {
     const KEY_REVOCATION_LOCKS: &'static [&'static str] = &[];
     /// `LOWER('Ö')` is `Ö`.
     const FOLDS_UNICODE_CASE: bool = false;
-    const SCRIPTS_IN_ONE_TRIP: bool = true;
 
     fn migrator() -> &'static Migrator {
         &MIGRATOR
