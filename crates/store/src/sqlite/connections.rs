@@ -197,6 +197,18 @@ mod tests {
         assert_eq!(n, 42);
     }
 
+    /// The values of table `t` another connection reads: what was committed.
+    async fn committed_values(dir: &tempfile::TempDir) -> Vec<i64> {
+        let url = format!("sqlite://{}", dir.path().join("r.db").display());
+        let mut other = <SqliteConnection as sqlx::Connection>::connect(&url)
+            .await
+            .unwrap();
+        sqlx::query_scalar("SELECT v FROM t")
+            .fetch_all(&mut other)
+            .await
+            .unwrap()
+    }
+
     /// The writer's connection is lent on without a test: what a caller that gave up left
     /// behind (an open transaction, a `BEGIN` sent but not acknowledged) must be undone before
     /// the next caller's first statement, or its transaction would be a savepoint inside the
@@ -232,15 +244,7 @@ mod tests {
         tx.commit().await.unwrap();
         drop(next);
 
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let mut other = <SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        let committed: Vec<(i64,)> = sqlx::query_as("SELECT v FROM t")
-            .fetch_all(&mut other)
-            .await
-            .unwrap();
-        assert_eq!(committed, vec![(2,)]);
+        assert_eq!(committed_values(&dir).await, vec![2]);
     }
 
     /// A group commit's transaction on SQLite is begun and committed by its scripts, which
@@ -266,15 +270,7 @@ mod tests {
             .execute(&mut *writer.acquire().await.unwrap())
             .await
             .unwrap();
-        let url = format!("sqlite://{}", dir.path().join("r.db").display());
-        let mut other = <SqliteConnection as sqlx::Connection>::connect(&url)
-            .await
-            .unwrap();
-        let committed: Vec<(i64,)> = sqlx::query_as("SELECT v FROM t")
-            .fetch_all(&mut other)
-            .await
-            .unwrap();
-        assert_eq!(committed, vec![(2,)]);
+        assert_eq!(committed_values(&dir).await, vec![2]);
 
         // Marked open, but the script failed before its BEGIN: nothing to roll back.
         writer.script_transaction_open.store(true, Ordering::SeqCst);
