@@ -66,6 +66,22 @@ pub struct ReceivedMail {
     pub body: String,
 }
 
+/// Whether the server on `port` greets as aiosmtpd does (`220 <host> Python SMTP …`) within a
+/// second.
+async fn greets_as_aiosmtpd(port: u16) -> bool {
+    use tokio::io::AsyncReadExt;
+    let Ok(mut stream) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return false;
+    };
+    let mut greeting = [0u8; 256];
+    let read = tokio::time::timeout(Duration::from_secs(1), stream.read(&mut greeting)).await;
+    let Ok(Ok(n)) = read else {
+        return false;
+    };
+    let text = String::from_utf8_lossy(greeting.get(..n).unwrap_or_default());
+    text.starts_with("220 ") && text.contains("Python SMTP")
+}
+
 impl SmtpSink {
     /// Starts the server and waits (at most 30 s) until it accepts connections.
     ///
@@ -119,10 +135,9 @@ impl SmtpSink {
                         python.display()
                     );
                 }
-                if tokio::net::TcpStream::connect(("127.0.0.1", port))
-                    .await
-                    .is_ok()
-                {
+                // Whatever answers must be this aiosmtpd: another test's server may have
+                // bound the port between free_port() and aiosmtpd's own bind.
+                if greets_as_aiosmtpd(port).await && matches!(child.try_wait(), Ok(None)) {
                     return SmtpSink {
                         child,
                         port,
