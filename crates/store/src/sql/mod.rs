@@ -37,7 +37,8 @@ pub(crate) trait Dialect {
     /// Statements that run first in `complete_setup`, so that two setups at once (two nodes
     /// each printed a link) cannot both see "no admin".
     const SETUP_LOCKS: &'static [&'static str];
-    /// Appended to the `SELECT` of live keys in `insert_families_with_tokens`: on PostgreSQL
+    /// Ends the sub-`SELECT` of live keys by which the group commit refuses families of revoked
+    /// keys (`push_refuse_revoked_keys`, behind `insert_families_with_tokens`): on PostgreSQL
     /// `FOR KEY SHARE`, which a revocation's [`Dialect::KEY_REVOCATION_LOCKS`] waits for and
     /// which waits for them, while plain updates (a key's last use) pass. Empty where writers
     /// are serialised anyway (SQLite).
@@ -108,8 +109,9 @@ impl_insert!(sqlx::Postgres);
 /// on a busy machine, measured inside a group commit). PostgreSQL binds parameters to one
 /// statement per request, so there they go one by one.
 pub(crate) struct Script<'a, DB: sqlx::Database> {
-    sent_before: Vec<QueryBuilder<'a, DB>>,
+    sent_before: Vec<(QueryBuilder<'a, DB>, bool)>,
     current: QueryBuilder<'a, DB>,
+    current_returns_rows: bool,
     one_trip: bool,
 }
 
@@ -118,28 +120,50 @@ impl<'a, DB: sqlx::Database> Script<'a, DB> {
         Self {
             sent_before: Vec::new(),
             current: QueryBuilder::new(""),
+            current_returns_rows: false,
             one_trip,
         }
     }
 
-    /// Where the next statement is written, after `sql`, its beginning.
+    /// Where the next statement is written, after `sql`, its beginning. Its rows, if it
+    /// returns any, are not wanted (see [`Self::into_parts`]).
     pub(crate) fn statement(&mut self, sql: &str) -> &mut QueryBuilder<'a, DB> {
         if !self.current.sql().is_empty() {
             if self.one_trip {
                 self.current.push("; ");
             } else {
                 let previous = std::mem::replace(&mut self.current, QueryBuilder::new(""));
-                self.sent_before.push(previous);
+                let returns_rows = std::mem::take(&mut self.current_returns_rows);
+                self.sent_before.push((previous, returns_rows));
             }
         }
         self.current.push(sql);
         &mut self.current
     }
 
+    /// As [`Self::statement`], for a statement whose rows are wanted.
+    pub(crate) fn returning_statement(&mut self, sql: &str) -> &mut QueryBuilder<'a, DB> {
+        self.statement(sql);
+        self.current_returns_rows = true;
+        &mut self.current
+    }
+
     /// The queries to send, in order: one, or one per statement.
-    pub(crate) fn into_queries(mut self) -> Vec<QueryBuilder<'a, DB>> {
+    pub(crate) fn into_queries(self) -> Vec<QueryBuilder<'a, DB>> {
+        self.into_parts()
+            .into_iter()
+            .map(|(query, _)| query)
+            .collect()
+    }
+
+    /// [`Self::into_queries`], each with whether its rows are wanted. In one trip, the query
+    /// holding a statement whose rows are wanted gives every row of every statement in it,
+    /// so there its other statements must return none (SQLite's do not: none of them is a
+    /// `SELECT` or has a `RETURNING` clause).
+    pub(crate) fn into_parts(mut self) -> Vec<(QueryBuilder<'a, DB>, bool)> {
         if !self.current.sql().is_empty() {
-            self.sent_before.push(self.current);
+            self.sent_before
+                .push((self.current, self.current_returns_rows));
         }
         self.sent_before
     }

@@ -129,7 +129,6 @@ pub(crate) fn not_found(writes: &crate::Writes, what: &'static str) -> crate::Ou
 macro_rules! impl_token_store {
     ($store:ty, $db:ty) => {
         const _: () = {
-            use gatehouse_core::ids::KeyId;
             use gatehouse_core::invalidation::Invalidation;
             use gatehouse_core::secret::SecretDigest;
             use gatehouse_core::token::{
@@ -148,7 +147,7 @@ macro_rules! impl_token_store {
             use $crate::rows::Named;
             use $crate::sql::{ByKey, Dialect, Script, WriteTransaction};
             use $crate::{
-                only, Issue, IssueWrite, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
+                only, Issue, Outcomes, Redemption, Rotation, StoreError, TokenStore, Writes,
             };
 
             static FIND_ACCESS: LazyLock<ByKey> = LazyLock::new(token_with_family::<AccessToken>);
@@ -190,8 +189,8 @@ macro_rules! impl_token_store {
                 /// for every write of its kind at once: spend the codes, spend the refresh
                 /// tokens, revoke the rotated families' previous access tokens, insert the
                 /// families, the access tokens and the refresh tokens, publish the rotated
-                /// families' invalidations, check the minting keys of the issued families
-                /// (and delete those of revoked keys). A write whose code or token was not
+                /// families' invalidations, delete the issued families whose minting key is
+                /// revoked. A write whose code or token was not
                 /// spent (unknown, spent before, or presented again in this batch) is then
                 /// settled on its own, as a replay or reuse, after the inserts, so a second
                 /// presentation in the same batch finds what the first stored.
@@ -277,18 +276,27 @@ macro_rules! impl_token_store {
                             Self::push_publish_all(&mut script, chunk, latest);
                         }
                     }
-                    // The COMMIT goes with this script unless statements follow it: the check
-                    // of minting keys, or a write to settle as a replay or reuse.
-                    let more = batch.issues.iter().any(|w| w.family.key_id.is_some())
-                        || redeemed.len() < batch.redeems.len()
+                    // Families minted by a key that is no longer live go again, with their
+                    // tokens, in the same script (see `push_refuse_revoked_keys`).
+                    let minted: Vec<&str> = batch
+                        .issues
+                        .iter()
+                        .filter(|w| w.family.key_id.is_some())
+                        .map(|w| w.family.family_id.as_str())
+                        .collect();
+                    for chunk in minted.chunks(ROWS_PER_STATEMENT) {
+                        Self::push_refuse_revoked_keys(&mut script, chunk);
+                    }
+                    // The COMMIT goes with this script unless a write to settle as a replay
+                    // or reuse follows it.
+                    let more = redeemed.len() < batch.redeems.len()
                         || rotated.len() < batch.rotations.len();
                     if !more {
                         tx.end(&mut script);
                     }
-                    Self::run(tx.connection(), script).await.map_err(|e| {
-                        StoreError::from(e).naming("token", TokenFamily::MISSING)
-                    })?;
-                    let revoked_keys = Self::refuse_revoked_keys(tx.connection(), batch.issues).await?;
+                    let revoked_keys = Self::run_returning(tx.connection(), script)
+                        .await
+                        .map_err(|e| StoreError::from(e).naming("token", TokenFamily::MISSING))?;
                     let issues = batch
                         .issues
                         .iter()
@@ -372,6 +380,24 @@ macro_rules! impl_token_store {
                     Ok(())
                 }
 
+                /// Runs `script`'s statements on `conn`; returns the text column of the rows
+                /// of those whose rows are wanted.
+                async fn run_returning(
+                    conn: &mut <$db as sqlx::Database>::Connection,
+                    script: Script<'_, $db>,
+                ) -> Result<HashSet<String>, sqlx::Error> {
+                    let mut returned = HashSet::new();
+                    for (mut query, wanted) in script.into_parts() {
+                        if !wanted {
+                            query.build().execute(&mut *conn).await?;
+                            continue;
+                        }
+                        let rows: Vec<(String,)> = query.build_query_as().fetch_all(&mut *conn).await?;
+                        returned.extend(rows.into_iter().map(|(text,)| text));
+                    }
+                    Ok(returned)
+                }
+
                 /// Runs [`SPEND_CODES`] for `redeems` and [`SPEND_REFRESH_TOKENS`] for
                 /// `rotations` (each `(write, digest, family, now)`), as one script; returns
                 /// the digests they spent: the codes and the refresh tokens.
@@ -411,61 +437,28 @@ macro_rules! impl_token_store {
                     Ok((codes, refresh_tokens))
                 }
 
-                /// A family minted by a secret key is kept only while its key is live. The
-                /// check follows the inserts, which took SQLite's write lock first; on
-                /// PostgreSQL it share-locks the live keys, so a revocation running now
-                /// either waits for this commit and then revokes these families with the
-                /// key, or committed first and its key reads as revoked here. Deletes the
-                /// families of `issues` whose key is revoked; returns those keys.
-                async fn refuse_revoked_keys(
-                    conn: &mut <$db as sqlx::Database>::Connection,
-                    issues: &[IssueWrite],
-                ) -> Result<HashSet<String>, StoreError> {
-                    let keys: BTreeSet<&str> = issues
-                        .iter()
-                        .filter_map(|w| w.family.key_id.as_ref().map(KeyId::as_str))
-                        .collect();
-                    let keys: Vec<&str> = keys.into_iter().collect();
-                    let mut live: HashSet<String> = HashSet::new();
-                    for chunk in keys.chunks(ROWS_PER_STATEMENT) {
-                        let mut query = QueryBuilder::<$db>::new(
-                            "SELECT key_id FROM secret_keys WHERE revoked_at IS NULL \
-                             AND key_id IN (",
-                        );
-                        let mut list = query.separated(", ");
-                        for key in chunk {
-                            list.push_bind(*key);
-                        }
-                        query.push(")");
-                        query.push(Self::FOR_KEY_SHARE);
-                        let rows: Vec<(String,)> =
-                            query.build_query_as().fetch_all(&mut *conn).await?;
-                        live.extend(rows.into_iter().map(|(k,)| k));
+                /// A family minted by a secret key is kept only while its key is live: adds to
+                /// `script` the deletion of those among `families` (all minted by a key) whose
+                /// key is revoked, returning that key. It follows their inserts. On SQLite the
+                /// transaction holds the write lock from its `BEGIN IMMEDIATE`; on PostgreSQL
+                /// it share-locks the live keys, so a revocation running now either waits for
+                /// this commit and then revokes these families with the key, or committed
+                /// first and its key reads as revoked here. Their tokens go with them (`ON
+                /// DELETE CASCADE`).
+                fn push_refuse_revoked_keys<'a>(script: &mut Script<'a, $db>, families: &[&'a str]) {
+                    let query = script.returning_statement(
+                        "DELETE FROM token_families WHERE family_id IN (",
+                    );
+                    let mut list = query.separated(", ");
+                    for family in families {
+                        list.push_bind(*family);
                     }
-                    let revoked: HashSet<String> = keys
-                        .iter()
-                        .filter(|k| !live.contains(**k))
-                        .map(|k| (*k).to_owned())
-                        .collect();
-                    let refused: Vec<&str> = issues
-                        .iter()
-                        .map(|w| &w.family)
-                        .filter(|f| f.key_id.as_ref().is_some_and(|k| revoked.contains(k.as_str())))
-                        .map(|f| f.family_id.as_str())
-                        .collect();
-                    // Their tokens go with them (ON DELETE CASCADE).
-                    for chunk in refused.chunks(ROWS_PER_STATEMENT) {
-                        let mut query = QueryBuilder::<$db>::new(
-                            "DELETE FROM token_families WHERE family_id IN (",
-                        );
-                        let mut list = query.separated(", ");
-                        for family in chunk {
-                            list.push_bind(*family);
-                        }
-                        query.push(")");
-                        query.build().execute(&mut *conn).await?;
-                    }
-                    Ok(revoked)
+                    query.push(
+                        ") AND NOT EXISTS (SELECT 1 FROM secret_keys k \
+                         WHERE k.key_id = token_families.key_id AND k.revoked_at IS NULL",
+                    );
+                    query.push(Self::FOR_KEY_SHARE);
+                    query.push(") RETURNING key_id");
                 }
 
                 /// A redemption whose code was not spent: a replay revokes the family the
