@@ -1002,6 +1002,20 @@ impl ValidationCache {
         self.key_uses_full.notified().await;
     }
 
+    /// Puts back the key uses a write that failed had taken ([`Self::take_key_uses`]),
+    /// keeping the later time where a key was used again meanwhile. Unlike a new use, this
+    /// never wakes the flusher: while writes fail it retries at its next period, where being
+    /// woken by the uses it put back made it retry at once, again and again, logging each
+    /// failure.
+    pub fn restore_key_uses(&self, uses: Vec<(KeyId, Timestamp)>) {
+        if let Ok(mut noted) = self.key_uses.lock() {
+            for (key_id, at) in uses {
+                let kept = noted.entry(key_id).or_insert(at);
+                *kept = (*kept).max(at);
+            }
+        }
+    }
+
     /// Takes the key uses noted since the last call, sorted by key so that concurrent
     /// writers on several nodes lock rows in the same order.
     pub fn take_key_uses(&self) -> Vec<(KeyId, Timestamp)> {
@@ -1551,6 +1565,43 @@ mod tests {
             0
         );
         assert!(cache.holder(HolderOf::App(&fresh), later).is_some());
+    }
+
+    #[tokio::test]
+    async fn uses_put_back_after_a_failed_write_keep_the_latest_and_wake_nobody() {
+        let cache = ValidationCache::default();
+        let keys: Vec<KeyId> = (0..KEY_USES_FLUSH_AT)
+            .map(|_| KeyId::generate(&mut OsRng))
+            .collect();
+        for key in &keys {
+            cache.note_key_use(key, T);
+        }
+        assert!(
+            woken(&cache).await,
+            "a full set of new uses wakes the flusher"
+        );
+        let taken = cache.take_key_uses();
+        assert_eq!(taken.len(), KEY_USES_FLUSH_AT);
+        let [first, ..] = keys.as_slice() else {
+            panic!("no keys")
+        };
+        cache.note_key_use(first, T.plus_secs(9));
+        cache.restore_key_uses(taken);
+        assert!(!woken(&cache).await, "what was put back does not wake it");
+        let again = cache.take_key_uses();
+        assert_eq!(again.len(), KEY_USES_FLUSH_AT);
+        assert!(again.contains(&(first.clone(), T.plus_secs(9))));
+        assert_eq!(
+            again.iter().filter(|(_, at)| *at == T).count(),
+            KEY_USES_FLUSH_AT - 1
+        );
+    }
+
+    /// Whether the flusher would be woken now: a zero timeout still polls the wait once.
+    async fn woken(cache: &ValidationCache) -> bool {
+        tokio::time::timeout(std::time::Duration::ZERO, cache.key_uses_full())
+            .await
+            .is_ok()
     }
 
     #[test]

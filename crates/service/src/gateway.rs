@@ -451,9 +451,7 @@ impl Gatehouse {
         }
         if let Err(e) = self.store.record_key_use(&uses).await {
             tracing::warn!(error = %e, keys = uses.len(), "key use not recorded; will retry");
-            for (key_id, at) in &uses {
-                self.cache.note_key_use(key_id, *at);
-            }
+            self.cache.restore_key_uses(uses);
         }
     }
 
