@@ -66,7 +66,7 @@ pub struct Shared {
     family_sequence: Arc<std::sync::atomic::AtomicU64>,
     limits: Arc<limits::ClientLimits>,
     metrics: Arc<metrics::Metrics>,
-    opened_key: Arc<signing::OpenedKey>,
+    signer: Arc<signing::Signer>,
 }
 
 impl std::ops::Deref for Gatehouse {
@@ -113,7 +113,7 @@ impl Gatehouse {
             family_sequence: Arc::default(),
             limits,
             metrics: Arc::default(),
-            opened_key: Arc::default(),
+            signer: Arc::default(),
         };
         Self {
             shared: Arc::new(shared),

@@ -36,14 +36,14 @@ const RETIRED_KEY_MARGIN_SECS: i64 = 60;
 
 /// This node's signer: the opened current key, by key ID (PKCS#1 DER), so that signing does
 /// not open the seal every time, and the bound on signatures running at once.
-pub(crate) struct OpenedKey {
+pub(crate) struct Signer {
     key: Mutex<Option<(String, Arc<Vec<u8>>)>>,
     /// One signature per CPU at a time: each runs on a blocking thread of its own, and more
     /// would only wait for a core (a burst of sign-ins must not start hundreds of threads).
     signing: Arc<tokio::sync::Semaphore>,
 }
 
-impl Default for OpenedKey {
+impl Default for Signer {
     fn default() -> Self {
         let cpus = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
         Self {
@@ -232,7 +232,7 @@ impl Gatehouse {
         let claims = claims.clone();
         // Held by the signing thread, so that a caller who gives up does not free its turn
         // while the signature still runs.
-        let turn = Arc::clone(&self.opened_key.signing)
+        let turn = Arc::clone(&self.signer.signing)
             .acquire_owned()
             .await
             .map_err(|_| internal("id_token signing closed"))?;
@@ -257,7 +257,7 @@ impl Gatehouse {
         key: &SigningKey,
     ) -> Result<Arc<Vec<u8>>, ServiceError> {
         let mut cached = self
-            .opened_key
+            .signer
             .key
             .lock()
             .map_err(|_| internal("signing key cache poisoned"))?;

@@ -203,7 +203,8 @@ macro_rules! impl_token_store {
                     });
                     let mut writer = self.writer.acquire().await?;
                     let mut tx = self.begin_write(&mut writer).await?;
-                    // The first statement writes, which takes SQLite's write lock.
+                    // SQLite's write lock is taken here, by the `BEGIN IMMEDIATE` that goes
+                    // with the first script.
                     let (codes, refresh_tokens) = Self::spend(&mut tx, &redeems, &rotations).await?;
                     let redeemed: HashSet<usize> = redeems
                         .iter()
@@ -294,7 +295,7 @@ macro_rules! impl_token_store {
                     if !more {
                         tx.end(&mut script);
                     }
-                    let revoked_keys = Self::run_returning(tx.connection(), script)
+                    let revoked_keys = Self::run(tx.connection(), script)
                         .await
                         .map_err(|e| StoreError::from(e).naming("token", TokenFamily::MISSING))?;
                     let issues = batch
@@ -369,20 +370,9 @@ macro_rules! impl_token_store {
                     each
                 }
 
-                /// Runs `script`'s statements on `conn`.
-                async fn run(
-                    conn: &mut <$db as sqlx::Database>::Connection,
-                    script: Script<'_, $db>,
-                ) -> Result<(), sqlx::Error> {
-                    for mut query in script.into_queries() {
-                        query.build().execute(&mut *conn).await?;
-                    }
-                    Ok(())
-                }
-
                 /// Runs `script`'s statements on `conn`; returns the text column of the rows
                 /// of those whose rows are wanted.
-                async fn run_returning(
+                async fn run(
                     conn: &mut <$db as sqlx::Database>::Connection,
                     script: Script<'_, $db>,
                 ) -> Result<HashSet<String>, sqlx::Error> {
