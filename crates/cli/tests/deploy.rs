@@ -34,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-use support::{output_of, show};
+use support::{listens_on, output_of, show};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinHandle;
 
@@ -464,16 +464,43 @@ struct FrontProcess {
     port: u16,
 }
 
+/// Attempts at starting a front, each on another free port.
+const FRONT_PORT_ATTEMPTS: usize = 5;
+
 impl FrontProcess {
+    /// Starts the front that `prepare` makes for a free port (its command, and the folder
+    /// that holds its configuration) and waits until it listens there. Another test's
+    /// server may bind that port between `free_port()` and the front's own bind: then the
+    /// front exits ("address already in use") and is started again on another port.
+    async fn start(
+        name: &'static str,
+        log_files: &'static [&'static str],
+        prepare: impl Fn(u16) -> (Command, tempfile::TempDir),
+    ) -> Self {
+        for attempt in 1..=FRONT_PORT_ATTEMPTS {
+            let port = free_port();
+            let (command, dir) = prepare(port);
+            match Self::spawn(name, log_files, command, dir, port).await {
+                Ok(front) => return front,
+                Err(logs)
+                    if attempt < FRONT_PORT_ATTEMPTS
+                        && logs.to_lowercase().contains("address already in use") => {}
+                Err(logs) => panic!("{name} exited at start\n{logs}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
     /// Starts `command` (its output to `stdout.log` and `stderr.log` in `dir`) and waits until
-    /// it listens on `port`.
+    /// the socket listening on `port` is its own (not another test's server that took the
+    /// port); its logs if it exits first.
     async fn spawn(
         name: &'static str,
         log_files: &'static [&'static str],
         mut command: Command,
         dir: tempfile::TempDir,
         port: u16,
-    ) -> Self {
+    ) -> Result<Self, String> {
         let d = dir.path();
         let child = command
             .stdin(Stdio::null())
@@ -491,10 +518,10 @@ impl FrontProcess {
         let deadline = Instant::now() + START_LIMIT;
         loop {
             if let Ok(Some(status)) = front.child.try_wait() {
-                panic!("{name} exited with {status} at start\n{}", front.logs());
+                return Err(format!("{name} exited with {status}\n{}", front.logs()));
             }
-            if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-                return front;
+            if listens_on(front.child.id(), port) {
+                return Ok(front);
             }
             assert!(
                 Instant::now() < deadline,
@@ -537,48 +564,50 @@ impl Drop for FrontProcess {
 /// nginx with the shipped configuration in front of `upstream`, asking `gatehouse`.
 async fn start_nginx(gatehouse: &Server, upstream: &Upstream) -> FrontProcess {
     let binary = nginx_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    // Started as root, nginx's workers run as `nobody` and must reach the temp folders.
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    }
-    let port = free_port();
-    let site = site_config(&gatehouse.addr, upstream.addr, port, &d.join("access.log"));
-    std::fs::write(d.join("gatehouse.conf"), site).unwrap();
-    let main = format!(
-        "worker_processes 1;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n\
-         \x20   client_body_temp_path {d}/client_body_temp;\n\
-         \x20   proxy_temp_path {d}/proxy_temp;\n\
-         \x20   fastcgi_temp_path {d}/fastcgi_temp;\n\
-         \x20   uwsgi_temp_path {d}/uwsgi_temp;\n\
-         \x20   scgi_temp_path {d}/scgi_temp;\n\
-         \x20   include {d}/gatehouse.conf;\n\
-         }}\n",
-        d = d.display()
-    );
-    std::fs::write(d.join("nginx.conf"), main).unwrap();
-    let globals = format!(
-        "daemon off; pid {}; error_log {} info;",
-        d.join("nginx.pid").display(),
-        d.join("error.log").display()
-    );
-    let mut command = Command::new(&binary);
-    command
-        .arg("-e")
-        .arg(d.join("error.log"))
-        .arg("-p")
-        .arg(d)
-        .arg("-c")
-        .arg(d.join("nginx.conf"))
-        .arg("-g")
-        .arg(globals);
     let logs = &["stderr.log", "error.log", "access.log"];
-    FrontProcess::spawn("nginx", logs, command, dir, port).await
+    FrontProcess::start("nginx", logs, |port| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // Started as root, nginx's workers run as `nobody` and must reach the temp folders.
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+        let site = site_config(&gatehouse.addr, upstream.addr, port, &d.join("access.log"));
+        std::fs::write(d.join("gatehouse.conf"), site).unwrap();
+        let main = format!(
+            "worker_processes 1;\n\
+             events {{ worker_connections 256; }}\n\
+             http {{\n\
+             \x20   client_body_temp_path {d}/client_body_temp;\n\
+             \x20   proxy_temp_path {d}/proxy_temp;\n\
+             \x20   fastcgi_temp_path {d}/fastcgi_temp;\n\
+             \x20   uwsgi_temp_path {d}/uwsgi_temp;\n\
+             \x20   scgi_temp_path {d}/scgi_temp;\n\
+             \x20   include {d}/gatehouse.conf;\n\
+             }}\n",
+            d = d.display()
+        );
+        std::fs::write(d.join("nginx.conf"), main).unwrap();
+        let globals = format!(
+            "daemon off; pid {}; error_log {} info;",
+            d.join("nginx.pid").display(),
+            d.join("error.log").display()
+        );
+        let mut command = Command::new(&binary);
+        command
+            .arg("-e")
+            .arg(d.join("error.log"))
+            .arg("-p")
+            .arg(d)
+            .arg("-c")
+            .arg(d.join("nginx.conf"))
+            .arg("-g")
+            .arg(globals);
+        (command, dir)
+    })
+    .await
 }
 
 /// The API behind nginx: answers every request with a JSON echo of what it received, and

@@ -10,7 +10,7 @@
 // A toolbox: not every helper is used by every test binary build at any one time.
 #![allow(dead_code)]
 
-use crate::support::{output_of, show};
+use crate::support::{listens_on, output_of, show};
 use fantoccini::elements::Element;
 use fantoccini::wd::Capabilities;
 use fantoccini::{Client, ClientBuilder, Locator};
@@ -188,7 +188,7 @@ impl Gatehouse {
             drain(child.stderr.take().unwrap(), log.clone());
             // The first-run setup link goes to stdout.
             drain(child.stdout.take().unwrap(), log.clone());
-            match await_healthy(&mut child, &log, &format!("{base_url}/healthz")).await {
+            match await_healthy(&mut child, &log, &format!("{base_url}/healthz"), port).await {
                 Ok(()) => {
                     return Self {
                         dir,
@@ -319,16 +319,18 @@ impl Drop for Gatehouse {
     }
 }
 
-/// Waits (bounded) until `url` answers 2xx; fails if the process exits first.
+/// Waits (bounded) until the process listens on `port` itself and `url` answers 2xx; fails if
+/// the process exits first.
 async fn await_healthy(
     child: &mut Child,
     log: &Mutex<Vec<String>>,
     url: &str,
+    port: u16,
 ) -> Result<(), String> {
     let http = http_client();
     let deadline = Instant::now() + START_LIMIT;
     loop {
-        if answers(&http, url).await {
+        if listens_on(child.id(), port) && answers(&http, url).await {
             return Ok(());
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -402,7 +404,7 @@ impl ChromeDriver {
             let status = format!("{}/status", driver.url());
             let deadline = Instant::now() + START_LIMIT;
             loop {
-                if answers(&http, &status).await {
+                if listens_on(driver.child.id(), port) && answers(&http, &status).await {
                     return driver;
                 }
                 if let Ok(Some(exit)) = driver.child.try_wait() {

@@ -70,24 +70,26 @@ fn caddyfile(gatehouse: &str, upstream: SocketAddr, port: u16, dir: &Path) -> St
 /// Caddy with the shipped configuration in front of `upstream`, asking `gatehouse`.
 pub(super) async fn start_caddy(gatehouse: &Server, upstream: &Upstream) -> FrontProcess {
     let binary = caddy_binary();
-    let dir = tempfile::tempdir().unwrap();
-    let d = dir.path();
-    let port = free_port();
-    let config = d.join("Caddyfile");
-    std::fs::write(&config, caddyfile(&gatehouse.addr, upstream.addr, port, d)).unwrap();
-    // Nothing from the developer's environment; Caddy's own state (the autosaved
-    // configuration, its local certificate authority) goes to the temporary folder.
-    let mut command = Command::new(&binary);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", d)
-        .env("XDG_CONFIG_HOME", d.join("config"))
-        .env("XDG_DATA_HOME", d.join("data"))
-        .current_dir(d)
-        .args(["run", "--adapter", "caddyfile", "--config"])
-        .arg(&config);
-    FrontProcess::spawn("caddy", &["stderr.log", "access.log"], command, dir, port).await
+    FrontProcess::start("caddy", &["stderr.log", "access.log"], |port| {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let config = d.join("Caddyfile");
+        std::fs::write(&config, caddyfile(&gatehouse.addr, upstream.addr, port, d)).unwrap();
+        // Nothing from the developer's environment; Caddy's own state (the autosaved
+        // configuration, its local certificate authority) goes to the temporary folder.
+        let mut command = Command::new(&binary);
+        command
+            .env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+            .env("HOME", d)
+            .env("XDG_CONFIG_HOME", d.join("config"))
+            .env("XDG_DATA_HOME", d.join("data"))
+            .current_dir(d)
+            .args(["run", "--adapter", "caddyfile", "--config"])
+            .arg(&config);
+        (command, dir)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

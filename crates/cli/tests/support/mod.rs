@@ -1,4 +1,4 @@
-//! Running the built binary in tests, shared by `cli.rs` and `deploy.rs`.
+//! Running the built binary in tests, shared by `cli.rs`, `deploy.rs` and the browser tests.
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -44,4 +44,33 @@ pub fn show(output: &Output) -> String {
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     )
+}
+
+/// Whether process `pid` holds a socket listening on TCP port `port` (IPv4): one of the
+/// listening sockets of `/proc/net/tcp` on that port is among its descriptors. A server that
+/// answers on a port picked with a `free_port()` may be another test's, which bound the port
+/// before this one's server could.
+// cli.rs starts no server.
+#[allow(dead_code)]
+pub fn listens_on(pid: u32, port: u16) -> bool {
+    const LISTEN: &str = "0A";
+    let table = std::fs::read_to_string("/proc/net/tcp").unwrap_or_default();
+    let sockets: Vec<String> = table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (local, state, inode) = (fields.get(1)?, fields.get(3)?, fields.get(9)?);
+            let (_, local_port) = local.split_once(':')?;
+            (*state == LISTEN && u16::from_str_radix(local_port, 16).ok()? == port)
+                .then(|| format!("socket:[{inode}]"))
+        })
+        .collect();
+    let Ok(descriptors) = std::fs::read_dir(format!("/proc/{pid}/fd")) else {
+        return false;
+    };
+    descriptors.filter_map(Result::ok).any(|fd| {
+        std::fs::read_link(fd.path())
+            .is_ok_and(|target| sockets.iter().any(|s| target.as_os_str() == s.as_str()))
+    })
 }
